@@ -1,0 +1,35 @@
+"""Domain errors. Each class name is the `ErrorEquals` name the state machine catches.
+
+A Lambda handler that raises one of these surfaces as `errorType` = the class name, so the ASL
+can route on it. `retryable` says whether the state machine's Retry lists the name.
+"""
+
+from __future__ import annotations
+
+
+class CertrelayError(Exception):
+    """Base class: a failure certrelay understands and reports in one line."""
+
+    retryable = False
+
+
+class MalformedEvent(CertrelayError):
+    """The event is not a well-formed ACM EventBridge event; retrying cannot help."""
+
+
+class UnsupportedEvent(CertrelayError):
+    """The event is well-formed but of a detail-type certrelay does not handle."""
+
+
+class ProfileError(CertrelayError):
+    """The distribution profiles file is invalid (reported at load time, never mid-run)."""
+
+
+class ConfigurationError(CertrelayError):
+    """The function's environment is missing or has an invalid setting."""
+
+
+class ServiceThrottled(CertrelayError):
+    """An AWS API throttled or failed transiently; the state machine retries with backoff."""
+
+    retryable = True
