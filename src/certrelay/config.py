@@ -1,0 +1,69 @@
+"""The Lambda functions' settings, read once from the environment."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from certrelay.errors import ConfigurationError
+from certrelay.owners import normalize_email
+from certrelay.policy import DEFAULT_THRESHOLDS
+
+DEFAULT_THRESHOLD_DAYS = ",".join(str(day) for day in sorted(DEFAULT_THRESHOLDS, reverse=True))
+DEFAULT_RECORD_TTL_DAYS = 400
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the triage function needs to know about its deployment."""
+
+    fallback_owner_email: str
+    expiry_threshold_days: frozenset[int]
+    profiles_file: Path | None
+    event_record_ttl_days: int = DEFAULT_RECORD_TTL_DAYS
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        """Read and validate the settings; one ConfigurationError line when one is wrong."""
+        raw_email = environ.get("FALLBACK_OWNER_EMAIL", "").strip()
+        if not raw_email:
+            raise ConfigurationError(
+                "FALLBACK_OWNER_EMAIL is not set: certrelay needs an address for unowned "
+                "certificates"
+            )
+        email = normalize_email(raw_email)
+        if email is None:
+            raise ConfigurationError(
+                f"FALLBACK_OWNER_EMAIL {raw_email!r} is not a valid email address"
+            )
+        profiles_file = environ.get("PROFILES_FILE", "").strip()
+        return cls(
+            fallback_owner_email=email,
+            expiry_threshold_days=_thresholds(
+                environ.get("EXPIRY_THRESHOLD_DAYS", "").strip() or DEFAULT_THRESHOLD_DAYS
+            ),
+            profiles_file=Path(profiles_file) if profiles_file else None,
+            event_record_ttl_days=_ttl_days(environ.get("EVENT_RECORD_TTL_DAYS", "").strip()),
+        )
+
+
+def _thresholds(text: str) -> frozenset[int]:
+    days: set[int] = set()
+    for part in (piece.strip() for piece in text.split(",")):
+        if not part.isdigit() or not 0 <= int(part) <= 365:
+            raise ConfigurationError(
+                f"EXPIRY_THRESHOLD_DAYS {text!r} must be comma-separated whole days, 0 to 365"
+            )
+        days.add(int(part))
+    return frozenset(days)
+
+
+def _ttl_days(text: str) -> int:
+    if not text:
+        return DEFAULT_RECORD_TTL_DAYS
+    if not text.isdigit() or not 1 <= int(text) <= 3650:
+        raise ConfigurationError(
+            f"EVENT_RECORD_TTL_DAYS {text!r} must be a whole number of days, 1 to 3650"
+        )
+    return int(text)

@@ -1,0 +1,250 @@
+"""ACM EventBridge events as typed models.
+
+`parse_event` turns the raw EventBridge payload into an `AcmEvent` (one model per ACM
+detail-type) or raises `MalformedEvent` / `UnsupportedEvent` with one line a person can act on.
+Detail models accept both the older and the newer documented field sets and ignore fields they
+do not know, so a new ACM field never breaks triage.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails
+
+from certrelay.errors import MalformedEvent, UnsupportedEvent
+
+ACM_SOURCE = "aws.acm"
+
+NO_RESOURCES = "event has no resources: an ACM event names the certificate ARN in resources[0]"
+CERTIFICATE_ARN = re.compile(r"^arn:aws(-[a-z]+)*:acm:[a-z0-9-]+:\d{12}:certificate/[A-Za-z0-9-]+$")
+
+
+class EventKind(StrEnum):
+    """Short names for the ACM detail-types (used in dedupe keys and message attributes)."""
+
+    APPROACHING_EXPIRATION = "ApproachingExpiration"
+    RENEWAL_ACTION_REQUIRED = "RenewalActionRequired"
+    EXPIRED = "Expired"
+    AVAILABLE = "Available"
+    REVOKED = "Revoked"
+    ROTATED = "Rotated"
+
+
+DETAIL_TYPES: dict[str, EventKind] = {
+    "ACM Certificate Approaching Expiration": EventKind.APPROACHING_EXPIRATION,
+    "ACM Certificate Renewal Action Required": EventKind.RENEWAL_ACTION_REQUIRED,
+    "ACM Certificate Expired": EventKind.EXPIRED,
+    "ACM Certificate Available": EventKind.AVAILABLE,
+    "ACM Certificate Revoked": EventKind.REVOKED,
+    "ACM Certificate Rotated": EventKind.ROTATED,
+}
+
+
+def _as_utc(value: datetime) -> datetime:
+    """Read a timestamp without an offset as UTC (EventBridge and ACM always mean UTC)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
+Action = Literal["ISSUANCE", "RENEWAL", "IMPORT", "REIMPORT"]
+
+
+class AcmDetail(BaseModel):
+    """Fields any ACM event detail may carry; all optional, unknown ones ignored."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    days_to_expiry: int | None = Field(None, alias="DaysToExpiry")
+    common_name: str | None = Field(None, alias="CommonName")
+    certificate_type: str | None = Field(None, alias="CertificateType")
+    action: Action | None = Field(None, alias="Action")
+    domain_validation_method: str | None = Field(None, alias="DomainValidationMethod")
+    certificate_created_date: UtcDatetime | None = Field(None, alias="CertificateCreatedDate")
+    certificate_expiration_date: UtcDatetime | None = Field(None, alias="CertificateExpirationDate")
+    in_use: bool | None = Field(None, alias="InUse")
+    exported: bool | None = Field(None, alias="Exported")
+    renewal_status_reason: str | None = Field(None, alias="RenewalStatusReason")
+    # Newer documentation revision.
+    first_subject_alternative_name: str | None = Field(None, alias="FirstSubjectAlternativeName")
+    validity_in_days: int | None = Field(None, alias="ValidityInDays")
+    certificate_key_pair_origin: str | None = Field(None, alias="CertificateKeyPairOrigin")
+    acme_endpoint_arn: str | None = Field(None, alias="AcmeEndpointArn")
+    acme_account_id: str | None = Field(None, alias="AcmeAccountId")
+
+
+class ApproachingExpirationDetail(AcmDetail):
+    """Daily countdown: needs DaysToExpiry to know whether today is a threshold day."""
+
+    days_to_expiry: int = Field(alias="DaysToExpiry")
+
+
+class RenewalActionRequiredDetail(AcmDetail):
+    """Managed renewal is stuck; RenewalStatusReason says why."""
+
+
+class ExpiredDetail(AcmDetail):
+    """An ACM-issued certificate has expired."""
+
+
+class AvailableDetail(AcmDetail):
+    """A certificate was issued, renewed or (re)imported; Action says which."""
+
+    action: Action = Field(alias="Action")
+
+
+class RevokedDetail(AcmDetail):
+    """A certificate was revoked."""
+
+
+class RotatedDetail(AcmDetail):
+    """ACM rotated the certificate's key pair or contents."""
+
+
+class AcmEvent(EventBridgeModel):
+    """An ACM EventBridge event; the certificate ARN is resources[0]."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    time: UtcDatetime
+    detail: AcmDetail
+
+    @field_validator("resources")
+    @classmethod
+    def _names_a_certificate(cls, resources: list[str]) -> list[str]:
+        if not resources:
+            raise ValueError(NO_RESOURCES)
+        if not CERTIFICATE_ARN.match(resources[0]):
+            raise ValueError(
+                f"resources[0] {_show(resources[0])} is not an ACM certificate ARN "
+                "(arn:aws:acm:<region>:<account>:certificate/<id>)"
+            )
+        return resources
+
+    @property
+    def kind(self) -> EventKind:
+        return DETAIL_TYPES[self.detail_type]
+
+    @property
+    def certificate_arn(self) -> str:
+        return self.resources[0]
+
+
+class ApproachingExpirationEvent(AcmEvent):
+    detail: ApproachingExpirationDetail
+
+
+class RenewalActionRequiredEvent(AcmEvent):
+    detail: RenewalActionRequiredDetail
+
+
+class ExpiredEvent(AcmEvent):
+    detail: ExpiredDetail
+
+
+class AvailableEvent(AcmEvent):
+    detail: AvailableDetail
+
+
+class RevokedEvent(AcmEvent):
+    detail: RevokedDetail
+
+
+class RotatedEvent(AcmEvent):
+    detail: RotatedDetail
+
+
+_MODELS: dict[EventKind, type[AcmEvent]] = {
+    EventKind.APPROACHING_EXPIRATION: ApproachingExpirationEvent,
+    EventKind.RENEWAL_ACTION_REQUIRED: RenewalActionRequiredEvent,
+    EventKind.EXPIRED: ExpiredEvent,
+    EventKind.AVAILABLE: AvailableEvent,
+    EventKind.REVOKED: RevokedEvent,
+    EventKind.ROTATED: RotatedEvent,
+}
+
+
+def parse_event(raw: Mapping[str, Any]) -> AcmEvent:
+    """Validate an EventBridge payload as one of the six ACM events."""
+    if not isinstance(raw, Mapping):
+        raise MalformedEvent(
+            f"event is a {type(raw).__name__}, not a JSON object: pass the EventBridge event itself"
+        )
+    source = raw.get("source")
+    if source != ACM_SOURCE:
+        raise MalformedEvent(
+            f"event source is {_show(source)}, not 'aws.acm': certrelay only handles ACM events"
+        )
+    detail_type = raw.get("detail-type")
+    if not isinstance(detail_type, str) or not detail_type:
+        raise MalformedEvent("event has no detail-type: an ACM event names its kind in detail-type")
+    kind = DETAIL_TYPES.get(detail_type)
+    if kind is None:
+        raise UnsupportedEvent(
+            f"detail-type {_show(detail_type)} is not an ACM event certrelay handles "
+            f"(expected one of: {', '.join(DETAIL_TYPES)})"
+        )
+    if raw.get("resources") in (None, []):
+        raise MalformedEvent(NO_RESOURCES)
+    try:
+        return _MODELS[kind].model_validate(raw)
+    except ValidationError as error:
+        raise MalformedEvent(_explain(detail_type, error)) from None
+
+
+_PROBLEMS = {
+    "missing": "is missing",
+    "int_parsing": "must be a whole number",
+    "int_type": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "bool_parsing": "must be true or false",
+    "bool_type": "must be true or false",
+    "string_type": "must be a string",
+    "list_type": "must be a list",
+    "dict_type": "must be a JSON object",
+    "model_type": "must be a JSON object",
+    "model_attributes_type": "must be a JSON object",
+    "datetime_parsing": "must be an ISO 8601 date-time such as 2024-01-31T12:00:00Z",
+    "datetime_from_date_parsing": "must be an ISO 8601 date-time such as 2024-01-31T12:00:00Z",
+    "datetime_type": "must be an ISO 8601 date-time such as 2024-01-31T12:00:00Z",
+}
+
+
+def _explain(detail_type: str, error: ValidationError) -> str:
+    """One line for the first problem pydantic found, plus how many more there were."""
+    errors = error.errors(include_url=False)
+    first = errors[0]
+    more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+    if first["type"] == "value_error":
+        return f"{_context_message(first)}{more}"
+    field = _location(first)
+    problem = _PROBLEMS.get(first["type"])
+    if problem is None and first["type"] == "literal_error":
+        problem = f"must be one of {first.get('ctx', {}).get('expected', '')}"
+    if problem is None:
+        problem = first["msg"].replace("\n", " ")
+    got = "" if first["type"] == "missing" else f" (got {_show(first['input'])})"
+    return f"{detail_type} event: {field} {problem}{got}{more}"
+
+
+def _context_message(error: ErrorDetails) -> str:
+    ctx = error.get("ctx") or {}
+    return str(ctx.get("error", error["msg"])).replace("\n", " ")
+
+
+def _location(error: ErrorDetails) -> str:
+    parts = [str(part) for part in error["loc"] if not str(part).endswith("Detail")]
+    text = ".".join(parts)
+    return text.replace(".[", "[") or "event"
+
+
+def _show(value: object, limit: int = 80) -> str:
+    """A short, single-line rendering of a user-supplied value for an error message."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,294 @@
+"""The local engine: the stack of template.yaml, running in one process on an embedded AWS.
+
+`LocalEngine` starts moto with its Step Functions interpreter on, translates and deploys
+template.yaml, seeds a fleet, and routes events through the stack's own EventBridge rule
+patterns to the real state machine, whose Lambda tasks run the real handlers in-process.
+moto's EventBridge does not start Step Functions targets itself, so `send` does that part.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import logging
+import re
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import yaml
+
+from certrelay.local.fleet import (
+    Fleet,
+    FleetError,
+    SeededCertificate,
+    load_fleet,
+    seed_certificates,
+)
+from certrelay.local.lambdas import LambdaRuntime
+from certrelay.local.stack import Stack, deploy
+from certrelay.local.template import translate
+
+ROOT = Path(__file__).resolve().parents[3]
+TEMPLATE = ROOT / "template.yaml"
+STACK_NAME = "certrelay"
+FINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+
+
+class EngineTimeout(Exception):
+    """An execution did not finish before its deadline."""
+
+
+@dataclass
+class Execution:
+    """One finished execution, as the console would show it."""
+
+    name: str
+    arn: str
+    status: str
+    states: list[str]
+    output: Any
+    error: str | None
+    cause: str | None
+    history: list[dict[str, Any]] = field(repr=False)
+
+    def summary(self) -> dict[str, Any]:
+        return {"name": self.name, "status": self.status, "states": self.states, "output": self.output}
+
+
+@dataclass
+class SendResult:
+    """What one event did: which rules matched, which executions it started."""
+
+    event: dict[str, Any]
+    matched_rules: list[str]
+    executions: list[Execution]
+
+
+class LocalEngine:
+    """A context manager: the whole stack, locally, for as long as the block runs."""
+
+    def __init__(
+        self,
+        *,
+        fleet: Fleet | None = None,
+        template: Path = TEMPLATE,
+        parameters: dict[str, str] | None = None,
+        now: dt.datetime | None = None,
+    ) -> None:
+        self.fleet = fleet or load_fleet()
+        self.template_path = template
+        self.parameters = {"FallbackOwnerEmail": self.fleet.fallback_owner, **(parameters or {})}
+        self.now = now or dt.datetime.now(dt.UTC)
+        self.runtime = LambdaRuntime(self.fleet.region, self.fleet.account)
+        self.stack: Stack | None = None
+        self.certificates: dict[str, SeededCertificate] = {}
+        self._exits = contextlib.ExitStack()
+        self._sfn: Any = None
+        self._counter = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def __enter__(self) -> LocalEngine:
+        try:
+            self._start()
+        except BaseException:
+            self._exits.close()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._exits.close()
+
+    def _start(self) -> None:
+        import boto3
+        from moto import mock_aws
+
+        # moto logs every failed state at ERROR with a full object dump; the history has it.
+        logging.getLogger("moto").setLevel(logging.CRITICAL)
+        template = translate(self.template_path, self.parameters, self.fleet.region)
+        self._exits.enter_context(
+            _isolated_aws_environment(self.fleet.account, self.fleet.region)
+        )
+        self._exits.enter_context(
+            mock_aws(
+                config={
+                    "stepfunctions": {"execute_state_machine": True},
+                    "lambda": {"use_docker": False},
+                    "core": {"reset_boto3_session": True},
+                }
+            )
+        )
+        self._exits.enter_context(self.runtime.installed())
+        if self.fleet.profiles is not None:
+            overlay = Path(self._exits.enter_context(tempfile.TemporaryDirectory()))
+            (overlay / "profiles.yaml").write_text(
+                yaml.safe_dump({"profiles": self.fleet.profiles}), encoding="utf-8"
+            )
+            self.runtime.opt_overlay = overlay
+        self.stack = deploy(
+            template,
+            name=STACK_NAME,
+            region=self.fleet.region,
+            account=self.fleet.account,
+            parameters=self.parameters,
+            runtime=self.runtime,
+        )
+        self.certificates = seed_certificates(self.fleet, now=self.now)
+        self._sfn = boto3.client("stepfunctions", region_name=self.fleet.region)
+        self.runtime.load_all()
+
+    # -- events in -----------------------------------------------------------------------------
+    def send(self, event: dict[str, Any], *, wait_seconds: float = 30.0) -> SendResult:
+        """Put one event on the bus: start every matching rule's state machine, wait for each."""
+        from moto.events.models import EventPattern
+
+        stack = self._require_stack()
+        matched: list[str] = []
+        started: list[tuple[str, str]] = []
+        for rule in stack.rules:
+            if not EventPattern.load(json.dumps(rule.pattern)).matches_event(event):
+                continue
+            matched.append(rule.logical_id)
+            for machine_arn in rule.state_machine_arns:
+                self._counter += 1
+                name = _execution_name(event, self._counter)
+                arn = self._sfn.start_execution(
+                    stateMachineArn=machine_arn, name=name, input=json.dumps(event)
+                )["executionArn"]
+                started.append((name, arn))
+        executions = [self.wait(arn, name=name, seconds=wait_seconds) for name, arn in started]
+        return SendResult(event, matched, executions)
+
+    def wait(self, execution_arn: str, *, name: str, seconds: float) -> Execution:
+        """Poll until the execution is no longer RUNNING, or fail loudly at the deadline."""
+        deadline = time.monotonic() + seconds
+        while True:
+            described = self._sfn.describe_execution(executionArn=execution_arn)
+            if described["status"] in FINAL:
+                break
+            if time.monotonic() > deadline:
+                states = _entered_states(self.history(execution_arn))
+                raise EngineTimeout(
+                    f"execution {name} still {described['status']} after {seconds:.0f}s; "
+                    f"states so far: {' -> '.join(states)}"
+                )
+            time.sleep(0.005)
+        history = self.history(execution_arn)
+        output = described.get("output")
+        return Execution(
+            name=name,
+            arn=execution_arn,
+            status=described["status"],
+            states=_entered_states(history),
+            output=json.loads(output) if output else None,
+            error=described.get("error"),
+            cause=described.get("cause"),
+            history=history,
+        )
+
+    def history(self, execution_arn: str) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
+        while True:
+            page = self._sfn.get_execution_history(**kwargs)
+            events.extend(page["events"])
+            if not page.get("nextToken"):
+                return events
+            kwargs["nextToken"] = page["nextToken"]
+
+    # -- what happened -----------------------------------------------------------------------
+    def notifications(self) -> list[dict[str, Any]]:
+        """Every SNS message the stack published, in order: the local outbox."""
+        from moto.sns.models import sns_backends
+
+        backend = sns_backends[self.fleet.account][self.fleet.region]
+        outbox = []
+        for topic in backend.topics.values():
+            for _message_id, body, subject, attributes, _group in topic.sent_notifications:
+                flat = {k: v.get("Value") for k, v in (attributes or {}).items()}
+                outbox.append(
+                    {
+                        "subject": subject,
+                        "body": body,
+                        "recipient": flat.get("recipient"),
+                        "attributes": flat,
+                    }
+                )
+        return outbox
+
+    def certificate_event(self, event: dict[str, Any], name: str) -> dict[str, Any]:
+        """Re-stamp `event` as ACM would send it for fleet certificate `name` right now."""
+        seeded = self.certificates.get(name)
+        if seeded is None:
+            known = ", ".join(sorted(self.certificates)) or "none"
+            raise FleetError(f"unknown certificate {name!r}: the fleet has {known}")
+        return restamp(event, seeded, self.fleet, now=self.now)
+
+    def _require_stack(self) -> Stack:
+        if self.stack is None:
+            raise RuntimeError("the engine is not started: use it as a context manager")
+        return self.stack
+
+
+def restamp(
+    event: dict[str, Any], seeded: SeededCertificate, fleet: Fleet, *, now: dt.datetime
+) -> dict[str, Any]:
+    """The event as ACM would send it for `seeded` at `now`; every other field is kept."""
+    stamped = json.loads(json.dumps(event))
+    stamped["resources"] = [seeded.arn]
+    stamped["account"] = fleet.account
+    stamped["region"] = fleet.region
+    stamped["time"] = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    detail = stamped.get("detail")
+    if isinstance(detail, dict):
+        facts = {
+            "DaysToExpiry": seeded.spec.days_to_expiry,
+            "CertificateExpirationDate": seeded.not_after.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "CommonName": seeded.spec.domain,
+            "CertificateType": seeded.spec.type,
+            "InUse": seeded.spec.in_use,
+        }
+        detail.update({k: v for k, v in facts.items() if k in detail})
+    return stamped
+
+
+def _entered_states(history: list[dict[str, Any]]) -> list[str]:
+    return [
+        e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e
+    ]
+
+
+def _execution_name(event: dict[str, Any], counter: int) -> str:
+    event_id = re.sub(r"[^A-Za-z0-9_-]", "", str(event.get("id", "")))[:36] or "event"
+    return f"{event_id}-{counter}-{uuid.uuid4().hex[:6]}"
+
+
+@contextlib.contextmanager
+def _isolated_aws_environment(account: str, region: str) -> Iterator[None]:
+    """Fake credentials and the fleet's account/region, whatever the caller's shell has."""
+    import os
+    from unittest import mock
+
+    variables = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - moto's fake credentials
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": region,
+        "AWS_REGION": region,
+        "MOTO_ACCOUNT_ID": account,
+    }
+    with mock.patch.dict(os.environ, variables):
+        for name in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+            os.environ.pop(name, None)
+        yield

@@ -1,0 +1,220 @@
+"""A fleet file: the certificates, profiles and owners a local environment starts with.
+
+```yaml
+account: "123456789012"
+region: us-east-1
+fallback_owner: security@example.com
+profiles: {...}          # optional; same format as config/profiles.yaml, replaces it
+certificates:
+  web-private: {type: PRIVATE, domain: web.internal.example.com, days_to_expiry: 30,
+                tags: {"certrelay:owner": web-team@example.com, "certrelay:profile": web}}
+```
+
+Seeding issues each certificate for real (keys and X.509 with `cryptography`): PRIVATE ones
+from the fleet's private CA, IMPORTED ones from a third-party CA, AMAZON_ISSUED ones from an
+"Amazon"-named CA, with exactly the expiry the fleet gives, so ACM in the engine reports each
+certificate's type, dates and renewal eligibility as the fleet says.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from cryptography import x509
+from moto.acm.models import CertBundle
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from certrelay.errors import CertrelayError
+
+ROOT = Path(__file__).resolve().parents[3]
+DEFAULT_FLEET = Path(__file__).resolve().parent / "demo_fleet.yaml"
+
+
+class FleetError(CertrelayError):
+    """The fleet file is missing, unreadable or invalid."""
+
+
+class FleetCertificate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["PRIVATE", "IMPORTED", "AMAZON_ISSUED"]
+    domain: str = Field(min_length=1, max_length=253)
+    sans: list[str] = Field(default_factory=list)
+    days_to_expiry: int = Field(ge=-3650, le=3650)
+    validity_days: int = Field(default=395, ge=1, le=3650)
+    in_use: bool = False
+    exportable: bool = False
+    renewal_eligible: bool | None = None  # default: managed (PRIVATE/AMAZON_ISSUED) are eligible
+    tags: dict[str, str] = Field(default_factory=dict)
+
+
+class Fleet(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    account: str = Field(default="123456789012", pattern=r"^\d{12}$")
+    region: str = Field(default="us-east-1", pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+    fallback_owner: str = "security@example.com"
+    ca_name: str = "certrelay demo private CA"
+    profiles: dict[str, Any] | None = None
+    certificates: dict[str, FleetCertificate] = Field(default_factory=dict)
+
+
+def load_fleet(path: Path | None = None) -> Fleet:
+    """Read and validate a fleet file (the demo fleet when `path` is None)."""
+    path = path or DEFAULT_FLEET
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise FleetError(f"cannot read fleet file {path}: {error.strerror}") from None
+    except yaml.YAMLError as error:
+        raise FleetError(f"{path}: not valid YAML ({error})".replace("\n", " ")) from None
+    try:
+        return Fleet.model_validate(raw or {})
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise FleetError(f"{path}: {where}: {first['msg']}") from None
+
+
+@dataclass(frozen=True)
+class SeededCertificate:
+    name: str
+    arn: str
+    spec: FleetCertificate
+    not_after: dt.datetime
+
+
+def seed_certificates(fleet: Fleet, *, now: dt.datetime) -> dict[str, SeededCertificate]:
+    """Issue the fleet's certificates into moto's ACM (moto must be active)."""
+    from moto.acm.models import acm_backends
+
+    backend = acm_backends[fleet.account][fleet.region]
+    authorities = _Authorities(fleet, now)
+    seeded: dict[str, SeededCertificate] = {}
+    for name, spec in fleet.certificates.items():
+        bundle = authorities.issue(spec, now=now)
+        backend._certificates[bundle.arn] = bundle
+        if spec.tags:
+            bundle.tags.add([{"Key": k, "Value": v} for k, v in spec.tags.items()])
+        seeded[name] = SeededCertificate(
+            name, bundle.arn, spec, now + dt.timedelta(days=spec.days_to_expiry)
+        )
+    return seeded
+
+
+class _Authorities:
+    """The three issuers a fleet's certificates come from."""
+
+    def __init__(self, fleet: Fleet, now: dt.datetime) -> None:
+        self.fleet = fleet
+        self.pca_arn = (
+            f"arn:aws:acm-pca:{fleet.region}:{fleet.account}:certificate-authority/"
+            "00000000-0000-4000-8000-00000000c0a1"
+        )
+        self.issuers = {
+            "PRIVATE": _self_signed_ca(fleet.ca_name, now),
+            "IMPORTED": _self_signed_ca("Example Legacy Issuing CA", now),
+            "AMAZON_ISSUED": _self_signed_ca("Amazon RSA 2048 M03", now),
+        }
+
+    def issue(self, spec: FleetCertificate, *, now: dt.datetime) -> LocalCertBundle:
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
+        ca_key, ca_cert = self.issuers[spec.type]
+        key = ec.generate_private_key(ec.SECP256R1())
+        not_after = now + dt.timedelta(days=spec.days_to_expiry)
+        names = [spec.domain, *[s for s in spec.sans if s != spec.domain]]
+        certificate = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, spec.domain)]))
+            .issuer_name(ca_cert.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(not_after - dt.timedelta(days=spec.validity_days))
+            .not_valid_after(not_after)
+            .add_extension(
+                x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False
+            )
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .sign(ca_key, hashes.SHA256())
+        )
+        pem = serialization.Encoding.PEM
+        key_pem = key.private_bytes(
+            pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        eligible = spec.renewal_eligible
+        if eligible is None:
+            eligible = spec.type != "IMPORTED"
+        return LocalCertBundle(
+            account_id=self.fleet.account,
+            region=self.fleet.region,
+            certificate=certificate.public_bytes(pem),
+            private_key=key_pem,
+            chain=ca_cert.public_bytes(pem),
+            cert_type=spec.type,
+            cert_status="EXPIRED" if spec.days_to_expiry < 0 else "ISSUED",
+            cert_authority_arn=self.pca_arn if spec.type == "PRIVATE" else None,
+            cert_options={
+                "CertificateTransparencyLoggingPreference": "ENABLED",
+                "Export": "ENABLED" if spec.exportable else "DISABLED",
+            },
+            renewal_eligibility="ELIGIBLE" if eligible else "INELIGIBLE",
+            in_use_by=[_load_balancer_arn(self.fleet, spec.domain)] if spec.in_use else [],
+        )
+
+
+def _self_signed_ca(common_name: str, now: dt.datetime) -> tuple[Any, Any]:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=3650))
+        .not_valid_after(now + dt.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    return key, cert
+
+
+def _load_balancer_arn(fleet: Fleet, domain: str) -> str:
+    name = domain.split(".", 1)[0][:32] or "demo"
+    return (
+        f"arn:aws:elasticloadbalancing:{fleet.region}:{fleet.account}:loadbalancer/app/"
+        f"{name}/0123456789abcdef"
+    )
+
+
+class LocalCertBundle(CertBundle):  # type: ignore[misc]
+    """moto's CertBundle, taught what a seeded certificate needs: any dates, eligibility, use."""
+
+    def __init__(self, *, renewal_eligibility: str, in_use_by: list[str], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.renewal_eligibility = renewal_eligibility
+        self.in_use_by = in_use_by
+
+    def validate_certificate(self) -> Any:
+        # ACM keeps expired certificates; moto refuses to import them.
+        return x509.load_pem_x509_certificate(self.cert)
+
+    def validate_chain(self) -> None:
+        # moto checks the leaf's dates here too (not the chain's): the fleet's issuers are valid.
+        x509.load_pem_x509_certificates(self.chain)
+
+    def describe(self) -> dict[str, Any]:
+        description: dict[str, Any] = super().describe()
+        description["Certificate"]["RenewalEligibility"] = self.renewal_eligibility
+        return description

@@ -1,0 +1,206 @@
+"""Run Lambda functions in-process: moto's simple Lambda backend, routed to the real handlers.
+
+moto (with `use_docker: False`) answers every `lambda:invoke` from
+`LambdaSimpleBackend.invoke`. While a `LambdaRuntime` is installed, that call runs the function's
+own `app.py` handler with the environment the template gives it (layer paths under `/opt`
+mapped to the layer's local directory), and a raised exception comes back the way Lambda sends
+it: header `x-amz-function-error: Unhandled` and `{"errorType", "errorMessage"}`, so the state
+machine's Retry and Catch see the same error names as on AWS.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import io
+import json
+import os
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from unittest import mock
+
+
+class LogSink(io.TextIOBase):
+    """Where the functions' structured log lines go: kept, one JSON document a line."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._buffer = ""
+        self.lines: list[str] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        with self._lock:
+            self._buffer += text
+            *complete, self._buffer = self._buffer.split("\n")
+            self.lines.extend(line for line in complete if line.strip())
+        return len(text)
+
+
+# Powertools binds a logger's stream once per process (the stdlib logger "certrelay" is
+# process-wide), so every local runtime shares one sink and remembers where its own lines start.
+LOG_SINK = LogSink()
+
+
+@dataclass
+class LocalFunction:
+    """One function of the template, as the local runtime runs it."""
+
+    name: str
+    arn: str
+    code_dir: Path
+    handler: str
+    environment: dict[str, str]
+    layer_dirs: list[Path]
+    timeout: int = 30
+    memory: int = 256
+    module: ModuleType | None = None
+
+
+@dataclass
+class LambdaContext:
+    """The fields of the Lambda context object that handlers and Powertools read."""
+
+    function_name: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int
+    function_version: str = "$LATEST"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    log_group_name: str = ""
+    log_stream_name: str = "local"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+@dataclass
+class Invocation:
+    function: str
+    error_type: str | None
+
+
+class LambdaRuntime:
+    """Registry of local functions and the hook that makes moto run them."""
+
+    def __init__(self, region: str, account: str) -> None:
+        self.region = region
+        self.account = account
+        self.functions: dict[str, LocalFunction] = {}
+        self.invocations: list[Invocation] = []
+        # A directory mounted over every function's layers at /opt (the fleet's own profiles).
+        self.opt_overlay: Path | None = None
+        self._log_start = len(LOG_SINK.lines)
+        # One invocation at a time: handlers run with their own environment variables, and the
+        # process has one os.environ. Lambda concurrency is not what the local engine shows.
+        self._lock = threading.RLock()
+
+    @property
+    def log_lines(self) -> list[str]:
+        return LOG_SINK.lines[self._log_start :]
+
+    def register(self, function: LocalFunction) -> None:
+        self.functions[function.name] = function
+
+    def load_all(self) -> None:
+        """Import every handler now (Lambda's init phase), so the first event pays no import."""
+        for function in self.functions.values():
+            self._load(function)
+
+    def invoke(self, function_name: str, payload: bytes) -> tuple[bytes, str | None]:
+        """Run the handler; returns (response body, function error or None)."""
+        function = self.functions.get(_short_name(function_name))
+        if function is None:
+            raise KeyError(f"no local function named {function_name}")
+        event = json.loads(payload or b"{}")
+        context = LambdaContext(function.name, function.arn, function.memory)
+        with self._lock, self._environment(function):
+            module = self._load(function)
+            entry: Callable[[Any, Any], Any] = getattr(module, function.handler.rsplit(".", 1)[1])
+            try:
+                result = entry(event, context)
+            except Exception as error:  # every handler error becomes Lambda's error payload
+                body = {"errorType": type(error).__name__, "errorMessage": str(error)}
+                self.invocations.append(Invocation(function.name, body["errorType"]))
+                return json.dumps(body).encode(), "Unhandled"
+        self.invocations.append(Invocation(function.name, None))
+        return json.dumps(result).encode(), None
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        """Route moto's simple Lambda backend to this runtime while the block runs."""
+        from moto.awslambda_simple.models import LambdaSimpleBackend
+
+        runtime = self
+
+        def invoke(
+            backend: Any,
+            function_name: str,
+            qualifier: str | None,
+            body: Any,
+            headers: Any,
+            response_headers: dict[str, str],
+        ) -> bytes:
+            payload = body.encode() if isinstance(body, str) else (body or b"")
+            response, error = runtime.invoke(function_name, payload)
+            if error:
+                response_headers["x-amz-function-error"] = error
+            return response
+
+        with mock.patch.object(LambdaSimpleBackend, "invoke", invoke):
+            yield
+
+    def _load(self, function: LocalFunction) -> ModuleType:
+        if function.module is None:
+            module_name, _ = function.handler.rsplit(".", 1)
+            source = function.code_dir / f"{module_name}.py"
+            spec = importlib.util.spec_from_file_location(
+                f"certrelay_local_fn_{function.name.replace('-', '_')}", source
+            )
+            if spec is None or spec.loader is None:
+                raise ImportError(f"cannot load handler {source}")
+            module = importlib.util.module_from_spec(spec)
+            with self._lock, self._environment(function), contextlib.redirect_stdout(LOG_SINK):
+                spec.loader.exec_module(module)
+            function.module = module
+        return function.module
+
+    def _opt_dirs(self, function: LocalFunction) -> list[Path]:
+        overlay = [self.opt_overlay] if self.opt_overlay else []
+        return [*function.layer_dirs, *overlay]
+
+    @contextlib.contextmanager
+    def _environment(self, function: LocalFunction) -> Iterator[None]:
+        variables = {
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_LAMBDA_FUNCTION_NAME": function.name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory),
+            **{k: _opt_path(v, self._opt_dirs(function)) for k, v in function.environment.items()},
+        }
+        with mock.patch.dict(os.environ, variables):
+            yield
+
+
+def _short_name(function_name: str) -> str:
+    """`name`, `name:qualifier` or a full function ARN -> the function's name."""
+    if function_name.startswith("arn:"):
+        return function_name.split(":")[6]
+    return function_name.split(":", 1)[0]
+
+
+def _opt_path(value: str, layer_dirs: list[Path]) -> str:
+    """Map a path under /opt (where Lambda mounts layers) to the layer's local directory."""
+    if not value.startswith("/opt/"):
+        return value
+    relative = value.removeprefix("/opt/")
+    for layer_dir in reversed(layer_dirs):  # later layers win, as on Lambda
+        if (layer_dir / relative).exists():
+            return str(layer_dir / relative)
+    return value

@@ -1,0 +1,102 @@
+"""Plain-text views of local runs: emails as they would arrive, histories as the console shows them."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from typing import Any
+
+from certrelay.local.engine import Execution
+
+_DETAIL_KEYS = (
+    "stateEnteredEventDetails",
+    "stateExitedEventDetails",
+    "taskScheduledEventDetails",
+    "taskSucceededEventDetails",
+    "taskFailedEventDetails",
+    "executionStartedEventDetails",
+    "executionSucceededEventDetails",
+    "executionFailedEventDetails",
+    "mapStateStartedEventDetails",
+)
+
+
+def email(message: dict[str, Any]) -> str:
+    """One owner email, framed, the way the recipient would read it."""
+    attributes = message.get("attributes", {})
+    tags = " · ".join(
+        str(attributes[k]) for k in ("severity", "event_kind") if attributes.get(k)
+    )
+    lines = [
+        f"  ┌─ To: {message.get('recipient') or '(no recipient attribute)'}"
+        + (f"   [{tags}]" if tags else ""),
+        f"  │ Subject: {message.get('subject')}",
+        "  │",
+    ]
+    for paragraph in str(message.get("body", "")).splitlines():
+        indent = paragraph[: len(paragraph) - len(paragraph.lstrip())]
+        wrapped = textwrap.wrap(
+            paragraph,
+            width=92,
+            subsequent_indent=indent,
+            break_long_words=False,
+            break_on_hyphens=False,
+        ) or [""]
+        lines.extend(f"  │ {line}" for line in wrapped)
+    lines.append("  └─")
+    return "\n".join(lines)
+
+
+def history_table(execution: Execution, *, width: int = 60) -> str:
+    """The execution's event history: the columns of the console's 'Events' table."""
+    rows = [("ID", "Type", "Step", "Elapsed (ms)", "Input / output")]
+    start = execution.history[0]["timestamp"] if execution.history else None
+    step = ""
+    for event in execution.history:
+        details = next((event[k] for k in _DETAIL_KEYS if k in event), {})
+        step = details.get("name", step) if "stateEnteredEventDetails" in event else step
+        if event["type"].startswith("Execution"):
+            step = ""
+        elapsed = int((event["timestamp"] - start).total_seconds() * 1000) if start else 0
+        rows.append(
+            (
+                str(event["id"]),
+                event["type"],
+                step,
+                str(elapsed),
+                _short(details, width),
+            )
+        )
+        if "stateExitedEventDetails" in event:
+            step = ""
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = []
+    for row in rows:
+        cells = [row[i].ljust(widths[i]) for i in range(4)]
+        lines.append("  " + "  ".join([*cells, row[4]]).rstrip())
+    return "\n".join(lines)
+
+
+def path(execution: Execution) -> str:
+    """`status: State -> State -> ...` on one line."""
+    return f"{execution.status}: {' → '.join(execution.states)}"
+
+
+def _short(details: dict[str, Any], width: int) -> str:
+    for key in ("output", "input", "parameters", "cause", "error"):
+        if key in details and details[key]:
+            text = details[key]
+            compact = json.dumps(json.loads(text), separators=(",", ":")) if _is_json(text) else text
+            compact = " ".join(str(compact).split())
+            return compact if len(compact) <= width else compact[: width - 1] + "…"
+    return ""
+
+
+def _is_json(text: Any) -> bool:
+    if not isinstance(text, str):
+        return False
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,371 @@
+"""Create a translated template's resources in the embedded AWS, as CloudFormation would.
+
+Resources are created in dependency order with every intrinsic resolved. Each supported type is
+created for real in moto; policy-only types that moto would not enforce anyway are recorded as
+`not_emulated` (see DESIGN.md §8: check those on the template, not here).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from graphlib import CycleError, TopologicalSorter
+from pathlib import Path
+from typing import Any
+
+from certrelay.local.intrinsics import TemplateError, evaluate_condition, references, resolve
+from certrelay.local.lambdas import LambdaRuntime, LocalFunction
+from certrelay.local.template import Template
+
+NOT_EMULATED = {
+    "AWS::SNS::TopicPolicy",
+    "AWS::Lambda::Permission",
+    "AWS::CloudWatch::Alarm",
+    "AWS::CloudWatch::Dashboard",
+}
+
+
+@dataclass
+class Rule:
+    """An EventBridge rule of the stack: its pattern and the state machines it starts."""
+
+    logical_id: str
+    name: str
+    pattern: dict[str, Any]
+    state_machine_arns: list[str]
+
+
+@dataclass
+class Deployed:
+    """What one resource became: its Ref value and attributes."""
+
+    ref: str
+    attributes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Stack:
+    """The stack as deployed in the embedded AWS."""
+
+    name: str
+    region: str
+    account: str
+    parameters: dict[str, str]
+    resources: dict[str, Deployed] = field(default_factory=dict)
+    rules: list[Rule] = field(default_factory=list)
+    state_machines: dict[str, str] = field(default_factory=dict)
+    not_emulated: list[str] = field(default_factory=list)
+
+    def ref(self, logical_id: str) -> str:
+        return self.resources[logical_id].ref
+
+
+def deploy(
+    template: Template,
+    *,
+    name: str,
+    region: str,
+    account: str,
+    parameters: dict[str, str],
+    runtime: LambdaRuntime,
+) -> Stack:
+    """Create every resource of `template` in moto (which must be active) and return the stack."""
+    import boto3
+
+    cfn = template.cloudformation
+    stack = Stack(name, region, account, _parameter_values(cfn, parameters))
+    pseudo = {
+        "AWS::AccountId": account,
+        "AWS::Region": region,
+        "AWS::Partition": "aws",
+        "AWS::StackName": name,
+        "AWS::URLSuffix": "amazonaws.com",
+        "AWS::StackId": f"arn:aws:cloudformation:{region}:{account}:stack/{name}/local",
+    }
+
+    def lookup(logical_id: str, attribute: str | None) -> Any:
+        if attribute is None:
+            if logical_id in pseudo:
+                return pseudo[logical_id]
+            if logical_id in stack.parameters:
+                return stack.parameters[logical_id]
+            if logical_id in stack.resources:
+                return stack.resources[logical_id].ref
+        elif logical_id in stack.resources:
+            attributes = stack.resources[logical_id].attributes
+            if attribute in attributes:
+                return attributes[attribute]
+        raise TemplateError(f"cannot resolve {logical_id}{'.' + attribute if attribute else ''}")
+
+    conditions: dict[str, bool] = {}
+    for condition_name, expr in cfn.get("Conditions", {}).items():
+        conditions[condition_name] = evaluate_condition(expr, lookup, conditions)
+
+    resources: dict[str, Any] = cfn["Resources"]
+    graph = {
+        logical_id: {
+            ref
+            for ref in [*references(r.get("Properties", {})), *_depends_on(r)]
+            if ref in resources
+        }
+        for logical_id, r in resources.items()
+    }
+    try:
+        order = list(TopologicalSorter(graph).static_order())
+    except CycleError as error:
+        raise TemplateError(f"the template has a dependency cycle: {error.args[1]}") from None
+
+    def client(service: str) -> Any:
+        return boto3.client(service, region_name=region)
+
+    creators: dict[str, Callable[..., Deployed]] = {
+        "AWS::KMS::Key": _kms_key,
+        "AWS::KMS::Alias": _kms_alias,
+        "AWS::SNS::Topic": _sns_topic,
+        "AWS::SNS::Subscription": _sns_subscription,
+        "AWS::SQS::Queue": _sqs_queue,
+        "AWS::SQS::QueuePolicy": _sqs_queue_policy,
+        "AWS::DynamoDB::Table": _dynamodb_table,
+        "AWS::IAM::Role": _iam_role,
+        "AWS::Logs::LogGroup": _log_group,
+        "AWS::Lambda::LayerVersion": _layer,
+        "AWS::Lambda::Function": _function,
+        "AWS::StepFunctions::StateMachine": _state_machine,
+        "AWS::Events::Rule": _rule,
+    }
+    for logical_id in order:
+        resource = resources[logical_id]
+        if "Condition" in resource and not conditions[resource["Condition"]]:
+            continue
+        kind = resource["Type"]
+        properties = resolve(resource.get("Properties", {}), lookup, conditions)
+        creator = creators.get(kind)
+        if creator is None:
+            stack.not_emulated.append(f"{logical_id} ({kind})")
+            stack.resources[logical_id] = Deployed(ref=f"{name}-{logical_id}")
+            continue
+        context = _Context(stack, template, runtime, logical_id, client)
+        stack.resources[logical_id] = creator(context, properties)
+    return stack
+
+
+@dataclass
+class _Context:
+    stack: Stack
+    template: Template
+    runtime: LambdaRuntime
+    logical_id: str
+    client: Callable[[str], Any]
+
+    def physical_name(self, limit: int = 64) -> str:
+        return f"{self.stack.name}-{self.logical_id}"[:limit]
+
+    def arn(self, service: str, resource: str) -> str:
+        return f"arn:aws:{service}:{self.stack.region}:{self.stack.account}:{resource}"
+
+
+def _parameter_values(cfn: dict[str, Any], given: dict[str, str]) -> dict[str, str]:
+    declared: dict[str, Any] = cfn.get("Parameters", {})
+    unknown = sorted(set(given) - set(declared))
+    if unknown:
+        raise TemplateError(f"unknown template parameter(s): {', '.join(unknown)}")
+    values: dict[str, str] = {}
+    for name, spec in declared.items():
+        if name in given:
+            values[name] = str(given[name])
+        elif "Default" in spec:
+            values[name] = str(spec["Default"])
+        else:
+            raise TemplateError(f"template parameter {name} needs a value")
+    return values
+
+
+def _depends_on(resource: dict[str, Any]) -> list[str]:
+    depends = resource.get("DependsOn", [])
+    return [depends] if isinstance(depends, str) else list(depends)
+
+
+def _kms_key(ctx: _Context, p: dict[str, Any]) -> Deployed:
+    key = ctx.client("kms").create_key(
+        Description=p.get("Description", ""), Policy=json.dumps(p.get("KeyPolicy", {}))
+    )["KeyMetadata"]
+    return Deployed(ref=key["KeyId"], attributes={"Arn": key["Arn"], "KeyId": key["KeyId"]})
+
+
+def _kms_alias(ctx: _Context, p: dict[str, Any]) -> Deployed:
+    ctx.client("kms").create_alias(AliasName=p["AliasName"], TargetKeyId=p["TargetKeyId"])
+    return Deployed(ref=p["AliasName"])
+
+
+def _sns_topic(ctx: _Context, p: dict[str, Any]) -> Deployed:
+    attributes = {k: str(p[k]) for k in ("DisplayName", "KmsMasterKeyId") if k in p}
+    name = p.get("TopicName", ctx.physical_name(256))
+    arn = ctx.client("sns").create_topic(Name=name, Attributes=attributes)["TopicArn"]
+    return Deployed(ref=arn, attributes={"TopicArn": arn, "TopicName": name})
+
+
+def _sns_subscription(ctx: _Context, p: dict[str, Any]) -> Deployed:
+    attributes = {
+        k: json.dumps(p[k]) if isinstance(p[k], dict) else str(p[k])
+        for k in ("FilterPolicy", "FilterPolicyScope", "RedrivePolicy", "RawMessageDelivery")
+        if k in p
+    }
+    arn = ctx.client("sns").subscribe(
+        TopicArn=p["TopicArn"],
+        Protocol=p["Protocol"],
+        Endpoint=p["Endpoint"],
+        Attributes=attributes,
+        ReturnSubscriptionArn=True,
+    )["SubscriptionArn"]
+    return Deployed(ref=arn)
+
+
+def _sqs_queue(ctx: _Context, p: dict[str, Any]) -> Deployed:
+    name = p.get("QueueName", ctx.physical_name(80))
+    attributes = {
+        k: str(p[k]).lower() if isinstance(p[k], bool) else str(p[k])
+        for k in ("MessageRetentionPeriod", "SqsManagedSseEnabled", "VisibilityTimeout")
+        if k in p
+    }
+    url = ctx.client("sqs").create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+    arn = ctx.arn("sqs", name)
+    return Deployed(ref=url, attributes={"Arn": arn, "QueueName": name, "QueueUrl": url})
+
+
+def _sqs_queue_policy(ctx: _Context, p: dict[str, Any]) -> Deployed:
+    for url in p["Queues"]:
+        ctx.client("sqs").set_queue_attributes(
+            QueueUrl=url, Attributes={"Policy": json.dumps(p["PolicyDocument"])}
+        )
+    return Deployed(ref=ctx.physical_name())
+
+
+def _dynamodb_table(ctx: _Context, p: dict[str, Any]) -> Deployed:
+    name = p.get("TableName", ctx.physical_name(255))
+    ddb = ctx.client("dynamodb")
+    table = ddb.create_table(
+        TableName=name,
+        KeySchema=p["KeySchema"],
+        AttributeDefinitions=p["AttributeDefinitions"],
+        BillingMode=p.get("BillingMode", "PAY_PER_REQUEST"),
+        SSESpecification={"Enabled": bool(p.get("SSESpecification", {}).get("SSEEnabled"))},
+    )["TableDescription"]
+    ttl = p.get("TimeToLiveSpecification")
+    if ttl and ttl.get("Enabled"):
+        ddb.update_time_to_live(
+            TableName=name,
+            TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True},
+        )
+    return Deployed(ref=name, attributes={"Arn": table["TableArn"]})
+
+
+def _iam_role(ctx: _Context, p: dict[str, Any]) -> Deployed:
+    name = p.get("RoleName", ctx.physical_name())
+    iam = ctx.client("iam")
+    role = iam.create_role(
+        RoleName=name,
+        Path=p.get("Path", "/"),
+        AssumeRolePolicyDocument=json.dumps(p["AssumeRolePolicyDocument"]),
+    )["Role"]
+    for policy in p.get("Policies", []):
+        iam.put_role_policy(
+            RoleName=name,
+            PolicyName=policy["PolicyName"],
+            # SAM's policy templates leave out Version; IAM then assumes 2012-10-17 too.
+            PolicyDocument=json.dumps({"Version": "2012-10-17", **policy["PolicyDocument"]}),
+        )
+    return Deployed(ref=name, attributes={"Arn": role["Arn"], "RoleId": role["RoleId"]})
+
+
+def _log_group(ctx: _Context, p: dict[str, Any]) -> Deployed:
+    name = p.get("LogGroupName", f"/local/{ctx.physical_name()}")
+    ctx.client("logs").create_log_group(logGroupName=name)
+    return Deployed(ref=name, attributes={"Arn": ctx.arn("logs", f"log-group:{name}:*")})
+
+
+def _layer(ctx: _Context, p: dict[str, Any]) -> Deployed:
+    path = ctx.template.code_path(p.get("Content"))
+    name = p.get("LayerName", ctx.logical_id)
+    arn = ctx.arn("lambda", f"layer:{name}:1")
+    return Deployed(ref=arn, attributes={"LocalPath": str(path) if path else ""})
+
+
+def _function(ctx: _Context, p: dict[str, Any]) -> Deployed:
+    code_dir = ctx.template.code_path(p.get("Code"))
+    if code_dir is None or not code_dir.is_dir():
+        raise TemplateError(f"{ctx.logical_id}: CodeUri must be a local directory")
+    name = p.get("FunctionName", ctx.physical_name())
+    environment = {k: str(v) for k, v in p.get("Environment", {}).get("Variables", {}).items()}
+    layer_dirs = _layer_dirs(ctx.stack, p.get("Layers", []))
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("app.py", "# the local engine runs the real handler from the project tree\n")
+    arn = ctx.client("lambda").create_function(
+        FunctionName=name,
+        Runtime=p.get("Runtime", "python3.12"),
+        Role=p["Role"],
+        Handler=p["Handler"],
+        Code={"ZipFile": archive.getvalue()},
+        Environment={"Variables": environment},
+        Timeout=int(p.get("Timeout", 3)),
+        MemorySize=int(p.get("MemorySize", 128)),
+    )["FunctionArn"]
+    ctx.runtime.register(
+        LocalFunction(
+            name=name,
+            arn=arn,
+            code_dir=code_dir,
+            handler=p["Handler"],
+            environment=environment,
+            layer_dirs=layer_dirs,
+            timeout=int(p.get("Timeout", 3)),
+            memory=int(p.get("MemorySize", 128)),
+        )
+    )
+    return Deployed(ref=name, attributes={"Arn": arn})
+
+
+def _layer_dirs(stack: Stack, layer_arns: list[str]) -> list[Path]:
+    by_arn = {d.ref: d.attributes.get("LocalPath", "") for d in stack.resources.values()}
+    return [Path(by_arn[arn]) for arn in layer_arns if by_arn.get(arn)]
+
+
+def _state_machine(ctx: _Context, p: dict[str, Any]) -> Deployed:
+    definition = p.get("DefinitionString")
+    if definition is None:
+        definition = json.dumps(p["Definition"])
+    for key, value in p.get("DefinitionSubstitutions", {}).items():
+        definition = definition.replace("${" + key + "}", json.dumps(str(value))[1:-1])
+    name = p.get("StateMachineName", ctx.physical_name(80))
+    arn = ctx.client("stepfunctions").create_state_machine(
+        name=name,
+        definition=definition,
+        roleArn=p["RoleArn"],
+        type=p.get("StateMachineType", "STANDARD"),
+    )["stateMachineArn"]
+    ctx.stack.state_machines[ctx.logical_id] = arn
+    return Deployed(ref=arn, attributes={"Arn": arn, "Name": name})
+
+
+def _rule(ctx: _Context, p: dict[str, Any]) -> Deployed:
+    name = p.get("Name", ctx.physical_name())
+    pattern = p["EventPattern"]
+    if isinstance(pattern, str):
+        try:
+            pattern = json.loads(pattern)
+        except ValueError as error:
+            raise TemplateError(f"{ctx.logical_id}: EventPattern is not JSON: {error}") from None
+    events = ctx.client("events")
+    arn = events.put_rule(
+        Name=name, EventPattern=json.dumps(pattern), State=p.get("State", "ENABLED")
+    )["RuleArn"]
+    targets = p.get("Targets", [])
+    if targets:
+        events.put_targets(Rule=name, Targets=targets)
+    if p.get("State", "ENABLED") == "ENABLED":
+        machines = [t["Arn"] for t in targets if ":states:" in t["Arn"]]
+        ctx.stack.rules.append(Rule(ctx.logical_id, name, pattern, machines))
+    return Deployed(ref=name, attributes={"Arn": arn})

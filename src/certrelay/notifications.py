@@ -1,0 +1,231 @@
+"""The owner emails: one SNS message per owner, shaped for the "Notify Owners" publish step.
+
+Pure composition: what happened, what to do and by when (UTC), the certificate facts, problems
+to fix, why this person got the mail, and a link to the execution. Never any key material.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import datetime
+from typing import Any
+
+from certrelay import policy
+from certrelay.certificates import Certificate
+from certrelay.events import AcmEvent
+from certrelay.owners import OWNER_TAG, PROFILE_TAG, Owners
+from certrelay.policy import Decision
+
+SUBJECT_PREFIX = "[certrelay]"
+MAX_SUBJECT = 99  # SNS: "less than 100 characters", ASCII, no control characters
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONSOLE_HOSTS = {
+    "aws": "console.aws.amazon.com",
+    "aws-cn": "console.amazonaws.cn",
+    "aws-us-gov": "console.amazonaws-us-gov.com",
+}
+_EXECUTION_ARN = re.compile(r"^arn:(aws[a-z-]*):states:([a-z0-9-]+):\d{12}:execution:.+$")
+
+
+def console_url_for(execution_arn: str) -> str:
+    """The Step Functions console page of an execution; empty when the ARN is not one."""
+    match = _EXECUTION_ARN.match(execution_arn)
+    if match is None:
+        return ""
+    partition, region = match.groups()
+    host = _CONSOLE_HOSTS.get(partition, _CONSOLE_HOSTS["aws"])
+    return (
+        f"https://{region}.{host}/states/home?region={region}"
+        f"#/v2/executions/details/{execution_arn}"
+    )
+
+
+def compose_messages(
+    event: AcmEvent,
+    certificate: Certificate | None,
+    decision: Decision,
+    owners: Owners,
+    *,
+    execution_arn: str,
+    console_url: str,
+) -> list[dict[str, Any]]:
+    """One message per owner; an ignored event tells nobody."""
+    if decision.route == policy.ROUTE_IGNORE:
+        return []
+    name = _name(event, certificate)
+    subject = _subject(decision, name, certificate)
+    body = _body(event, certificate, decision, owners, name, execution_arn, console_url)
+    return [
+        {
+            "subject": subject,
+            "message": body,
+            "attributes": {
+                "recipient": _string(email),
+                "severity": _string(decision.severity.value),
+                "event_kind": _string(event.kind.value),
+                "certificate": _string(event.certificate_arn),
+            },
+        }
+        for email in owners.emails
+    ]
+
+
+def _string(value: str) -> dict[str, str]:
+    return {"DataType": "String", "StringValue": value}
+
+
+def _subject(decision: Decision, name: str, cert: Certificate | None) -> str:
+    days = decision.days_to_expiry
+    headline = {
+        policy.IMPORTED_EXPIRING: f"{name} {_expires(days)} (imported)",
+        policy.MANAGED_RENEWAL_INELIGIBLE: f"{name} {_expires(days)} (ACM will not renew)",
+        policy.MANAGED_RENEWAL_PENDING: f"{name} {_expires(days)} (ACM will renew)",
+        policy.RENEWAL_ACTION_REQUIRED: f"{name} needs action to renew",
+        policy.CERTIFICATE_EXPIRED: f"{name} has expired"
+        + (" and is in use" if decision.severity is policy.Severity.CRITICAL else ""),
+        policy.CERTIFICATE_REVOKED: f"{name} was revoked",
+        policy.CERTIFICATE_ROTATED: f"{name} was rotated",
+        policy.CERTIFICATE_ISSUED: f"{name} was issued",
+        policy.CERTIFICATE_RENEWED: f"{name} was renewed",
+        policy.CERTIFICATE_IMPORTED: f"{name} was imported",
+        policy.DISTRIBUTION_PENDING: f"{name} is ready to distribute",
+        policy.CERTIFICATE_NOT_FOUND: f"certificate not found: {name}",
+    }.get(decision.reason, f"{name}: {decision.reason}")
+    text = f"{SUBJECT_PREFIX} {decision.severity.value}: {headline}"
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    text = " ".join(_CONTROL.sub(" ", ascii_text).split())
+    return text if len(text) <= MAX_SUBJECT else text[: MAX_SUBJECT - 3].rstrip() + "..."
+
+
+def _body(
+    event: AcmEvent,
+    cert: Certificate | None,
+    decision: Decision,
+    owners: Owners,
+    name: str,
+    execution_arn: str,
+    console_url: str,
+) -> str:
+    lines = [_clean(decision.summary), ""]
+    lines += ["What happened", f"  {_what_happened(event)}", ""]
+    lines += ["What to do", f"  {_what_to_do(decision, cert, owners, name)}", ""]
+    lines += ["Certificate", *_facts(event, cert, decision), ""]
+    if owners.problems:
+        lines += ["Please fix", *(f"  - {_clean(problem)}" for problem in owners.problems), ""]
+    lines += ["Why you received this", f"  {_why(owners, cert)}", ""]
+    lines += ["Execution", f"  {console_url or execution_arn}", ""]
+    lines.append(f"Reasons: {', '.join(decision.reasons)}. Severity: {decision.severity.value}.")
+    return "\n".join(lines) + "\n"
+
+
+def _what_happened(event: AcmEvent) -> str:
+    detail = event.detail
+    when = _date(event.time)
+    return _clean(
+        {
+            "ApproachingExpiration": f"On {when} ACM warned that the certificate expires in "
+            f"{detail.days_to_expiry} days.",
+            "RenewalActionRequired": f"On {when} ACM reported that it cannot renew the "
+            f"certificate without help (reason: {detail.renewal_status_reason or 'not given'}).",
+            "Expired": f"On {when} ACM reported that the certificate expired.",
+            "Available": f"On {when} ACM reported the certificate available "
+            f"(action: {detail.action or 'not given'}).",
+            "Revoked": f"On {when} ACM reported that the certificate was revoked.",
+            "Rotated": f"On {when} ACM reported that the certificate was rotated.",
+        }[event.kind.value]
+    )
+
+
+def _what_to_do(decision: Decision, cert: Certificate | None, owners: Owners, name: str) -> str:
+    deadline = _date(cert.not_after) if cert is not None and cert.not_after else "it expires"
+    profile = owners.profile
+    text = {
+        policy.IMPORTED_EXPIRING: f"Get a new certificate for {name} from its issuer and "
+        f"reimport it into ACM under the same ARN before {deadline}; services using the ARN "
+        "then pick it up without changes.",
+        policy.MANAGED_RENEWAL_INELIGIBLE: "ACM will not renew this certificate. Request a "
+        f"replacement and move every service that uses it before {deadline}.",
+        policy.MANAGED_RENEWAL_PENDING: "Nothing for now: ACM renews eligible certificates "
+        f"before they expire. If it is still not renewed as {deadline} nears, check its "
+        "renewal status in the ACM console.",
+        policy.RENEWAL_ACTION_REQUIRED: "Fix what blocks the renewal before "
+        f"{deadline}: for DNS validation restore the CNAME validation records, for private "
+        "certificates make sure the private CA is ACTIVE and lets ACM issue certificates.",
+        policy.CERTIFICATE_EXPIRED: "Replace the certificate now: anything still presenting "
+        "it is failing TLS handshakes.",
+        policy.CERTIFICATE_REVOKED: "Replace the certificate now, remove it from every service "
+        "and host that uses it, and find out why it was revoked.",
+        policy.CERTIFICATE_ROTATED: "Nothing, unless you copied the previous certificate "
+        "outside ACM or pinned it: update those copies.",
+        policy.DISTRIBUTION_PENDING: "Nothing yet: certrelay will export the certificate and "
+        f"distribute it to {len(profile.targets) if profile else 0} target(s) of profile "
+        f"'{owners.profile_name}' once its approval rules allow.",
+        policy.CERTIFICATE_NOT_FOUND: "If the certificate was deleted on purpose, nothing. "
+        "Otherwise find out who deleted it (CloudTrail DeleteCertificate) and replace it "
+        "wherever it was used.",
+    }.get(decision.reason, "Nothing is required.")
+    return _clean(text)
+
+
+def _facts(event: AcmEvent, cert: Certificate | None, decision: Decision) -> list[str]:
+    if cert is None:
+        return [
+            f"  ARN:         {event.certificate_arn}",
+            f"  Domain:      {_clean(event.detail.common_name or 'unknown')}",
+            "  Status:      not found in ACM",
+        ]
+    days = decision.days_to_expiry
+    rows = [
+        ("ARN", cert.arn),
+        ("Domain", cert.domain),
+        ("Other names", ", ".join(san for san in cert.sans if san != cert.domain) or "none"),
+        ("Type", cert.type),
+        ("Status", cert.status),
+        ("Serial", cert.serial or "unknown"),
+        ("Not after", f"{_date(cert.not_after)} ({_expires(days)})" if cert.not_after else "?"),
+        ("In use", "yes" if cert.in_use else "no"),
+    ]
+    return [f"  {label + ':':<12} {_clean(value)}" for label, value in rows]
+
+
+def _why(owners: Owners, cert: Certificate | None) -> str:
+    if owners.source == "fallback":
+        if cert is None:
+            return "You are certrelay's fallback owner: ACM no longer has the certificate."
+        return (
+            f"You are certrelay's fallback owner: the certificate has no valid {OWNER_TAG} tag "
+            f"and no profile with owners. Tag it {OWNER_TAG}=<email> so its owners hear next time."
+        )
+    profile = f"certrelay profile '{_clean(owners.profile_name or '')}'"
+    return {
+        "tag": f"You are listed in the certificate's {OWNER_TAG} tag.",
+        "profile": f"You are an owner in {profile}, named by the certificate's {PROFILE_TAG} tag.",
+        "tag+profile": f"You are listed in the certificate's {OWNER_TAG} tag or are an owner "
+        f"in {profile}.",
+    }[owners.source]
+
+
+def _name(event: AcmEvent, cert: Certificate | None) -> str:
+    if cert is not None and cert.domain:
+        return _clean(cert.domain)
+    return _clean(event.detail.common_name or event.certificate_arn)
+
+
+def _expires(days: int | None) -> str:
+    if days is None:
+        return "expires soon"
+    if days < 0:
+        return f"expired {-days} day{'s' if days != -1 else ''} ago"
+    if days == 0:
+        return "expires today"
+    return f"expires in {days} day{'s' if days != 1 else ''}"
+
+
+def _date(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _clean(text: str) -> str:
+    """Drop control characters (including newlines) from a value shown in the mail."""
+    return _CONTROL.sub("", text)

@@ -1,0 +1,291 @@
+"""Distribution profiles: who owns a class of certificates and where renewed ones go.
+
+Profiles live in a YAML file deployed with the stack (`config/profiles.yaml`). A bad file is
+reported at load time as one `ProfileError` line naming the file, the profile and the field.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Hashable
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import ErrorDetails
+
+from certrelay.errors import ProfileError
+
+# The reload command reaches the host through an SSM document parameter; keep this pattern and
+# the document's allowedPattern identical.
+RELOAD_COMMAND_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 _./:-]{0,199}$"
+INSTANCE_ID_PATTERN = r"^i-[0-9a-f]{8}([0-9a-f]{9})?$"
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_IP_ADDRESS = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
+_PATH = re.compile(r"^[A-Za-z0-9._/@+-]+$")
+_KMS_KEY = re.compile(
+    r"^(alias/[A-Za-z0-9/_-]+|[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}|mrk-[0-9a-f]{32}"
+    r"|arn:aws(-[a-z]+)*:kms:[a-z0-9-]+:\d{12}:(key|alias)/[A-Za-z0-9/_-]+)$"
+)
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+def _bucket_name(value: str) -> str:
+    if not _BUCKET.match(value) or ".." in value or _IP_ADDRESS.match(value):
+        raise ValueError("must be an S3 bucket name (3-63 lowercase letters, digits, '.', '-')")
+    return value
+
+
+def _prefix(value: str) -> str:
+    if value.startswith("/") or ".." in value.split("/") or (value and not _PATH.match(value)):
+        raise ValueError(
+            "must be a relative key prefix without '..' (letters, digits, . _ - / @ +)"
+        )
+    return value
+
+
+def _absolute_path(value: str) -> str:
+    if not value.startswith("/"):
+        raise ValueError("must be an absolute path")
+    if ".." in value.split("/"):
+        raise ValueError("must not contain '..'")
+    if not _PATH.match(value) or value.endswith("/"):
+        raise ValueError("must be a file path of letters, digits and . _ - / @ +")
+    return value
+
+
+def _kms_key(value: str) -> str:
+    if not _KMS_KEY.match(value):
+        raise ValueError("must be a KMS key id, key ARN, alias/<name> or alias ARN")
+    return value
+
+
+def _reload_command(value: str) -> str:
+    if not re.match(RELOAD_COMMAND_PATTERN, value):
+        raise ValueError(
+            "must be one command line of letters, digits, spaces and . _ - / : "
+            "(no shell metacharacters), e.g. 'systemctl reload nginx'"
+        )
+    return value
+
+
+def _hhmm(value: str) -> str:
+    if not _HHMM.match(value):
+        raise ValueError("must be a time HH:MM between 00:00 and 23:59")
+    return value
+
+
+def _timezone(value: str) -> str:
+    if value != "UTC":
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("must be an IANA time zone such as UTC or Europe/Berlin") from None
+    return value
+
+
+BucketName = Annotated[str, AfterValidator(_bucket_name)]
+AbsolutePath = Annotated[str, AfterValidator(_absolute_path)]
+InstanceId = Annotated[str, StringConstraints(pattern=INSTANCE_ID_PATTERN)]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+ProfileName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MaintenanceWindow(_Strict):
+    """When distribution may touch servers; an end before the start spans midnight."""
+
+    days: list[Weekday] = Field(min_length=1)
+    start: Annotated[str, AfterValidator(_hhmm)]
+    end: Annotated[str, AfterValidator(_hhmm)]
+    timezone: Annotated[str, AfterValidator(_timezone)] = "UTC"
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> MaintenanceWindow:
+        if self.start == self.end:
+            raise ValueError("window start and end must differ")
+        return self
+
+
+class S3Target(_Strict):
+    """Copy the bundle into a bucket (e.g. a partner's mTLS trust bundle)."""
+
+    kind: Literal["s3"]
+    bucket: BucketName
+    prefix: Annotated[str, AfterValidator(_prefix)] = ""
+    kms_key: Annotated[str, AfterValidator(_kms_key)] | None = None
+
+
+class ServerTarget(_Strict):
+    """Install on EC2 hosts through the stack's SSM document, chosen by id or by tags."""
+
+    kind: Literal["server"]
+    instances: list[InstanceId] | None = Field(None, min_length=1)
+    tags: dict[str, str] | None = Field(None, min_length=1)
+    cert_path: AbsolutePath
+    key_path: AbsolutePath
+    chain_path: AbsolutePath
+    reload: Annotated[str, AfterValidator(_reload_command)]
+    verify_port: int | None = Field(None, ge=1, le=65535)
+
+    @model_validator(mode="after")
+    def _one_selector(self) -> ServerTarget:
+        if (self.instances is None) == (self.tags is None):
+            raise ValueError("give either instances (EC2 ids) or tags ({key: value}), not both")
+        return self
+
+
+Target = Annotated[S3Target | ServerTarget, Field(discriminator="kind")]
+
+
+class Profile(_Strict):
+    """Owners, approval rules, maintenance window and targets for a class of certificates."""
+
+    owners: list[EmailStr] = Field(default_factory=list)
+    approvers: list[EmailStr] = Field(default_factory=list)
+    approval: Literal["required", "auto"] = "required"
+    approval_timeout_hours: int | None = Field(None, ge=1, le=168)
+    escalation: list[EmailStr] = Field(default_factory=list)
+    window: MaintenanceWindow | None = None
+    max_concurrency: int | None = Field(None, ge=1, le=40)
+    targets: list[Target] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _someone_approves(self) -> Profile:
+        if self.approval == "required" and self.targets and not self.approvers:
+            raise ValueError("approval is 'required' but no approvers are listed")
+        return self
+
+
+class _ProfilesFile(_Strict):
+    profiles: dict[ProfileName, Profile] | None = None
+
+
+def load_profiles(text: str, *, source: str = "profiles.yaml") -> dict[str, Profile]:
+    """Parse and validate profiles YAML; empty content means no profiles."""
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as error:
+        raise ProfileError(f"{source}: not valid YAML{_yaml_where(error)}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ProfileError(f"{source}: must be a mapping with a top-level 'profiles' key")
+    try:
+        parsed = _ProfilesFile.model_validate(data)
+    except ValidationError as error:
+        raise ProfileError(f"{source}: {_explain(error)}") from None
+    return dict(parsed.profiles or {})
+
+
+def load_profiles_file(path: str | Path) -> dict[str, Profile]:
+    """Load profiles from a file; a missing file means no profiles."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except OSError as error:
+        raise ProfileError(f"{file}: cannot be read ({error.strerror})") from None
+    return load_profiles(text, source=str(file))
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys instead of silently keeping the last one."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
+        seen: set[object] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _yaml_where(error: yaml.YAMLError) -> str:
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or ""
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+    return f"{where}: {problem}" if problem else where
+
+
+_PROBLEMS = {
+    "missing": "is required",
+    "extra_forbidden": "is not a known field",
+    "list_type": "must be a list",
+    "dict_type": "must be a mapping",
+    "model_type": "must be a mapping",
+    "string_type": "must be a string",
+    "int_type": "must be a whole number",
+    "int_parsing": "must be a whole number",
+    "too_short": "must not be empty",
+    "union_tag_not_found": "needs a kind ('s3' or 'server')",
+    "union_tag_invalid": "kind must be 's3' or 'server'",
+}
+
+
+def _explain(error: ValidationError) -> str:
+    first = error.errors(include_url=False)[0]
+    return f"{_where(first)}: {_problem(first)}"
+
+
+def _where(error: ErrorDetails) -> str:
+    loc = list(error["loc"])
+    if loc[:1] == ["profiles"] and len(loc) >= 2:
+        head = f"profile {loc[1]!r}"
+        path = _dotted(loc[2:])
+        return f"{head}, {path}" if path else head
+    return _dotted(loc) or "profiles"
+
+
+def _dotted(loc: list[int | str]) -> str:
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif part in ("s3", "server") and text.endswith("]"):
+            continue  # the discriminated union's branch name, not a field
+        elif part not in ("function-after", "[key]"):
+            text += f".{part}" if text else part
+    return text
+
+
+def _problem(error: ErrorDetails) -> str:
+    kind = error["type"]
+    ctx = error.get("ctx") or {}
+    if kind == "value_error":
+        message = str(ctx.get("error", error["msg"]))
+        email_problem = message.removeprefix("value is not a valid email address: ")
+        if email_problem != message:
+            return f"{error['input']!r} is not a valid email address ({email_problem.rstrip('.')})"
+        return message
+    if kind == "string_pattern_mismatch":
+        return _pattern_problem(str(ctx.get("pattern", "")), error["input"])
+    if kind in ("less_than_equal", "greater_than_equal"):
+        return error["msg"].lower().replace("input should be", "must be")
+    if kind == "literal_error":
+        return f"must be one of {ctx.get('expected', '')} (got {error['input']!r})"
+    return _PROBLEMS.get(kind, error["msg"]).replace("\n", " ")
+
+
+def _pattern_problem(pattern: str, value: object) -> str:
+    if pattern == INSTANCE_ID_PATTERN:
+        return f"{value!r} is not an EC2 instance id (i- followed by 8 or 17 hex digits)"
+    return f"{value!r} is not a valid profile name (letters, digits, '.', '_', '-')"

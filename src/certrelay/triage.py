@@ -1,0 +1,114 @@
+"""Triage one ACM event: parse it, re-read ACM, find the owners, decide, compose the emails.
+
+This is the use case the "Triage Event" Lambda calls; its result is the state machine's
+`decision`, so its keys are an API. No private key material is ever read or returned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from certrelay.certificates import Certificate, read_certificate
+from certrelay.config import Settings
+from certrelay.events import AcmEvent, EventKind, parse_event
+from certrelay.notifications import compose_messages, console_url_for
+from certrelay.owners import Owners, resolve_owners
+from certrelay.policy import Decision, decide
+from certrelay.profiles import Profile
+
+if TYPE_CHECKING:
+    from mypy_boto3_acm import ACMClient
+
+# Event kinds ACM repeats per threshold day: each day is its own event, not a duplicate.
+_DAILY_KINDS = frozenset({EventKind.APPROACHING_EXPIRATION, EventKind.RENEWAL_ACTION_REQUIRED})
+
+
+def triage(
+    raw_event: Mapping[str, Any],
+    *,
+    acm_client: ACMClient,
+    settings: Settings,
+    profiles: dict[str, Profile],
+    execution_arn: str,
+    now: datetime,
+) -> dict[str, Any]:
+    """Return the JSON-able decision for one raw EventBridge event (raises MalformedEvent)."""
+    event = parse_event(raw_event)
+    certificate = read_certificate(acm_client, event.certificate_arn)
+    tags = certificate.tags if certificate is not None else {}
+    owners = resolve_owners(tags, profiles, settings.fallback_owner_email)
+    decision = decide(
+        event, certificate, owners, now=now, thresholds=settings.expiry_threshold_days
+    )
+    messages = compose_messages(
+        event,
+        certificate,
+        decision,
+        owners,
+        execution_arn=execution_arn,
+        console_url=console_url_for(execution_arn),
+    )
+    expires_at = now + timedelta(days=settings.event_record_ttl_days)
+    return {
+        "route": decision.route,
+        "reason": decision.reason,
+        "reasons": list(decision.reasons),
+        "severity": decision.severity.value,
+        "summary": decision.summary,
+        "event_kind": event.kind.value,
+        "certificate": _certificate_view(event, certificate, decision),
+        "owners": list(owners.emails),
+        "profile": _profile_name(owners),
+        "dedupe_key": dedupe_key(event, certificate),
+        "record_expires_at": str(int(expires_at.timestamp())),
+        "messages": messages,
+    }
+
+
+def dedupe_key(event: AcmEvent, certificate: Certificate | None) -> str:
+    """`<arn>#<kind>#<serial|unknown>`, plus `#<DaysToExpiry>` for the daily kinds."""
+    serial = certificate.serial if certificate is not None and certificate.serial else "unknown"
+    key = f"{event.certificate_arn}#{event.kind.value}#{serial}"
+    if event.kind in _DAILY_KINDS:
+        days = event.detail.days_to_expiry
+        key += f"#{days if days is not None else 'unknown'}"
+    return key
+
+
+def _certificate_view(
+    event: AcmEvent, certificate: Certificate | None, decision: Decision
+) -> dict[str, Any]:
+    if certificate is None:
+        return {
+            "arn": event.certificate_arn,
+            "domain": event.detail.common_name,
+            "type": None,
+            "status": None,
+            "serial": None,
+            "not_after": None,
+            "days_to_expiry": None,
+            "in_use": None,
+        }
+    return {
+        "arn": certificate.arn,
+        "domain": certificate.domain,
+        "type": certificate.type,
+        "status": certificate.status,
+        "serial": certificate.serial,
+        "not_after": _iso_z(certificate.not_after),
+        "days_to_expiry": decision.days_to_expiry,
+        "in_use": certificate.in_use,
+    }
+
+
+def _profile_name(owners: Owners) -> str | None:
+    """Only a profile that exists: the distribution steps look it up by this name."""
+    return owners.profile_name if owners.profile is not None else None
+
+
+def _iso_z(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
