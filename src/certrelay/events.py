@@ -239,9 +239,11 @@ def _context_message(error: ErrorDetails) -> str:
 
 
 def _location(error: ErrorDetails) -> str:
-    parts = [str(part) for part in error["loc"] if not str(part).endswith("Detail")]
-    text = ".".join(parts)
-    return text.replace(".[", "[") or "event"
+    """`detail.DaysToExpiry`, `resources[0]`: the field as it appears in the event JSON."""
+    text = ""
+    for part in error["loc"]:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "event"
 
 
 def _show(value: object, limit: int = 80) -> str:

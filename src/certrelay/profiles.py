@@ -192,8 +192,10 @@ def load_profiles(text: str, *, source: str = "profiles.yaml") -> dict[str, Prof
     return dict(parsed.profiles or {})
 
 
-def load_profiles_file(path: str | Path) -> dict[str, Profile]:
-    """Load profiles from a file; a missing file means no profiles."""
+def load_profiles_file(path: str | Path | None) -> dict[str, Profile]:
+    """Load profiles from a file; no path or a missing file means no profiles."""
+    if path is None:
+        return {}
     file = Path(path)
     try:
         text = file.read_text(encoding="utf-8")

@@ -161,7 +161,9 @@ MALFORMED = [
 
 
 @pytest.mark.parametrize(("case", "change", "message"), MALFORMED, ids=[m[0] for m in MALFORMED])
-def test_malformed_events_fail_with_one_actionable_line(case: str, change: Any, message: str) -> None:
+def test_malformed_events_fail_with_one_actionable_line(
+    case: str, change: Any, message: str
+) -> None:
     # GIVEN a valid event broken in one way
     raw = change(copy.deepcopy(load("approaching-expiration.json")))
     # WHEN it is parsed THEN MalformedEvent says what is wrong, in one line, without a dump

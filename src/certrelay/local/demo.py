@@ -107,7 +107,9 @@ def _tell(number: int, scene: Scene, executions: list[Execution], emails: list[A
         decision = execution.output if isinstance(execution.output, dict) else {}
         print(f"   {render.path(execution)}")
         if decision.get("reason"):
-            print(f"   decision: {decision.get('route')} · {', '.join(decision.get('reasons', []))}")
+            print(
+                f"   decision: {decision.get('route')} · {', '.join(decision.get('reasons', []))}"
+            )
         if scene.show_history:
             print("\n   Execution history (as the Step Functions console lists it):")
             print(render.history_table(execution))

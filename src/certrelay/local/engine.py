@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -59,7 +59,12 @@ class Execution:
     history: list[dict[str, Any]] = field(repr=False)
 
     def summary(self) -> dict[str, Any]:
-        return {"name": self.name, "status": self.status, "states": self.states, "output": self.output}
+        return {
+            "name": self.name,
+            "status": self.status,
+            "states": self.states,
+            "output": self.output,
+        }
 
 
 @dataclass
@@ -89,6 +94,7 @@ class LocalEngine:
         self.runtime = LambdaRuntime(self.fleet.region, self.fleet.account)
         self.stack: Stack | None = None
         self.certificates: dict[str, SeededCertificate] = {}
+        self.executions: list[Execution] = []  # every execution this engine ran, in order
         self._exits = contextlib.ExitStack()
         self._sfn: Any = None
         self._counter = 0
@@ -117,9 +123,7 @@ class LocalEngine:
         # moto logs every failed state at ERROR with a full object dump; the history has it.
         logging.getLogger("moto").setLevel(logging.CRITICAL)
         template = translate(self.template_path, self.parameters, self.fleet.region)
-        self._exits.enter_context(
-            _isolated_aws_environment(self.fleet.account, self.fleet.region)
-        )
+        self._exits.enter_context(_isolated_aws_environment(self.fleet.account, self.fleet.region))
         self._exits.enter_context(
             mock_aws(
                 config={
@@ -157,7 +161,7 @@ class LocalEngine:
         matched: list[str] = []
         started: list[tuple[str, str]] = []
         for rule in stack.rules:
-            if not EventPattern.load(json.dumps(rule.pattern)).matches_event(event):
+            if not EventPattern.load(json.dumps(rule.pattern)).matches_event(cast(Any, event)):
                 continue
             matched.append(rule.logical_id)
             for machine_arn in rule.state_machine_arns:
@@ -186,7 +190,7 @@ class LocalEngine:
             time.sleep(0.005)
         history = self.history(execution_arn)
         output = described.get("output")
-        return Execution(
+        execution = Execution(
             name=name,
             arn=execution_arn,
             status=described["status"],
@@ -196,6 +200,8 @@ class LocalEngine:
             cause=described.get("cause"),
             history=history,
         )
+        self.executions.append(execution)
+        return execution
 
     def history(self, execution_arn: str) -> list[dict[str, Any]]:
         events: list[dict[str, Any]] = []
@@ -245,7 +251,7 @@ def restamp(
     event: dict[str, Any], seeded: SeededCertificate, fleet: Fleet, *, now: dt.datetime
 ) -> dict[str, Any]:
     """The event as ACM would send it for `seeded` at `now`; every other field is kept."""
-    stamped = json.loads(json.dumps(event))
+    stamped: dict[str, Any] = json.loads(json.dumps(event))
     stamped["resources"] = [seeded.arn]
     stamped["account"] = fleet.account
     stamped["region"] = fleet.region
@@ -282,7 +288,7 @@ def _isolated_aws_environment(account: str, region: str) -> Iterator[None]:
 
     variables = {
         "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - moto's fake credentials
+        "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_SESSION_TOKEN": "testing",
         "AWS_DEFAULT_REGION": region,
         "AWS_REGION": region,

@@ -198,7 +198,7 @@ def _load_balancer_arn(fleet: Fleet, domain: str) -> str:
     )
 
 
-class LocalCertBundle(CertBundle):  # type: ignore[misc]
+class LocalCertBundle(CertBundle):
     """moto's CertBundle, taught what a seeded certificate needs: any dates, eligibility, use."""
 
     def __init__(self, *, renewal_eligibility: str, in_use_by: list[str], **kwargs: Any) -> None:

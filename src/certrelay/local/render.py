@@ -1,4 +1,4 @@
-"""Plain-text views of local runs: emails as they would arrive, histories as the console shows them."""
+"""Plain-text views of local runs: emails as they arrive, histories as the console shows them."""
 
 from __future__ import annotations
 
@@ -24,9 +24,7 @@ _DETAIL_KEYS = (
 def email(message: dict[str, Any]) -> str:
     """One owner email, framed, the way the recipient would read it."""
     attributes = message.get("attributes", {})
-    tags = " · ".join(
-        str(attributes[k]) for k in ("severity", "event_kind") if attributes.get(k)
-    )
+    tags = " · ".join(str(attributes[k]) for k in ("severity", "event_kind") if attributes.get(k))
     lines = [
         f"  ┌─ To: {message.get('recipient') or '(no recipient attribute)'}"
         + (f"   [{tags}]" if tags else ""),
@@ -53,7 +51,7 @@ def history_table(execution: Execution, *, width: int = 60) -> str:
     start = execution.history[0]["timestamp"] if execution.history else None
     step = ""
     for event in execution.history:
-        details = next((event[k] for k in _DETAIL_KEYS if k in event), {})
+        details: dict[str, Any] = next((event[k] for k in _DETAIL_KEYS if k in event), {})
         step = details.get("name", step) if "stateEnteredEventDetails" in event else step
         if event["type"].startswith("Execution"):
             step = ""
@@ -84,9 +82,11 @@ def path(execution: Execution) -> str:
 
 def _short(details: dict[str, Any], width: int) -> str:
     for key in ("output", "input", "parameters", "cause", "error"):
-        if key in details and details[key]:
+        if details.get(key):
             text = details[key]
-            compact = json.dumps(json.loads(text), separators=(",", ":")) if _is_json(text) else text
+            compact = (
+                json.dumps(json.loads(text), separators=(",", ":")) if _is_json(text) else text
+            )
             compact = " ".join(str(compact).split())
             return compact if len(compact) <= width else compact[: width - 1] + "…"
     return ""

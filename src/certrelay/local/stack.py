@@ -119,7 +119,7 @@ def deploy(
         raise TemplateError(f"the template has a dependency cycle: {error.args[1]}") from None
 
     def client(service: str) -> Any:
-        return boto3.client(service, region_name=region)
+        return boto3.client(service, region_name=region)  # type: ignore[call-overload]
 
     creators: dict[str, Callable[..., Deployed]] = {
         "AWS::KMS::Key": _kms_key,

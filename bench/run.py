@@ -1,0 +1,172 @@
+"""Cold-start and demo benchmark: python bench/run.py [--repeat N] [--repeat-demo N] [--json]."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+HANDLER_TARGET = 1.2  # import+init <= 1.2x the floor
+STORY_TARGET = 3.0  # seconds after start-up
+
+FLOOR = """
+import json, time
+t = time.perf_counter()
+import boto3
+boto3.client("acm", region_name="us-east-1")
+print(json.dumps({"seconds": time.perf_counter() - t}))
+"""
+
+HANDLER = """
+import importlib.util, json, sys, time
+t = time.perf_counter()
+spec = importlib.util.spec_from_file_location("handler_under_bench", sys.argv[1])
+module = importlib.util.module_from_spec(spec)
+sys.modules[spec.name] = module
+spec.loader.exec_module(module)
+if hasattr(module, "_dependencies"):
+    module._dependencies()
+print(json.dumps({"seconds": time.perf_counter() - t}))
+"""
+
+
+def lambda_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "BOTO"))}
+    env.update(
+        AWS_REGION="us-east-1",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",  # fake: never sent anywhere
+        POWERTOOLS_SERVICE_NAME="certrelay",
+        FALLBACK_OWNER_EMAIL="security@example.com",
+        PROFILES_FILE=str(ROOT / "config" / "profiles.yaml"),
+        EXPIRY_THRESHOLD_DAYS="45,30,15,7,3,1",
+    )
+    return env
+
+
+def child(code: str, *args: str, flags: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, *flags, "-c", code, *args]
+    return subprocess.run(command, cwd=ROOT, env=lambda_env(), capture_output=True, text=True)
+
+
+def timed(code: str, *args: str, retries: int = 3) -> float:
+    """Seconds measured inside a fresh interpreter; retries (60 s apart) if a file is mid-edit."""
+    for attempt in range(retries):
+        done = child(code, *args)
+        if done.returncode == 0:
+            return float(json.loads(done.stdout.strip().splitlines()[-1])["seconds"])
+        if attempt + 1 < retries:
+            print(f"child failed, retrying in 60 s: {done.stderr.strip()[-300:]}", file=sys.stderr)
+            time.sleep(60)
+    raise RuntimeError(f"child failed: {done.stderr.strip()[-600:]}")
+
+
+def top_imports(app: Path, count: int = 8) -> list[dict[str, Any]]:
+    """The modules with the largest cumulative import time, from one -X importtime run."""
+    done = child(HANDLER, str(app), flags=("-X", "importtime"))
+    rows: list[tuple[float, str]] = []
+    for line in done.stderr.splitlines():
+        match = re.match(r"import time:\s+\d+ \|\s+(\d+) \|\s*(\S+)", line)
+        if match:
+            rows.append((int(match[1]) / 1000, match[2]))
+    rows.sort(reverse=True)
+    return [{"module": name, "cumulative_ms": ms} for ms, name in rows[:count]]
+
+
+def measure_cold_starts(repeat: int) -> dict[str, Any]:
+    apps = sorted(ROOT.glob("functions/*/app.py"))
+    floor: list[float] = []
+    samples: dict[Path, list[float]] = {app: [] for app in apps}
+    for _ in range(repeat):  # interleaved so drift hits every figure alike
+        floor.append(timed(FLOOR))
+        for app in apps:
+            samples[app].append(timed(HANDLER, str(app)))
+    floor_median = statistics.median(floor)
+    handlers = {}
+    for app, times in samples.items():
+        median = statistics.median(times)
+        handlers[app.parent.name] = {
+            "median_s": median,
+            "ratio": median / floor_median,
+            "ok": median / floor_median <= HANDLER_TARGET,
+            "top_imports": top_imports(app),
+        }
+    return {"floor_median_s": floor_median, "target_ratio": HANDLER_TARGET, "handlers": handlers}
+
+
+def measure_demo(repeat: int) -> dict[str, Any]:
+    code = "import sys; from certrelay.local.cli import main; sys.exit(main(['demo']))"
+    figures: dict[str, list[float]] = {"startup_s": [], "story_s": [], "total_s": [], "wall_s": []}
+    for _ in range(repeat):
+        started = time.perf_counter()
+        done = child(code)
+        wall = time.perf_counter() - started
+        ready = re.search(r"deployed on an embedded AWS in ([\d.]+) s", done.stdout)
+        end = re.search(r"after start-up \(([\d.]+) s in all\)", done.stdout)
+        story = re.search(r"in ([\d.]+) s after start-up", done.stdout)
+        if done.returncode != 0 or not (ready and end and story):
+            tail = (done.stderr.strip() or done.stdout.strip())[-800:]
+            return {"error": f"demo failed (exit {done.returncode}):\n{tail}"}
+        for key, value in zip(figures, (ready[1], story[1], end[1], wall), strict=True):
+            figures[key].append(float(value))
+    result: dict[str, Any] = {k: statistics.median(v) for k, v in figures.items()}
+    result.update(runs=repeat, target_story_s=STORY_TARGET, ok=result["story_s"] <= STORY_TARGET)
+    return result
+
+
+def show(report: dict[str, Any]) -> None:
+    cold, demo = report["cold_start"], report["demo"]
+    print(f"Cold start (median of {report['repeat']}, measured inside a fresh interpreter)")
+    if "error" in cold:
+        print(f"  FAILED: {cold['error']}")
+    else:
+        print(f"  {'floor (boto3 + acm client)':<30} {cold['floor_median_s'] * 1000:8.1f} ms")
+    for name, figure in cold.get("handlers", {}).items():
+        verdict = "ok" if figure["ok"] else f"OVER {HANDLER_TARGET}x"
+        label, ms = f"{name} import+init", figure["median_s"] * 1000
+        print(f"  {label:<30} {ms:8.1f} ms  {figure['ratio']:.2f}x  {verdict}")
+        for row in figure["top_imports"]:
+            print(f"      {row['module']:<40} {row['cumulative_ms']:8.1f} ms cumulative")
+    print()
+    if "error" in demo:
+        print(f"Demo: FAILED: {demo['error']}")
+        return
+    verdict = "ok" if demo["ok"] else f"OVER {STORY_TARGET} s"
+    print(f"Demo (median of {demo['runs']})")
+    print(f"  {'start-up (deploy)':<30} {demo['startup_s']:8.2f} s")
+    print(f"  {'story after start-up':<30} {demo['story_s']:8.2f} s  {verdict}")
+    print(f"  {'total (as the demo reports)':<30} {demo['total_s']:8.2f} s")
+    print(f"  {'process wall time':<30} {demo['wall_s']:8.2f} s")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeat", type=int, default=7, help="cold-start runs (default 7)")
+    parser.add_argument("--repeat-demo", type=int, default=3, help="demo runs (default 3)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args()
+    try:
+        cold = measure_cold_starts(args.repeat)
+    except RuntimeError as error:
+        cold = {"error": str(error)}
+    report = {"python": sys.version.split()[0], "repeat": args.repeat, "cold_start": cold}
+    report["demo"] = measure_demo(args.repeat_demo)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        show(report)
+    failed = "error" in cold or "error" in report["demo"]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,130 @@
+"""template.yaml is deployable and safe: cfn-lint clean, least privilege, the rule as designed."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from certrelay.local.template import translate
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+EVENTS = ROOT / "events"
+
+
+@pytest.fixture(scope="module")
+def translated() -> dict[str, Any]:
+    return translate(
+        TEMPLATE, {"FallbackOwnerEmail": "security@example.com"}, "us-east-1"
+    ).cloudformation
+
+
+def cfn_lint(*args: str) -> subprocess.CompletedProcess[str]:
+    beside_python = Path(sys.executable).with_name("cfn-lint")  # the venv's, with its plugins
+    executable = str(beside_python) if beside_python.exists() else shutil.which("cfn-lint")
+    assert executable, "cfn-lint is not installed (pip install -e '.[dev]')"
+    return subprocess.run(
+        [executable, *args], capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+def test_cfn_lint_is_clean_with_the_serverless_rules():
+    result = cfn_lint(str(TEMPLATE), "-a", "cfn_lint_serverless.rules")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_translated_template_is_clean_with_the_serverless_rules(translated, tmp_path):
+    path = tmp_path / "translated.json"
+    path.write_text(json.dumps(translated), encoding="utf-8")
+
+    result = cfn_lint(str(path), "-a", "cfn_lint_serverless.rules")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def policy_statements(translated: dict[str, Any]):
+    for logical_id, resource in translated["Resources"].items():
+        properties = resource.get("Properties", {})
+        documents = [p["PolicyDocument"] for p in properties.get("Policies", [])]
+        documents += [properties[k] for k in ("KeyPolicy", "PolicyDocument") if k in properties]
+        for document in documents:
+            for statement in document["Statement"]:
+                yield logical_id, statement
+
+
+def test_no_statement_allows_every_action(translated):
+    statements = list(policy_statements(translated))
+
+    assert statements
+    for logical_id, statement in statements:
+        actions = statement.get("Action", [])
+        actions = [actions] if isinstance(actions, str) else actions
+        assert "*" not in actions, f"{logical_id}: Action '*'"
+
+
+def test_only_the_state_machine_writes_the_gate_and_publishes(translated):
+    writers = {
+        logical_id
+        for logical_id, statement in policy_statements(translated)
+        if statement.get("Effect") == "Allow"
+        and any(a in ("dynamodb:PutItem", "sns:Publish") for a in _actions(statement))
+    }
+
+    assert writers == {"CertificateLifecycleStateMachineRole"}
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    actions = statement.get("Action", [])
+    return [actions] if isinstance(actions, str) else actions
+
+
+def test_rule_has_retry_policy_and_dead_letter_queue(translated):
+    (target,) = translated["Resources"]["CertificateEventsRule"]["Properties"]["Targets"]
+
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0
+    assert "DeadLetterConfig" in target
+
+
+def test_state_machine_logs_no_execution_data_and_traces(translated):
+    properties = translated["Resources"]["CertificateLifecycleStateMachine"]["Properties"]
+
+    assert properties["LoggingConfiguration"]["IncludeExecutionData"] is False
+    assert properties["TracingConfiguration"]["Enabled"] is True
+
+
+def test_event_table_is_encrypted_and_expires_records(translated):
+    properties = translated["Resources"]["EventTable"]["Properties"]
+
+    assert properties["SSESpecification"]["SSEEnabled"] is True
+    assert properties["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+
+
+def test_topic_is_encrypted_with_the_stacks_own_key(translated):
+    topic = translated["Resources"]["NotificationTopic"]["Properties"]
+
+    assert topic["KmsMasterKeyId"] == {"Ref": "NotificationKey"}
+
+
+def test_rule_pattern_takes_the_threshold_days_from_the_parameter():
+    from certrelay.local.engine import LocalEngine
+
+    with LocalEngine(parameters={"ExpiryThresholdDays": "20,2"}) as engine:
+        (rule,) = engine.stack.rules  # type: ignore[union-attr]
+        approaching = json.loads((EVENTS / "approaching-expiration.json").read_text())
+        approaching["account"] = engine.fleet.account
+        from moto.events.models import EventPattern
+
+        pattern = EventPattern.load(json.dumps(rule.pattern))
+        matches = {
+            days: pattern.matches_event({**approaching, "detail": {"DaysToExpiry": days}})
+            for days in (45, 20, 3, 2)
+        }
+
+    assert matches == {45: False, 20: True, 3: False, 2: True}

@@ -1,0 +1,235 @@
+"""triage() end to end against moto's ACM: parse, DescribeCertificate + tags, decide, compose."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from moto import mock_aws
+
+from certrelay.config import Settings
+from certrelay.errors import MalformedEvent
+from certrelay.owners import OWNER_TAG, PROFILE_TAG
+from certrelay.profiles import load_profiles_file
+from certrelay.triage import triage
+
+if TYPE_CHECKING:
+    from mypy_boto3_acm import ACMClient
+
+ROOT = Path(__file__).resolve().parents[2]
+REGION = "us-east-1"
+NOW = datetime.now(UTC).replace(microsecond=0)
+EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:CertrelayStateMachine:run-1"
+SETTINGS = Settings.from_env({"FALLBACK_OWNER_EMAIL": "ops@example.com"})
+PROFILES = load_profiles_file(ROOT / "config" / "profiles.yaml")
+DECISION_KEYS = {
+    "route", "reason", "reasons", "severity", "summary", "event_kind", "certificate",
+    "owners", "profile", "dedupe_key", "record_expires_at", "messages",
+}  # fmt: skip
+
+
+@pytest.fixture
+def acm() -> Iterator[ACMClient]:
+    with mock_aws():
+        yield boto3.client("acm", region_name=REGION)
+
+
+def import_certificate(acm: ACMClient, *, days_left: int, tags: dict[str, str]) -> str:
+    """Import a fresh self-signed certificate for legacy.example.com; return its ARN."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "legacy.example.com")])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - timedelta(days=300))
+        .not_valid_after(NOW + timedelta(days=days_left))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("legacy.example.com")]), critical=False
+        )
+        .sign(key, hashes.SHA256())
+    )
+    arn = acm.import_certificate(
+        Certificate=cert.public_bytes(serialization.Encoding.PEM),
+        PrivateKey=key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ),
+    )["CertificateArn"]
+    if tags:
+        acm.add_tags_to_certificate(
+            CertificateArn=arn, Tags=[{"Key": k, "Value": v} for k, v in tags.items()]
+        )
+    return arn
+
+
+def acm_event(detail_type: str, arn: str, **detail: Any) -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": "9c95e8e4-96a4-ef3f-b739-b6aa5b193afb",
+        "detail-type": f"ACM Certificate {detail_type}",
+        "source": "aws.acm",
+        "account": "123456789012",
+        "time": NOW.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": REGION,
+        "resources": [arn],
+        "detail": {"CommonName": "legacy.example.com", **detail},
+    }
+
+
+def run(acm: ACMClient, raw: dict[str, Any]) -> dict[str, Any]:
+    return triage(
+        raw,
+        acm_client=acm,
+        settings=SETTINGS,
+        profiles=PROFILES,
+        execution_arn=EXECUTION,
+        now=NOW,
+    )
+
+
+def test_an_imported_certificate_a_week_from_expiry_alerts_its_tagged_owner(acm: ACMClient) -> None:
+    # GIVEN an imported certificate, 7 days left, owned by alice via the owner tag
+    arn = import_certificate(acm, days_left=7, tags={OWNER_TAG: "alice@example.com"})
+    # WHEN ACM's 7-day reminder is triaged
+    result = run(acm, acm_event("Approaching Expiration", arn, DaysToExpiry=7))
+    # THEN the owner is told, HIGH, with ACM's facts, in a JSON-able decision
+    assert set(result) == DECISION_KEYS
+    assert (result["route"], result["reason"], result["severity"]) == (
+        "notify",
+        "ImportedExpiring",
+        "HIGH",
+    )
+    assert result["reasons"] == ["ImportedExpiring"]
+    assert result["event_kind"] == "ApproachingExpiration"
+    assert result["owners"] == ["alice@example.com"]
+    assert result["profile"] is None
+    cert = result["certificate"]
+    assert cert["arn"] == arn
+    assert cert["domain"] == "legacy.example.com"
+    assert cert["type"] == "IMPORTED"
+    assert cert["days_to_expiry"] == 7
+    assert cert["not_after"] == (NOW + timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert cert["in_use"] is False
+    [message] = result["messages"]
+    assert message["attributes"]["recipient"]["StringValue"] == "alice@example.com"
+    assert message["subject"] == "[certrelay] HIGH: legacy.example.com expires in 7 days (imported)"
+    json.dumps(result)  # the state machine receives it as JSON
+
+
+def test_the_decision_never_contains_key_material(acm: ACMClient) -> None:
+    arn = import_certificate(acm, days_left=3, tags={OWNER_TAG: "alice@example.com"})
+    text = json.dumps(run(acm, acm_event("Approaching Expiration", arn, DaysToExpiry=3)))
+    assert "PRIVATE KEY" not in text
+    assert "BEGIN CERTIFICATE" not in text
+
+
+def test_a_profile_tag_brings_the_profiles_owners(acm: ACMClient) -> None:
+    arn = import_certificate(
+        acm, days_left=15, tags={OWNER_TAG: "alice@example.com", PROFILE_TAG: "web"}
+    )
+    result = run(acm, acm_event("Approaching Expiration", arn, DaysToExpiry=15))
+    assert result["owners"] == ["alice@example.com", "web-team@example.com"]
+    assert result["profile"] == "web"
+    assert result["severity"] == "MEDIUM"
+    assert len(result["messages"]) == 2
+
+
+def test_a_deleted_certificate_is_reported_to_the_fallback_owner(acm: ACMClient) -> None:
+    # GIVEN an event about a certificate ACM no longer has
+    arn = import_certificate(acm, days_left=7, tags={OWNER_TAG: "alice@example.com"})
+    acm.delete_certificate(CertificateArn=arn)
+    # WHEN it is triaged
+    result = run(acm, acm_event("Expired", arn, InUse=True))
+    # THEN the fallback owner hears CertificateNotFound, with the event's facts only
+    assert (result["route"], result["reason"], result["severity"]) == (
+        "notify",
+        "CertificateNotFound",
+        "MEDIUM",
+    )
+    assert result["owners"] == ["ops@example.com"]
+    assert result["certificate"] == {
+        "arn": arn,
+        "domain": "legacy.example.com",
+        "type": None,
+        "status": None,
+        "serial": None,
+        "not_after": None,
+        "days_to_expiry": None,
+        "in_use": None,
+    }
+    assert result["dedupe_key"] == f"{arn}#Expired#unknown"
+
+
+def test_an_untagged_certificate_goes_to_the_fallback_owner_as_owner_missing(
+    acm: ACMClient,
+) -> None:
+    arn = import_certificate(acm, days_left=30, tags={})
+    result = run(acm, acm_event("Approaching Expiration", arn, DaysToExpiry=30))
+    assert result["reasons"] == ["ImportedExpiring", "OwnerMissing"]
+    assert result["owners"] == ["ops@example.com"]
+    assert result["severity"] == "LOW"
+    assert "fallback owner" in result["messages"][0]["message"]
+
+
+def test_an_unknown_profile_tag_is_reported_to_the_tagged_owner(acm: ACMClient) -> None:
+    arn = import_certificate(acm, days_left=7, tags={OWNER_TAG: "bob@", PROFILE_TAG: "wbe"})
+    result = run(acm, acm_event("Approaching Expiration", arn, DaysToExpiry=7))
+    assert result["reasons"] == ["ImportedExpiring", "OwnerMissing", "ProfileUnknown"]
+    assert result["profile"] is None
+    body = result["messages"][0]["message"]
+    assert "tag certrelay:owner has an invalid address 'bob@'" in body
+    assert "tag certrelay:profile names unknown profile 'wbe'" in body
+
+
+def test_dedupe_keys_include_the_day_only_for_daily_kinds(acm: ACMClient) -> None:
+    # GIVEN one certificate and its serial as ACM reports it
+    arn = import_certificate(acm, days_left=7, tags={OWNER_TAG: "alice@example.com"})
+    serial = acm.describe_certificate(CertificateArn=arn)["Certificate"]["Serial"]
+    # WHEN events of several kinds are triaged
+    details: list[tuple[str, dict[str, Any]]] = [
+        ("Approaching Expiration", {"DaysToExpiry": 7}),
+        ("Renewal Action Required", {"DaysToExpiry": 7}),
+        ("Revoked", {}),
+        ("Available", {"Action": "REIMPORT"}),
+    ]
+    keys = {
+        kind: run(acm, acm_event(kind, arn, **detail))["dedupe_key"] for kind, detail in details
+    }
+    # THEN reminders are distinct per day, the rest per serial
+    assert keys == {
+        "Approaching Expiration": f"{arn}#ApproachingExpiration#{serial}#7",
+        "Renewal Action Required": f"{arn}#RenewalActionRequired#{serial}#7",
+        "Revoked": f"{arn}#Revoked#{serial}",
+        "Available": f"{arn}#Available#{serial}",
+    }
+
+
+def test_the_event_record_expires_after_the_configured_ttl(acm: ACMClient) -> None:
+    arn = import_certificate(acm, days_left=7, tags={})
+    result = run(acm, acm_event("Rotated", arn))
+    assert result["record_expires_at"] == str(int(NOW.timestamp()) + 400 * 86400)
+
+
+def test_an_ignored_reminder_composes_no_messages(acm: ACMClient) -> None:
+    arn = import_certificate(acm, days_left=8, tags={OWNER_TAG: "alice@example.com"})
+    result = run(acm, acm_event("Approaching Expiration", arn, DaysToExpiry=8))
+    assert (result["route"], result["reason"]) == ("ignore", "NotAThresholdDay")
+    assert result["messages"] == []
+
+
+def test_a_malformed_event_fails_before_any_acm_call(acm: ACMClient) -> None:
+    with pytest.raises(MalformedEvent, match="event has no resources"):
+        run(acm, acm_event("Expired", "x") | {"resources": []})

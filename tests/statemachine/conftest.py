@@ -1,0 +1,72 @@
+"""The whole ASL in the local engine: a fresh stack per test, every history scanned for secrets."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from certrelay.local.engine import Execution, LocalEngine, SendResult
+
+ROOT = Path(__file__).resolve().parents[2]
+EVENTS = ROOT / "events"
+
+SECRET_PATTERNS = (
+    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
+    re.compile(r"Proc-Type: 4,ENCRYPTED"),
+)
+
+
+def private_key_fragments(engine: LocalEngine) -> list[str]:
+    """Lines of every private key the embedded ACM holds: none may ever leave it."""
+    from moto.acm.models import acm_backends
+
+    backend = acm_backends[engine.fleet.account][engine.fleet.region]
+    fragments = []
+    for bundle in backend._certificates.values():
+        for line in bundle.key.decode().splitlines():
+            if len(line) >= 40 and "PRIVATE KEY" not in line:
+                fragments.append(line)
+    return fragments
+
+
+def assert_no_secrets(engine: LocalEngine, executions: list[Execution]) -> None:
+    fragments = private_key_fragments(engine)
+    assert fragments, "the fleet should hold private keys for this scan to mean anything"
+    for execution in executions:
+        text = json.dumps(execution.history, default=str)
+        for pattern in SECRET_PATTERNS:
+            assert not pattern.search(text), f"{execution.name}: history matches {pattern.pattern}"
+        leaked = [f for f in fragments if f in text]
+        assert not leaked, f"{execution.name}: history holds private key material"
+    outbox = json.dumps(engine.notifications())
+    assert not any(f in outbox for f in fragments), "an email holds private key material"
+    logs = "\n".join(engine.runtime.log_lines)
+    assert not any(f in logs for f in fragments), "a log line holds private key material"
+
+
+@pytest.fixture
+def engine() -> Iterator[LocalEngine]:
+    with LocalEngine() as local:
+        yield local
+        assert_no_secrets(local, local.executions)
+
+
+def send(
+    engine: LocalEngine, event_file: str, certificate: str | None, **detail: Any
+) -> SendResult:
+    """Send events/<event_file>, re-stamped for a fleet certificate, with detail overrides."""
+    event = json.loads((EVENTS / event_file).read_text(encoding="utf-8"))
+    if certificate:
+        event = engine.certificate_event(event, certificate)
+    event["detail"].update(detail)
+    return engine.send(event)
+
+
+def only_execution(result: SendResult) -> Execution:
+    assert len(result.executions) == 1, f"expected one execution, got {result.executions}"
+    return result.executions[0]

