@@ -159,3 +159,31 @@ def test_malformed_event_is_rejected_without_retry_and_reported(engine: LocalEng
     (report,) = engine.notifications()
     assert report["recipient"] == engine.fleet.fallback_owner
     assert "MalformedEvent" in report["body"]
+
+
+def test_transient_acm_error_is_retried_by_the_state_machine(engine: LocalEngine, monkeypatch):
+    # GIVEN ACM answers the first DescribeCertificate with a transient error that the SDK itself
+    # does not retry (throttling is retried inside boto3 first, so it rarely reaches the ASL)
+    from moto.acm.models import AWSCertificateManagerBackend as ACMBackend
+    from moto.core.exceptions import JsonRESTError
+
+    original = ACMBackend.describe_certificate
+    calls = []
+
+    def throttled_once(self, arn):
+        calls.append(arn)
+        if len(calls) == 1:
+            raise JsonRESTError("RequestInProgressException", "The request is in progress")
+        return original(self, arn)
+
+    monkeypatch.setattr(ACMBackend, "describe_certificate", throttled_once)
+
+    # WHEN the event arrives
+    execution = only_execution(send(engine, "expired.json", "expired-imported"))
+
+    # THEN triage failed once with the retryable error, was retried, and the owners were alerted
+    failures = [e for e in execution.history if e["type"] == "TaskFailed"]
+    assert [f["taskFailedEventDetails"]["error"] for f in failures] == ["ServiceThrottled"]
+    assert execution.states[:2] == ["Triage Event", "Record Event"]
+    assert execution.states[-1] == "Owners Alerted"
+    assert len(calls) == 2
