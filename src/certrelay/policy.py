@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from certrelay.certificates import Certificate
@@ -78,8 +78,15 @@ class Decision:
 
 
 def days_until(moment: datetime, now: datetime) -> int:
-    """Whole days from `now` to `moment`, rounded down (negative once past)."""
-    return math.floor((moment - now).total_seconds() / 86400)
+    """Days from `now` to `moment`: calendar days (UTC) ahead, whole days rounded down once past.
+
+    "Expires in 15 days" for Dec 12 read on Nov 27, whatever the time of day, so the email
+    agrees with the calendar and with the day ACM counted when it sent the event; an hour past
+    expiry is already -1.
+    """
+    if moment <= now:
+        return math.floor((moment - now).total_seconds() / 86400)
+    return (moment.astimezone(UTC).date() - now.astimezone(UTC).date()).days
 
 
 def imported_severity(days: int) -> Severity:

@@ -142,10 +142,10 @@ def test_an_expiring_imported_certificate_is_notified_with_rising_severity(
 
 
 def test_severity_follows_acms_notafter_not_the_events_day_count() -> None:
-    # GIVEN the event says 7 days but ACM's NotAfter is 2 days and 23 hours away
-    cert = certificate(not_after=NOW + timedelta(days=2, hours=23))
+    # GIVEN the event says 7 days but ACM's NotAfter is two calendar days away
+    cert = certificate(not_after=NOW + timedelta(days=2, hours=5))
     decision = approaching(7, cert)
-    # THEN days are floored from ACM's NotAfter and the severity is CRITICAL
+    # THEN days are counted from ACM's NotAfter and the severity is CRITICAL
     assert decision.days_to_expiry == 2
     assert decision.severity is Severity.CRITICAL
 
@@ -305,3 +305,12 @@ def test_reason_codes_are_unique_pascal_case_strings() -> None:
     ]
     assert len(codes) == len(set(codes)) == 16
     assert all(code[0].isupper() and code.isalpha() for code in codes)
+
+
+def test_days_are_calendar_days_ahead_and_rounded_down_once_past() -> None:
+    now = datetime(2026, 11, 27, 8, 47, tzinfo=UTC)
+
+    assert policy.days_until(datetime(2026, 12, 12, 8, 46, tzinfo=UTC), now) == 15
+    assert policy.days_until(datetime(2026, 11, 27, 23, 0, tzinfo=UTC), now) == 0
+    assert policy.days_until(now - timedelta(hours=1), now) == -1
+    assert policy.days_until(now - timedelta(days=2), now) == -2

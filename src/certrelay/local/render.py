@@ -35,7 +35,7 @@ def email(message: dict[str, Any]) -> str:
         indent = paragraph[: len(paragraph) - len(paragraph.lstrip())]
         wrapped = textwrap.wrap(
             paragraph,
-            width=92,
+            width=100,
             subsequent_indent=indent,
             break_long_words=False,
             break_on_hyphens=False,
@@ -49,12 +49,20 @@ def history_table(execution: Execution, *, width: int = 60) -> str:
     """The execution's event history: the columns of the console's 'Events' table."""
     rows = [("ID", "Type", "Step", "Elapsed (ms)", "Input / output")]
     start = execution.history[0]["timestamp"] if execution.history else None
-    step = ""
+    steps: dict[int, str] = {}  # event id -> the state it belongs to (Map iterations interleave)
+    map_state = ""
     for event in execution.history:
         details: dict[str, Any] = next((event[k] for k in _DETAIL_KEYS if k in event), {})
-        step = details.get("name", step) if "stateEnteredEventDetails" in event else step
-        if event["type"].startswith("Execution"):
+        if "stateEnteredEventDetails" in event:
+            step = details["name"]
+            map_state = step if event["type"] == "MapStateEntered" else map_state
+        elif event["type"].startswith(("MapState", "MapIteration")):
+            step = map_state
+        elif event["type"].startswith("Execution"):
             step = ""
+        else:
+            step = steps.get(event.get("previousEventId", 0), "")
+        steps[event["id"]] = "" if "stateExitedEventDetails" in event else step
         elapsed = int((event["timestamp"] - start).total_seconds() * 1000) if start else 0
         rows.append(
             (
@@ -65,8 +73,6 @@ def history_table(execution: Execution, *, width: int = 60) -> str:
                 _short(details, width),
             )
         )
-        if "stateExitedEventDetails" in event:
-            step = ""
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines = []
     for row in rows:
