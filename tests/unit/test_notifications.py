@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from certrelay.certificates import Certificate
-from certrelay.events import AcmEvent, parse_event
+from certrelay.events import AcmEvent
 from certrelay.notifications import compose_messages, console_url_for
 from certrelay.owners import Owners
 from certrelay.policy import decide
+from tests.unit.factories import ARN, NOW, event
 
-NOW = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
-ARN = "arn:aws:acm:us-east-1:123456789012:certificate/0000aaaa-1111-2222-3333-444455556666"
 EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:CertrelayStateMachine:run-1"
 CONSOLE = console_url_for(EXECUTION)
 THRESHOLDS = frozenset({45, 30, 15, 7, 3, 1})
@@ -34,22 +33,6 @@ CERT = Certificate(
     renewal_eligibility="INELIGIBLE",
     exportable=False,
 )
-
-
-def event(detail_type: str, **detail: Any) -> AcmEvent:
-    return parse_event(
-        {
-            "version": "0",
-            "id": "1",
-            "detail-type": f"ACM Certificate {detail_type}",
-            "source": "aws.acm",
-            "account": "123456789012",
-            "time": NOW.isoformat(),
-            "region": "us-east-1",
-            "resources": [ARN],
-            "detail": {"CommonName": "legacy.example.com", **detail},
-        }
-    )
 
 
 def compose(

@@ -10,13 +10,11 @@ import pytest
 
 from certrelay import policy
 from certrelay.certificates import Certificate
-from certrelay.events import AcmEvent, parse_event
 from certrelay.owners import Owners
 from certrelay.policy import Decision, Severity, decide
 from certrelay.profiles import Profile, S3Target
+from tests.unit.factories import ARN, NOW, event
 
-NOW = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
-ARN = "arn:aws:acm:us-east-1:123456789012:certificate/0000aaaa-1111-2222-3333-444455556666"
 THRESHOLDS = frozenset({45, 30, 15, 7, 3, 1})
 ALL_DAYS = frozenset(range(-5, 60))
 OWNED = Owners(("web@example.com",), None, None, "tag")
@@ -26,22 +24,6 @@ WEB = Profile(
     targets=[S3Target(kind="s3", bucket="partner-bundles")],
 )
 OWNED_WITH_TARGETS = Owners(("web@example.com",), WEB, "web", "profile")
-
-
-def event(detail_type: str, **detail: Any) -> AcmEvent:
-    return parse_event(
-        {
-            "version": "0",
-            "id": "1",
-            "detail-type": f"ACM Certificate {detail_type}",
-            "source": "aws.acm",
-            "account": "123456789012",
-            "time": NOW.isoformat(),
-            "region": "us-east-1",
-            "resources": [ARN],
-            "detail": {"CommonName": "legacy.example.com", **detail},
-        }
-    )
 
 
 def certificate(**changes: Any) -> Certificate:
