@@ -38,8 +38,18 @@ print(json.dumps({"seconds": time.perf_counter() - t}))
 """
 
 
+def template_globals() -> dict[str, str]:
+    """The literal environment variables template.yaml gives every function (Globals)."""
+    from samtranslator.yaml_helper import yaml_parse
+
+    sam = yaml_parse((ROOT / "template.yaml").read_text(encoding="utf-8"))
+    variables = sam["Globals"]["Function"]["Environment"]["Variables"]
+    return {k: v for k, v in variables.items() if isinstance(v, str)}
+
+
 def lambda_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "BOTO"))}
+    env.update(template_globals())
     env.update(
         AWS_REGION="us-east-1",
         AWS_DEFAULT_REGION="us-east-1",
