@@ -12,6 +12,7 @@ from certrelay.policy import DEFAULT_THRESHOLDS
 
 DEFAULT_THRESHOLD_DAYS = ",".join(str(day) for day in sorted(DEFAULT_THRESHOLDS, reverse=True))
 DEFAULT_RECORD_TTL_DAYS = 400
+DEFAULT_APPROVAL_HOURS = 24
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,8 @@ class Settings:
     expiry_threshold_days: frozenset[int]
     profiles_file: Path | None
     event_record_ttl_days: int = DEFAULT_RECORD_TTL_DAYS
+    approval_timeout_hours: int = DEFAULT_APPROVAL_HOURS  # when the profile sets none
+    escalation_timeout_hours: int = DEFAULT_APPROVAL_HOURS
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -45,6 +48,8 @@ class Settings:
             ),
             profiles_file=Path(profiles_file) if profiles_file else None,
             event_record_ttl_days=_ttl_days(environ.get("EVENT_RECORD_TTL_DAYS", "").strip()),
+            approval_timeout_hours=_hours(environ, "APPROVAL_TIMEOUT_HOURS"),
+            escalation_timeout_hours=_hours(environ, "ESCALATION_TIMEOUT_HOURS"),
         )
 
 
@@ -66,4 +71,13 @@ def _ttl_days(text: str) -> int:
         raise ConfigurationError(
             f"EVENT_RECORD_TTL_DAYS {text!r} must be a whole number of days, 1 to 3650"
         )
+    return int(text)
+
+
+def _hours(environ: Mapping[str, str], name: str) -> int:
+    text = environ.get(name, "").strip()
+    if not text:
+        return DEFAULT_APPROVAL_HOURS
+    if not text.isdigit() or not 1 <= int(text) <= 168:
+        raise ConfigurationError(f"{name} {text!r} must be a whole number of hours, 1 to 168")
     return int(text)

@@ -33,3 +33,11 @@ class ServiceThrottled(CertrelayError):
     """An AWS API throttled or failed transiently; the state machine retries with backoff."""
 
     retryable = True
+
+
+class ApprovalRejected(CertrelayError):
+    """An approver rejected the distribution; sent as SendTaskFailure's `error`, never retried."""
+
+
+class InvalidApprovalRequest(CertrelayError):
+    """The "Request Approval" payload lacks a token, a round or approvers; retrying cannot help."""

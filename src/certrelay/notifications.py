@@ -57,18 +57,46 @@ def compose_messages(
     subject = _subject(decision, name, certificate)
     body = _body(event, certificate, decision, owners, name, execution_arn, console_url)
     return [
-        {
-            "subject": subject,
-            "message": body,
-            "attributes": {
-                "recipient": _string(email),
-                "severity": _string(decision.severity.value),
-                "event_kind": _string(event.kind.value),
-                "certificate": _string(event.certificate_arn),
-            },
-        }
+        sns_message(
+            email,
+            subject,
+            body,
+            severity=decision.severity.value,
+            event_kind=event.kind.value,
+            certificate_arn=event.certificate_arn,
+        )
         for email in owners.emails
     ]
+
+
+def sns_message(
+    recipient: str,
+    subject: str,
+    body: str,
+    *,
+    severity: str,
+    event_kind: str,
+    certificate_arn: str,
+) -> dict[str, Any]:
+    """One message as the publish step takes it; the attributes drive subscription filters."""
+    return {
+        "subject": subject,
+        "message": body,
+        "attributes": {
+            "recipient": _string(recipient),
+            "severity": _string(severity),
+            "event_kind": _string(event_kind),
+            "certificate": _string(certificate_arn),
+        },
+    }
+
+
+def subject_line(severity: str, headline: str) -> str:
+    """`[certrelay] SEVERITY: headline`, ASCII, no control characters, under SNS's limit."""
+    text = f"{SUBJECT_PREFIX} {severity}: {headline}"
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    text = " ".join(_CONTROL.sub(" ", ascii_text).split())
+    return text if len(text) <= MAX_SUBJECT else text[: MAX_SUBJECT - 3].rstrip() + "..."
 
 
 def _string(value: str) -> dict[str, str]:
@@ -92,10 +120,7 @@ def _subject(decision: Decision, name: str, cert: Certificate | None) -> str:
         policy.DISTRIBUTION_PENDING: f"{name} is ready to distribute",
         policy.CERTIFICATE_NOT_FOUND: f"certificate not found: {name}",
     }.get(decision.reason, f"{name}: {decision.reason}")
-    text = f"{SUBJECT_PREFIX} {decision.severity.value}: {headline}"
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
-    text = " ".join(_CONTROL.sub(" ", ascii_text).split())
-    return text if len(text) <= MAX_SUBJECT else text[: MAX_SUBJECT - 3].rstrip() + "..."
+    return subject_line(decision.severity.value, headline)
 
 
 def _body(

@@ -19,6 +19,7 @@ from certrelay.owners import Owners
 ROUTE_IGNORE = "ignore"  # nothing to tell anyone
 ROUTE_NOTIFY = "notify"  # tell the owners
 ROUTE_ATTENTION = "attention"  # raise a finding and alert the owners
+ROUTE_DISTRIBUTE = "distribute"  # ask for approval, then export and distribute
 
 
 class Severity(StrEnum):
@@ -234,7 +235,7 @@ def _available(
     targets = owners.profile.targets if owners.profile is not None else []
     if action in ("RENEWAL", "ISSUANCE") and cert.exportable and targets:
         return (
-            ROUTE_NOTIFY,
+            ROUTE_DISTRIBUTE,
             DISTRIBUTION_PENDING,
             Severity.INFORMATIONAL,
             f"{name} is {'renewed' if action == 'RENEWAL' else 'issued'} and waits to be "

@@ -15,7 +15,7 @@ from certrelay.config import Settings
 from certrelay.events import AcmEvent, EventKind, parse_event
 from certrelay.notifications import compose_messages, console_url_for
 from certrelay.owners import Owners, resolve_owners
-from certrelay.policy import Decision, decide
+from certrelay.policy import ROUTE_DISTRIBUTE, Decision, decide
 from certrelay.profiles import Profile
 
 if TYPE_CHECKING:
@@ -64,6 +64,23 @@ def triage(
         "dedupe_key": dedupe_key(event, certificate),
         "record_expires_at": str(int(expires_at.timestamp())),
         "messages": messages,
+        "approval": _approval(decision, owners, settings),
+    }
+
+
+def _approval(decision: Decision, owners: Owners, settings: Settings) -> dict[str, Any] | None:
+    """Who approves a distribution, and how long each round waits (None off that route)."""
+    profile = owners.profile
+    if decision.route != ROUTE_DISTRIBUTE or profile is None:
+        return None
+    hours = profile.approval_timeout_hours or settings.approval_timeout_hours
+    return {
+        "mode": profile.approval,
+        "approvers": [str(a).lower() for a in profile.approvers],
+        "escalation": [str(e).lower() for e in profile.escalation],
+        "timeout_seconds": hours * 3600,
+        "escalation_timeout_seconds": settings.escalation_timeout_hours * 3600,
+        "targets": len(profile.targets),
     }
 
 

@@ -69,15 +69,39 @@ def test_no_statement_allows_every_action(translated):
         assert "*" not in actions, f"{logical_id}: Action '*'"
 
 
-def test_only_the_state_machine_writes_the_gate_and_publishes(translated):
+def allowed(translated: dict[str, Any], *actions: str) -> set[str]:
+    return {
+        logical_id
+        for logical_id, statement in policy_statements(translated)
+        if statement.get("Effect") == "Allow" and set(actions) & set(_actions(statement))
+    }
+
+
+def test_only_the_state_machine_writes_the_event_gate(translated):
+    gate = translated["Resources"]["EventTable"]
     writers = {
         logical_id
         for logical_id, statement in policy_statements(translated)
-        if statement.get("Effect") == "Allow"
-        and any(a in ("dynamodb:PutItem", "sns:Publish") for a in _actions(statement))
+        if "dynamodb:PutItem" in _actions(statement)
+        and statement["Resource"] == {"Fn::GetAtt": ["EventTable", "Arn"]}
     }
 
+    assert gate["Type"] == "AWS::DynamoDB::Table"
     assert writers == {"CertificateLifecycleStateMachineRole"}
+
+
+def test_only_the_workflow_and_its_notifiers_publish(translated):
+    assert allowed(translated, "sns:Publish") == {
+        "CertificateLifecycleStateMachineRole",
+        "RequestApprovalFunctionRole",
+        "NotifyFunctionRole",
+    }
+
+
+def test_only_the_approval_function_may_answer_a_waiting_task(translated):
+    assert allowed(
+        translated, "states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"
+    ) == {"ApprovalFunctionRole"}
 
 
 def _actions(statement: dict[str, Any]) -> list[str]:

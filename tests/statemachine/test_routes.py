@@ -26,7 +26,7 @@ def test_imported_certificate_at_a_threshold_notifies_each_owner_separately(engi
         *NOTIFIED,
         "Send Email",
         "Send Email",
-        "Needs Attention?",
+        "After Notice?",
         "Owners Notified",
     ]
     assert execution.output["reason"] == "ImportedExpiring"
@@ -52,7 +52,7 @@ def test_expired_certificate_in_use_alerts_owners_as_critical(engine: LocalEngin
     execution = only_execution(send(engine, "expired.json", "expired-imported"))
 
     assert execution.status == "SUCCEEDED"
-    assert execution.states == [*NOTIFIED, "Send Email", "Needs Attention?", "Owners Alerted"]
+    assert execution.states == [*NOTIFIED, "Send Email", "After Notice?", "Owners Alerted"]
     assert execution.output["route"] == "attention"
     assert emails_of(engine) == [("partner-integrations@example.com", "CRITICAL")]
 
@@ -70,15 +70,6 @@ def test_revoked_certificate_alerts_owners_as_critical(engine: LocalEngine):
 
     assert execution.states[-1] == "Owners Alerted"
     assert emails_of(engine) == [("site-team@example.com", "CRITICAL")]
-
-
-def test_renewed_private_certificate_with_targets_waits_for_distribution(engine: LocalEngine):
-    execution = only_execution(send(engine, "available.json", "web-private"))
-
-    assert execution.states[-1] == "Owners Notified"
-    assert execution.output["reason"] == "DistributionPending"
-    assert execution.output["profile"] == "web"
-    assert {r for r, _ in emails_of(engine)} == {"web-team@example.com"}
 
 
 def test_certificate_without_owner_goes_to_the_fallback_owner(engine: LocalEngine):

@@ -215,7 +215,10 @@ def test_a_renewed_exportable_certificate_with_targets_is_pending_distribution(
     decision = decide(
         event("Available", Action=action), cert, OWNED_WITH_TARGETS, now=NOW, thresholds=THRESHOLDS
     )
-    assert (decision.route, decision.reason) == (policy.ROUTE_NOTIFY, policy.DISTRIBUTION_PENDING)
+    assert (decision.route, decision.reason) == (
+        policy.ROUTE_DISTRIBUTE,
+        policy.DISTRIBUTION_PENDING,
+    )
     assert "profile 'web'" in decision.summary
 
 

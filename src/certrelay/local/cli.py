@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from certrelay.errors import CertrelayError
+from certrelay.local.human import DECISIONS
 
 EXIT_BAD_INPUT = 2
 
@@ -49,6 +50,11 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="run the newcomer's story end to end")
     demo.add_argument("--json", action="store_true", help="print one JSON object instead")
+    demo.add_argument(
+        "--decision",
+        choices=DECISIONS,
+        help="what the approver does (default: you, in a browser; approve without a terminal)",
+    )
     demo.set_defaults(run=_run_demo)
 
     local = commands.add_parser("local", help="run events through a fresh local environment")
@@ -57,6 +63,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("event", type=Path, metavar="EVENT.json")
     run.add_argument("--fleet", type=Path, metavar="FLEET.yaml", help="default: the demo fleet")
     run.add_argument("--cert", metavar="NAME", help="re-stamp the event for this fleet certificate")
+    run.add_argument(
+        "--decision",
+        choices=DECISIONS,
+        default="approve",
+        help="what the approver does if the event needs approval (default: approve)",
+    )
     run.add_argument("--json", action="store_true", help="print one JSON object instead")
     run.set_defaults(run=_run_local)
     return parser
@@ -65,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
 def _run_demo(args: argparse.Namespace) -> int:
     from certrelay.local.demo import run_demo
 
-    return run_demo(as_json=args.json)
+    return run_demo(as_json=args.json, decision=args.decision)
 
 
 def _run_local(args: argparse.Namespace) -> int:
@@ -73,15 +85,19 @@ def _run_local(args: argparse.Namespace) -> int:
     from certrelay.local import render
     from certrelay.local.engine import LocalEngine
     from certrelay.local.fleet import load_fleet
+    from certrelay.local.human import send_and_decide
     from certrelay.local.report import report
 
     event = read_event(args.event)
     fleet = load_fleet(args.fleet)
-    with LocalEngine(fleet=fleet) as engine:
+    speed = 86400 / 2 if args.decision == "timeout" else 1.0
+    with LocalEngine(fleet=fleet, clock_speed=speed) as engine:
         if args.cert:
             event = engine.certificate_event(event, args.cert)
         check_event(event, account=fleet.account, parse=parse_event)
-        result = engine.send(event)
+        result = send_and_decide(
+            engine, event, args.decision, reason="Approved with certrelay local run."
+        )
         if args.json:
             print(json.dumps(report(engine, result.executions), indent=2, default=str))
             return 0

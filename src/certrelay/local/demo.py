@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from certrelay.local import render
 from certrelay.local.engine import ROOT, Execution, LocalEngine
+from certrelay.local.human import send_and_decide
 from certrelay.local.report import report
 
 EVENTS = ROOT / "events"
@@ -46,11 +48,6 @@ STORY = (
         "expired-imported",
     ),
     Scene(
-        "web-private was renewed by ACM: its profile has targets",
-        "available.json",
-        "web-private",
-    ),
-    Scene(
         "orphan (PRIVATE, 45 days) has no owner tag and no profile",
         "approaching-expiration.json",
         "orphan",
@@ -61,45 +58,100 @@ STORY = (
         "public-site",
         detail={"DaysToExpiry": 31},
     ),
+    Scene(
+        "web-private was renewed by ACM: its profile has targets, so an approver must say yes",
+        "available.json",
+        "web-private",
+        show_history=True,
+    ),
 )
+# How much faster than on AWS the approval waits pass: a timeout run takes seconds, a person
+# at a browser gets about ten minutes for the 24-hour window.
+TIMEOUT_SPEED = 86400 / 2
+INTERACTIVE_SPEED = 86400 / 600
 
 
-def run_demo(*, as_json: bool = False) -> int:
+def run_demo(*, as_json: bool = False, decision: str | None = None) -> int:
+    interactive = decision is None and not as_json and sys.stdin.isatty()
+    if decision is None and not interactive:
+        decision = "approve"
+    speed = {"timeout": TIMEOUT_SPEED}.get(decision or "", INTERACTIVE_SPEED if interactive else 1)
     started = time.monotonic()
-    with LocalEngine() as engine:
+    with LocalEngine(clock_speed=speed) as engine:
         ready = time.monotonic()
+        outbox = _Outbox(engine, quiet=as_json)
         if not as_json:
             print(
                 f"certrelay demo: template.yaml deployed on an embedded AWS in "
                 f"{ready - started:.2f} s ({len(engine.certificates)} certificates in the fleet)\n"
             )
         executions: list[Execution] = []
-        seen = 0
         for number, scene in enumerate(STORY, start=1):
             event = json.loads((EVENTS / scene.event_file).read_text(encoding="utf-8"))
             event = engine.certificate_event(event, scene.certificate)
             event["detail"].update(scene.detail or {})
-            result = engine.send(event)
-            executions.extend(result.executions)
-            outbox = engine.notifications()
             if not as_json:
-                _tell(number, scene, result.executions, outbox[seen:])
-            seen = len(outbox)
+                print(f"── {number}. {scene.title}")
+                print(
+                    f"   event: events/{scene.event_file} as ACM sends it for {scene.certificate}"
+                )
+            result = send_and_decide(
+                engine,
+                event,
+                decision,
+                reason="Renewal checked against the change calendar (certrelay demo).",
+                on_waiting=lambda links: outbox.waiting(links, decision, interactive),
+                wait_seconds=900 if interactive else 60,
+            )
+            executions.extend(result.executions)
+            if not as_json:
+                _tell(scene, result.executions, outbox)
         finished = time.monotonic()
         if as_json:
             print(json.dumps(report(engine, executions), indent=2, default=str))
             return 0
         print(
-            f"Done: {len(executions)} executions, {seen} emails, in "
+            f"Done: {len(executions)} executions, {outbox.shown} emails, in "
             f"{finished - ready:.2f} s after start-up ({finished - started:.2f} s in all)."
         )
         print("Try one event yourself: certrelay local run events/expired.json --cert public-site")
     return 0
 
 
-def _tell(number: int, scene: Scene, executions: list[Execution], emails: list[Any]) -> None:
-    print(f"── {number}. {scene.title}")
-    print(f"   event: events/{scene.event_file} as ACM would send it for {scene.certificate}")
+class _Outbox:
+    """Prints each email once, as it arrives."""
+
+    def __init__(self, engine: LocalEngine, *, quiet: bool) -> None:
+        self.engine = engine
+        self.quiet = quiet
+        self.shown = 0
+
+    def flush(self) -> None:
+        messages = self.engine.notifications()
+        if not self.quiet:
+            for message in messages[self.shown :]:
+                print(render.email(message))
+        self.shown = len(messages)
+
+    def waiting(self, links: list[str], decision: str | None, interactive: bool) -> None:
+        if self.quiet:
+            return
+        print("   The execution waits in Request Approval. The approver's email:")
+        self.flush()
+        if interactive:
+            print(
+                f"\n   Open {links[0]} in a browser and press Approve or Reject.\n"
+                "   (Nothing happens on opening the page; the local approval window is about "
+                "ten minutes.)\n"
+            )
+        elif decision == "timeout":
+            print("   Nobody clicks: the approval window runs out (seconds here, a day on AWS).\n")
+        else:
+            button = (decision or "approve").capitalize()
+            print(f"   The approver opens the link and presses {button}.\n")
+
+
+def _tell(scene: Scene, executions: list[Execution], outbox: _Outbox) -> None:
     if not executions:
         print("   the rule filtered it out: no execution, no email\n")
         return
@@ -110,10 +162,17 @@ def _tell(number: int, scene: Scene, executions: list[Execution], emails: list[A
             print(
                 f"   decision: {decision.get('route')} · {', '.join(decision.get('reasons', []))}"
             )
+        approval = decision.get("approval_decision")
+        if isinstance(approval, dict):
+            print(
+                f"   approval: {approval.get('decision')} by {approval.get('approver')} at "
+                f"{approval.get('decided_at')}: {approval.get('reason')}"
+            )
+        if execution.error:
+            print(f"   error: {execution.error}: {execution.cause}")
         if scene.show_history:
             print("\n   Execution history (as the Step Functions console lists it):")
             print(render.history_table(execution))
-    print(f"   {len(emails)} email(s)" + (":" if emails else ""))
-    for message in emails:
-        print(render.email(message))
-    print()
+    before = outbox.shown
+    outbox.flush()
+    print(f"   {outbox.shown - before} more email(s)\n" if outbox.shown > before else "")

@@ -86,11 +86,14 @@ class LocalEngine:
         template: Path = TEMPLATE,
         parameters: dict[str, str] | None = None,
         now: dt.datetime | None = None,
+        clock_speed: float = 1.0,
     ) -> None:
         self.fleet = fleet or load_fleet()
         self.template_path = template
         self.parameters = {"FallbackOwnerEmail": self.fleet.fallback_owner, **(parameters or {})}
         self.now = now or dt.datetime.now(dt.UTC)
+        # Task timeouts (the approval waits) pass this many times faster than on AWS.
+        self.clock_speed = clock_speed
         self.runtime = LambdaRuntime(self.fleet.region, self.fleet.account)
         self.stack: Stack | None = None
         self.certificates: dict[str, SeededCertificate] = {}
@@ -134,6 +137,9 @@ class LocalEngine:
             )
         )
         self._exits.enter_context(self.runtime.installed())
+        self._exits.enter_context(_send_task_failure_keeps_its_cause())
+        if self.clock_speed != 1.0:
+            self._exits.enter_context(_faster_timeouts(self.clock_speed))
         if self.fleet.profiles is not None:
             overlay = Path(self._exits.enter_context(tempfile.TemporaryDirectory()))
             (overlay / "profiles.yaml").write_text(
@@ -151,10 +157,19 @@ class LocalEngine:
         self.certificates = seed_certificates(self.fleet, now=self.now)
         self._sfn = boto3.client("stepfunctions", region_name=self.fleet.region)
         self.runtime.load_all()
+        for api in self.stack.http_apis.values():
+            api.start()
+            self._exits.callback(api.stop)
 
     # -- events in -----------------------------------------------------------------------------
     def send(self, event: dict[str, Any], *, wait_seconds: float = 30.0) -> SendResult:
         """Put one event on the bus: start every matching rule's state machine, wait for each."""
+        matched, started = self.put_event(event)
+        executions = [self.wait(arn, name=name, seconds=wait_seconds) for name, arn in started]
+        return SendResult(event, matched, executions)
+
+    def put_event(self, event: dict[str, Any]) -> tuple[list[str], list[tuple[str, str]]]:
+        """Start every matching rule's state machine: (rules matched, [(name, arn) started])."""
         from moto.events.models import EventPattern
 
         stack = self._require_stack()
@@ -171,8 +186,36 @@ class LocalEngine:
                     stateMachineArn=machine_arn, name=name, input=json.dumps(event)
                 )["executionArn"]
                 started.append((name, arn))
-        executions = [self.wait(arn, name=name, seconds=wait_seconds) for name, arn in started]
-        return SendResult(event, matched, executions)
+        return matched, started
+
+    def status(self, execution_arn: str) -> str:
+        return str(self._sfn.describe_execution(executionArn=execution_arn)["status"])
+
+    def wait_for_state(self, execution_arn: str, state: str, *, seconds: float = 30.0) -> None:
+        """Poll until the execution has entered `state` (or ended), with a deadline."""
+        deadline = time.monotonic() + seconds
+        while True:
+            history = self.history(execution_arn)
+            if state in _entered_states(history):
+                return
+            if (
+                history
+                and history[-1]["type"].startswith("Execution")
+                and history[-1]["type"] not in ("ExecutionStarted",)
+            ):
+                raise EngineTimeout(f"execution ended before entering {state!r}")
+            if time.monotonic() > deadline:
+                raise EngineTimeout(
+                    f"{state!r} not entered after {seconds:.0f}s; states so far: "
+                    f"{' -> '.join(_entered_states(history))}"
+                )
+            time.sleep(0.01)
+
+    def approval_url(self) -> str:
+        """Where the stack's approval pages are served locally."""
+        stack = self._require_stack()
+        (api,) = stack.http_apis.values()
+        return api.url
 
     def wait(self, execution_arn: str, *, name: str, seconds: float) -> Execution:
         """Poll until the execution is no longer RUNNING, or fail loudly at the deadline."""
@@ -297,4 +340,41 @@ def _isolated_aws_environment(account: str, region: str) -> Iterator[None]:
     with mock.patch.dict(os.environ, variables):
         for name in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
             os.environ.pop(name, None)
+        yield
+
+
+@contextlib.contextmanager
+def _faster_timeouts(speed: float) -> Iterator[None]:
+    """Divide every TimeoutSeconds / TimeoutSecondsPath the interpreter evaluates by `speed`."""
+    from unittest import mock
+
+    from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import Timeout
+
+    original = Timeout._eval_body
+
+    def scaled(self: Any, env: Any) -> None:
+        original(self, env)
+        env.stack.append(max(1, round(env.stack.pop() / speed)))
+
+    with mock.patch.object(Timeout, "_eval_body", scaled):
+        yield
+
+
+@contextlib.contextmanager
+def _send_task_failure_keeps_its_cause() -> Iterator[None]:
+    """moto 5.2.5 drops SendTaskFailure's `cause` in its request parsing; AWS keeps it."""
+    from unittest import mock
+
+    from moto.core.responses import EmptyResult
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    def send_task_failure(self: Any) -> Any:
+        self.stepfunction_backend.send_task_failure(
+            self._get_param("taskToken"),
+            error=self._get_param("error"),
+            cause=self._get_param("cause"),
+        )
+        return EmptyResult()
+
+    with mock.patch.object(StepFunctionResponse, "send_task_failure", send_task_failure):
         yield

@@ -22,18 +22,21 @@ Lookup = Callable[[str, str | None], Any]
 """(logical id or parameter, attribute or None for Ref) -> value."""
 
 
+NO_VALUE = object()
+"""What `Ref: AWS::NoValue` resolves to: the property or list item disappears."""
+
+
 def resolve(value: Any, lookup: Lookup, conditions: Mapping[str, bool]) -> Any:
     """Return `value` with every intrinsic function replaced by its result."""
     if isinstance(value, list):
-        return [
-            resolve(item, lookup, conditions) for item in value if item != {"Ref": "AWS::NoValue"}
-        ]
+        items = (resolve(item, lookup, conditions) for item in value)
+        return [item for item in items if item is not NO_VALUE]
     if not isinstance(value, dict):
         return value
     if len(value) == 1:
         ((key, arg),) = value.items()
         if key == "Ref":
-            return lookup(arg, None)
+            return NO_VALUE if arg == "AWS::NoValue" else lookup(arg, None)
         if key == "Fn::GetAtt":
             name, attribute = arg.split(".", 1) if isinstance(arg, str) else arg
             return lookup(name, attribute)
@@ -53,9 +56,8 @@ def resolve(value: Any, lookup: Lookup, conditions: Mapping[str, bool]) -> Any:
             return resolve(when_true if conditions[name] else when_false, lookup, conditions)
         if key.startswith("Fn::"):
             raise TemplateError(f"the local engine does not resolve {key}")
-    return {
-        k: resolve(v, lookup, conditions) for k, v in value.items() if v != {"Ref": "AWS::NoValue"}
-    }
+    resolved = {k: resolve(v, lookup, conditions) for k, v in value.items()}
+    return {k: v for k, v in resolved.items() if v is not NO_VALUE}
 
 
 def evaluate_condition(expr: Any, lookup: Lookup, conditions: Mapping[str, bool]) -> bool:

@@ -96,6 +96,8 @@ class LambdaRuntime:
         self.invocations: list[Invocation] = []
         # A directory mounted over every function's layers at /opt (the fleet's own profiles).
         self.opt_overlay: Path | None = None
+        # Deployed URLs (an HTTP API's execute-api endpoint) -> where the engine serves them.
+        self.url_rewrites: dict[str, str] = {}
         self._log_start = len(LOG_SINK.lines)
         # One invocation at a time: handlers run with their own environment variables, and the
         # process has one os.environ. Lambda concurrency is not what the local engine shows.
@@ -171,9 +173,13 @@ class LambdaRuntime:
             function.module = module
         return function.module
 
-    def _opt_dirs(self, function: LocalFunction) -> list[Path]:
+    def _local_value(self, value: str, function: LocalFunction) -> str:
+        """An environment value as it must read here: layer paths and API URLs mapped."""
+        for deployed, local in self.url_rewrites.items():
+            if value.startswith(deployed):
+                return local + value.removeprefix(deployed)
         overlay = [self.opt_overlay] if self.opt_overlay else []
-        return [*function.layer_dirs, *overlay]
+        return _opt_path(value, [*function.layer_dirs, *overlay])
 
     @contextlib.contextmanager
     def _environment(self, function: LocalFunction) -> Iterator[None]:
@@ -182,7 +188,7 @@ class LambdaRuntime:
             "AWS_DEFAULT_REGION": self.region,
             "AWS_LAMBDA_FUNCTION_NAME": function.name,
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory),
-            **{k: _opt_path(v, self._opt_dirs(function)) for k, v in function.environment.items()},
+            **{k: self._local_value(v, function) for k, v in function.environment.items()},
         }
         with mock.patch.dict(os.environ, variables):
             yield

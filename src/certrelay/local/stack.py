@@ -16,6 +16,7 @@ from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 from typing import Any
 
+from certrelay.local.http_api import LocalHttpApi, Route
 from certrelay.local.intrinsics import TemplateError, evaluate_condition, references, resolve
 from certrelay.local.lambdas import LambdaRuntime, LocalFunction
 from certrelay.local.template import Template
@@ -57,6 +58,8 @@ class Stack:
     resources: dict[str, Deployed] = field(default_factory=dict)
     rules: list[Rule] = field(default_factory=list)
     state_machines: dict[str, str] = field(default_factory=dict)
+    http_apis: dict[str, LocalHttpApi] = field(default_factory=dict)
+    integrations: dict[str, str] = field(default_factory=dict)  # integration id -> function
     not_emulated: list[str] = field(default_factory=list)
 
     def ref(self, logical_id: str) -> str:
@@ -135,6 +138,12 @@ def deploy(
         "AWS::Lambda::Function": _function,
         "AWS::StepFunctions::StateMachine": _state_machine,
         "AWS::Events::Rule": _rule,
+        "AWS::SecretsManager::Secret": _secret,
+        "AWS::ApiGatewayV2::Api": _http_api,
+        "AWS::ApiGatewayV2::Stage": _http_api_stage,
+        "AWS::ApiGatewayV2::Integration": _http_api_integration,
+        "AWS::ApiGatewayV2::Route": _http_api_route,
+        "AWS::ApiGatewayV2::Authorizer": _http_api_authorizer,
     }
     for logical_id in order:
         resource = resources[logical_id]
@@ -369,3 +378,65 @@ def _rule(ctx: _Context, p: dict[str, Any]) -> Deployed:
         machines = [t["Arn"] for t in targets if ":states:" in t["Arn"]]
         ctx.stack.rules.append(Rule(ctx.logical_id, name, pattern, machines))
     return Deployed(ref=name, attributes={"Arn": arn})
+
+
+def _secret(ctx: _Context, p: dict[str, Any]) -> Deployed:
+    import secrets
+
+    generate = p.get("GenerateSecretString")
+    if generate is not None:
+        length = int(generate.get("PasswordLength", 32))
+        value = secrets.token_urlsafe(length)[:length]
+    else:
+        value = p.get("SecretString", "")
+    arn = ctx.client("secretsmanager").create_secret(
+        Name=p.get("Name", ctx.physical_name(512)), SecretString=value
+    )["ARN"]
+    return Deployed(ref=arn, attributes={"Id": arn})
+
+
+def _http_api(ctx: _Context, p: dict[str, Any]) -> Deployed:
+    if p.get("ProtocolType") != "HTTP":
+        raise TemplateError(f"{ctx.logical_id}: the local engine serves HTTP APIs only")
+    api_id = f"local{len(ctx.stack.http_apis):05d}"
+    api = LocalHttpApi(api_id, account=ctx.stack.account, invoke=ctx.runtime.invoke)
+    ctx.stack.http_apis[ctx.logical_id] = api
+    endpoint = f"https://{api_id}.execute-api.{ctx.stack.region}.amazonaws.com"
+    ctx.runtime.url_rewrites[endpoint] = api.url
+    return Deployed(ref=api_id, attributes={"ApiId": api_id, "ApiEndpoint": endpoint})
+
+
+def _api_for(ctx: _Context, api_id: str) -> LocalHttpApi:
+    for api in ctx.stack.http_apis.values():
+        if api.api_id == api_id:
+            return api
+    raise TemplateError(f"{ctx.logical_id}: no HTTP API {api_id}")
+
+
+def _http_api_stage(ctx: _Context, p: dict[str, Any]) -> Deployed:
+    _api_for(ctx, p["ApiId"])
+    return Deployed(ref=p.get("StageName", "$default"))
+
+
+def _http_api_integration(ctx: _Context, p: dict[str, Any]) -> Deployed:
+    if p.get("IntegrationType") != "AWS_PROXY" or p.get("PayloadFormatVersion") != "2.0":
+        raise TemplateError(f"{ctx.logical_id}: only AWS_PROXY integrations, payload 2.0, run here")
+    integration_id = f"int{ctx.logical_id[:20]}"
+    ctx.stack.integrations[integration_id] = str(p["IntegrationUri"])
+    return Deployed(ref=integration_id, attributes={"IntegrationId": integration_id})
+
+
+def _http_api_route(ctx: _Context, p: dict[str, Any]) -> Deployed:
+    method, path = str(p["RouteKey"]).split(" ", 1)
+    integration_id = str(p.get("Target", "")).removeprefix("integrations/")
+    function = ctx.stack.integrations.get(integration_id)
+    if function is None:
+        raise TemplateError(f"{ctx.logical_id}: route target {p.get('Target')} is no integration")
+    route = Route(method, path, function, p.get("AuthorizationType", "NONE"))
+    _api_for(ctx, p["ApiId"]).routes.append(route)
+    return Deployed(ref=f"route{ctx.logical_id[:20]}")
+
+
+def _http_api_authorizer(ctx: _Context, p: dict[str, Any]) -> Deployed:
+    ctx.stack.not_emulated.append(f"{ctx.logical_id} (JWT authorizer: no identity provider here)")
+    return Deployed(ref=f"auth{ctx.logical_id[:20]}")

@@ -1,0 +1,39 @@
+"""Notify Rejection / Notify Expiry: tell the people concerned how an approval ended."""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from certrelay.outcomes import compose_outcome
+
+logger = Logger()
+
+
+@cache
+def _sns() -> Any:
+    return boto3.client("sns")
+
+
+@logger.inject_lambda_context(log_event=False)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    messages = compose_outcome(
+        str(event.get("kind")),
+        event.get("decision") or {},
+        execution_arn=str(event.get("execution")),
+    )
+    topic = os.environ["NOTIFICATION_TOPIC_ARN"]
+    for message in messages:
+        _sns().publish(
+            TopicArn=topic,
+            Subject=message["subject"],
+            Message=message["message"],
+            MessageAttributes=message["attributes"],
+        )
+    logger.info("outcome notified", extra={"kind": event.get("kind"), "sent": len(messages)})
+    return {"sent": len(messages)}

@@ -1,0 +1,51 @@
+"""Request Approval: store the task token, mail each approver a confirmation link, return no secret.
+
+Invoked by `lambda:invoke.waitForTaskToken`; the workflow resumes when the approval API calls
+SendTaskSuccess or SendTaskFailure, so what this returns is only a receipt.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from certrelay.approvals import RequestSettings, load_key, request_approval
+
+logger = Logger()
+
+
+@cache
+def _dependencies() -> tuple[RequestSettings, bytes, Any, Any]:
+    """Read once per container: settings, the HMAC key, the DynamoDB and SNS clients."""
+    settings = RequestSettings.from_env(os.environ)
+    key = load_key(boto3.client("secretsmanager"), settings.key_secret_arn)
+    return settings, key, boto3.client("dynamodb"), boto3.client("sns")
+
+
+@logger.inject_lambda_context(log_event=False)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    settings, key, dynamodb, sns = _dependencies()
+    receipt = request_approval(
+        event,
+        dynamodb=dynamodb,
+        sns=sns,
+        key=key,
+        settings=settings,
+        now=datetime.now(UTC),
+    )
+    logger.info(
+        "approval requested",
+        extra={
+            "execution": str(event.get("execution", "")),
+            "round": receipt["round"],
+            "recipients": len(receipt["recipients"]),
+            "expires_at": receipt["expires_at"],
+        },
+    )
+    return receipt

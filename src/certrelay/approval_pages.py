@@ -1,0 +1,313 @@
+"""What an approver reads: the email with their link, and the pages behind the link.
+
+The pages are small, script-free HTML under a strict CSP, every dynamic value escaped: one
+stylesheet allowed by its hash, one form whose two buttons POST to the page's own URL. The 404
+page is a constant so every unknown, forged or malformed link gets the same bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from html import escape
+
+MAX_REASON_BYTES = 1024
+MAX_SUBJECT = 99  # SNS: "less than 100 characters", ASCII, no control characters
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+_CSS = (
+    "body{margin:0;background:#f3f4f6;color:#1f2328;"
+    'font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}'
+    "main{max-width:42rem;margin:2.5rem auto;padding:0 1rem}"
+    ".card{background:#fff;border:1px solid #d0d7de;border-radius:12px;padding:1.5rem 1.75rem;"
+    "box-shadow:0 1px 3px rgba(0,0,0,.06)}"
+    "h1{font-size:1.35rem;margin:0 0 .5rem}"
+    "p{margin:0 0 1rem}"
+    ".lead{color:#57606a}"
+    "dl{display:grid;grid-template-columns:max-content 1fr;gap:.35rem 1rem;margin:0 0 1.25rem}"
+    "dt{color:#57606a}dd{margin:0;overflow-wrap:anywhere}"
+    "code{font:.9em ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}"
+    "label{display:block;font-weight:600;margin-bottom:.35rem}"
+    "textarea{box-sizing:border-box;width:100%;min-height:5rem;padding:.5rem;font:inherit;"
+    "border:1px solid #d0d7de;border-radius:8px}"
+    ".actions{display:flex;gap:.75rem;margin-top:1rem}"
+    "button{flex:1;padding:.7rem 1rem;border-radius:8px;font:inherit;font-weight:600;"
+    "cursor:pointer;border:1px solid transparent}"
+    ".approve{background:#1f883d;color:#fff}"
+    ".reject{background:#fff;color:#cf222e;border-color:#cf222e}"
+    ".note{font-size:.875rem;color:#57606a;margin:1rem 0 0}"
+    ".foot{text-align:center;font-size:.8rem;color:#8c959f;margin-top:1rem}"
+)
+_CSS_HASH = base64.b64encode(hashlib.sha256(_CSS.encode()).digest()).decode()
+
+HEADERS: dict[str, str] = {
+    "Content-Type": "text/html; charset=utf-8",
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": (
+        f"default-src 'none'; style-src 'sha256-{_CSS_HASH}'; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "X-Robots-Tag": "noindex, nofollow",
+    "Strict-Transport-Security": "max-age=31536000",
+}
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the confirmation page shows about one approval link."""
+
+    approval_id: str
+    approver: str
+    round: str
+    domain: str
+    arn: str
+    serial: str
+    not_after: str
+    profile: str
+    targets: int | None
+    summary: str
+    deadline: datetime
+    execution: str
+    console_url: str
+    signed_in: str | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A recorded decision, as the thank-you and already-decided pages show it."""
+
+    decision: str
+    approver: str
+    decided_at: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Mail:
+    """What the emails of one approval round say, whoever receives them."""
+
+    round: str
+    domain: str
+    arn: str
+    serial: str
+    not_after: str
+    profile: str
+    targets: int | None
+    deadline: datetime
+    execution: str
+
+
+def email(mail: Mail, *, link: str, escalation_contact: bool) -> tuple[str, str]:
+    """The subject and plain-text body: what, why, the link, the deadline, the execution."""
+    escalated = mail.round == "escalation"
+    subject = (
+        f"[certrelay] Approval {'escalated' if escalated else 'needed'}: distribute {mail.domain}"
+    )
+    subject = " ".join(_CONTROL.sub(" ", _ascii(subject)).split())
+    if len(subject) > MAX_SUBJECT:
+        subject = subject[: MAX_SUBJECT - 3].rstrip() + "..."
+    targets = f"{mail.targets} target(s)" if mail.targets is not None else "its targets"
+    role = "an escalation contact" if escalation_contact else "an approver"
+    why = [
+        f"  Profile '{_clean(mail.profile)}' distributes this certificate to {targets} and",
+        "  asks a person to approve first. You are " + role + " for it.",
+    ]
+    if escalated:
+        why.append("  Nobody decided before the first deadline, so the request was escalated.")
+    lines = [
+        f"A renewed certificate for {_clean(mail.domain)} is ready to distribute and waits for",
+        "your approval.",
+        "",
+        "What was renewed",
+        f"  Domain:      {_clean(mail.domain)}",
+        f"  ARN:         {_clean(mail.arn)}",
+        f"  Serial:      {_clean(mail.serial)}",
+        f"  Not after:   {_clean(mail.not_after)}",
+        "",
+        "Why you are asked",
+        *why,
+        "",
+        "Decide",
+        f"  {link}",
+        "  The link opens a confirmation page; nothing happens until you press Approve or",
+        "  Reject there. The link is yours alone: please do not forward it.",
+        f"  Decide by {_utc(mail.deadline)}; after that the link expires.",
+        "",
+        "Execution",
+        f"  {_clean(mail.execution)}",
+    ]
+    return subject, "\n".join(lines) + "\n"
+
+
+def confirmation(facts: Facts, csrf: str) -> str:
+    """The page a link opens: the facts, a reason box and the two buttons. Changes nothing."""
+    targets = f"{facts.targets} target(s)" if facts.targets is not None else "its targets"
+    why = (
+        f"Profile <strong>{_e(facts.profile)}</strong> distributes this certificate to "
+        f"{_e(targets)} and asks a person to approve first."
+    )
+    if facts.round == "escalation":
+        why += " Nobody decided before the first deadline, so the request was escalated."
+    rows = [
+        ("Domain", _e(facts.domain)),
+        ("Certificate", f"<code>{_e(facts.arn)}</code>"),
+        ("Serial", f"<code>{_e(facts.serial)}</code>"),
+        ("Not after", _e(facts.not_after)),
+        ("Asked", _e(facts.approver)),
+        ("Decide by", _e(_utc(facts.deadline))),
+        ("Execution", _link(facts.console_url, facts.execution)),
+    ]
+    if facts.signed_in is not None:
+        rows.append(("Signed in as", _e(facts.signed_in)))
+    return _page(
+        "Approve certificate distribution?",
+        f"<h1>Distribute the renewed certificate for {_e(facts.domain)}?</h1>"
+        f'<p class="lead">{why}</p>'
+        f"<p>{_e(facts.summary)}</p>"
+        f"{_facts(rows)}"
+        f'<form method="post" action="{_e(facts.approval_id)}">'
+        f'<input type="hidden" name="csrf" value="{_e(csrf)}">'
+        '<label for="reason">Reason (optional)</label>'
+        f'<textarea id="reason" name="reason" maxlength="{MAX_REASON_BYTES}"></textarea>'
+        '<div class="actions">'
+        '<button class="approve" type="submit" name="decision" value="approve">Approve</button>'
+        '<button class="reject" type="submit" name="decision" value="reject">Reject</button>'
+        "</div></form>"
+        '<p class="note">Nothing happens until you press a button. Your decision, the time, '
+        "your IP address and browser are recorded.</p>",
+    )
+
+
+def thanks(outcome: Outcome) -> str:
+    """After a decision reached the workflow."""
+    verb = "approved" if outcome.decision == "approve" else "rejected"
+    then = (
+        "The renewed certificate will now be distributed."
+        if outcome.decision == "approve"
+        else "The certificate will not be distributed; the owners are told."
+    )
+    return _page(
+        "Thank you - recorded",
+        f"<h1>Thank you &mdash; recorded</h1><p>You {verb} the distribution. {then}</p>"
+        + _outcome(outcome),
+    )
+
+
+def already_decided(outcome: Outcome) -> str:
+    """409: somebody (maybe you) decided already; shows who, what, when and why."""
+    verb = "approved" if outcome.decision == "approve" else "rejected"
+    return _page(
+        "Already decided",
+        "<h1>Already decided</h1>"
+        f"<p>{_e(outcome.approver)} {verb} this distribution. Nothing was changed.</p>"
+        + _outcome(outcome),
+    )
+
+
+def gone(*, recorded: bool = False) -> str:
+    """410: past the deadline, or the workflow no longer waits for this decision."""
+    text = (
+        "Your decision was recorded, but the workflow had already stopped waiting for it, "
+        "so it changed nothing."
+        if recorded
+        else "The deadline has passed or the workflow no longer waits for a decision. "
+        "Nothing was changed."
+    )
+    return _page("Link expired", f"<h1>This approval link has expired</h1><p>{text}</p>")
+
+
+def forbidden(signed_in: str | None = None) -> str:
+    """403: the form did not come from the page, or the signed-in person is not the approver."""
+    if signed_in is not None:
+        text = (
+            f"You are signed in as {_e(signed_in or 'nobody')}, but this link was sent to "
+            "another approver. Sign in with the address the email went to."
+        )
+    else:
+        text = (
+            "The decision did not come from the confirmation page, or the page is stale. "
+            "Open the link from the email again and use its buttons. Nothing was changed."
+        )
+    return _page("Not allowed", f"<h1>Not allowed</h1><p>{text}</p>")
+
+
+def bad_request() -> str:
+    """400: the form was not one decision with a reason of at most MAX_REASON_BYTES."""
+    return _page(
+        "Incomplete form",
+        "<h1>The form was incomplete</h1><p>Choose Approve or Reject; the reason may be at "
+        f"most {MAX_REASON_BYTES} bytes. Nothing was changed.</p>",
+    )
+
+
+def unavailable() -> str:
+    """503: something failed on our side; nothing was decided."""
+    return _page(
+        "Try again",
+        "<h1>Please try again</h1><p>Something went wrong on our side and nothing was "
+        "decided. Try again in a minute.</p>",
+    )
+
+
+def _outcome(outcome: Outcome) -> str:
+    return _facts(
+        [
+            ("Decision", _e(outcome.decision)),
+            ("By", _e(outcome.approver)),
+            ("At", _e(outcome.decided_at)),
+            ("Reason", _e(outcome.reason) or "<em>none given</em>"),
+        ]
+    )
+
+
+def _facts(rows: list[tuple[str, str]]) -> str:
+    return "<dl>" + "".join(f"<dt>{label}</dt><dd>{html}</dd>" for label, html in rows) + "</dl>"
+
+
+def _link(url: str, text: str) -> str:
+    if not url.startswith("https://"):
+        return f"<code>{_e(text)}</code>"
+    return f'<a href="{_e(url)}" rel="noreferrer noopener">{_e(text)}</a>'
+
+
+def _page(title: str, content: str) -> str:
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<meta name="robots" content="noindex, nofollow">'
+        f"<title>{_e(title)} - certrelay</title><style>{_CSS}</style></head>"
+        f'<body><main><div class="card">{content}</div>'
+        '<p class="foot">certrelay certificate approvals</p></main></body></html>\n'
+    )
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _ascii(text: str) -> str:
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+
+
+def _clean(text: str) -> str:
+    """Drop control characters (including newlines) from a value shown in the email."""
+    return _CONTROL.sub("", text)
+
+
+def _e(text: object) -> str:
+    return escape(str(text), quote=True)
+
+
+# 404 for every unknown, forged, short or long link: one constant, so the bytes are identical.
+NOT_FOUND = _page(
+    "Link not found",
+    "<h1>This approval link is not valid</h1><p>Open the whole link from the email. If it "
+    "still fails, the request may have been withdrawn; ask for a new one.</p>",
+)

@@ -1,0 +1,186 @@
+"""The approval paths through the whole ASL: approve, reject, timeout with escalation, auto.
+
+GIVEN web-private (PRIVATE, profile "web" with targets and approval required) WHEN ACM says it
+was renewed THEN the owners are told, the approver gets a link to a page, and what the person
+does on that page (through real HTTP) decides how the execution ends.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from certrelay.local import human
+from certrelay.local.engine import Execution, LocalEngine
+from certrelay.local.fleet import load_fleet
+from tests.statemachine.conftest import EVENTS, assert_no_secrets
+
+BEFORE_APPROVAL = [
+    "Triage Event",
+    "Record Event",
+    "Route Event?",
+    "Notify Owners",
+    "Send Email",
+    "After Notice?",
+    "Approval Required?",
+]
+
+
+def renewed(engine: LocalEngine) -> dict:
+    event = json.loads((EVENTS / "available.json").read_text(encoding="utf-8"))
+    return engine.certificate_event(event, "web-private")
+
+
+def run(engine: LocalEngine, decision: str | None, reason: str = "ok") -> Execution:
+    (execution,) = human.send_and_decide(
+        engine, renewed(engine), decision, reason=reason
+    ).executions
+    return execution
+
+
+def task_token(execution: Execution, state: str = "Request Approval") -> str:
+    """The token Step Functions handed the callback task (AWS records it in TaskScheduled)."""
+    entered = False
+    for event in execution.history:
+        details = event.get("stateEnteredEventDetails", {})
+        entered = entered or details.get("name") == state
+        if entered and event["type"] == "TaskScheduled":
+            return json.loads(event["taskScheduledEventDetails"]["parameters"])["Payload"]["token"]
+    raise AssertionError(f"{state} scheduled no task")
+
+
+def test_approved_renewal_records_who_approved_and_why(engine: LocalEngine):
+    execution = run(engine, "approve", reason="Change CHG-1042 approved")
+
+    assert execution.status == "SUCCEEDED"
+    assert execution.states == [*BEFORE_APPROVAL, "Request Approval", "Renewal Approved"]
+    decision = execution.output["approval_decision"]
+    assert decision["decision"] == "approve"
+    assert decision["approver"] == "web-lead@example.com"
+    assert decision["reason"] == "Change CHG-1042 approved"
+    recipients = [n["recipient"] for n in engine.notifications()]
+    assert recipients == ["web-team@example.com", "web-lead@example.com"]
+
+
+def test_rejected_renewal_tells_the_owners_who_rejected_and_why(engine: LocalEngine):
+    execution = run(engine, "reject", reason="Not during the sale")
+
+    assert execution.status == "SUCCEEDED"
+    assert execution.states == [
+        *BEFORE_APPROVAL,
+        "Request Approval",
+        "Notify Rejection",
+        "Renewal Rejected",
+    ]
+    rejection = engine.notifications()[-1]
+    assert rejection["recipient"] == "web-team@example.com"
+    assert "web-lead@example.com" in rejection["body"]
+    assert "Not during the sale" in rejection["body"]
+
+
+@pytest.fixture
+def fast_engine() -> Iterator[LocalEngine]:
+    # 24-hour approval windows pass in about a second each
+    with LocalEngine(clock_speed=86400) as local:
+        yield local
+        assert_no_secrets(local, local.executions)
+
+
+def test_nobody_deciding_escalates_with_fresh_links_then_expires(fast_engine: LocalEngine):
+    execution = run(fast_engine, "timeout")
+
+    assert execution.status == "FAILED"
+    assert execution.error == "ApprovalExpired"
+    assert execution.cause
+    assert execution.states == [
+        *BEFORE_APPROVAL,
+        "Request Approval",
+        "Escalate Approval",
+        "Notify Expiry",
+        "Approval Expired",
+    ]
+    sent = [(n["recipient"], n["attributes"]["event_kind"]) for n in fast_engine.notifications()]
+    assert ("platform-oncall@example.com", "ApprovalEscalated") in sent
+    links = human.approval_links(fast_engine, execution.arn)
+    assert len(links) == len(set(links)) >= 3, "each round mails fresh links"
+    # the engine's clock ran the windows out early; the page learns it when it tries the task
+    assert human.decide(links[0], "approve", "too late").status == 410
+    assert human.open_page(links[0]).status == 410, "then the link says it has expired"
+
+
+def test_profile_with_automatic_approval_skips_the_wait():
+    fleet = load_fleet()
+    assert fleet.profiles is not None
+    fleet.profiles["web"]["approval"] = "auto"
+    with LocalEngine(fleet=fleet) as engine:
+        execution = run(engine, None)
+
+    assert execution.states == [*BEFORE_APPROVAL, "Approved By Policy", "Renewal Approved"]
+    assert execution.output["approval_decision"]["approver"] == "policy"
+
+
+def test_opening_the_link_changes_nothing_until_a_button_is_pressed(engine: LocalEngine):
+    _, started = engine.put_event(renewed(engine))
+    ((name, arn),) = started
+    engine.wait_for_state(arn, "Request Approval")
+    links = _links_when_sent(engine, arn)
+
+    pages = [human.open_page(links[0]) for _ in range(3)]
+    scanner = human.open_page(links[0] + "?action=approve&decision=approve")
+    head = human.open_page(links[0], method="HEAD")
+
+    assert [p.status for p in pages] == [200, 200, 200]
+    assert scanner.status == 200
+    assert head.status == 200
+    assert engine.status(arn) == "RUNNING", "a GET must never decide"
+    assert human.decide(links[0], "approve", "looked fine").status == 200
+    assert engine.wait(arn, name=name, seconds=30).states[-1] == "Renewal Approved"
+
+
+def test_double_click_decides_once(engine: LocalEngine):
+    _, started = engine.put_event(renewed(engine))
+    ((name, arn),) = started
+    links = _links_when_sent(engine, arn)
+
+    first = human.decide(links[0], "approve", "first")
+    second = human.decide(links[0], "reject", "second")
+    execution = engine.wait(arn, name=name, seconds=30)
+
+    assert first.status == 200
+    assert second.status == 409
+    assert "first" in second.body, "the conflict page shows the recorded decision"
+    assert execution.output["approval_decision"]["reason"] == "first"
+    callbacks = [
+        e
+        for e in execution.history
+        if e["type"] == "TaskSucceeded"
+        and e["taskSucceededEventDetails"]["resource"] == "invoke.waitForTaskToken"
+    ]
+    assert len(callbacks) == 1
+
+
+def test_task_token_is_only_where_aws_records_it(engine: LocalEngine):
+    execution = run(engine, "approve")
+    token = task_token(execution)
+    link = human.approval_links(engine, execution.arn)[0]
+
+    carriers = [e["type"] for e in execution.history if token in json.dumps(e, default=str)]
+    assert carriers == ["TaskScheduled"], "only the callback's own parameters hold the token"
+    assert token not in json.dumps(engine.notifications())
+    assert token not in link
+    assert token not in "\n".join(engine.runtime.log_lines)
+    assert token not in human.open_page(link).body
+
+
+def _links_when_sent(engine: LocalEngine, arn: str) -> list[str]:
+    engine.wait_for_state(arn, "Request Approval")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        links = human.approval_links(engine, arn)
+        if links:
+            return links
+        time.sleep(0.01)
+    raise AssertionError("no approval email was sent within 10 s")
