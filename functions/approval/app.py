@@ -18,7 +18,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from certrelay import approval_pages as pages
 from certrelay import approvals
-from certrelay.approvals import Answer, ApiSettings, Visitor
+from certrelay.approval_links import ApiSettings, load_key
+from certrelay.approvals import Answer, Visitor
 
 logger = Logger()
 app = APIGatewayHttpResolver()
@@ -29,7 +30,7 @@ ROUTE = "/approvals/<approval_id>"
 def _dependencies() -> tuple[ApiSettings, bytes, Any, Any]:
     """Read once per container: settings, the HMAC key, the DynamoDB and Step Functions clients."""
     settings = ApiSettings.from_env(os.environ)
-    key = approvals.load_key(boto3.client("secretsmanager"), settings.key_secret_arn)
+    key = load_key(boto3.client("secretsmanager"), settings.key_secret_arn)
     return settings, key, boto3.client("dynamodb"), boto3.client("stepfunctions")
 
 

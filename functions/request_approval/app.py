@@ -15,7 +15,8 @@ import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from certrelay.approvals import RequestSettings, load_key, request_approval
+from certrelay.approval_links import RequestSettings, load_key
+from certrelay.approval_requests import request_approval
 
 logger = Logger()
 

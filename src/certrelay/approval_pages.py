@@ -10,13 +10,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
 
+from certrelay.notifications import subject_line
+
 MAX_REASON_BYTES = 1024
-MAX_SUBJECT = 99  # SNS: "less than 100 characters", ASCII, no control characters
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 _CSS = (
@@ -107,12 +107,9 @@ class Mail:
 def email(mail: Mail, *, link: str, escalation_contact: bool) -> tuple[str, str]:
     """The subject and plain-text body: what, why, the link, the deadline, the execution."""
     escalated = mail.round == "escalation"
-    subject = (
-        f"[certrelay] Approval {'escalated' if escalated else 'needed'}: distribute {mail.domain}"
+    subject = subject_line(
+        f"Approval {'escalated' if escalated else 'needed'}", f"distribute {mail.domain}"
     )
-    subject = " ".join(_CONTROL.sub(" ", _ascii(subject)).split())
-    if len(subject) > MAX_SUBJECT:
-        subject = subject[: MAX_SUBJECT - 3].rstrip() + "..."
     targets = f"{mail.targets} target(s)" if mail.targets is not None else "its targets"
     role = "an escalation contact" if escalation_contact else "an approver"
     why = [
@@ -290,10 +287,6 @@ def _page(title: str, content: str) -> str:
 
 def _utc(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _ascii(text: str) -> str:
-    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
 
 
 def _clean(text: str) -> str:

@@ -13,14 +13,8 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from certrelay.approvals import (
-    ApiSettings,
-    RequestSettings,
-    csrf_token,
-    digest,
-    load_key,
-    request_approval,
-)
+from certrelay.approval_links import ApiSettings, RequestSettings, csrf_token, digest, load_key
+from certrelay.approval_requests import request_approval
 from functions.approval import app as approval_app
 from tests.functional.approval_fixtures import (
     APPROVER,

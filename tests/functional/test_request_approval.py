@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from certrelay.approvals import digest
+from certrelay.approval_links import digest
 from certrelay.errors import InvalidApprovalRequest
 from tests.functional.approval_fixtures import (
     APPROVER,

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from certrelay import approval_pages as pages
-from certrelay.approvals import (
+from certrelay.approval_links import (
     ApiSettings,
     RequestSettings,
     csrf_token,
@@ -22,6 +22,7 @@ from certrelay.approvals import (
     new_link_id,
 )
 from certrelay.errors import ApprovalRejected, CertrelayError, ConfigurationError
+from certrelay.notifications import MAX_SUBJECT
 
 KEY = b"unit-test-key-0123456789abcdefghijklmnop"
 DEADLINE = datetime(2025, 1, 2, 12, 0, tzinfo=UTC)
@@ -173,7 +174,7 @@ def test_a_hostile_domain_cannot_break_the_subject_or_add_lines_to_the_body() ->
     subject, body = pages.email(hostile, link="https://h/a/x", escalation_contact=False)
     # THEN the subject is ASCII, one line, at most 99 characters; the body has no injected line
     assert subject.isascii()
-    assert len(subject) <= pages.MAX_SUBJECT
+    assert len(subject) <= MAX_SUBJECT
     assert not re.search(r"[\x00-\x1f\x7f]", subject)
     assert not any(line.startswith("Bcc:") for line in body.splitlines())
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from certrelay.errors import CertrelayError
+from certrelay.local.engine import EngineTimeout
 from certrelay.local.human import DECISIONS
 
 EXIT_BAD_INPUT = 2
@@ -35,6 +36,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = error.args[0] if error.args else str(error)
         print(f"certrelay: {message}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except EngineTimeout as error:
+        print(f"certrelay: {error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("certrelay: interrupted", file=sys.stderr)
         return 130

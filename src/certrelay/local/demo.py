@@ -101,7 +101,8 @@ def run_demo(*, as_json: bool = False, decision: str | None = None) -> int:
                 decision,
                 reason="Renewal checked against the change calendar (certrelay demo).",
                 on_waiting=lambda links: outbox.waiting(links, decision, interactive),
-                wait_seconds=900 if interactive else 60,
+                # both local windows (request, escalation) and a minute for the rest
+                wait_seconds=2 * 86400 / speed + 60,
             )
             executions.extend(result.executions)
             if not as_json:
@@ -136,7 +137,9 @@ class _Outbox:
     def waiting(self, links: list[str], decision: str | None, interactive: bool) -> None:
         if self.quiet:
             return
-        print("   The execution waits in Request Approval. The approver's email:")
+        print(
+            "   The execution waits in Request Approval. The owners' notice and the approval email:"
+        )
         self.flush()
         if interactive:
             print(

@@ -1,0 +1,89 @@
+"""The approval table: its key prefixes, record states, and the few DynamoDB calls made on it.
+
+One table holds three kinds of record, each under its own prefix: the request (keyed by the task
+token's digest), one approval per link (keyed by the link id's digest) and the audit item the
+decision writes. Times stored for people to read are ISO-8601 UTC to the second.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+REQUEST, APPROVAL, AUDIT = "request#", "approval#", "audit#"  # partition key prefixes
+PENDING, DECIDED, EXPIRED = "PENDING", "DECIDED", "EXPIRED"
+_TO_DB, _FROM_DB = TypeSerializer(), TypeDeserializer()
+
+
+def get_record(dynamodb: DynamoDBClient, table: str, pk: str) -> dict[str, Any] | None:
+    """One record, read consistently; None when there is none."""
+    item = dynamodb.get_item(TableName=table, Key={"pk": {"S": pk}}, ConsistentRead=True)
+    found = item.get("Item")
+    return {k: _FROM_DB.deserialize(v) for k, v in found.items()} if found else None
+
+
+def put_new(dynamodb: DynamoDBClient, table: str, item: Mapping[str, Any]) -> bool:
+    """Put an item that must not exist yet; False when it already does."""
+    try:
+        dynamodb.put_item(
+            TableName=table, Item=to_db(item), ConditionExpression="attribute_not_exists(pk)"
+        )
+    except ClientError as error:
+        if error_code(error) == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def set_fields(dynamodb: DynamoDBClient, table: str, pk: str, values: Mapping[str, Any]) -> None:
+    """Best-effort bookkeeping on an existing record (TTL may have removed it)."""
+    try:
+        dynamodb.update_item(**update_params(table, pk, values, "attribute_exists(pk)", {}))
+    except ClientError as error:
+        if error_code(error) != "ConditionalCheckFailedException":
+            raise
+
+
+def update_params(
+    table: str, pk: str, values: Mapping[str, Any], condition: str, extra: Mapping[str, Any]
+) -> Any:
+    """UpdateItem parameters: SET every value, under `condition` (which may use #status)."""
+    names = {f"#a{i}": name for i, name in enumerate(values)}
+    if "#status" in condition:
+        names["#status"] = "status"
+    placeholders = {f":v{i}": value for i, value in enumerate(values.values())}
+    return {
+        "TableName": table,
+        "Key": {"pk": {"S": pk}},
+        "UpdateExpression": "SET " + ", ".join(f"#a{i} = :v{i}" for i in range(len(values))),
+        "ConditionExpression": condition,
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": to_db({**placeholders, **extra}),
+    }
+
+
+def to_db(values: Mapping[str, Any]) -> Any:
+    """Plain values as DynamoDB attribute values."""
+    return {name: _TO_DB.serialize(value) for name, value in values.items()}
+
+
+def error_code(error: ClientError) -> str:
+    """The AWS error code of a failed call."""
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def iso_at(epoch: int) -> str:
+    """An epoch second as ISO-8601 UTC."""
+    return iso(datetime.fromtimestamp(epoch, UTC))
+
+
+def iso(moment: datetime) -> str:
+    """A moment as ISO-8601 UTC to the second."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,186 @@
+"""The request side of approval: store the waiting task token, mail each approver a link.
+
+"Request Approval" waits on its task token; this stores the token in a request record, stores one
+approval record per recipient, and publishes each recipient their own link. It returns a receipt
+that holds no secret; running the same invocation again sends no second mail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from certrelay import approval_pages as pages
+from certrelay.approval_links import RequestSettings, digest, new_link_id
+from certrelay.approval_records import (
+    APPROVAL,
+    PENDING,
+    REQUEST,
+    error_code,
+    get_record,
+    iso,
+    iso_at,
+    put_new,
+    set_fields,
+)
+from certrelay.errors import InvalidApprovalRequest, ServiceThrottled
+from certrelay.notifications import console_url_for, sns_message
+from certrelay.owners import normalize_email
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_sns import SNSClient
+
+_EVENT_KINDS = {"request": "ApprovalRequested", "escalation": "ApprovalEscalated"}
+_THROTTLED = frozenset(
+    {"ThrottlingException", "Throttling", "ProvisionedThroughputExceededException"}
+    | {"RequestLimitExceeded", "InternalServerError", "InternalError", "ServiceUnavailable"}
+)
+
+
+def request_approval(
+    payload: Mapping[str, Any],
+    *,
+    dynamodb: DynamoDBClient,
+    sns: SNSClient,
+    key: bytes,
+    settings: RequestSettings,
+    now: datetime,
+) -> dict[str, Any]:
+    """Store the token and one link per recipient, mail each their link; return no secrets."""
+    token, execution, round_, decision, approval = _request_payload(payload)
+    escalation = _emails(approval.get("escalation")) if round_ == "escalation" else ()
+    approvers = _emails(approval.get("approvers"))
+    recipients = list(dict.fromkeys([*approvers, *escalation]))
+    if not recipients:
+        raise InvalidApprovalRequest("the approval block names no approvers")
+    timeout = approval.get(
+        "timeout_seconds" if round_ == "request" else "escalation_timeout_seconds"
+    )
+    if not isinstance(timeout, int) or isinstance(timeout, bool) or timeout < 1:
+        raise InvalidApprovalRequest(f"the {round_} round has no positive timeout in seconds")
+    expires_at = int(now.timestamp()) + timeout
+    summary = {"round": round_, "recipients": recipients, "expires_at": iso_at(expires_at)}
+    certificate = decision.get("certificate") or {}
+    console_url = console_url_for(execution)
+    targets = approval.get("targets")
+    targets = targets if isinstance(targets, int) and not isinstance(targets, bool) else None
+    request: dict[str, Any] = {
+        "pk": REQUEST + digest(token),
+        "kind": "request",
+        "token": token,
+        "execution": execution,
+        "console_url": console_url,
+        "round": round_,
+        "certificate": {k: certificate.get(k) for k in ("arn", "domain", "serial", "not_after")},
+        "profile": decision.get("profile"),
+        "targets": targets,
+        "summary": str(decision.get("summary") or ""),
+        "approvers": recipients,
+        "status": PENDING,
+        "created_at": iso(now),
+        "expires_at": expires_at,
+    }
+    with _throttling():
+        if not put_new(dynamodb, settings.table, request):
+            earlier = get_record(dynamodb, settings.table, request["pk"]) or {}
+            if earlier.get("notified"):
+                return summary  # the same invocation again: its mails went out already
+        mail = pages.Mail(
+            round=round_,
+            domain=_text(certificate.get("domain")),
+            arn=_text(certificate.get("arn")),
+            serial=_text(certificate.get("serial")),
+            not_after=_text(certificate.get("not_after")),
+            profile=_text(decision.get("profile")),
+            targets=targets,
+            deadline=datetime.fromtimestamp(expires_at, UTC),
+            execution=console_url or execution,
+        )
+        severity = str(decision.get("severity") or "INFO")
+        for email in recipients:
+            link = _new_link(dynamodb, settings, key, request, email, now)
+            subject, body = pages.email(mail, link=link, escalation_contact=email not in approvers)
+            message = sns_message(
+                email,
+                subject,
+                body,
+                severity=severity,
+                event_kind=_EVENT_KINDS[round_],
+                certificate_arn=mail.arn,
+            )
+            sns.publish(
+                TopicArn=settings.topic_arn,
+                Subject=message["subject"],
+                Message=message["message"],
+                MessageAttributes=message["attributes"],
+            )
+        set_fields(dynamodb, settings.table, request["pk"], {"notified": True})
+    return summary
+
+
+def _new_link(
+    dynamodb: DynamoDBClient,
+    settings: RequestSettings,
+    key: bytes,
+    request: Mapping[str, Any],
+    approver: str,
+    now: datetime,
+) -> str:
+    """Store one approver's approval record; return the link, the only copy of its id."""
+    approval_id = new_link_id(key, approver, request["expires_at"])
+    record = {
+        "pk": APPROVAL + digest(approval_id),
+        "kind": "approval",
+        "request": request["pk"],
+        "approver": approver,
+        "round": request["round"],
+        "status": PENDING,
+        "created_at": iso(now),
+        "expires_at": request["expires_at"],
+    }
+    if not put_new(dynamodb, settings.table, record):
+        raise InvalidApprovalRequest("a fresh approval id collided with a stored one")
+    return f"{settings.base_url}/approvals/{approval_id}"
+
+
+def _request_payload(
+    payload: Mapping[str, Any],
+) -> tuple[str, str, str, Mapping[str, Any], Mapping[str, Any]]:
+    token, execution = payload.get("token"), payload.get("execution")
+    round_, decision = payload.get("round"), payload.get("decision")
+    if not isinstance(token, str) or not token:
+        raise InvalidApprovalRequest("the payload has no task token")
+    if not isinstance(execution, str) or not execution:
+        raise InvalidApprovalRequest("the payload has no execution ARN")
+    if round_ not in _EVENT_KINDS:
+        raise InvalidApprovalRequest("the payload's round must be 'request' or 'escalation'")
+    if not isinstance(decision, Mapping) or not isinstance(decision.get("approval"), Mapping):
+        raise InvalidApprovalRequest("the payload's decision has no approval block")
+    return token, execution, str(round_), decision, decision["approval"]
+
+
+def _emails(values: object) -> tuple[str, ...]:
+    if not isinstance(values, list):
+        return ()
+    found = (normalize_email(value) for value in values if isinstance(value, str))
+    return tuple(dict.fromkeys(email.lower() for email in found if email))
+
+
+@contextmanager
+def _throttling() -> Iterator[None]:
+    """Throttled or unavailable AWS calls become the retryable ServiceThrottled."""
+    try:
+        yield
+    except ClientError as error:
+        if error_code(error) in _THROTTLED:
+            raise ServiceThrottled(f"AWS answered {error_code(error)}") from None
+        raise
+
+
+def _text(value: object) -> str:
+    return str(value) if value not in (None, "") else "unknown"

@@ -1,0 +1,95 @@
+"""A real headless browser (Debian chromium) opens the approver's link and presses Approve.
+
+GIVEN web-private was renewed and the execution waits in Request Approval, WHEN a person opens
+the link from the email in Chromium, reads the page, types a reason and clicks Approve, THEN
+the execution moves on to Renewal Approved with that person and reason in its history.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
+
+from certrelay.local import human
+from certrelay.local.engine import LocalEngine
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
+    assert Path(CHROMIUM).exists(), "Debian chromium is missing: make browser-deps"
+    assert Path(CHROMEDRIVER).exists(), "Debian chromium-driver is missing: make browser-deps"
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def test_approver_opens_the_link_in_a_browser_and_approves(browser, tmp_path):
+    with LocalEngine() as engine:
+        event = json.loads((ROOT / "events" / "available.json").read_text(encoding="utf-8"))
+        _, started = engine.put_event(engine.certificate_event(event, "web-private"))
+        ((name, arn),) = started
+        engine.wait_for_state(arn, "Request Approval")
+        link = _first_link(engine, arn)
+
+        browser.get(link)
+        page = browser.find_element(By.TAG_NAME, "body").text
+        browser.save_screenshot(str(tmp_path / "approval-page.png"))
+        assert "web.internal.example.com" in page
+        assert "web-lead@example.com" in page
+        assert engine.status(arn) == "RUNNING", "opening the page decided nothing"
+
+        confirmation_page = browser.find_element(By.TAG_NAME, "html")
+        browser.find_element(By.TAG_NAME, "textarea").send_keys("Checked in a real browser")
+        browser.find_element(By.CSS_SELECTOR, "button[value='approve']").click()
+        WebDriverWait(browser, 20).until(expected_conditions.staleness_of(confirmation_page))
+        browser.save_screenshot(str(tmp_path / "answer-page.png"))
+        answer = browser.find_element(By.TAG_NAME, "body").text
+        execution = engine.wait(arn, name=name, seconds=30)
+
+    assert "approve" in answer.lower()
+    assert execution.states[-1] == "Renewal Approved"
+    decision = execution.output["approval_decision"]
+    assert decision["approver"] == "web-lead@example.com"
+    assert decision["reason"] == "Checked in a real browser"
+
+
+def _first_link(engine: LocalEngine, arn: str) -> str:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        links = human.approval_links(engine, arn)
+        if links:
+            return links[0]
+        time.sleep(0.01)
+    raise AssertionError("no approval email within 10 s")
