@@ -10,6 +10,7 @@ import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from certrelay.distribution import summarize
 from certrelay.outcomes import compose_outcome
 
 logger = Logger()
@@ -36,4 +37,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             MessageAttributes=message["attributes"],
         )
     logger.info("outcome notified", extra={"kind": event.get("kind"), "sent": len(messages)})
-    return {"sent": len(messages)}
+    results = ((event.get("decision") or {}).get("distribution") or {}).get("results") or []
+    return {"sent": len(messages), "summary": summarize(list(results))}

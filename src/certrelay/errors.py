@@ -41,3 +41,15 @@ class ApprovalRejected(CertrelayError):
 
 class InvalidApprovalRequest(CertrelayError):
     """The "Request Approval" payload lacks a token, a round or approvers; retrying cannot help."""
+
+
+class InvalidExportRequest(CertrelayError):
+    """The "Export Certificate" payload names no valid ACM certificate ARN; retrying cannot help."""
+
+
+class ExportRefused(CertrelayError):
+    """ACM's certificate cannot be exported now: not exportable, not issued, expired or revoked."""
+
+
+class ExportMismatch(CertrelayError):
+    """What ExportCertificate returned disagrees with ACM's description; nothing was written."""

@@ -9,11 +9,20 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from certrelay.distribution import summarize, target_label
 from certrelay.notifications import console_url_for, sns_message, subject_line
 
 REJECTED = "rejected"
 EXPIRED = "expired"
-KINDS = (REJECTED, EXPIRED)
+DISTRIBUTED = "distributed"
+EXPORT_FAILED = "export_failed"
+KINDS = (REJECTED, EXPIRED, DISTRIBUTED, EXPORT_FAILED)
+EVENT_KINDS = {  # the event_kind message attribute, for subscription filter policies
+    REJECTED: "ApprovalRejected",
+    EXPIRED: "ApprovalExpired",
+    DISTRIBUTED: "DistributionReport",
+    EXPORT_FAILED: "ExportFailed",
+}
 
 
 def compose_outcome(
@@ -28,7 +37,38 @@ def compose_outcome(
     recipients = list(decision.get("owners") or [])
     if kind == EXPIRED:
         recipients += [*approval.get("approvers", []), *approval.get("escalation", [])]
-    if kind == REJECTED:
+    if kind == DISTRIBUTED:
+        summary = summarize(list((decision.get("distribution") or {}).get("results") or []))
+        complete = summary["complete"]
+        headline = (
+            f"{name} {'distributed to every target' if complete else 'NOT distributed everywhere'}"
+        )
+        lines = [
+            f"The renewed certificate {name} (serial {certificate.get('serial')}) was delivered to "
+            f"{summary['distributed']} of {summary['distributed'] + summary['failed']} target(s).",
+            "",
+            *_result_lines(decision),
+        ]
+        if not complete:
+            lines += [
+                "",
+                "The failed targets keep (or were rolled back to) their previous certificate. "
+                "Fix what the line says, then send the ACM Available event again: targets that "
+                "already have the certificate are simply written again.",
+            ]
+        severity = "INFORMATIONAL" if complete else "HIGH"
+    elif kind == EXPORT_FAILED:
+        error = decision.get("error") or {}
+        headline = f"{name} could not be exported"
+        lines = [
+            f"certrelay could not export the renewed certificate {name} safely, so nothing was "
+            "distributed.",
+            "",
+            f"Error: {error.get('Error')}",
+            f"Cause: {error.get('Cause')}",
+        ]
+        severity = "HIGH"
+    elif kind == REJECTED:
         who = _rejection(decision)
         headline = f"distribution of {name} was rejected"
         lines = [
@@ -70,11 +110,33 @@ def compose_outcome(
             subject,
             "\n".join(lines),
             severity=severity,
-            event_kind=f"Approval{kind.capitalize()}",
+            event_kind=EVENT_KINDS[kind],
             certificate_arn=str(certificate.get("arn", "")),
         )
         for recipient in dict.fromkeys(recipients)
     ]
+
+
+def _result_lines(decision: dict[str, Any]) -> list[str]:
+    lines = []
+    for result in (decision.get("distribution") or {}).get("results") or []:
+        label = target_label(result.get("target") or {})
+        mark = "ok    " if result.get("status") == "DISTRIBUTED" else "FAILED"
+        lines.append(f"  {mark} {label}: {_detail(result.get('detail'))}")
+    return lines
+
+
+def _detail(detail: Any) -> str:
+    """One line about a target: where it landed, or each server's last line, or the error."""
+    if isinstance(detail, dict):
+        if "report" in detail:
+            return "; ".join(
+                f"{i.get('instance')} {i.get('status')} {i.get('last_line', '')}".strip()
+                for i in detail["report"]
+            )
+        if "Error" in detail:
+            return f"{detail.get('Error')}: {str(detail.get('Cause'))[:300]}"
+    return str(detail)[:300]
 
 
 def _rejection(decision: dict[str, Any]) -> dict[str, Any]:

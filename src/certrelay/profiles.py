@@ -29,7 +29,7 @@ from certrelay.errors import ProfileError
 
 # The reload command reaches the host through an SSM document parameter; keep this pattern and
 # the document's allowedPattern identical.
-RELOAD_COMMAND_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 _./:-]{0,199}$"
+RELOAD_COMMAND_PATTERN = r"^[A-Za-z0-9/][A-Za-z0-9 _./:@-]{0,199}$"
 INSTANCE_ID_PATTERN = r"^i-[0-9a-f]{8}([0-9a-f]{9})?$"
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _IP_ADDRESS = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
@@ -140,6 +140,7 @@ class ServerTarget(_Strict):
     key_path: AbsolutePath
     chain_path: AbsolutePath
     reload: Annotated[str, AfterValidator(_reload_command)]
+    config_test: Annotated[str, AfterValidator(_reload_command)] | None = None
     verify_port: int | None = Field(None, ge=1, le=65535)
 
     @model_validator(mode="after")

@@ -65,7 +65,24 @@ def triage(
         "record_expires_at": str(int(expires_at.timestamp())),
         "messages": messages,
         "approval": _approval(decision, owners, settings),
+        "distribution": _distribution(decision, owners),
     }
+
+
+def _distribution(decision: Decision, owners: Owners) -> dict[str, Any] | None:
+    """The profile's targets (configuration only, no secrets) and how many run at once."""
+    profile = owners.profile
+    if decision.route != ROUTE_DISTRIBUTE or profile is None:
+        return None
+    return {
+        "targets": [
+            target.model_dump(mode="json", exclude_none=True) for target in profile.targets
+        ],
+        "max_concurrency": profile.max_concurrency or DEFAULT_MAX_CONCURRENCY,
+    }
+
+
+DEFAULT_MAX_CONCURRENCY = 10
 
 
 def _approval(decision: Decision, owners: Owners, settings: Settings) -> dict[str, Any] | None:

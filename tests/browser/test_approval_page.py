@@ -2,7 +2,7 @@
 
 GIVEN web-private was renewed and the execution waits in Request Approval, WHEN a person opens
 the link from the email in Chromium, reads the page, types a reason and clicks Approve, THEN
-the execution moves on to Renewal Approved with that person and reason in its history.
+the execution moves on to Renewal Distributed with that person and reason in its history.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def test_approver_opens_the_link_in_a_browser_and_approves(browser, tmp_path):
         execution = engine.wait(arn, name=name, seconds=30)
 
     assert "approve" in answer.lower()
-    assert execution.states[-1] == "Renewal Approved"
+    assert execution.states[-1] == "Renewal Distributed"
     decision = execution.output["approval_decision"]
     assert decision["approver"] == "web-lead@example.com"
     assert decision["reason"] == "Checked in a real browser"

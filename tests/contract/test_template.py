@@ -21,7 +21,10 @@ EVENTS = ROOT / "events"
 @pytest.fixture(scope="module")
 def translated() -> dict[str, Any]:
     return translate(
-        TEMPLATE, {"FallbackOwnerEmail": "security@example.com"}, "us-east-1"
+        TEMPLATE,
+        {"FallbackOwnerEmail": "security@example.com"},
+        "us-east-1",
+        inline_definitions=False,  # as `sam package` leaves it: the ASL file goes to S3
     ).cloudformation
 
 
@@ -152,3 +155,36 @@ def test_rule_pattern_takes_the_threshold_days_from_the_parameter():
         }
 
     assert matches == {45: False, 20: True, 3: False, 2: True}
+
+
+def test_install_document_in_the_template_is_generated_from_the_scripts(translated):
+    from certrelay.ssm_document import stack_document
+
+    content = translated["Resources"]["InstallDocument"]["Properties"]["Content"]
+
+    assert content == stack_document(), "run: python -m certrelay.ssm_document"
+
+
+def test_only_the_distribute_function_may_send_commands(translated):
+    assert allowed(translated, "ssm:SendCommand") == {"DistributeFunctionRole"}
+    assert allowed(translated, "acm:ExportCertificate") == {"ExportFunctionRole"}
+
+
+def test_bundle_bucket_is_private_versioned_and_refuses_plain_puts(translated):
+    bucket = translated["Resources"]["CertificateBucket"]["Properties"]
+    policy = translated["Resources"]["CertificateBucketPolicy"]["Properties"]["PolicyDocument"]
+
+    assert set(bucket["PublicAccessBlockConfiguration"].values()) == {True}
+    assert len(bucket["PublicAccessBlockConfiguration"]) == 4
+    assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert bucket["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+    (rule,) = bucket["LifecycleConfiguration"]["Rules"]
+    assert rule["NoncurrentVersionExpiration"]["NoncurrentDays"] > 0
+    (encryption,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert encryption["BucketKeyEnabled"] is True
+    assert encryption["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+    denials = {s["Sid"]: s for s in policy["Statement"] if s["Effect"] == "Deny"}
+    assert denials["TlsOnly"]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert denials["KmsEncryptedPutsOnly"]["Condition"] == {
+        "StringNotEquals": {"s3:x-amz-server-side-encryption": "aws:kms"}
+    }

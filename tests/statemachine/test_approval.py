@@ -56,13 +56,22 @@ def test_approved_renewal_records_who_approved_and_why(engine: LocalEngine):
     execution = run(engine, "approve", reason="Change CHG-1042 approved")
 
     assert execution.status == "SUCCEEDED"
-    assert execution.states == [*BEFORE_APPROVAL, "Request Approval", "Renewal Approved"]
+    assert execution.states[: len(BEFORE_APPROVAL) + 2] == [
+        *BEFORE_APPROVAL,
+        "Request Approval",
+        "Export Certificate",
+    ]
+    assert execution.states[-1] == "Renewal Distributed"
     decision = execution.output["approval_decision"]
     assert decision["decision"] == "approve"
     assert decision["approver"] == "web-lead@example.com"
     assert decision["reason"] == "Change CHG-1042 approved"
-    recipients = [n["recipient"] for n in engine.notifications()]
-    assert recipients == ["web-team@example.com", "web-lead@example.com"]
+    sent = [(n["recipient"], n["attributes"]["event_kind"]) for n in engine.notifications()]
+    assert sent == [
+        ("web-team@example.com", "Available"),
+        ("web-lead@example.com", "ApprovalRequested"),
+        ("web-team@example.com", "DistributionReport"),
+    ]
 
 
 def test_rejected_renewal_tells_the_owners_who_rejected_and_why(engine: LocalEngine):
@@ -118,7 +127,12 @@ def test_profile_with_automatic_approval_skips_the_wait():
     with LocalEngine(fleet=fleet) as engine:
         execution = run(engine, None)
 
-    assert execution.states == [*BEFORE_APPROVAL, "Approved By Policy", "Renewal Approved"]
+    assert execution.states[: len(BEFORE_APPROVAL) + 2] == [
+        *BEFORE_APPROVAL,
+        "Approved By Policy",
+        "Export Certificate",
+    ]
+    assert "Request Approval" not in execution.states
     assert execution.output["approval_decision"]["approver"] == "policy"
 
 
@@ -137,7 +151,7 @@ def test_opening_the_link_changes_nothing_until_a_button_is_pressed(engine: Loca
     assert head.status == 200
     assert engine.status(arn) == "RUNNING", "a GET must never decide"
     assert human.decide(links[0], "approve", "looked fine").status == 200
-    assert engine.wait(arn, name=name, seconds=30).states[-1] == "Renewal Approved"
+    assert engine.wait(arn, name=name, seconds=60).states[-1] == "Renewal Distributed"
 
 
 def test_double_click_decides_once(engine: LocalEngine):

@@ -94,7 +94,7 @@ def _run_local(args: argparse.Namespace) -> int:
 
     event = read_event(args.event)
     fleet = load_fleet(args.fleet)
-    speed = 86400 / 2 if args.decision == "timeout" else 1.0
+    speed = 86400 / 2 if args.decision == "timeout" else 50.0
     with LocalEngine(fleet=fleet, clock_speed=speed) as engine:
         if args.cert:
             event = engine.certificate_event(event, args.cert)

@@ -11,7 +11,7 @@ from typing import Any
 from certrelay.local import render
 from certrelay.local.engine import ROOT, Execution, LocalEngine
 from certrelay.local.human import send_and_decide
-from certrelay.local.report import report
+from certrelay.local.report import distributions, report
 
 EVENTS = ROOT / "events"
 
@@ -23,6 +23,7 @@ class Scene:
     certificate: str
     detail: dict[str, Any] | None = None  # fields changed after re-stamping
     show_history: bool = False
+    renew: bool = False  # ACM renews the certificate first (managed renewal)
 
 
 STORY = (
@@ -63,19 +64,23 @@ STORY = (
         "available.json",
         "web-private",
         show_history=True,
+        renew=True,
     ),
 )
 # How much faster than on AWS the approval waits pass: a timeout run takes seconds, a person
 # at a browser gets about ten minutes for the 24-hour window.
 TIMEOUT_SPEED = 86400 / 2
 INTERACTIVE_SPEED = 86400 / 600
+SCRIPTED_SPEED = 50.0  # the install poll's 5-second Wait takes a tenth of a second
 
 
 def run_demo(*, as_json: bool = False, decision: str | None = None) -> int:
     interactive = decision is None and not as_json and sys.stdin.isatty()
     if decision is None and not interactive:
         decision = "approve"
-    speed = {"timeout": TIMEOUT_SPEED}.get(decision or "", INTERACTIVE_SPEED if interactive else 1)
+    speed = {"timeout": TIMEOUT_SPEED}.get(
+        decision or "", INTERACTIVE_SPEED if interactive else SCRIPTED_SPEED
+    )
     started = time.monotonic()
     with LocalEngine(clock_speed=speed) as engine:
         ready = time.monotonic()
@@ -87,6 +92,8 @@ def run_demo(*, as_json: bool = False, decision: str | None = None) -> int:
             )
         executions: list[Execution] = []
         for number, scene in enumerate(STORY, start=1):
+            if scene.renew:
+                engine.renew(scene.certificate)
             event = json.loads((EVENTS / scene.event_file).read_text(encoding="utf-8"))
             event = engine.certificate_event(event, scene.certificate)
             event["detail"].update(scene.detail or {})
@@ -111,6 +118,7 @@ def run_demo(*, as_json: bool = False, decision: str | None = None) -> int:
         if as_json:
             print(json.dumps(report(engine, executions), indent=2, default=str))
             return 0
+        _where_it_landed(engine, executions)
         print(
             f"Done: {len(executions)} executions, {outbox.shown} emails, in "
             f"{finished - ready:.2f} s after start-up ({finished - started:.2f} s in all)."
@@ -179,3 +187,35 @@ def _tell(scene: Scene, executions: list[Execution], outbox: _Outbox) -> None:
     before = outbox.shown
     outbox.flush()
     print(f"   {outbox.shown - before} more email(s)\n" if outbox.shown > before else "")
+
+
+def _where_it_landed(engine: LocalEngine, executions: list[Execution]) -> None:
+    """Each target of the distributed certificate: the files in S3, what each server serves."""
+    for execution in executions:
+        results = distributions(execution)
+        if not results:
+            continue
+        bundle = (execution.output or {}).get("bundle") or _bundle_of(execution)
+        expected = str(bundle.get("fingerprint", ""))
+        print(f"Where the renewed certificate is now (SHA-256 {expected[:16]}…):")
+        for result in results:
+            print(f"   {result['status']:<12} {result['target']}")
+        for server in engine.servers.servers.values():
+            for port, listener in server.listeners.items():
+                served = server.serving(port) or ""
+                mark = (
+                    "✓ the renewed certificate" if served == expected else "✗ NOT the renewed one"
+                )
+                print(
+                    f"   {server.name} ({server.instance}) serves {served[:16]}… on :{port} "
+                    f"(local :{listener.port}) {mark}"
+                )
+        print()
+
+
+def _bundle_of(execution: Execution) -> dict[str, Any]:
+    for event in execution.history:
+        details = event.get("stateExitedEventDetails") or {}
+        if details.get("name") == "Export Certificate":
+            return dict(json.loads(details["output"]).get("bundle") or {})
+    return {}

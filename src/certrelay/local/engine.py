@@ -27,11 +27,14 @@ import yaml
 from certrelay.local.fleet import (
     Fleet,
     FleetError,
+    Issuers,
     SeededCertificate,
     load_fleet,
+    renew_certificate,
     seed_certificates,
 )
 from certrelay.local.lambdas import LambdaRuntime
+from certrelay.local.servers import LocalFleetServers, seed_files
 from certrelay.local.stack import Stack, deploy
 from certrelay.local.template import translate
 
@@ -92,11 +95,13 @@ class LocalEngine:
         self.template_path = template
         self.parameters = {"FallbackOwnerEmail": self.fleet.fallback_owner, **(parameters or {})}
         self.now = now or dt.datetime.now(dt.UTC)
-        # Task timeouts (the approval waits) pass this many times faster than on AWS.
+        # Task timeouts (the approval waits) and Wait states pass this many times faster.
         self.clock_speed = clock_speed
         self.runtime = LambdaRuntime(self.fleet.region, self.fleet.account)
         self.stack: Stack | None = None
         self.certificates: dict[str, SeededCertificate] = {}
+        self.servers = LocalFleetServers(Path("/nonexistent"), {})
+        self._issuers: Issuers | None = None
         self.executions: list[Execution] = []  # every execution this engine ran, in order
         self._exits = contextlib.ExitStack()
         self._sfn: Any = None
@@ -139,7 +144,7 @@ class LocalEngine:
         self._exits.enter_context(self.runtime.installed())
         self._exits.enter_context(_send_task_failure_keeps_its_cause())
         if self.clock_speed != 1.0:
-            self._exits.enter_context(_faster_timeouts(self.clock_speed))
+            self._exits.enter_context(_faster_clock(self.clock_speed))
         if self.fleet.profiles is not None:
             overlay = Path(self._exits.enter_context(tempfile.TemporaryDirectory()))
             (overlay / "profiles.yaml").write_text(
@@ -154,12 +159,67 @@ class LocalEngine:
             parameters=self.parameters,
             runtime=self.runtime,
         )
-        self.certificates = seed_certificates(self.fleet, now=self.now)
+        self._issuers = Issuers(self.fleet, self.now)
+        self.certificates = seed_certificates(self.fleet, now=self.now, authorities=self._issuers)
+        sandbox = Path(self._exits.enter_context(tempfile.TemporaryDirectory(prefix="certrelay-")))
+        self.servers = LocalFleetServers(
+            sandbox / "servers",
+            {i: (s.name, s.reload_fails) for i, s in self.fleet.servers.items()},
+        )
+        self._exits.callback(self.servers.stop)
+        self._exits.enter_context(self.servers.installed(self.fleet.region))
+        self._seed_targets()
         self._sfn = boto3.client("stepfunctions", region_name=self.fleet.region)
         self.runtime.load_all()
         for api in self.stack.http_apis.values():
             api.start()
             self._exits.callback(api.stop)
+
+    def renew(self, name: str) -> SeededCertificate:
+        """ACM's managed renewal of fleet certificate `name`: new key and certificate, same ARN."""
+        seeded = self.certificates.get(name)
+        if seeded is None or self._issuers is None:
+            raise FleetError(f"unknown certificate {name!r}")
+        renewed = renew_certificate(self.fleet, seeded, self._issuers, now=self.now)
+        self.certificates[name] = renewed
+        return renewed
+
+    def profiles(self) -> dict[str, Any]:
+        """The profiles the stack runs with: the fleet's own, else config/profiles.yaml."""
+        from certrelay.profiles import load_profiles, load_profiles_file
+
+        if self.fleet.profiles is not None:
+            return dict(load_profiles(yaml.safe_dump({"profiles": self.fleet.profiles})))
+        return dict(load_profiles_file(ROOT / "config" / "profiles.yaml"))
+
+    def _seed_targets(self) -> None:
+        """Create the profiles' target buckets; put today's certificate on every fleet server."""
+        import boto3
+        from moto.acm.models import acm_backends
+
+        s3 = boto3.client("s3", region_name=self.fleet.region)
+        profiles = self.profiles()
+        for profile in profiles.values():
+            for target in profile.targets:
+                if target.kind == "s3":
+                    s3.create_bucket(Bucket=target.bucket)
+                    s3.put_bucket_versioning(
+                        Bucket=target.bucket, VersioningConfiguration={"Status": "Enabled"}
+                    )
+        backend = acm_backends[self.fleet.account][self.fleet.region]
+        for seeded in self.certificates.values():
+            profile = profiles.get(seeded.spec.tags.get("certrelay:profile", ""))
+            bundle = backend._certificates[seeded.arn]
+            for target in profile.targets if profile else []:
+                if target.kind != "server":
+                    continue
+                for instance in target.instances or []:
+                    server = self.servers.servers.get(instance)
+                    if server is None:
+                        continue
+                    spec = target.model_dump(mode="json")
+                    seed_files(server, spec, bundle.cert, bundle.key, bundle.chain)
+                    self.servers.start_listener(server, spec)
 
     # -- events in -----------------------------------------------------------------------------
     def send(self, event: dict[str, Any], *, wait_seconds: float = 30.0) -> SendResult:
@@ -344,19 +404,29 @@ def _isolated_aws_environment(account: str, region: str) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _faster_timeouts(speed: float) -> Iterator[None]:
-    """Divide every TimeoutSeconds / TimeoutSecondsPath the interpreter evaluates by `speed`."""
+def _faster_clock(speed: float) -> Iterator[None]:
+    """Divide every task timeout and every Wait state's duration by `speed`."""
     from unittest import mock
 
     from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import Timeout
+    from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import (
+        WaitFunction,
+    )
 
     original = Timeout._eval_body
 
-    def scaled(self: Any, env: Any) -> None:
+    def scaled_timeout(self: Any, env: Any) -> None:
         original(self, env)
         env.stack.append(max(1, round(env.stack.pop() / speed)))
 
-    with mock.patch.object(Timeout, "_eval_body", scaled):
+    def scaled_wait(self: Any, env: Any, wait_seconds: int) -> None:
+        if wait_seconds > 0:
+            env.program_state_event.wait(wait_seconds / speed)
+
+    with (
+        mock.patch.object(Timeout, "_eval_body", scaled_timeout),
+        mock.patch.object(WaitFunction, "_wait_interval", scaled_wait),
+    ):
         yield
 
 

@@ -52,6 +52,14 @@ class FleetCertificate(BaseModel):
     tags: dict[str, str] = Field(default_factory=dict)
 
 
+class FleetServer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=64)
+    # its first reload exits 1 (say, a bad config): the install must roll back and reload again
+    reload_fails: bool = False
+
+
 class Fleet(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -61,6 +69,7 @@ class Fleet(BaseModel):
     ca_name: str = "certrelay demo private CA"
     profiles: dict[str, Any] | None = None
     certificates: dict[str, FleetCertificate] = Field(default_factory=dict)
+    servers: dict[str, FleetServer] = Field(default_factory=dict)  # EC2 instance id -> server
 
 
 def load_fleet(path: Path | None = None) -> Fleet:
@@ -88,12 +97,14 @@ class SeededCertificate:
     not_after: dt.datetime
 
 
-def seed_certificates(fleet: Fleet, *, now: dt.datetime) -> dict[str, SeededCertificate]:
+def seed_certificates(
+    fleet: Fleet, *, now: dt.datetime, authorities: Issuers | None = None
+) -> dict[str, SeededCertificate]:
     """Issue the fleet's certificates into moto's ACM (moto must be active)."""
     from moto.acm.models import acm_backends
 
     backend = acm_backends[fleet.account][fleet.region]
-    authorities = _Authorities(fleet, now)
+    authorities = authorities or Issuers(fleet, now)
     seeded: dict[str, SeededCertificate] = {}
     for name, spec in fleet.certificates.items():
         bundle = authorities.issue(spec, now=now)
@@ -106,7 +117,24 @@ def seed_certificates(fleet: Fleet, *, now: dt.datetime) -> dict[str, SeededCert
     return seeded
 
 
-class _Authorities:
+def renew_certificate(
+    fleet: Fleet, seeded: SeededCertificate, authorities: Issuers, *, now: dt.datetime
+) -> SeededCertificate:
+    """What ACM's managed renewal does: a new key and certificate under the same ARN."""
+    from moto.acm.models import acm_backends
+
+    backend = acm_backends[fleet.account][fleet.region]
+    previous = backend._certificates[seeded.arn]
+    renewed_spec = seeded.spec.model_copy(update={"days_to_expiry": seeded.spec.validity_days})
+    bundle = authorities.issue(renewed_spec, now=now, arn=seeded.arn)
+    bundle.tags = previous.tags
+    backend._certificates[seeded.arn] = bundle
+    return SeededCertificate(
+        seeded.name, seeded.arn, renewed_spec, now + dt.timedelta(days=renewed_spec.days_to_expiry)
+    )
+
+
+class Issuers:
     """The three issuers a fleet's certificates come from."""
 
     def __init__(self, fleet: Fleet, now: dt.datetime) -> None:
@@ -121,7 +149,9 @@ class _Authorities:
             "AMAZON_ISSUED": _self_signed_ca("Amazon RSA 2048 M03", now),
         }
 
-    def issue(self, spec: FleetCertificate, *, now: dt.datetime) -> LocalCertBundle:
+    def issue(
+        self, spec: FleetCertificate, *, now: dt.datetime, arn: str | None = None
+    ) -> LocalCertBundle:
         from cryptography.hazmat.primitives import hashes, serialization
         from cryptography.hazmat.primitives.asymmetric import ec
         from cryptography.x509.oid import NameOID
@@ -165,6 +195,7 @@ class _Authorities:
                 "Export": "ENABLED" if spec.exportable else "DISABLED",
             },
             renewal_eligibility="ELIGIBLE" if eligible else "INELIGIBLE",
+            arn=arn,
             in_use_by=[_load_balancer_arn(self.fleet, spec.domain)] if spec.in_use else [],
         )
 

@@ -43,8 +43,8 @@ def resolve(value: Any, lookup: Lookup, conditions: Mapping[str, bool]) -> Any:
         if key == "Fn::Sub":
             return _sub(arg, lookup, conditions)
         if key == "Fn::Join":
-            separator, items = arg
-            return separator.join(str(i) for i in resolve(items, lookup, conditions))
+            separator, items = resolve(arg, lookup, conditions)
+            return str(separator).join(str(i) for i in items)
         if key == "Fn::Select":
             index, items = resolve(arg, lookup, conditions)
             return items[int(index)]

@@ -2,20 +2,35 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from certrelay.distribution import target_label
 from certrelay.local.engine import Execution, LocalEngine
 
 
 def report(engine: LocalEngine, executions: list[Execution]) -> dict[str, Any]:
     """What the local run did, as one JSON-able object.
 
-    Findings (Security Hub) and distributions (S3, servers) are empty lists until the workflow
-    has the states that make them; the keys are part of the contract already.
+    Findings (Security Hub) stay an empty list until the workflow raises them; the key is part
+    of the contract already.
     """
     return {
         "executions": [execution.summary() for execution in executions],
         "notifications": engine.notifications(),
         "findings": [],
-        "distributions": [],
+        "distributions": [d for e in executions for d in distributions(e)],
     }
+
+
+def distributions(execution: Execution) -> list[dict[str, Any]]:
+    """Each target's result, read from the execution's "Distribute Certificate" state."""
+    for event in execution.history:
+        details = event.get("stateExitedEventDetails") or {}
+        if event["type"] == "MapStateExited" and details.get("name") == "Distribute Certificate":
+            results = json.loads(details["output"])["distribution"]["results"]
+            return [
+                {"target": target_label(r.get("target") or {}), "status": r.get("status")}
+                for r in results
+            ]
+    return []

@@ -22,6 +22,9 @@ from certrelay.local.lambdas import LambdaRuntime, LocalFunction
 from certrelay.local.template import Template
 
 NOT_EMULATED = {
+    # moto evaluates a bucket policy's conditions against its own fake requests (aws:SecureTransport
+    # reads false there), so the TLS-only policy would refuse everything: checked on the template.
+    "AWS::S3::BucketPolicy",
     "AWS::SNS::TopicPolicy",
     "AWS::Lambda::Permission",
     "AWS::CloudWatch::Alarm",
@@ -94,7 +97,11 @@ def deploy(
             if logical_id in pseudo:
                 return pseudo[logical_id]
             if logical_id in stack.parameters:
-                return stack.parameters[logical_id]
+                value = stack.parameters[logical_id]
+                kind = str(cfn.get("Parameters", {}).get(logical_id, {}).get("Type", "String"))
+                if kind == "CommaDelimitedList" or kind.startswith("List<"):
+                    return [item.strip() for item in value.split(",")]
+                return value
             if logical_id in stack.resources:
                 return stack.resources[logical_id].ref
         elif logical_id in stack.resources:
@@ -144,6 +151,9 @@ def deploy(
         "AWS::ApiGatewayV2::Integration": _http_api_integration,
         "AWS::ApiGatewayV2::Route": _http_api_route,
         "AWS::ApiGatewayV2::Authorizer": _http_api_authorizer,
+        "AWS::S3::Bucket": _bucket,
+        "AWS::SSM::Document": _ssm_document,
+        "AWS::IAM::ManagedPolicy": _managed_policy,
     }
     for logical_id in order:
         resource = resources[logical_id]
@@ -440,3 +450,51 @@ def _http_api_route(ctx: _Context, p: dict[str, Any]) -> Deployed:
 def _http_api_authorizer(ctx: _Context, p: dict[str, Any]) -> Deployed:
     ctx.stack.not_emulated.append(f"{ctx.logical_id} (JWT authorizer: no identity provider here)")
     return Deployed(ref=f"auth{ctx.logical_id[:20]}")
+
+
+def _bucket(ctx: _Context, p: dict[str, Any]) -> Deployed:
+    name = p.get("BucketName", ctx.physical_name(63).lower())
+    s3 = ctx.client("s3")
+    s3.create_bucket(Bucket=name)
+    if p.get("VersioningConfiguration", {}).get("Status") == "Enabled":
+        s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    if "BucketEncryption" in p:
+        rules = [
+            {
+                "ApplyServerSideEncryptionByDefault": {
+                    "SSEAlgorithm": r["ServerSideEncryptionByDefault"]["SSEAlgorithm"],
+                    **(
+                        {"KMSMasterKeyID": r["ServerSideEncryptionByDefault"]["KMSMasterKeyID"]}
+                        if "KMSMasterKeyID" in r["ServerSideEncryptionByDefault"]
+                        else {}
+                    ),
+                },
+                "BucketKeyEnabled": bool(r.get("BucketKeyEnabled")),
+            }
+            for r in p["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+        ]
+        s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": rules})
+    if "PublicAccessBlockConfiguration" in p:
+        s3.put_public_access_block(
+            Bucket=name, PublicAccessBlockConfiguration=p["PublicAccessBlockConfiguration"]
+        )
+    return Deployed(ref=name, attributes={"Arn": f"arn:aws:s3:::{name}"})
+
+
+def _ssm_document(ctx: _Context, p: dict[str, Any]) -> Deployed:
+    name = p.get("Name", ctx.physical_name(128))
+    ctx.client("ssm").create_document(
+        Name=name,
+        Content=json.dumps(p["Content"]),
+        DocumentType=p.get("DocumentType", "Command"),
+        DocumentFormat="JSON",
+    )
+    return Deployed(ref=name)
+
+
+def _managed_policy(ctx: _Context, p: dict[str, Any]) -> Deployed:
+    arn = ctx.client("iam").create_policy(
+        PolicyName=p.get("ManagedPolicyName", ctx.physical_name(128)),
+        PolicyDocument=json.dumps(p["PolicyDocument"]),
+    )["Policy"]["Arn"]
+    return Deployed(ref=arn)

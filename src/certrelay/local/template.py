@@ -51,8 +51,14 @@ def load_sam(path: Path) -> dict[str, Any]:
     return dict(parsed)
 
 
-def translate(path: Path, parameters: dict[str, str], region: str) -> Template:
-    """Translate the SAM template at `path` into plain CloudFormation, offline."""
+def translate(
+    path: Path, parameters: dict[str, str], region: str, *, inline_definitions: bool = True
+) -> Template:
+    """Translate the SAM template at `path` into plain CloudFormation, offline.
+
+    With `inline_definitions=False` a `DefinitionUri` becomes an S3 location, as `sam package`
+    leaves it (what CloudFormation receives); the engine needs it inlined to create the machine.
+    """
     import boto3
     from samtranslator.metrics.metrics import DummyMetricsPublisher, Metrics
     from samtranslator.model.exceptions import InvalidDocumentException
@@ -67,7 +73,12 @@ def translate(path: Path, parameters: dict[str, str], region: str) -> Template:
         code_property = _CODE_PROPERTIES.get(resource.get("Type", ""))
         if code_property and isinstance(properties.get(code_property), str):
             properties[code_property] = {"Bucket": CODE_BUCKET, "Key": properties[code_property]}
-        if isinstance(properties.get("DefinitionUri"), str):
+        if isinstance(properties.get("DefinitionUri"), str) and not inline_definitions:
+            properties["DefinitionUri"] = {
+                "Bucket": CODE_BUCKET,
+                "Key": properties["DefinitionUri"],
+            }
+        elif isinstance(properties.get("DefinitionUri"), str):
             definition_path = root / properties.pop("DefinitionUri")
             try:
                 properties["Definition"] = json.loads(definition_path.read_text(encoding="utf-8"))

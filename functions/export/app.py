@@ -1,0 +1,53 @@
+"""Export Certificate: ACM's certificate out as an encrypted bundle in S3; references only back."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from certrelay.export import ExportSettings, export_certificate
+
+logger = Logger()
+
+
+@cache
+def _dependencies() -> tuple[ExportSettings, Any, Any, Any]:
+    """Read once per container: settings, the ACM, S3 and Secrets Manager clients."""
+    settings = ExportSettings.from_env(os.environ)
+    return (
+        settings,
+        boto3.client("acm"),
+        boto3.client("s3"),
+        boto3.client("secretsmanager"),
+    )
+
+
+@logger.inject_lambda_context(log_event=False)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    settings, acm, s3, secretsmanager = _dependencies()
+    result = export_certificate(
+        event,
+        acm_client=acm,
+        s3_client=s3,
+        secrets_client=secretsmanager,
+        settings=settings,
+        now=datetime.now(UTC),
+    )
+    logger.info(
+        "certificate exported" if result["created"] else "certificate already exported",
+        extra={
+            "execution": str(event.get("execution", "")),
+            "prefix": result["prefix"],
+            "serial": result["serial"],
+            "fingerprint": result["fingerprint"],
+            "not_after": result["not_after"],
+            "bundle_created": result["created"],
+        },
+    )
+    return result

@@ -1,0 +1,191 @@
+"""Distribute Certificate: one target at a time, as the Map state hands them out.
+
+An `s3` target gets a copy of the exported bundle (re-encrypted with the target's KMS key when
+the profile names one). A `server` target gets the stack's SSM install document, whose
+parameters are references only (bucket, keys, version ids, secret ARN, expected fingerprint,
+paths, commands), checked against the document's own patterns before anything is sent. The
+state machine then polls the command with a bounded loop. No key material passes through here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from certrelay.errors import CertrelayError
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import CopySourceTypeDef
+    from mypy_boto3_ssm import SSMClient
+
+BUNDLE_FILES = ("cert", "chain", "fullchain", "privkey", "manifest")
+FINAL_STATUSES = {"Success", "Failed", "Cancelled", "TimedOut", "Undeliverable", "Terminated"}
+
+
+class TargetInvalid(CertrelayError):
+    """A target's settings would not pass the install document's parameter patterns."""
+
+
+@dataclass(frozen=True)
+class InstallSettings:
+    document: str
+    output_bucket: str | None = None
+
+
+def copy_to_bucket(s3: S3Client, bundle: dict[str, Any], target: dict[str, Any]) -> dict[str, Any]:
+    """Copy every bundle file to the target bucket/prefix; returns where each landed."""
+    prefix = str(target.get("prefix") or "")
+    serial = str(bundle["serial"])
+    landed: dict[str, str] = {}
+    for name in BUNDLE_FILES:
+        source_key = bundle["keys"][name]
+        destination = f"{prefix}{serial}/{source_key.rsplit('/', 1)[-1]}"
+        source: CopySourceTypeDef = {"Bucket": bundle["bucket"], "Key": source_key}
+        version = (bundle.get("versions") or {}).get(name)
+        if version:
+            source["VersionId"] = str(version)
+        extra: dict[str, Any] = {"ServerSideEncryption": "aws:kms", "BucketKeyEnabled": True}
+        if target.get("kms_key"):
+            extra["SSEKMSKeyId"] = str(target["kms_key"])
+        s3.copy_object(CopySource=source, Bucket=str(target["bucket"]), Key=destination, **extra)
+        landed[name] = f"s3://{target['bucket']}/{destination}"
+    return {"status": "DISTRIBUTED", "detail": landed["fullchain"], "objects": landed}
+
+
+def install_parameters(bundle: dict[str, Any], target: dict[str, Any], name: str) -> dict[str, str]:
+    """The install document's parameters for one server target: references only."""
+    import hashlib
+
+    from certrelay.ssm_document import validate_document_parameters
+
+    versions = bundle.get("versions") or {}
+    # one work directory per bundle and target, so two targets on one host never collide
+    slot = hashlib.sha256(str(target["cert_path"]).encode()).hexdigest()[:12]
+    parameters = {
+        "WorkDir": f"/var/lib/certrelay/{bundle['serial']}-{slot}",
+        "Bucket": str(bundle["bucket"]),
+        "CertKey": str(bundle["keys"]["cert"]),
+        "ChainKey": str(bundle["keys"]["chain"]),
+        "KeyKey": str(bundle["keys"]["privkey"]),
+        "CertVersion": str(versions.get("cert") or "null"),
+        "ChainVersion": str(versions.get("chain") or "null"),
+        "KeyVersion": str(versions.get("privkey") or "null"),
+        "SecretArn": str(bundle["secret_arn"]),
+        "ExpectedFingerprint": str(bundle["fingerprint"]),
+        "ExpectedName": name,
+        "CertPath": str(target["cert_path"]),
+        "KeyPath": str(target["key_path"]),
+        "ChainPath": str(target["chain_path"]),
+        "Reload": str(target["reload"]),
+    }
+    if target.get("config_test"):
+        parameters["ConfigTest"] = str(target["config_test"])
+    if target.get("verify_port"):
+        parameters["VerifyPort"] = str(target["verify_port"])
+    try:
+        validate_document_parameters(parameters)
+    except ValueError as error:
+        raise TargetInvalid(str(error)) from None
+    return parameters
+
+
+def send_install(
+    ssm: SSMClient,
+    bundle: dict[str, Any],
+    target: dict[str, Any],
+    *,
+    name: str,
+    settings: InstallSettings,
+    timeout_seconds: int = 600,
+) -> dict[str, Any]:
+    """Send the install command to the target's instances (or tag selection)."""
+    selection: dict[str, Any]
+    if target.get("instances"):
+        selection = {"InstanceIds": list(target["instances"])}
+    else:
+        tags = target.get("tags") or {}
+        selection = {"Targets": [{"Key": f"tag:{k}", "Values": [v]} for k, v in tags.items()]}
+    parameters = install_parameters(bundle, target, name)
+    command = ssm.send_command(
+        DocumentName=settings.document,
+        Parameters={k: [v] for k, v in parameters.items()},
+        TimeoutSeconds=timeout_seconds,
+        Comment=f"certrelay install {bundle['serial']}"[:100],
+        MaxErrors="100%",  # every server is tried; the report names the ones that failed
+        **selection,
+    )["Command"]
+    return {
+        "command_id": command["CommandId"],
+        "instances": list(command.get("InstanceIds") or []),
+        "status": "SENT",
+        "attempt": 0,
+    }
+
+
+def check_install(ssm: SSMClient, command_id: str, instances: list[str]) -> dict[str, Any]:
+    """Where one install command stands: done?, and each instance's status and last line.
+
+    Instances named in the profile are asked one by one (GetCommandInvocation); a tag selection
+    is resolved by SSM, so its invocations are listed (ListCommandInvocations).
+    """
+    found: list[tuple[str, str, str]] = []  # (instance, status, output)
+    if instances:
+        for instance in instances:
+            try:
+                one = ssm.get_command_invocation(CommandId=command_id, InstanceId=instance)
+            except ssm.exceptions.InvocationDoesNotExist:
+                found.append((instance, "Pending", ""))
+                continue
+            output = str(one.get("StandardOutputContent") or "")
+            output += str(one.get("StandardErrorContent") or "")
+            found.append((instance, one["Status"], output))
+    else:
+        listed = ssm.list_command_invocations(CommandId=command_id, Details=True)
+        for invocation in listed["CommandInvocations"]:
+            plugins = invocation.get("CommandPlugins") or []
+            output = "".join(str(p.get("Output") or "") for p in plugins)
+            found.append((invocation["InstanceId"], invocation["Status"], output))
+    report = []
+    for instance, status, output in found:
+        lines = [line for line in output.splitlines() if line.strip()]
+        report.append(
+            {"instance": instance, "status": status, "last_line": lines[-1][:300] if lines else ""}
+        )
+    instances_report = report
+    done = bool(instances_report) and all(i["status"] in FINAL_STATUSES for i in instances_report)
+    ok = done and all(i["status"] == "Success" for i in instances_report)
+    return {
+        "command_id": command_id,
+        "done": done,
+        "status": "DISTRIBUTED" if ok else ("FAILED" if done else "IN_PROGRESS"),
+        "instances": instances_report,
+    }
+
+
+def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Report Distribution: which targets got the certificate and which did not."""
+    failed = [r for r in results if r.get("status") != "DISTRIBUTED"]
+    labels = [_label(r.get("target") or {}) for r in failed]
+    return {
+        "distributed": len(results) - len(failed),
+        "failed": len(failed),
+        "failed_targets": labels,
+        "complete": bool(results) and not failed,
+        "cause": "Not every target has the renewed certificate; failed: " + "; ".join(labels)
+        if failed
+        else "",
+    }
+
+
+def target_label(target: dict[str, Any]) -> str:
+    return _label(target)
+
+
+def _label(target: dict[str, Any]) -> str:
+    if target.get("kind") == "s3":
+        return f"s3://{target.get('bucket')}/{target.get('prefix') or ''}"
+    if target.get("instances"):
+        return f"server {','.join(target['instances'])}:{target.get('cert_path')}"
+    tags = ",".join(f"{k}={v}" for k, v in (target.get("tags") or {}).items())
+    return f"servers tagged {tags}:{target.get('cert_path')}"

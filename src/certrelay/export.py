@@ -1,0 +1,379 @@
+"""Export Certificate: one ACM certificate out as an encrypted bundle in S3, keyed by serial.
+
+ACM is read again (the decision may be hours old). The export is checked before anything is
+stored: the key opens with the passphrase and matches the certificate, serial and NotAfter equal
+ACM's. Then the passphrase goes to Secrets Manager, the PEM files to S3 under SSE-KMS and,
+last, `manifest.json`, which marks the bundle complete: when it exists, nothing is exported again.
+The result and the manifest name the secret and the objects, never the passphrase or the key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+import string
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+
+from certrelay.certificates import TRANSIENT_ERRORS, Certificate, read_certificate
+from certrelay.errors import (
+    ConfigurationError,
+    ExportMismatch,
+    ExportRefused,
+    InvalidExportRequest,
+    ServiceThrottled,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_acm import ACMClient
+
+BUNDLE_ROOT = "certificates"
+MANIFEST = "manifest.json"
+# Result name -> object name under the bundle prefix; manifest.json is written after these.
+FILES = {name: f"{name}.pem" for name in ("cert", "chain", "fullchain", "privkey")}
+# ACM takes printable ASCII except '#', '$' and '%'; this subset is also shell- and URL-safe.
+PASSPHRASE_ALPHABET = string.ascii_letters + string.digits + "-_.~+=@"
+PASSPHRASE_LENGTH = 40  # about 241 bits
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+_CERTIFICATE_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/([0-9A-Za-z-]+)$")
+_SECRET_PREFIX = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,256}$")
+_S3_TRANSIENT = {"SlowDown", "InternalError", "RequestTimeout", "ConditionalRequestConflict"}
+_TRANSIENT = TRANSIENT_ERRORS | _S3_TRANSIENT
+_NETWORK_ERRORS = (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError)
+_MANIFEST_KEYS = {"files", "fingerprint_sha256", "serial", "not_after", "secret_arn"}
+
+
+@dataclass(frozen=True)
+class ExportSettings:
+    """Where bundles and passphrases go, and under which KMS keys."""
+
+    bucket: str
+    bundle_kms_key_arn: str
+    secret_prefix: str
+    passphrase_kms_key_arn: str | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> ExportSettings:
+        """Read and validate the settings; one ConfigurationError line when one is wrong."""
+        names = ("BUNDLE_BUCKET", "BUNDLE_KMS_KEY_ARN", "PASSPHRASE_SECRET_PREFIX")
+        bucket, key, prefix = (environ.get(name, "").strip() for name in names)
+        missing = [
+            name for name, value in zip(names, (bucket, key, prefix), strict=True) if not value
+        ]
+        if missing:
+            raise ConfigurationError(f"{', '.join(missing)} not set: the export has nowhere to go")
+        if not _SECRET_PREFIX.match(prefix):
+            raise ConfigurationError(
+                f"PASSPHRASE_SECRET_PREFIX {prefix!r} may hold only letters, digits and /_+=.@-"
+            )
+        passphrase_key = environ.get("PASSPHRASE_KMS_KEY_ARN", "").strip() or None
+        return cls(bucket, key, prefix, passphrase_key)
+
+
+@dataclass(frozen=True)
+class VerifiedExport:
+    """The facts `cryptography` read from an export that matched ACM."""
+
+    serial: str
+    fingerprint_sha256: str
+    not_before: datetime
+    not_after: datetime
+    sans: tuple[str, ...]
+
+
+def export_certificate(
+    event: Mapping[str, Any],
+    *,
+    acm_client: ACMClient,
+    s3_client: Any,
+    secrets_client: Any,
+    settings: ExportSettings,
+    now: datetime,
+) -> dict[str, Any]:
+    """Export the decision's certificate once per serial; return S3 references, no secrets."""
+    arn, certificate_id = _certificate_arn(event)
+    certificate = _exportable(read_certificate(acm_client, arn), arn, now)
+    serial = serial_text(parse_serial(certificate.serial or ""))
+    prefix = f"{BUNDLE_ROOT}/{certificate_id}/{serial}/"
+    existing = _read_manifest(s3_client, settings.bucket, prefix + MANIFEST)
+    if existing is not None:
+        return _result(existing, settings.bucket, prefix, created=False)
+
+    passphrase = new_passphrase()
+    with _transient("ACM"):
+        exported = acm_client.export_certificate(
+            CertificateArn=arn, Passphrase=passphrase.encode("ascii")
+        )
+    pems = (exported["Certificate"], exported.get("CertificateChain", ""), exported["PrivateKey"])
+    checked = verify_export(
+        *pems, passphrase, acm_serial=serial, acm_not_after=certificate.not_after
+    )
+    secret_name = f"{settings.secret_prefix}{certificate_id}/{serial}"
+    secret_arn, secret_version = _store_passphrase(
+        secrets_client, settings, secret_name, passphrase
+    )
+    files = {
+        name: {
+            "key": prefix + FILES[name],
+            "sha256": hashlib.sha256(body).hexdigest(),
+            "version_id": _put(s3_client, settings, prefix + FILES[name], body),
+        }
+        for name, body in bundle_files(*pems).items()
+    }
+    manifest = {
+        "certificate_arn": arn,
+        "serial": checked.serial,
+        "fingerprint_sha256": checked.fingerprint_sha256,
+        "not_before": checked.not_before.strftime(TIME_FORMAT),
+        "not_after": checked.not_after.strftime(TIME_FORMAT),
+        "sans": list(checked.sans),
+        "files": files,
+        "created_at": now.astimezone(UTC).strftime(TIME_FORMAT),
+        "secret_arn": secret_arn,
+        "secret_version_id": secret_version,  # the version that opens this privkey.pem
+    }
+    body = json.dumps(manifest, indent=2, sort_keys=True).encode("utf-8") + b"\n"
+    try:  # If-None-Match: when a concurrent export finished first, its complete bundle stands
+        version = _put(s3_client, settings, prefix + MANIFEST, body, only_if_new=True)
+    except ClientError as error:
+        winner = _read_manifest(s3_client, settings.bucket, prefix + MANIFEST)
+        if _code(error) != "PreconditionFailed" or winner is None:
+            raise
+        return _result(winner, settings.bucket, prefix, created=False)
+    return _result((manifest, version), settings.bucket, prefix, created=True)
+
+
+def verify_export(
+    certificate_pem: str,
+    chain_pem: str,
+    private_key_pem: str,
+    passphrase: str,
+    *,
+    acm_serial: str,
+    acm_not_after: datetime | None,
+) -> VerifiedExport:
+    """Check an export against ACM's description; ExportMismatch names the first difference."""
+    try:
+        certificate = x509.load_pem_x509_certificate(certificate_pem.encode("ascii"))
+        x509.load_pem_x509_certificates(chain_pem.encode("ascii"))
+    except ValueError as error:
+        raise ExportMismatch("the exported certificate or chain is not valid PEM") from error
+    if "BEGIN ENCRYPTED PRIVATE KEY" not in private_key_pem:
+        raise ExportMismatch("the exported private key is not an encrypted PKCS#8 key")
+    try:
+        key = serialization.load_pem_private_key(
+            private_key_pem.encode("ascii"), password=passphrase.encode("ascii")
+        )
+    except (ValueError, TypeError, UnsupportedAlgorithm) as error:
+        raise ExportMismatch("the exported key does not open with the passphrase") from error
+    if _spki(key.public_key()) != _spki(certificate.public_key()):
+        raise ExportMismatch("the exported private key does not belong to the certificate")
+    serial = serial_text(certificate.serial_number)
+    if serial != acm_serial:
+        raise ExportMismatch(f"the exported certificate has serial {serial}, ACM says {acm_serial}")
+    not_after = certificate.not_valid_after_utc
+    acm_end = acm_not_after.astimezone(UTC).strftime(TIME_FORMAT) if acm_not_after else "none"
+    if not_after.strftime(TIME_FORMAT) != acm_end:
+        raise ExportMismatch(
+            f"the exported certificate ends {not_after.strftime(TIME_FORMAT)}, ACM says {acm_end}"
+        )
+    return VerifiedExport(
+        serial=serial,
+        fingerprint_sha256=certificate.fingerprint(hashes.SHA256()).hex(),
+        not_before=certificate.not_valid_before_utc,
+        not_after=not_after,
+        sans=_sans(certificate),
+    )
+
+
+def bundle_files(certificate_pem: str, chain_pem: str, private_key_pem: str) -> dict[str, bytes]:
+    """The four PEM files; the private key exactly as ACM exported it (still encrypted)."""
+    certificate = certificate_pem.strip().encode("ascii") + b"\n"
+    chain = chain_pem.strip().encode("ascii") + b"\n"
+    return {
+        "cert": certificate,
+        "chain": chain,
+        "fullchain": certificate + chain,
+        "privkey": private_key_pem.encode("ascii"),
+    }
+
+
+def new_passphrase(length: int = PASSPHRASE_LENGTH) -> str:
+    """A random passphrase ACM accepts (no '#', '$' or '%')."""
+    return "".join(secrets.choice(PASSPHRASE_ALPHABET) for _ in range(length))
+
+
+def parse_serial(text: str) -> int:
+    """ACM's Serial as a number: colon hex (`0a:1b:…`, real ACM), or decimal (moto).
+
+    Digits alone read as decimal; real serials carry 64+ random bits, so ACM's hex has colons.
+    """
+    value = text.strip().lower()
+    try:
+        if ":" in value or not value.isdigit():
+            return int(value.replace(":", ""), 16)
+        return int(value, 10)
+    except ValueError:
+        raise ExportMismatch(f"ACM's serial {text!r} is neither colon hex nor decimal") from None
+
+
+def serial_text(serial: int) -> str:
+    """The one spelling of a serial in keys, names and results: lowercase hex, whole bytes."""
+    digits = f"{serial:x}"
+    return digits.zfill(len(digits) + len(digits) % 2)
+
+
+def _certificate_arn(event: Mapping[str, Any]) -> tuple[str, str]:
+    decision = event.get("decision")
+    certificate = decision.get("certificate") if isinstance(decision, Mapping) else None
+    arn = certificate.get("arn") if isinstance(certificate, Mapping) else None
+    if not isinstance(arn, str) or (match := _CERTIFICATE_ARN.match(arn)) is None:
+        raise InvalidExportRequest("the decision names no ACM certificate ARN to export")
+    return arn, match.group(1)
+
+
+def _exportable(certificate: Certificate | None, arn: str, now: datetime) -> Certificate:
+    if certificate is None:
+        raise ExportRefused(f"{arn} no longer exists in ACM")
+    if not certificate.exportable:
+        raise ExportRefused(f"{arn} is {certificate.type} and ACM does not allow its export")
+    if certificate.status != "ISSUED":
+        raise ExportRefused(f"{arn} is {certificate.status}, not ISSUED")
+    if certificate.not_after is None or certificate.not_after <= now:
+        raise ExportRefused(f"{arn} has expired")
+    if not certificate.serial:
+        raise ExportRefused(f"{arn} has no serial in ACM")
+    return certificate
+
+
+def _store_passphrase(
+    secrets_client: Any, settings: ExportSettings, name: str, passphrase: str
+) -> tuple[str, str]:
+    """A new secret, or a new version when a crashed earlier run left one: (ARN, version)."""
+    kms = {"KmsKeyId": settings.passphrase_kms_key_arn} if settings.passphrase_kms_key_arn else {}
+    with _transient("Secrets Manager"):
+        try:
+            response = secrets_client.create_secret(
+                Name=name,
+                SecretString=passphrase,
+                Description="certrelay: the passphrase of one exported certificate bundle",
+                **kms,
+            )
+        except ClientError as error:
+            if _code(error) != "ResourceExistsException":
+                raise
+            response = secrets_client.put_secret_value(SecretId=name, SecretString=passphrase)
+    return str(response["ARN"]), str(response["VersionId"])
+
+
+def _put(
+    s3_client: Any, settings: ExportSettings, key: str, body: bytes, *, only_if_new: bool = False
+) -> str | None:
+    condition = {"IfNoneMatch": "*"} if only_if_new else {}
+    with _transient("S3"):
+        response = s3_client.put_object(
+            Bucket=settings.bucket,
+            Key=key,
+            Body=body,
+            ContentType="application/json" if key.endswith(".json") else "application/x-pem-file",
+            ChecksumAlgorithm="SHA256",
+            ServerSideEncryption="aws:kms",
+            SSEKMSKeyId=settings.bundle_kms_key_arn,
+            BucketKeyEnabled=True,
+            **condition,
+        )
+    return str(response["VersionId"]) if response.get("VersionId") else None
+
+
+def _read_manifest(
+    s3_client: Any, bucket: str, key: str
+) -> tuple[dict[str, Any], str | None] | None:
+    """The manifest and its version when the bundle is complete; None when there is none."""
+    with _transient("S3"):
+        try:
+            response = s3_client.get_object(Bucket=bucket, Key=key)
+        except ClientError as error:
+            if _code(error) in {"NoSuchKey", "404", "NotFound"}:
+                return None
+            raise
+        body = response["Body"].read()
+    try:
+        manifest = json.loads(body)
+    except ValueError:
+        manifest = None
+    files = manifest.get("files") if isinstance(manifest, dict) else None
+    if not (
+        isinstance(files, dict) and set(manifest) >= _MANIFEST_KEYS and set(files) >= set(FILES)
+    ):
+        raise ExportMismatch(f"s3://{bucket}/{key} is not a complete certrelay manifest")
+    return manifest, (str(response["VersionId"]) if response.get("VersionId") else None)
+
+
+def _result(
+    found: tuple[dict[str, Any], str | None], bucket: str, prefix: str, *, created: bool
+) -> dict[str, Any]:
+    """The task's output: where the bundle is, and which secret opens it; no PEM, no passphrase."""
+    manifest, version = found
+    files = manifest["files"]
+    return {
+        "bucket": bucket,
+        "prefix": prefix,
+        "keys": {**{name: files[name]["key"] for name in FILES}, "manifest": prefix + MANIFEST},
+        "versions": {**{name: files[name]["version_id"] for name in FILES}, "manifest": version},
+        "fingerprint": manifest["fingerprint_sha256"],
+        "serial": manifest["serial"],
+        "not_after": manifest["not_after"],
+        "secret_arn": manifest["secret_arn"],
+        "created": created,
+    }
+
+
+def _sans(certificate: x509.Certificate) -> tuple[str, ...]:
+    try:
+        names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return ()
+    ips = (str(ip) for ip in names.get_values_for_type(x509.IPAddress))
+    return (*names.get_values_for_type(x509.DNSName), *ips)
+
+
+def _spki(public_key: PublicKeyTypes) -> bytes:
+    return public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def _code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+@contextmanager
+def _transient(service: str) -> Iterator[None]:
+    """Throttling, 5xx and lost connections become ServiceThrottled; the rest propagate."""
+    try:
+        yield
+    except ClientError as error:
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        if _code(error) in _TRANSIENT or status >= 500:
+            raise ServiceThrottled(
+                f"{service} {error.operation_name} failed transiently ({_code(error)})"
+            ) from error
+        raise
+    except _NETWORK_ERRORS as error:
+        raise ServiceThrottled(f"{service} unreachable ({type(error).__name__})") from error

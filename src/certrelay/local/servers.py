@@ -1,0 +1,294 @@
+"""The fleet's servers, locally: a sandbox directory and a small TLS listener each.
+
+A server target's paths (/etc/ssl/...) live under the server's sandbox. Its listener serves
+the certificate and key found at those paths, and reloads them only when told (the target's
+reload command is mapped to touching the sandbox's reload flag), so "the new certificate is
+served" is proven by a real TLS handshake, as on the host. The SSM install document's script
+runs for real (bash, openssl) against the sandbox; only the fetch step (the AWS CLI reading S3
+and Secrets Manager) is done by the engine through the embedded AWS.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import socket
+import socketserver
+import ssl
+import subprocess
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from certrelay.local.fleet import ROOT
+
+INSTALL_SCRIPT = ROOT / "ssm" / "install-certificate.sh"
+BASH = shutil.which("bash") or "/bin/bash"
+
+
+@dataclass
+class Listener:
+    """A TLS listener on 127.0.0.1 serving one certificate/key pair from disk."""
+
+    cert_path: Path
+    key_path: Path
+    reload_flag: Path
+    server: socketserver.ThreadingTCPServer | None = None
+    _context: ssl.SSLContext | None = None
+    _loaded_flag: float = -1.0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def port(self) -> int:
+        assert self.server is not None
+        return int(self.server.server_address[1])
+
+    def start(self) -> None:
+        listener = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                context = listener.context()
+                with (
+                    contextlib.suppress(OSError, ssl.SSLError),
+                    context.wrap_socket(self.request, server_side=True) as tls,
+                ):
+                    tls.settimeout(5)
+                    with contextlib.suppress(OSError):
+                        tls.recv(1024)
+                    tls.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+
+    def context(self) -> ssl.SSLContext:
+        """The TLS context, rebuilt from the files when the reload flag has changed."""
+        with self._lock:
+            flag = self.reload_flag.stat().st_mtime if self.reload_flag.exists() else 0.0
+            if self._context is None or flag != self._loaded_flag:
+                context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+                context.load_cert_chain(self.cert_path, self.key_path)
+                self._context, self._loaded_flag = context, flag
+            return self._context
+
+
+@dataclass
+class LocalServer:
+    """One instance id of the fleet: where its files live and what it listens on."""
+
+    instance: str
+    name: str
+    sandbox: Path
+    reload_fails: bool = False
+    listeners: dict[int, Listener] = field(default_factory=dict)  # target verify port -> listener
+
+    def path(self, host_path: str) -> Path:
+        return self.sandbox / host_path.lstrip("/")
+
+    @property
+    def reload_flag(self) -> Path:
+        return self.sandbox / "reload-requested"
+
+    def reload_command(self) -> Path:
+        """The host's reload, here: flag the listener to reread its files (or fail once)."""
+        script = self.sandbox / "reload"
+        once = self.sandbox / "reload-failed-once"
+        lines = ["#!/bin/sh"]
+        if self.reload_fails:
+            lines.append(f'if [ ! -e "{once}" ]; then touch "{once}"; exit 1; fi')
+        lines.append(f'touch "{self.reload_flag}"')
+        script.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        script.chmod(0o755)
+        return script
+
+    def serving(self, port: int) -> str | None:
+        """SHA-256 fingerprint of the certificate a TLS client sees on the target's port."""
+        listener = self.listeners.get(port)
+        if listener is None:
+            return None
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        with (
+            socket.create_connection(("127.0.0.1", listener.port), timeout=5) as raw,
+            context.wrap_socket(raw) as tls,
+        ):
+            der = tls.getpeercert(binary_form=True)
+        return hashlib.sha256(der or b"").hexdigest()
+
+
+def run_install(
+    server: LocalServer, parameters: dict[str, str], fetched: dict[str, bytes]
+) -> tuple[int, str]:
+    """Run the SSM document's install step for one server; (exit status, output)."""
+    work = server.sandbox / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    os.chmod(work, 0o700)
+    for name, content in fetched.items():
+        path = work / name
+        path.write_bytes(content)
+        os.chmod(path, 0o600)
+    verify_port = parameters.get("VerifyPort")
+    listener = server.listeners.get(int(verify_port)) if verify_port else None
+    local = {
+        **parameters,
+        "WorkDir": str(work),
+        "CertPath": str(server.path(parameters["CertPath"])),
+        "KeyPath": str(server.path(parameters["KeyPath"])),
+        "ChainPath": str(server.path(parameters["ChainPath"])),
+        "Reload": str(server.reload_command()),
+        "VerifyHost": "127.0.0.1",
+    }
+    local.pop("ConfigTest", None)  # the host's own config test (nginx -t, ...) has no sandbox twin
+    if listener is not None:
+        local["VerifyPort"] = str(listener.port)
+    else:
+        local.pop("VerifyPort", None)
+    for host_path in ("CertPath", "KeyPath", "ChainPath"):
+        Path(local[host_path]).parent.mkdir(parents=True, exist_ok=True)
+    environment = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(server.sandbox),
+        "LANG": "C.UTF-8",
+        **{f"SSM_{k}": v for k, v in local.items()},
+    }
+    done = subprocess.run(  # noqa: S603 - our own script, parameters validated by the document
+        [BASH, str(INSTALL_SCRIPT)],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    return done.returncode, (done.stdout + done.stderr)[-2400:]
+
+
+def seed_files(
+    server: LocalServer, target: dict[str, Any], cert_pem: bytes, key_pem: bytes, chain_pem: bytes
+) -> None:
+    """Put the certificate the server serves today at the target's paths."""
+    for key, content, mode in (
+        ("cert_path", cert_pem, 0o644),
+        ("chain_path", chain_pem, 0o644),
+        ("key_path", key_pem, 0o600),
+    ):
+        path = server.path(str(target[key]))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+        os.chmod(path, mode)
+
+
+class LocalFleetServers:
+    """Every server of the fleet, and the hook that makes SSM Run Command reach them."""
+
+    def __init__(self, root: Path, servers: dict[str, tuple[str, bool]]) -> None:
+        """`servers`: instance id -> (name, whether its reload command fails)."""
+        self.servers = {
+            instance: LocalServer(instance, name, root / instance, reload_fails)
+            for instance, (name, reload_fails) in servers.items()
+        }
+        self.runs: list[tuple[str, int, str]] = []  # (instance, exit status, output)
+        self._threads: list[threading.Thread] = []
+
+    def start_listener(self, server: LocalServer, target: dict[str, Any]) -> None:
+        port = target.get("verify_port")
+        if not port or int(port) in server.listeners:
+            return
+        listener = Listener(
+            server.path(str(target["cert_path"])),
+            server.path(str(target["key_path"])),
+            server.reload_flag,
+        )
+        listener.start()
+        server.listeners[int(port)] = listener
+
+    def stop(self) -> None:
+        for thread in self._threads:
+            thread.join(timeout=30)
+        for server in self.servers.values():
+            for listener in server.listeners.values():
+                listener.stop()
+
+    @contextlib.contextmanager
+    def installed(self, region: str) -> Any:
+        """While active, a SendCommand to a fleet server runs the install document for real."""
+        from unittest import mock
+
+        from moto.ssm.models import SimpleSystemManagerBackend
+
+        original = SimpleSystemManagerBackend.send_command
+        fleet = self
+
+        def send_command(backend: Any, **kwargs: Any) -> Any:
+            command = original(backend, **kwargs)
+            parameters = {k: v[0] for k, v in (kwargs.get("parameters") or {}).items()}
+            command.status = "InProgress"
+            for invocation in command.invocations:
+                server = fleet.servers.get(invocation["InstanceId"])
+                invocation["Status"] = "InProgress" if server else "Undeliverable"
+                if server is None:
+                    continue
+                thread = threading.Thread(
+                    target=fleet._run,
+                    args=(server, invocation, command, parameters, region),
+                    daemon=True,
+                )
+                fleet._threads.append(thread)
+                thread.start()
+            return command
+
+        with mock.patch.object(SimpleSystemManagerBackend, "send_command", send_command):
+            yield
+
+    def _run(
+        self,
+        server: LocalServer,
+        invocation: dict[str, Any],
+        command: Any,
+        parameters: dict[str, str],
+        region: str,
+    ) -> None:
+        try:
+            status, output = run_install(server, parameters, _fetch(parameters, region))
+        except Exception as error:
+            status, output = 1, f"REFUSED: {type(error).__name__}: {error}"
+        self.runs.append((server.instance, status, output))
+        invocation["Status"] = invocation["StatusDetails"] = "Success" if status == 0 else "Failed"
+        invocation["ResponseCode"] = status
+        invocation["StandardOutputContent"] = output
+        if all(i["Status"] in ("Success", "Failed", "Undeliverable") for i in command.invocations):
+            failed = any(i["Status"] != "Success" for i in command.invocations)
+            command.status = "Failed" if failed else "Success"
+
+
+def _fetch(parameters: dict[str, str], region: str) -> dict[str, bytes]:
+    """The document's fetch step, done through the embedded AWS: bundle files and passphrase."""
+    import boto3
+
+    s3 = boto3.client("s3", region_name=region)
+    files = {}
+    for name, key, version in (
+        ("cert.pem", "CertKey", "CertVersion"),
+        ("chain.pem", "ChainKey", "ChainVersion"),
+        ("privkey.pem", "KeyKey", "KeyVersion"),
+    ):
+        bucket, object_key = parameters["Bucket"], parameters[key]
+        if parameters.get(version, "null") != "null":
+            answer = s3.get_object(Bucket=bucket, Key=object_key, VersionId=parameters[version])
+        else:
+            answer = s3.get_object(Bucket=bucket, Key=object_key)
+        files[name] = answer["Body"].read()
+    secrets = boto3.client("secretsmanager", region_name=region)
+    files["passphrase"] = secrets.get_secret_value(SecretId=parameters["SecretArn"])[
+        "SecretString"
+    ].encode()
+    return files

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# certrelay SSM document, step 1 of 2: fetch the exported bundle (by version) and its passphrase
+# into a private work directory. Parameters arrive as SSM_* environment variables; nothing here
+# prints key material or the passphrase.
+set -euo pipefail
+umask 077
+work="${SSM_WorkDir}"
+rm -rf "${work}"
+mkdir -p "${work}"
+fetch() {
+  local key="$1" version="$2" file="$3"
+  if [ "${version}" = "null" ]; then
+    aws s3api get-object --bucket "${SSM_Bucket}" --key "${key}" "${work}/${file}" >/dev/null
+  else
+    aws s3api get-object --bucket "${SSM_Bucket}" --key "${key}" --version-id "${version}" \
+      "${work}/${file}" >/dev/null
+  fi
+}
+fetch "${SSM_CertKey}" "${SSM_CertVersion}" cert.pem
+fetch "${SSM_ChainKey}" "${SSM_ChainVersion}" chain.pem
+fetch "${SSM_KeyKey}" "${SSM_KeyVersion}" privkey.pem
+aws secretsmanager get-secret-value --secret-id "${SSM_SecretArn}" \
+  --query SecretString --output text > "${work}/passphrase"
+echo "FETCHED ${SSM_CertKey}"

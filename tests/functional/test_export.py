@@ -1,0 +1,395 @@
+"""The export handler against moto: one encrypted bundle per serial, references out, no secrets."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from moto import mock_aws
+from moto.acm.models import acm_backends
+from moto.core.exceptions import JsonRESTError
+
+from certrelay.errors import ExportMismatch, ExportRefused, ServiceThrottled
+from certrelay.export import ExportSettings, export_certificate
+from functions.export import app
+from tests.functional.test_triage import import_certificate
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+BUCKET = "certrelay-bundles"
+PREFIX = "certrelay/export/"
+DOMAIN = "api.internal.example.com"
+SANS = [DOMAIN, "api2.internal.example.com"]
+EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:CertrelayStateMachine:run-1"
+RESULT_KEYS = {
+    "bucket", "prefix", "keys", "versions", "fingerprint", "serial", "not_after",
+    "secret_arn", "created",
+}  # fmt: skip
+NAMES = {"cert", "chain", "fullchain", "privkey", "manifest"}
+
+
+@dataclass(frozen=True)
+class FakeContext:
+    function_name: str = "certrelay-export"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:certrelay-export"
+    aws_request_id: str = "00000000-0000-0000-0000-000000000000"
+
+
+@dataclass
+class Exports:
+    """Wraps moto's ACM ExportCertificate: counts calls, keeps answers, may swap the answer."""
+
+    real: Callable[[str, str], tuple[str, str, str]]
+    answers: list[tuple[str, str, str]] = field(default_factory=list)
+    replace: Callable[[tuple[str, str, str], bytes], tuple[str, str, str]] | None = None
+
+    def __call__(self, certificate_arn: str, passphrase: str) -> tuple[str, str, str]:
+        answer = self.real(certificate_arn, passphrase)
+        if self.replace is not None:
+            answer = self.replace(answer, base64.standard_b64decode(passphrase))
+        self.answers.append(answer)
+        return answer
+
+
+@dataclass
+class Aws:
+    acm: Any
+    s3: Any
+    secrets: Any
+    bundle_key: str
+    passphrase_key: str
+    arn: str
+    exports: Exports
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
+    """Moto with a versioned bucket, two CMKs, a private CA and one PRIVATE certificate from it."""
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    with mock_aws():
+        kms = boto3.client("kms", region_name=REGION)
+        bundle_key, passphrase_key = (kms.create_key()["KeyMetadata"]["Arn"] for _ in range(2))
+        s3 = boto3.client("s3", region_name=REGION)
+        s3.create_bucket(Bucket=BUCKET)
+        s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+        ca = boto3.client("acm-pca", region_name=REGION).create_certificate_authority(
+            CertificateAuthorityConfiguration={
+                "KeyAlgorithm": "RSA_2048",
+                "SigningAlgorithm": "SHA256WITHRSA",
+                "Subject": {"CommonName": "certrelay test CA"},
+            },
+            CertificateAuthorityType="ROOT",
+        )["CertificateAuthorityArn"]
+        acm = boto3.client("acm", region_name=REGION)
+        arn = acm.request_certificate(
+            DomainName=DOMAIN, CertificateAuthorityArn=ca, SubjectAlternativeNames=SANS
+        )["CertificateArn"]
+        backend = acm_backends[ACCOUNT][REGION]
+        exports = Exports(backend.export_certificate)
+        backend.export_certificate = exports  # type: ignore[method-assign]  # reset on exit
+        for name, value in {
+            "BUNDLE_BUCKET": BUCKET,
+            "BUNDLE_KMS_KEY_ARN": bundle_key,
+            "PASSPHRASE_SECRET_PREFIX": PREFIX,
+            "PASSPHRASE_KMS_KEY_ARN": passphrase_key,
+        }.items():
+            monkeypatch.setenv(name, value)
+        app._dependencies.cache_clear()
+        secrets = boto3.client("secretsmanager", region_name=REGION)
+        yield Aws(acm, s3, secrets, bundle_key, passphrase_key, arn, exports)
+        app._dependencies.cache_clear()
+
+
+def export(arn: str) -> dict[str, Any]:
+    """Invoke the handler as "Export Certificate" does."""
+    event = {"execution": EXECUTION, "decision": {"certificate": {"arn": arn}, "profile": "web"}}
+    result: dict[str, Any] = app.handler(event, FakeContext())  # type: ignore[arg-type]
+    return result
+
+
+def body(aws: Aws, key: str) -> bytes:
+    data: bytes = aws.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    return data
+
+
+def versions(aws: Aws) -> list[tuple[str, str]]:
+    listed = aws.s3.list_object_versions(Bucket=BUCKET).get("Versions", [])
+    return sorted((v["Key"], v["VersionId"]) for v in listed)
+
+
+def passphrase_of(aws: Aws, secret_arn: str) -> bytes:
+    return str(aws.secrets.get_secret_value(SecretId=secret_arn)["SecretString"]).encode()
+
+
+def bundle_path(aws: Aws) -> str:
+    """`<certificate-id>/<serial>`: ACM's decimal serial (moto) as lowercase hex, whole bytes."""
+    serial = (
+        f"{int(aws.acm.describe_certificate(CertificateArn=aws.arn)['Certificate']['Serial']):x}"
+    )
+    return f"{aws.arn.rsplit('/', 1)[1]}/{serial.zfill(len(serial) + len(serial) % 2)}"
+
+
+def nothing_written(aws: Aws) -> bool:
+    return versions(aws) == [] and aws.secrets.list_secrets()["SecretList"] == []
+
+
+def test_a_private_certificate_becomes_one_sse_kms_bundle_of_five_objects(aws: Aws) -> None:
+    # GIVEN a PRIVATE certificate issued by the stack's private CA
+    # WHEN it is exported
+    result = export(aws.arn)
+    # THEN the five objects sit under certificates/<id>/<serial>/, each encrypted with the CMK
+    prefix = f"certificates/{bundle_path(aws)}/"
+    assert set(result) == RESULT_KEYS
+    assert (result["bucket"], result["prefix"], result["created"]) == (BUCKET, prefix, True)
+    assert set(result["keys"]) == set(result["versions"]) == NAMES
+    for name, key in result["keys"].items():
+        assert key == prefix + ("manifest.json" if name == "manifest" else f"{name}.pem")
+        head = aws.s3.head_object(Bucket=BUCKET, Key=key)
+        assert head["ServerSideEncryption"] == "aws:kms"
+        assert head["SSEKMSKeyId"] == aws.bundle_key
+        assert head["BucketKeyEnabled"] is True
+        assert head["VersionId"] == result["versions"][name]
+    assert len(versions(aws)) == 5
+    # AND the fingerprint is the certificate's own, the serial ACM's
+    cert = x509.load_pem_x509_certificate(body(aws, result["keys"]["cert"]))
+    assert (
+        result["fingerprint"]
+        == hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+    )
+    assert result["serial"] == bundle_path(aws).rsplit("/", 1)[1]
+    assert int(result["serial"], 16) == cert.serial_number
+
+
+def test_the_private_key_stays_encrypted_and_opens_only_with_the_secrets_passphrase(
+    aws: Aws,
+) -> None:
+    # GIVEN an exported certificate
+    result = export(aws.arn)
+    # WHEN the bundle's key is read
+    privkey = body(aws, result["keys"]["privkey"])
+    # THEN it is exactly what ACM exported: an encrypted PKCS#8 key
+    [(_, chain_pem, exported_key)] = aws.exports.answers
+    assert privkey == exported_key.encode()
+    assert privkey.startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    with pytest.raises(TypeError):
+        serialization.load_pem_private_key(privkey, password=None)
+    with pytest.raises(ValueError, match=r"(?i)incorrect password|decrypt"):
+        serialization.load_pem_private_key(privkey, password=b"not-the-passphrase-0123456789")
+    # AND the secret's passphrase opens it, and it is the certificate's key
+    key = serialization.load_pem_private_key(
+        privkey, password=passphrase_of(aws, result["secret_arn"])
+    )
+    cert = x509.load_pem_x509_certificate(body(aws, result["keys"]["cert"]))
+    spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    assert key.public_key().public_bytes(*spki) == cert.public_key().public_bytes(*spki)
+    # AND fullchain is the certificate followed by the chain
+    assert body(aws, result["keys"]["fullchain"]) == body(aws, result["keys"]["cert"]) + body(
+        aws, result["keys"]["chain"]
+    )
+    assert body(aws, result["keys"]["chain"]).strip() == chain_pem.strip().encode()
+    # AND the secret is named after certificate and serial, under the passphrase CMK
+    secret = aws.secrets.describe_secret(SecretId=result["secret_arn"])
+    assert secret["Name"] == f"{PREFIX}{bundle_path(aws)}"
+    assert secret["KmsKeyId"] == aws.passphrase_key
+
+
+def test_the_manifest_describes_the_bundle_and_holds_no_secret(aws: Aws) -> None:
+    # GIVEN an exported certificate
+    result = export(aws.arn)
+    # WHEN its manifest is read
+    manifest = json.loads(body(aws, result["keys"]["manifest"]))
+    # THEN it names the certificate, its facts, each file with its digest, and the secret
+    described = aws.acm.describe_certificate(CertificateArn=aws.arn)["Certificate"]
+    assert manifest["certificate_arn"] == aws.arn
+    assert manifest["serial"] == result["serial"]
+    assert manifest["fingerprint_sha256"] == result["fingerprint"]
+    assert manifest["not_after"] == described["NotAfter"].astimezone(UTC).strftime(
+        "%Y-%m-%dT%H:%M:%SZ"
+    )
+    assert manifest["not_after"] == result["not_after"]
+    assert manifest["not_before"] == described["NotBefore"].astimezone(UTC).strftime(
+        "%Y-%m-%dT%H:%M:%SZ"
+    )
+    assert sorted(manifest["sans"]) == sorted(SANS)
+    assert manifest["secret_arn"] == result["secret_arn"]
+    assert (
+        manifest["secret_version_id"]
+        in aws.secrets.describe_secret(SecretId=result["secret_arn"])["VersionIdsToStages"]
+    )
+    created = datetime.strptime(manifest["created_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    assert abs(created - datetime.now(UTC)) < timedelta(minutes=1)
+    assert set(manifest["files"]) == {"cert", "chain", "fullchain", "privkey"}
+    for name, entry in manifest["files"].items():
+        assert entry["key"] == result["keys"][name]
+        assert entry["version_id"] == result["versions"][name]
+        assert entry["sha256"] == hashlib.sha256(body(aws, entry["key"])).hexdigest()
+    text = json.dumps(manifest)
+    assert "PRIVATE KEY" not in text
+    assert passphrase_of(aws, result["secret_arn"]).decode() not in text
+
+
+def test_the_result_holds_references_only(aws: Aws) -> None:
+    # GIVEN / WHEN a certificate is exported
+    result = export(aws.arn)
+    # THEN the state data gets keys, versions and facts: no PEM, no passphrase
+    text = json.dumps(result)
+    assert "-----BEGIN" not in text
+    assert passphrase_of(aws, result["secret_arn"]).decode() not in text
+    assert all(
+        isinstance(value, (str, bool))
+        for key, value in result.items()
+        if key not in {"keys", "versions"}
+    )
+
+
+def test_the_same_export_twice_makes_one_bundle_and_calls_acm_once(aws: Aws) -> None:
+    # GIVEN a certificate exported once
+    first = export(aws.arn)
+    objects = versions(aws)
+    secret_versions = aws.secrets.list_secret_version_ids(SecretId=first["secret_arn"])["Versions"]
+    # WHEN the same export runs again (a retry, a redelivered event)
+    second = export(aws.arn)
+    # THEN the manifest answers: same references, created false, nothing exported or written
+    assert second == {**first, "created": False}
+    assert len(aws.exports.answers) == 1
+    assert versions(aws) == objects
+    assert (
+        aws.secrets.list_secret_version_ids(SecretId=first["secret_arn"])["Versions"]
+        == secret_versions
+    )
+
+
+def test_a_passphrase_left_by_a_crashed_run_is_replaced_by_a_new_value(aws: Aws) -> None:
+    # GIVEN a run that stored a passphrase and died before the bundle was written
+    name = f"{PREFIX}{bundle_path(aws)}"
+    stale = aws.secrets.create_secret(Name=name, SecretString="stale-passphrase-0123456789abcdef")
+    # WHEN the export runs again
+    result = export(aws.arn)
+    # THEN the same secret holds a new value, and that value opens the bundle's key
+    assert result["secret_arn"] == stale["ARN"]
+    passphrase = passphrase_of(aws, stale["ARN"])
+    assert passphrase != b"stale-passphrase-0123456789abcdef"
+    serialization.load_pem_private_key(body(aws, result["keys"]["privkey"]), password=passphrase)
+
+
+def test_a_concurrent_export_that_finished_first_keeps_its_bundle(aws: Aws) -> None:
+    # GIVEN a complete bundle whose manifest is hidden while a second run exports
+    first = export(aws.arn)
+    manifest_key = first["keys"]["manifest"]
+    aws.s3.delete_object(Bucket=BUCKET, Key=manifest_key)
+
+    def finish_first_run(answer: tuple[str, str, str], _: bytes) -> tuple[str, str, str]:
+        source = {"Bucket": BUCKET, "Key": manifest_key, "VersionId": first["versions"]["manifest"]}
+        aws.s3.copy_object(Bucket=BUCKET, Key=manifest_key, CopySource=source)
+        return answer
+
+    aws.exports.replace = finish_first_run
+    # WHEN the second run reaches its manifest write
+    second = export(aws.arn)
+    # THEN it does not overwrite: the first run's manifest (and file versions) stand
+    assert second["created"] is False
+    assert {k: v for k, v in second["versions"].items() if k != "manifest"} == {
+        k: v for k, v in first["versions"].items() if k != "manifest"
+    }
+    manifest = json.loads(body(aws, manifest_key))
+    assert manifest["files"]["privkey"]["version_id"] == first["versions"]["privkey"]
+
+
+def test_an_imported_certificate_is_refused_and_nothing_is_written(aws: Aws) -> None:
+    # GIVEN an IMPORTED certificate (ACM does not export those)
+    imported = import_certificate(aws.acm, days_left=30, tags={})
+    # WHEN its export is attempted
+    with pytest.raises(ExportRefused, match="IMPORTED"):
+        export(imported)
+    # THEN ACM was not asked and nothing was stored
+    assert aws.exports.answers == []
+    assert nothing_written(aws)
+
+
+@pytest.mark.parametrize("status", ["REVOKED", "EXPIRED", "PENDING_VALIDATION"])
+def test_a_certificate_that_is_not_issued_is_refused(aws: Aws, status: str) -> None:
+    # GIVEN ACM reports the certificate in another state than ISSUED
+    acm_backends[ACCOUNT][REGION].get_certificate(aws.arn).status = status
+    # WHEN / THEN the export is refused, naming the state, and nothing is written
+    with pytest.raises(ExportRefused, match=status):
+        export(aws.arn)
+    assert nothing_written(aws)
+
+
+def test_a_certificate_past_its_not_after_is_refused(aws: Aws) -> None:
+    # GIVEN a clock past the certificate's NotAfter (ACM may not have marked it EXPIRED yet)
+    not_after = aws.acm.describe_certificate(CertificateArn=aws.arn)["Certificate"]["NotAfter"]
+    # WHEN / THEN the export is refused
+    with pytest.raises(ExportRefused, match="expired"):
+        export_certificate(
+            {"decision": {"certificate": {"arn": aws.arn}}},
+            acm_client=aws.acm,
+            s3_client=aws.s3,
+            secrets_client=aws.secrets,
+            settings=ExportSettings(BUCKET, aws.bundle_key, PREFIX),
+            now=not_after + timedelta(seconds=1),
+        )
+    assert nothing_written(aws)
+
+
+def test_a_key_that_is_not_the_certificates_is_a_mismatch_and_nothing_is_written(
+    aws: Aws,
+) -> None:
+    # GIVEN ACM answers ExportCertificate with some other key (encrypted with our passphrase)
+    def other_key(answer: tuple[str, str, str], passphrase: bytes) -> tuple[str, str, str]:
+        stranger = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(passphrase),
+        )
+        return answer[0], answer[1], stranger.decode()
+
+    aws.exports.replace = other_key
+    # WHEN / THEN the export is a mismatch, and neither bundle nor secret exists
+    with pytest.raises(ExportMismatch, match="does not belong to the certificate"):
+        export(aws.arn)
+    assert nothing_written(aws)
+
+
+def test_acm_throttling_is_service_throttled_for_the_retry(aws: Aws) -> None:
+    # GIVEN ACM throttles ExportCertificate
+    def throttle(answer: tuple[str, str, str], _: bytes) -> tuple[str, str, str]:
+        raise JsonRESTError("ThrottlingException", "Rate exceeded")
+
+    aws.exports.replace = throttle
+    # WHEN / THEN the task fails with the retryable name, and nothing is written
+    with pytest.raises(ServiceThrottled, match="ExportCertificate"):
+        export(aws.arn)
+    assert nothing_written(aws)
+
+
+def test_log_lines_name_the_bundle_and_never_hold_key_material(
+    aws: Aws, caplog: pytest.LogCaptureFixture
+) -> None:
+    # GIVEN the handler's logs are captured
+    caplog.set_level(logging.INFO)
+    # WHEN a certificate is exported, then exported again
+    first = export(aws.arn)
+    export(aws.arn)
+    # THEN one line each, with references, and no key, certificate or passphrase
+    messages = [r.getMessage() for r in caplog.records if r.name != "botocore.credentials"]
+    assert "certificate exported" in messages
+    assert "certificate already exported" in messages
+    logs = json.dumps([vars(r) for r in caplog.records], default=str)
+    assert first["fingerprint"] in logs
+    assert "-----BEGIN" not in logs
+    assert passphrase_of(aws, first["secret_arn"]).decode() not in logs
+    [(_, _, exported_key)] = aws.exports.answers
+    assert exported_key.splitlines()[1] not in logs

@@ -1,0 +1,159 @@
+"""Export and distribution through the whole ASL: S3 and servers, verified, with rollback.
+
+GIVEN web-private renewed by ACM and approved, WHEN the workflow exports and distributes it,
+THEN the bundle sits encrypted in the stack's bucket, the S3 target has a copy, every server
+serves the new certificate (a real TLS handshake), and a server whose reload fails is rolled
+back to the certificate it served before while the others keep the new one.
+"""
+
+from __future__ import annotations
+
+import json
+import stat
+from collections.abc import Iterator
+
+import boto3
+import pytest
+
+from certrelay.local import human
+from certrelay.local.engine import Execution, LocalEngine
+from certrelay.local.fleet import load_fleet
+from certrelay.local.report import distributions
+from tests.statemachine.conftest import EVENTS, assert_no_secrets
+
+WEB = "web-private"
+
+
+def renew_and_approve(engine: LocalEngine) -> Execution:
+    engine.renew(WEB)
+    event = json.loads((EVENTS / "available.json").read_text(encoding="utf-8"))
+    event = engine.certificate_event(event, WEB)
+    (execution,) = human.send_and_decide(engine, event, "approve", reason="go").executions
+    return execution
+
+
+def bundle_of(execution: Execution) -> dict:
+    for event in execution.history:
+        details = event.get("stateExitedEventDetails") or {}
+        if details.get("name") == "Export Certificate":
+            return json.loads(details["output"])["bundle"]
+    raise AssertionError("Export Certificate never finished")
+
+
+def served(engine: LocalEngine) -> dict[str, str | None]:
+    return {
+        server.name: server.serving(port)
+        for server in engine.servers.servers.values()
+        for port in server.listeners
+    }
+
+
+def test_approved_renewal_reaches_the_bucket_and_every_server(engine: LocalEngine):
+    before = served(engine)
+    execution = renew_and_approve(engine)
+    bundle = bundle_of(execution)
+
+    assert execution.status == "SUCCEEDED"
+    assert execution.states[-3:] == [
+        "Report Distribution",
+        "Distributed Everywhere?",
+        "Renewal Distributed",
+    ]
+    assert {d["status"] for d in distributions(execution)} == {"DISTRIBUTED"}
+    assert len(distributions(execution)) == 3
+    after = served(engine)
+    assert set(after.values()) == {bundle["fingerprint"]}
+    assert before["web-1"] != bundle["fingerprint"], "the servers served the old certificate"
+    for server in engine.servers.servers.values():
+        key = server.path("/etc/ssl/web/key.pem")
+        assert stat.S_IMODE(key.stat().st_mode) == 0o600
+        assert server.path("/etc/ssl/web/cert.pem.bak").exists(), "the previous file is kept"
+    report = engine.notifications()[-1]
+    assert report["attributes"]["event_kind"] == "DistributionReport"
+    assert report["body"].count("ok ") == 3
+
+
+def test_bundle_is_encrypted_with_the_stacks_key_and_the_key_stays_encrypted(
+    engine: LocalEngine,
+):
+    execution = renew_and_approve(engine)
+    bundle = bundle_of(execution)
+    s3 = boto3.client("s3", region_name=engine.fleet.region)
+    key_arn = engine.stack.resources["BundleKey"].attributes["Arn"]  # type: ignore[union-attr]
+
+    for name, key in bundle["keys"].items():
+        head = s3.head_object(Bucket=bundle["bucket"], Key=key)
+        assert head["ServerSideEncryption"] == "aws:kms", name
+        assert head["SSEKMSKeyId"] == key_arn, name
+        assert head["BucketKeyEnabled"] is True, name
+    privkey = s3.get_object(Bucket=bundle["bucket"], Key=bundle["keys"]["privkey"])["Body"].read()
+    assert b"ENCRYPTED PRIVATE KEY" in privkey
+    assert set(bundle) >= {"bucket", "keys", "versions", "fingerprint", "secret_arn"}
+
+
+@pytest.fixture
+def fleet_with_a_broken_server() -> Iterator[LocalEngine]:
+    fleet = load_fleet()
+    assert fleet.profiles is not None
+    web = fleet.profiles["web"]
+    web["targets"].append({**web["targets"][1], "instances": ["i-0a1b2c3d4e5f60003"]})
+    fleet.servers["i-0a1b2c3d4e5f60003"] = fleet.servers["i-0a1b2c3d4e5f60001"].model_copy(
+        update={"name": "web-3", "reload_fails": True}
+    )
+    with LocalEngine(fleet=fleet, clock_speed=50) as engine:
+        yield engine
+        assert_no_secrets(engine, engine.executions)
+
+
+def test_one_server_failing_leaves_the_others_installed_and_is_named(
+    fleet_with_a_broken_server: LocalEngine,
+):
+    engine = fleet_with_a_broken_server
+    before = served(engine)
+    execution = renew_and_approve(engine)
+    bundle = bundle_of(execution)
+
+    assert execution.status == "FAILED"
+    assert execution.error == "DistributionIncomplete"
+    assert "i-0a1b2c3d4e5f60003" in (execution.cause or "")
+    assert execution.states[-1] == "Distribution Incomplete"
+    statuses = {d["target"]: d["status"] for d in distributions(execution)}
+    assert sorted(statuses.values()) == ["DISTRIBUTED", "DISTRIBUTED", "DISTRIBUTED", "FAILED"]
+    after = served(engine)
+    assert after["web-1"] == after["web-2"] == bundle["fingerprint"]
+    assert after["web-3"] == before["web-3"], "the broken server serves its old certificate again"
+    broken = engine.servers.servers["i-0a1b2c3d4e5f60003"]
+    runs = [output for instance, _, output in engine.servers.runs if instance == broken.instance]
+    assert any("ROLLED BACK" in output for output in runs)
+    report = engine.notifications()[-1]
+    assert "FAILED" in report["body"]
+    assert "i-0a1b2c3d4e5f60003" in report["body"]
+
+
+def test_certificate_revoked_before_export_is_reported_and_nothing_is_written(
+    engine: LocalEngine,
+):
+    from moto.acm.models import acm_backends
+
+    engine.renew(WEB)
+    event = engine.certificate_event(
+        json.loads((EVENTS / "available.json").read_text(encoding="utf-8")), WEB
+    )
+    _, started = engine.put_event(event)
+    ((name, arn),) = started
+    engine.wait_for_state(arn, "Request Approval")
+    backend = acm_backends[engine.fleet.account][engine.fleet.region]
+    backend._certificates[engine.certificates[WEB].arn].status = "REVOKED"
+    links = []
+    while not links:
+        links = human.approval_links(engine, arn)
+    assert human.decide(links[0], "approve", "fine").status == 200
+    execution = engine.wait(arn, name=name, seconds=60)
+
+    assert execution.status == "FAILED"
+    assert execution.error == "ExportRefused"
+    assert execution.states[-2:] == ["Notify Export Failure", "Export Failed"]
+    bucket = engine.stack.resources["CertificateBucket"].ref  # type: ignore[union-attr]
+    listed = boto3.client("s3", region_name=engine.fleet.region).list_objects_v2(Bucket=bucket)
+    assert listed.get("KeyCount", 0) == 0
+    assert engine.notifications()[-1]["attributes"]["event_kind"] == "ExportFailed"

@@ -1,0 +1,219 @@
+"""The install document: ENV_VAR parameters behind allowedPattern, the same patterns in Python."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from certrelay.profiles import RELOAD_COMMAND_PATTERN
+from certrelay.ssm_document import (
+    PARAMETER_PATTERNS,
+    REQUIRED_PARAMETERS,
+    install_document,
+    validate_parameters,
+)
+
+SCRIPT_PATH = Path(__file__).resolve().parents[2] / "ssm" / "install-certificate.sh"
+SCRIPT = SCRIPT_PATH.read_text(encoding="utf-8")
+FINGERPRINT = "0123456789abcdef" * 4
+
+GOOD: dict[str, list[str]] = {
+    "WorkDir": ["/var/lib/certrelay/run-1", "/tmp/certrelay.AbC123", "/srv/x@y+z/.well-known"],
+    "ExpectedFingerprint": [FINGERPRINT],
+    "ExpectedName": ["api.internal.example.com", "*.example.com", "localhost", "API.Example.COM"],
+    "CertPath": ["/etc/nginx/ssl/api.crt", "/etc/ssl/certs/a_b-c.pem"],
+    "KeyPath": ["/etc/nginx/ssl/api.key", "/etc/ssl/private/.api.key"],
+    "ChainPath": ["/etc/nginx/ssl/api.chain.pem"],
+    "ConfigTest": ["", "nginx -t", "apachectl configtest", "haproxy -c -f /etc/haproxy/h.cfg"],
+    "Reload": [
+        "systemctl reload nginx",
+        "service apache2 reload",
+        "systemctl reload php8.2-fpm",
+        "/usr/sbin/nginx -s reload",
+        "systemctl reload app@1",
+    ],
+    "VerifyHost": ["127.0.0.1", "localhost", "api.internal.example.com"],
+    "VerifyPort": ["", "1", "443", "8443", "65535"],
+    "VerifyServerName": ["", "api.internal.example.com"],
+    "VerifyTimeout": ["1", "20", "600"],
+}
+
+BAD: dict[str, list[str]] = {
+    "WorkDir": ["", "relative/dir", "/", "/var/lib/", "/var//lib", "/var/./lib", "/a b"],
+    "ExpectedFingerprint": ["", FINGERPRINT.upper(), FINGERPRINT[:-1], FINGERPRINT + "0"],
+    "ExpectedName": [
+        "",
+        "-api.example.com",
+        "api.example.com.",
+        "a..b",
+        "*.*.example.com",
+        "a_b.c",
+    ],
+    "CertPath": ["/etc/ssl/../shadow", "/etc/ssl/..", "etc/ssl/x.pem", "/etc/ssl/x.pem/"],
+    "KeyPath": ["/etc/ssl/key\x00", "/etc/ssl/ke y", "/etc/ssl/k%ey", "~/key"],
+    "ChainPath": ["/etc/ssl/./chain.pem", "/etc/ssl/chain.pem\n"],
+    "ConfigTest": [" nginx -t", "-t", "nginx -t > /tmp/x", "x" * 201],
+    "Reload": ["", "-s reload", "systemctl reload nginx*", "x" * 201, "a;b", "a|b", "a$(b)"],
+    "VerifyHost": ["", "::1", "[::1]", "host:443", "-h"],
+    "VerifyPort": ["0", "65536", "99999", "0443", "-1", "443 "],
+    "VerifyServerName": ["*.example.com", "a..b", " host"],
+    "VerifyTimeout": ["", "0", "601", "020", "1.5"],
+}
+
+INJECTIONS = [
+    "; rm -rf /",
+    "\nrm -rf /",
+    "\n",
+    "$(id)",
+    "`id`",
+    " && id",
+    "&&id",
+    " | id",
+    "|id",
+    "'",
+    '"',
+    "/../../etc/shadow",
+    "/..",
+]
+COMMANDS = {"Reload", "ConfigTest"}
+
+
+def _bad_values(name: str) -> list[str]:
+    good = next(value for value in GOOD[name] if value)
+    values = []
+    for injection in INJECTIONS:
+        if name in COMMANDS and "\n" not in injection and injection.startswith("/.."):
+            # A command is not a path: '..' is only a path hazard, and commands run as
+            # argument vectors (no shell) chosen by the profile's author.
+            continue
+        values += [good + injection, injection + good, injection]
+    return values
+
+
+def _params(**overrides: str) -> dict[str, str]:
+    params = {name: GOOD[name][0] for name in PARAMETER_PATTERNS}
+    params.update(overrides)
+    return params
+
+
+# --- the patterns -----------------------------------------------------------------------------
+
+
+def test_every_parameter_has_good_and_bad_examples() -> None:
+    assert set(GOOD) == set(BAD) == set(PARAMETER_PATTERNS)
+
+
+@pytest.mark.parametrize(("name", "value"), [(n, v) for n, vs in GOOD.items() for v in vs])
+def test_good_values_pass(name: str, value: str) -> None:
+    validate_parameters(_params(**{name: value}))
+
+
+@pytest.mark.parametrize(("name", "value"), [(n, v) for n, vs in BAD.items() for v in vs])
+def test_bad_values_are_refused_naming_the_parameter(name: str, value: str) -> None:
+    with pytest.raises(ValueError, match=rf"^{name}: "):
+        validate_parameters(_params(**{name: value}))
+
+
+@pytest.mark.parametrize("name", sorted(PARAMETER_PATTERNS))
+def test_injection_attempts_are_refused_for_every_parameter(name: str) -> None:
+    for value in _bad_values(name):
+        with pytest.raises(ValueError, match=rf"^{name}: "):
+            validate_parameters(_params(**{name: value}))
+
+
+def test_a_dot_dot_in_a_command_is_only_an_argument() -> None:
+    validate_parameters(_params(Reload="systemctl reload ../x"))  # see _bad_values
+
+
+def test_the_reload_pattern_is_the_profiles_pattern() -> None:
+    assert PARAMETER_PATTERNS["Reload"] == RELOAD_COMMAND_PATTERN
+    assert PARAMETER_PATTERNS["ConfigTest"] == "^$|" + RELOAD_COMMAND_PATTERN
+
+
+def test_required_parameters_must_be_present() -> None:
+    params = _params()
+    del params["KeyPath"]
+    with pytest.raises(ValueError, match=r"^KeyPath: is required$"):
+        validate_parameters(params)
+    optional = {"ConfigTest", "VerifyHost", "VerifyPort", "VerifyServerName", "VerifyTimeout"}
+    validate_parameters({k: v for k, v in _params().items() if k not in optional})
+    assert set(PARAMETER_PATTERNS) - optional == REQUIRED_PARAMETERS
+
+
+def test_unknown_parameters_and_non_strings_are_refused() -> None:
+    with pytest.raises(ValueError, match=r"^Commands: not a parameter"):
+        validate_parameters(_params(Commands="id"))
+    with pytest.raises(ValueError, match=r"^VerifyPort: must be a string"):
+        validate_parameters(_params(VerifyPort=443))  # type: ignore[arg-type]
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+def test_the_patterns_mean_the_same_to_posix_ere() -> None:
+    """SSM applies allowedPattern with its own engine: keep to syntax every engine shares."""
+    cases = [(n, v) for n, vs in (*GOOD.items(), *BAD.items()) for v in vs if "\x00" not in v]
+    program = (
+        'while IFS= read -r -d "" re && IFS= read -r -d "" v; do [[ $v =~ $re ]]; echo $?; done'
+    )
+    stdin = "".join(f"{PARAMETER_PATTERNS[n]}\0{v}\0" for n, v in cases)
+    done = subprocess.run(
+        ["bash", "-c", program], input=stdin, capture_output=True, text=True, timeout=30, check=True
+    )
+    ere = [line == "0" for line in done.stdout.splitlines()]
+    python = [re.fullmatch(PARAMETER_PATTERNS[n], v) is not None for n, v in cases]
+    assert ere == python
+    for pattern in PARAMETER_PATTERNS.values():
+        assert not re.search(r"\(\?|\\[dDwWsSbBzZ]", pattern)  # no lookarounds, no shorthands
+
+
+# --- the document -----------------------------------------------------------------------------
+
+
+def test_the_document_is_a_schema_2_2_command_document_running_the_script() -> None:
+    document = install_document(SCRIPT)
+
+    assert document["schemaVersion"] == "2.2"
+    assert document["description"]
+    [step] = document["mainSteps"]
+    assert step["action"] == "aws:runShellScript"
+    assert step["inputs"]["runCommand"] == SCRIPT.splitlines()
+    assert "\n".join(step["inputs"]["runCommand"]) + "\n" == SCRIPT
+
+
+def test_every_parameter_is_an_env_var_string_behind_its_pattern() -> None:
+    parameters = install_document(SCRIPT)["parameters"]
+
+    assert set(parameters) == set(PARAMETER_PATTERNS)
+    for name, spec in parameters.items():
+        assert spec["type"] == "String"
+        assert spec["interpolationType"] == "ENV_VAR"
+        assert spec["allowedPattern"] == PARAMETER_PATTERNS[name]
+        assert spec["description"]
+        if name in REQUIRED_PARAMETERS:
+            assert "default" not in spec
+        else:
+            # SSM checks defaults against allowedPattern too
+            assert re.fullmatch(spec["allowedPattern"], spec["default"]), name
+
+
+def test_the_script_reads_every_parameter_from_its_environment_variable() -> None:
+    for name in PARAMETER_PATTERNS:
+        assert f"SSM_{name}" in SCRIPT
+    assert set(re.findall(r"SSM_([A-Za-z]+)", SCRIPT)) == set(PARAMETER_PATTERNS)
+
+
+def test_the_script_is_not_interpolated_and_keeps_secrets_off_command_lines() -> None:
+    assert "{{" not in SCRIPT
+    assert "set -x" not in SCRIPT
+    assert "eval" not in SCRIPT.split()
+    assert re.findall(r"-passin \S+", SCRIPT) == ['-passin "file:$work_dir/passphrase"']
+    assert SCRIPT.startswith("#!/usr/bin/env bash\n")
+    assert "set -euo pipefail" in SCRIPT
+
+
+def test_a_script_with_double_braces_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"\{\{"):
+        install_document("#!/bin/bash\necho {{ Reload }}\n")
