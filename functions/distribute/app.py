@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -17,6 +18,7 @@ from certrelay.distribution import (
     send_install,
     target_label,
 )
+from certrelay.windows import next_opening
 
 logger = Logger()
 
@@ -37,13 +39,16 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         result = send_install(
             ssm, event["bundle"], event["target"], name=str(event["name"]), settings=settings
         )
+    elif action == "window":
+        opens = next_opening(event["window"], datetime.now(UTC))
+        result = {"opens_at": opens.strftime("%Y-%m-%dT%H:%M:%SZ") if opens else None}
     elif action == "check":
         instance_ids = list(event.get("instances") or [])
         result = check_install(ssm, str(event["command_id"]), instance_ids)
         result["instance_ids"] = instance_ids
         result["attempt"] = int(event.get("attempt", 0)) + 1
     else:
-        raise ValueError(f"unknown action {action!r}: expected copy, send or check")
+        raise ValueError(f"unknown action {action!r}: expected copy, send, check or window")
     logger.info(
         "distribution step",
         extra={

@@ -79,6 +79,7 @@ def _distribution(decision: Decision, owners: Owners) -> dict[str, Any] | None:
             target.model_dump(mode="json", exclude_none=True) for target in profile.targets
         ],
         "max_concurrency": profile.max_concurrency or DEFAULT_MAX_CONCURRENCY,
+        **({"window": profile.window.model_dump(mode="json")} if profile.window else {}),
     }
 
 

@@ -56,9 +56,10 @@ def test_approved_renewal_records_who_approved_and_why(engine: LocalEngine):
     execution = run(engine, "approve", reason="Change CHG-1042 approved")
 
     assert execution.status == "SUCCEEDED"
-    assert execution.states[: len(BEFORE_APPROVAL) + 2] == [
+    assert execution.states[: len(BEFORE_APPROVAL) + 3] == [
         *BEFORE_APPROVAL,
         "Request Approval",
+        "Maintenance Window?",
         "Export Certificate",
     ]
     assert execution.states[-1] == "Renewal Distributed"
@@ -127,9 +128,10 @@ def test_profile_with_automatic_approval_skips_the_wait():
     with LocalEngine(fleet=fleet) as engine:
         execution = run(engine, None)
 
-    assert execution.states[: len(BEFORE_APPROVAL) + 2] == [
+    assert execution.states[: len(BEFORE_APPROVAL) + 3] == [
         *BEFORE_APPROVAL,
         "Approved By Policy",
+        "Maintenance Window?",
         "Export Certificate",
     ]
     assert "Request Approval" not in execution.states

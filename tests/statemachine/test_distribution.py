@@ -157,3 +157,43 @@ def test_certificate_revoked_before_export_is_reported_and_nothing_is_written(
     listed = boto3.client("s3", region_name=engine.fleet.region).list_objects_v2(Bucket=bucket)
     assert listed.get("KeyCount", 0) == 0
     assert engine.notifications()[-1]["attributes"]["event_kind"] == "ExportFailed"
+
+
+def _fleet_with_window(window: dict) -> LocalEngine:
+    fleet = load_fleet()
+    assert fleet.profiles is not None
+    fleet.profiles["web"]["approval"] = "auto"  # the week-long clock below outruns any approver
+    fleet.profiles["web"]["window"] = window
+    return LocalEngine(fleet=fleet, clock_speed=7 * 86400 / 2)  # a week passes in 2 seconds
+
+
+def test_distribution_waits_for_the_profiles_maintenance_window():
+    import datetime as dt
+
+    tomorrow = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).strftime("%a").lower()
+    with _fleet_with_window({"days": [tomorrow], "start": "02:00", "end": "04:00"}) as engine:
+        execution = renew_and_approve(engine)
+
+    window_states = ["Maintenance Window?", "Find Window", "Window Open?", "Wait For Window"]
+    assert execution.states[-1] == "Renewal Distributed"
+    position = execution.states.index("Maintenance Window?")
+    assert execution.states[position : position + 5] == [*window_states, "Export Certificate"]
+
+
+def test_distribution_inside_an_open_window_goes_straight_on():
+    import datetime as dt
+
+    now = dt.datetime.now(dt.UTC)
+    window = {  # open from two hours ago to two hours from now, even across midnight
+        "days": sorted(
+            {(now - dt.timedelta(hours=2)).strftime("%a").lower(), now.strftime("%a").lower()}
+        ),
+        "start": (now - dt.timedelta(hours=2)).strftime("%H:%M"),
+        "end": (now + dt.timedelta(hours=2)).strftime("%H:%M"),
+    }
+    with _fleet_with_window(window) as engine:
+        execution = renew_and_approve(engine)
+
+    assert execution.states[-1] == "Renewal Distributed"
+    assert "Find Window" in execution.states
+    assert "Wait For Window" not in execution.states
