@@ -19,6 +19,11 @@ fetch() {
 fetch "${SSM_CertKey}" "${SSM_CertVersion}" cert.pem
 fetch "${SSM_ChainKey}" "${SSM_ChainVersion}" chain.pem
 fetch "${SSM_KeyKey}" "${SSM_KeyVersion}" privkey.pem
-aws secretsmanager get-secret-value --secret-id "${SSM_SecretArn}" \
-  --query SecretString --output text > "${work}/passphrase"
+if [ "${SSM_SecretVersion}" = "null" ]; then
+  aws secretsmanager get-secret-value --secret-id "${SSM_SecretArn}" \
+    --query SecretString --output text > "${work}/passphrase"
+else
+  aws secretsmanager get-secret-value --secret-id "${SSM_SecretArn}" \
+    --version-id "${SSM_SecretVersion}" --query SecretString --output text > "${work}/passphrase"
+fi
 echo "FETCHED ${SSM_CertKey}"

@@ -243,7 +243,8 @@ actual_fp=$(fingerprint_of <"$work_dir/cert.pem") || fail "cert.pem is not a PEM
   fail "cert.pem has fingerprint $actual_fp, expected $expected_fp"
 
 # (b) decrypt the key into a private directory; the passphrase stays in its file
-scratch=$(mktemp -d "${TMPDIR:-/tmp}/certrelay.XXXXXX") || fail "cannot create a private temporary directory"
+# inside the work directory, which the document's finally step removes even if this is killed
+scratch=$(mktemp -d "$work_dir/.scratch.XXXXXX") || fail "cannot create a private temporary directory"
 plain_key=$scratch/privkey.pem
 openssl pkey -in "$work_dir/privkey.pem" -passin "file:$work_dir/passphrase" \
   -out "$plain_key" >/dev/null 2>&1 ||

@@ -13,6 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from certrelay.distribution import (
     InstallSettings,
+    cancel_install,
     check_install,
     copy_to_bucket,
     send_install,
@@ -39,6 +40,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         result = send_install(
             ssm, event["bundle"], event["target"], name=str(event["name"]), settings=settings
         )
+    elif action == "cancel":
+        result = cancel_install(ssm, str(event["command_id"]))
     elif action == "window":
         opens = next_opening(event["window"], datetime.now(UTC))
         result = {"opens_at": opens.strftime("%Y-%m-%dT%H:%M:%SZ") if opens else None}
@@ -48,7 +51,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         result["instance_ids"] = instance_ids
         result["attempt"] = int(event.get("attempt", 0)) + 1
     else:
-        raise ValueError(f"unknown action {action!r}: expected copy, send, check or window")
+        raise ValueError(f"unknown action {action!r}: expected copy, send, check, cancel or window")
     logger.info(
         "distribution step",
         extra={

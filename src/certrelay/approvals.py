@@ -125,7 +125,8 @@ def decide(
     form = _form(body, base64_encoded)
     if form is None:
         return Answer(400, pages.bad_request(), "bad_body")
-    if not hmac.compare_digest(form.get("csrf", ""), csrf_token(key, approval_id)):
+    sent = form.get("csrf", "").encode("utf-8", "replace")
+    if not hmac.compare_digest(sent, csrf_token(key, approval_id).encode()):
         return Answer(403, pages.forbidden(), "csrf")
     blocked = _blocked(approval, request, settings, visitor, now)
     if blocked is not None:

@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import CopySourceTypeDef
     from mypy_boto3_ssm import SSMClient
 
-BUNDLE_FILES = ("cert", "chain", "fullchain", "privkey", "manifest")
+PUBLIC_FILES = ("cert", "chain", "fullchain")  # what a bucket target (a partner) needs
+KEY_FILES = ("privkey", "manifest")  # only for targets that say include_key: true
 FINAL_STATUSES = {"Success", "Failed", "Cancelled", "TimedOut", "Undeliverable", "Terminated"}
 
 
@@ -38,7 +39,8 @@ def copy_to_bucket(s3: S3Client, bundle: dict[str, Any], target: dict[str, Any])
     prefix = str(target.get("prefix") or "")
     serial = str(bundle["serial"])
     landed: dict[str, str] = {}
-    for name in BUNDLE_FILES:
+    names = PUBLIC_FILES + (KEY_FILES if target.get("include_key") else ())
+    for name in names:
         source_key = bundle["keys"][name]
         destination = f"{prefix}{serial}/{source_key.rsplit('/', 1)[-1]}"
         source: CopySourceTypeDef = {"Bucket": bundle["bucket"], "Key": source_key}
@@ -72,6 +74,7 @@ def install_parameters(bundle: dict[str, Any], target: dict[str, Any], name: str
         "ChainVersion": str(versions.get("chain") or "null"),
         "KeyVersion": str(versions.get("privkey") or "null"),
         "SecretArn": str(bundle["secret_arn"]),
+        "SecretVersion": str(bundle.get("secret_version") or "null"),
         "ExpectedFingerprint": str(bundle["fingerprint"]),
         "ExpectedName": name,
         "CertPath": str(target["cert_path"]),
@@ -83,6 +86,8 @@ def install_parameters(bundle: dict[str, Any], target: dict[str, Any], name: str
         parameters["ConfigTest"] = str(target["config_test"])
     if target.get("verify_port"):
         parameters["VerifyPort"] = str(target["verify_port"])
+    if target.get("verify_server_name"):
+        parameters["VerifyServerName"] = str(target["verify_server_name"])
     try:
         validate_document_parameters(parameters)
     except ValueError as error:
@@ -124,43 +129,56 @@ def send_install(
 
 
 def check_install(ssm: SSMClient, command_id: str, instances: list[str]) -> dict[str, Any]:
-    """Where one install command stands: done?, and each instance's status and last line.
+    """Where one install command stands: done?, and each instance's install step and last line.
 
-    Instances named in the profile are asked one by one (GetCommandInvocation); a tag selection
-    is resolved by SSM, so its invocations are listed (ListCommandInvocations).
+    ListCommandInvocations (with Details) gives each instance's steps; the install step's own
+    output has the INSTALLED / REFUSED / ROLLED BACK line. Instances named in the profile must
+    all report; for a tag selection, the command itself must be finished too (SSM may still
+    be dispatching to more instances).
     """
-    found: list[tuple[str, str, str]] = []  # (instance, status, output)
-    if instances:
-        for instance in instances:
-            try:
-                one = ssm.get_command_invocation(CommandId=command_id, InstanceId=instance)
-            except ssm.exceptions.InvocationDoesNotExist:
-                found.append((instance, "Pending", ""))
-                continue
-            output = str(one.get("StandardOutputContent") or "")
-            output += str(one.get("StandardErrorContent") or "")
-            found.append((instance, one["Status"], output))
-    else:
-        listed = ssm.list_command_invocations(CommandId=command_id, Details=True)
-        for invocation in listed["CommandInvocations"]:
-            plugins = invocation.get("CommandPlugins") or []
-            output = "".join(str(p.get("Output") or "") for p in plugins)
-            found.append((invocation["InstanceId"], invocation["Status"], output))
+    from certrelay.ssm_document import STEP_NAME
+
+    listed: list[Any] = []
+    pages = ssm.get_paginator("list_command_invocations").paginate(
+        CommandId=command_id, Details=True
+    )
+    for page in pages:
+        listed.extend(page["CommandInvocations"])
+    by_instance = {i["InstanceId"]: i for i in listed}
     report = []
-    for instance, status, output in found:
+    for instance in instances or list(by_instance):
+        invocation = by_instance.get(instance)
+        if invocation is None:
+            report.append({"instance": instance, "status": "Pending", "last_line": ""})
+            continue
+        steps = invocation.get("CommandPlugins") or []
+        install = next((p for p in steps if p.get("Name") == STEP_NAME), None)
+        output = str((install or {}).get("Output") or "")
         lines = [line for line in output.splitlines() if line.strip()]
         report.append(
-            {"instance": instance, "status": status, "last_line": lines[-1][:300] if lines else ""}
+            {
+                "instance": instance,
+                "status": invocation["Status"],
+                "last_line": lines[-1][:300] if lines else "",
+            }
         )
-    instances_report = report
-    done = bool(instances_report) and all(i["status"] in FINAL_STATUSES for i in instances_report)
-    ok = done and all(i["status"] == "Success" for i in instances_report)
+    done = bool(report) and all(i["status"] in FINAL_STATUSES for i in report)
+    if done and not instances:
+        (command,) = ssm.list_commands(CommandId=command_id)["Commands"]
+        done = command["Status"] in FINAL_STATUSES
+    ok = done and all(i["status"] == "Success" for i in report)
     return {
         "command_id": command_id,
         "done": done,
         "status": "DISTRIBUTED" if ok else ("FAILED" if done else "IN_PROGRESS"),
-        "instances": instances_report,
+        "instances": report,
     }
+
+
+def cancel_install(ssm: SSMClient, command_id: str) -> dict[str, Any]:
+    """Stop a command that outlived the poll's deadline (the script rolls back on SIGTERM)."""
+    ssm.cancel_command(CommandId=command_id)
+    return {"command_id": command_id, "status": "CANCELLED"}
 
 
 def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:

@@ -340,6 +340,7 @@ def _result(
         "serial": manifest["serial"],
         "not_after": manifest["not_after"],
         "secret_arn": manifest["secret_arn"],
+        "secret_version": manifest.get("secret_version_id"),  # the passphrase of this privkey.pem
         "created": created,
     }
 

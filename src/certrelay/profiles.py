@@ -80,6 +80,15 @@ def _reload_command(value: str) -> str:
     return value
 
 
+def _server_name(value: str) -> str:
+    if not re.fullmatch(
+        r"([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?",
+        value,
+    ):
+        raise ValueError("must be a DNS name (no wildcard): the name a client asks for")
+    return value
+
+
 def _hhmm(value: str) -> str:
     if not _HHMM.match(value):
         raise ValueError("must be a time HH:MM between 00:00 and 23:59")
@@ -128,6 +137,8 @@ class S3Target(_Strict):
     bucket: BucketName
     prefix: Annotated[str, AfterValidator(_prefix)] = ""
     kms_key: Annotated[str, AfterValidator(_kms_key)] | None = None
+    # the encrypted key and the manifest (which names the passphrase secret) only on request
+    include_key: bool = False
 
 
 class ServerTarget(_Strict):
@@ -142,6 +153,8 @@ class ServerTarget(_Strict):
     reload: Annotated[str, AfterValidator(_reload_command)]
     config_test: Annotated[str, AfterValidator(_reload_command)] | None = None
     verify_port: int | None = Field(None, ge=1, le=65535)
+    # the SNI name to check on verify_port; needed when the certificate's name is a wildcard
+    verify_server_name: Annotated[str, AfterValidator(_server_name)] | None = None
 
     @model_validator(mode="after")
     def _one_selector(self) -> ServerTarget:

@@ -179,6 +179,11 @@ _FETCH_PARAMETERS: tuple[_Parameter, ...] = (
     _Parameter("ChainVersion", "S3 version id of chain.pem, or null.", _VERSION),
     _Parameter("KeyVersion", "S3 version id of privkey.pem, or null.", _VERSION),
     _Parameter(
+        "SecretVersion",
+        "Secrets Manager version id of the passphrase for this privkey.pem, or null.",
+        r"^(null|[A-Za-z0-9-]{32,64})$",
+    ),
+    _Parameter(
         "SecretArn",
         "Secrets Manager ARN of the passphrase that opens privkey.pem.",
         r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]{1,32}:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]{1,512}$",
@@ -234,6 +239,7 @@ def certificate_document(fetch_script: str, install_script: str) -> dict[str, An
             "action": "aws:runShellScript",
             "name": "fetchBundle",
             "precondition": linux,
+            "onFailure": "exit",
             "inputs": {"runCommand": fetch_script.splitlines(), "timeoutSeconds": "300"},
         },
         *document["mainSteps"],

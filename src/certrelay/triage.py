@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from certrelay import policy
 from certrelay.certificates import Certificate, read_certificate
 from certrelay.config import Settings
 from certrelay.events import AcmEvent, EventKind, parse_event
@@ -66,7 +67,36 @@ def triage(
         "messages": messages,
         "approval": _approval(decision, owners, settings),
         "distribution": _distribution(decision, owners),
+        "finding": _finding(decision),
     }
+
+
+# A problem the security team should see in Security Hub, by the decision's primary reason.
+_PROBLEMS = {
+    policy.RENEWAL_ACTION_REQUIRED: "RenewalActionRequired",
+    policy.CERTIFICATE_EXPIRED: "CertificateExpired",
+    policy.CERTIFICATE_REVOKED: "CertificateRevoked",
+}
+# Reasons that end a certificate's open problems: it was renewed or reissued, or it is gone.
+_RESOLVING = {
+    policy.CERTIFICATE_RENEWED,
+    policy.CERTIFICATE_ISSUED,
+    policy.CERTIFICATE_IMPORTED,
+    policy.CERTIFICATE_NOT_FOUND,
+}
+
+
+def _finding(decision: Decision) -> dict[str, str] | None:
+    """Raise a Security Hub finding, resolve the certificate's open ones, or neither."""
+    if decision.route == policy.ROUTE_IGNORE:
+        return None
+    if decision.reason in _PROBLEMS:
+        return {"action": "raise", "problem": _PROBLEMS[decision.reason]}
+    if policy.OWNER_MISSING in decision.reasons:
+        return {"action": "raise", "problem": "OwnerMissing"}
+    if decision.reason in _RESOLVING and decision.route != policy.ROUTE_DISTRIBUTE:
+        return {"action": "resolve"}
+    return None
 
 
 def _distribution(decision: Decision, owners: Owners) -> dict[str, Any] | None:

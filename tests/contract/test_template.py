@@ -188,3 +188,40 @@ def test_bundle_bucket_is_private_versioned_and_refuses_plain_puts(translated):
     assert denials["KmsEncryptedPutsOnly"]["Condition"] == {
         "StringNotEquals": {"s3:x-amz-server-side-encryption": "aws:kms"}
     }
+
+
+KNOWN_METRICS = {  # namespace -> metric -> (dimension, resource type it names)
+    "AWS/States": {
+        m: ("StateMachineArn", "AWS::StepFunctions::StateMachine")
+        for m in ("ExecutionsFailed", "ExecutionsTimedOut", "ExecutionThrottled")
+    },
+    "AWS/Events": {"FailedInvocations": ("RuleName", "AWS::Events::Rule")},
+    "AWS/SQS": {"ApproximateNumberOfMessagesVisible": ("QueueName", "AWS::SQS::Queue")},
+    "AWS/Lambda": {m: ("FunctionName", "AWS::Lambda::Function") for m in ("Errors", "Throttles")},
+    "AWS/SNS": {"NumberOfNotificationsFailed": ("TopicName", "AWS::SNS::Topic")},
+}
+
+
+def test_every_alarm_watches_a_real_metric_of_a_stack_resource(translated):
+    resources = translated["Resources"]
+    alarms = {
+        k: r["Properties"] for k, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"
+    }
+    watched = set()
+    for name, alarm in alarms.items():
+        dimension, resource_type = KNOWN_METRICS[alarm["Namespace"]][alarm["MetricName"]]
+        ((dim,),) = [alarm["Dimensions"]]
+        assert dim["Name"] == dimension, name
+        value = dim["Value"]
+        target = value.get("Ref") or value.get("Fn::GetAtt", [None])[0]
+        assert resources[target]["Type"] == resource_type, name
+        assert alarm["AlarmActions"] == [{"Ref": "OpsTopic"}], name
+        watched.add((alarm["MetricName"], target))
+    functions = [k for k, r in resources.items() if r["Type"] == "AWS::Lambda::Function"]
+    for function in functions:
+        assert {("Errors", function), ("Throttles", function)} <= watched, function
+    for metric in ("ExecutionsFailed", "ExecutionsTimedOut", "ExecutionThrottled"):
+        assert (metric, "CertificateLifecycleStateMachine") in watched
+    assert ("FailedInvocations", "CertificateEventsRule") in watched
+    assert ("ApproximateNumberOfMessagesVisible", "CertificateEventsDeadLetterQueue") in watched
+    assert ("NumberOfNotificationsFailed", "NotificationTopic") in watched

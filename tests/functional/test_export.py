@@ -34,7 +34,7 @@ SANS = [DOMAIN, "api2.internal.example.com"]
 EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:CertrelayStateMachine:run-1"
 RESULT_KEYS = {
     "bucket", "prefix", "keys", "versions", "fingerprint", "serial", "not_after",
-    "secret_arn", "created",
+    "secret_arn", "secret_version", "created",
 }  # fmt: skip
 NAMES = {"cert", "chain", "fullchain", "privkey", "manifest"}
 
@@ -393,3 +393,11 @@ def test_log_lines_name_the_bundle_and_never_hold_key_material(
     assert passphrase_of(aws, first["secret_arn"]).decode() not in logs
     [(_, _, exported_key)] = aws.exports.answers
     assert exported_key.splitlines()[1] not in logs
+
+
+def test_the_result_pins_the_passphrase_version_that_opens_the_key(aws: Aws) -> None:
+    # GIVEN an export WHEN it returns THEN it names the secret version the hosts must fetch
+    result = export(aws.arn)
+    stages = aws.secrets.describe_secret(SecretId=result["secret_arn"])["VersionIdsToStages"]
+
+    assert result["secret_version"] in stages

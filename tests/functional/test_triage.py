@@ -33,7 +33,8 @@ SETTINGS = Settings.from_env({"FALLBACK_OWNER_EMAIL": "ops@example.com"})
 PROFILES = load_profiles_file(ROOT / "config" / "profiles.yaml")
 DECISION_KEYS = {
     "route", "reason", "reasons", "severity", "summary", "event_kind", "certificate",
-    "owners", "profile", "dedupe_key", "record_expires_at", "messages", "approval", "distribution",
+    "owners", "profile", "dedupe_key", "record_expires_at", "messages", "approval",
+    "distribution", "finding",
 }  # fmt: skip
 
 

@@ -83,6 +83,7 @@ def test_rejected_renewal_tells_the_owners_who_rejected_and_why(engine: LocalEng
         *BEFORE_APPROVAL,
         "Request Approval",
         "Notify Rejection",
+        "Forget Rejected Event",
         "Renewal Rejected",
     ]
     rejection = engine.notifications()[-1]
@@ -110,6 +111,7 @@ def test_nobody_deciding_escalates_with_fresh_links_then_expires(fast_engine: Lo
         "Request Approval",
         "Escalate Approval",
         "Notify Expiry",
+        "Forget Expired Event",
         "Approval Expired",
     ]
     sent = [(n["recipient"], n["attributes"]["event_kind"]) for n in fast_engine.notifications()]
@@ -200,3 +202,14 @@ def _links_when_sent(engine: LocalEngine, arn: str) -> list[str]:
             return links
         time.sleep(0.01)
     raise AssertionError("no approval email was sent within 10 s")
+
+
+def test_a_rejected_renewal_can_be_asked_again_by_resending_the_event(engine: LocalEngine):
+    # GIVEN a rejection (the email says: send the Available event again to ask once more)
+    first = run(engine, "reject", reason="not now")
+    # WHEN the same event is sent again THEN it is not swallowed by the idempotency gate
+    second = run(engine, "approve", reason="now is fine")
+
+    assert first.states[-1] == "Renewal Rejected"
+    assert "Already Handled" not in second.states
+    assert second.states[-1] == "Renewal Distributed"

@@ -54,9 +54,10 @@ def test_approved_renewal_reaches_the_bucket_and_every_server(engine: LocalEngin
     bundle = bundle_of(execution)
 
     assert execution.status == "SUCCEEDED"
-    assert execution.states[-3:] == [
+    assert execution.states[-4:] == [
         "Report Distribution",
         "Distributed Everywhere?",
+        "Close Findings",
         "Renewal Distributed",
     ]
     assert {d["status"] for d in distributions(execution)} == {"DISTRIBUTED"}
@@ -71,6 +72,11 @@ def test_approved_renewal_reaches_the_bucket_and_every_server(engine: LocalEngin
     report = engine.notifications()[-1]
     assert report["attributes"]["event_kind"] == "DistributionReport"
     assert report["body"].count("ok ") == 3
+    partner = boto3.client("s3", region_name=engine.fleet.region).list_objects_v2(
+        Bucket="partner-mtls-bundles"
+    )
+    copied = sorted(o["Key"].rsplit("/", 1)[-1] for o in partner["Contents"])
+    assert copied == ["cert.pem", "chain.pem", "fullchain.pem"], "a partner gets no key"
 
 
 def test_bundle_is_encrypted_with_the_stacks_key_and_the_key_stays_encrypted(
@@ -116,7 +122,13 @@ def test_one_server_failing_leaves_the_others_installed_and_is_named(
     assert execution.status == "FAILED"
     assert execution.error == "DistributionIncomplete"
     assert "i-0a1b2c3d4e5f60003" in (execution.cause or "")
-    assert execution.states[-1] == "Distribution Incomplete"
+    assert execution.states[-3:] == [
+        "Raise Distribution Finding",
+        "Forget Incomplete Event",
+        "Distribution Incomplete",
+    ]
+    (finding,) = engine.findings()
+    assert (finding["severity"], finding["status"]) == ("HIGH", "ACTIVE")
     statuses = {d["target"]: d["status"] for d in distributions(execution)}
     assert sorted(statuses.values()) == ["DISTRIBUTED", "DISTRIBUTED", "DISTRIBUTED", "FAILED"]
     after = served(engine)
@@ -152,7 +164,11 @@ def test_certificate_revoked_before_export_is_reported_and_nothing_is_written(
 
     assert execution.status == "FAILED"
     assert execution.error == "ExportRefused"
-    assert execution.states[-2:] == ["Notify Export Failure", "Export Failed"]
+    assert execution.states[-3:] == [
+        "Notify Export Failure",
+        "Forget Failed Export",
+        "Export Failed",
+    ]
     bucket = engine.stack.resources["CertificateBucket"].ref  # type: ignore[union-attr]
     listed = boto3.client("s3", region_name=engine.fleet.region).list_objects_v2(Bucket=bucket)
     assert listed.get("KeyCount", 0) == 0

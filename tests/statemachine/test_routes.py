@@ -52,9 +52,19 @@ def test_expired_certificate_in_use_alerts_owners_as_critical(engine: LocalEngin
     execution = only_execution(send(engine, "expired.json", "expired-imported"))
 
     assert execution.status == "SUCCEEDED"
-    assert execution.states == [*NOTIFIED, "Send Email", "After Notice?", "Owners Alerted"]
+    assert execution.states == [
+        "Triage Event",
+        "Record Event",
+        "Route Event?",
+        "Raise Finding",
+        "Notify Owners",
+        "Send Email",
+        "After Notice?",
+        "Owners Alerted",
+    ]
     assert execution.output["route"] == "attention"
     assert emails_of(engine) == [("partner-integrations@example.com", "CRITICAL")]
+    assert [(f["severity"], f["status"]) for f in engine.findings()] == [("CRITICAL", "ACTIVE")]
 
 
 def test_renewal_action_required_alerts_owners_as_high(engine: LocalEngine):
@@ -178,3 +188,23 @@ def test_transient_acm_error_is_retried_by_the_state_machine(engine: LocalEngine
     assert execution.states[:2] == ["Triage Event", "Record Event"]
     assert execution.states[-1] == "Owners Alerted"
     assert len(calls) == 2
+
+
+def test_the_same_problem_twice_is_one_finding_and_a_renewal_resolves_it(engine: LocalEngine):
+    # GIVEN ACM asks for action on two different days (two events, one problem)
+    send(engine, "renewal-action-required.json", "public-site", DaysToExpiry=30)
+    send(engine, "renewal-action-required.json", "public-site", DaysToExpiry=15)
+    raised = engine.findings()
+    # WHEN ACM then renews the certificate
+    renewal = only_execution(send(engine, "available.json", "public-site"))
+
+    assert [(f["severity"], f["status"]) for f in raised] == [("HIGH", "ACTIVE")]
+    assert "Resolve Finding" in renewal.states
+    assert [(f["id"], f["status"]) for f in engine.findings()] == [(raised[0]["id"], "ARCHIVED")]
+
+
+def test_certificate_without_owner_raises_a_low_finding(engine: LocalEngine):
+    execution = only_execution(send(engine, "approaching-expiration.json", "orphan"))
+
+    assert "Raise Finding" in execution.states
+    assert [f["severity"] for f in engine.findings()] == ["LOW"]

@@ -170,6 +170,7 @@ class LocalEngine:
         self._exits.enter_context(self.servers.installed(self.fleet.region))
         self._seed_targets()
         self._sfn = boto3.client("stepfunctions", region_name=self.fleet.region)
+        self._exits.enter_context(self.runtime.environment())
         self.runtime.load_all()
         for api in self.stack.http_apis.values():
             api.start()
@@ -335,6 +336,24 @@ class LocalEngine:
                     }
                 )
         return outbox
+
+    def findings(self) -> list[dict[str, Any]]:
+        """Security Hub findings the stack raised: id, problem, severity, record state."""
+        import boto3
+
+        hub = boto3.client("securityhub", region_name=self.fleet.region)
+        found = []
+        for page in hub.get_paginator("get_findings").paginate():
+            for finding in page["Findings"]:
+                found.append(
+                    {
+                        "id": finding["Id"],
+                        "problem": finding.get("ProductFields", {}).get("certrelay/problem"),
+                        "severity": finding["FindingProviderFields"]["Severity"]["Label"],
+                        "status": finding["RecordState"],
+                    }
+                )
+        return found
 
     def certificate_event(self, event: dict[str, Any], name: str) -> dict[str, Any]:
         """Re-stamp `event` as ACM would send it for fleet certificate `name` right now."""

@@ -182,16 +182,42 @@ class LambdaRuntime:
         return _opt_path(value, [*function.layer_dirs, *overlay])
 
     @contextlib.contextmanager
+    def environment(self) -> Iterator[None]:
+        """While the runtime is installed: every function's variables exist in os.environ.
+
+        The process has one os.environ and other threads (moto's Map workers, the SSM installs,
+        botocore's proxy lookup) read it while a handler runs. So no key is ever added or
+        removed mid-run: all of them are set here once, before any execution, each invocation
+        only changes values, and the caller's environment comes back when the block ends.
+        """
+        saved = dict(os.environ)
+        try:
+            for function in self.functions.values():
+                os.environ.update(self._variables(function))
+            yield
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+
+    @contextlib.contextmanager
     def _environment(self, function: LocalFunction) -> Iterator[None]:
-        variables = {
+        variables = self._variables(function)
+        missing = set(variables) - set(os.environ)
+        if missing:  # only possible outside `environment()`, e.g. a runtime used on its own
+            with mock.patch.dict(os.environ, variables):
+                yield
+            return
+        os.environ.update(variables)  # values only: the keys are already there
+        yield
+
+    def _variables(self, function: LocalFunction) -> dict[str, str]:
+        return {
             "AWS_REGION": self.region,
             "AWS_DEFAULT_REGION": self.region,
             "AWS_LAMBDA_FUNCTION_NAME": function.name,
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory),
             **{k: self._local_value(v, function) for k, v in function.environment.items()},
         }
-        with mock.patch.dict(os.environ, variables):
-            yield
 
 
 def _short_name(function_name: str) -> str:

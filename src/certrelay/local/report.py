@@ -10,15 +10,11 @@ from certrelay.local.engine import Execution, LocalEngine
 
 
 def report(engine: LocalEngine, executions: list[Execution]) -> dict[str, Any]:
-    """What the local run did, as one JSON-able object.
-
-    Findings (Security Hub) stay an empty list until the workflow raises them; the key is part
-    of the contract already.
-    """
+    """What the local run did, as one JSON-able object."""
     return {
         "executions": [execution.summary() for execution in executions],
         "notifications": engine.notifications(),
-        "findings": [],
+        "findings": engine.findings(),
         "distributions": [d for e in executions for d in distributions(e)],
     }
 

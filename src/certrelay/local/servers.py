@@ -26,6 +26,7 @@ from typing import Any
 from certrelay.local.fleet import ROOT
 
 INSTALL_SCRIPT = ROOT / "ssm" / "install-certificate.sh"
+INSTALL_STEP = "installCertificate"  # the document's install step (certrelay.ssm_document)
 BASH = shutil.which("bash") or "/bin/bash"
 
 
@@ -224,6 +225,7 @@ class LocalFleetServers:
         from unittest import mock
 
         from moto.ssm.models import SimpleSystemManagerBackend
+        from moto.ssm.responses import SimpleSystemManagerResponse
 
         original = SimpleSystemManagerBackend.send_command
         fleet = self
@@ -246,7 +248,33 @@ class LocalFleetServers:
                 thread.start()
             return command
 
-        with mock.patch.object(SimpleSystemManagerBackend, "send_command", send_command):
+        def list_command_invocations(response: Any) -> Any:
+            """ListCommandInvocations, which moto 5.2.5 lacks: per instance, per step."""
+            from moto.core.responses import ActionResult
+
+            command = response.ssm_backend.get_command_by_id(response._get_param("CommandId"))
+            wanted = response._get_param("InstanceId")
+            details = bool(response._get_param("Details"))
+            invocations = []
+            for invocation in command.invocations:
+                if wanted and invocation["InstanceId"] != wanted:
+                    continue
+                item = {k: invocation[k] for k in ("CommandId", "InstanceId", "DocumentName")}
+                item["Status"] = item["StatusDetails"] = invocation["Status"]
+                if details:
+                    item["CommandPlugins"] = invocation.get("Plugins", [])
+                invocations.append(item)
+            return ActionResult({"CommandInvocations": invocations})
+
+        with (
+            mock.patch.object(SimpleSystemManagerBackend, "send_command", send_command),
+            mock.patch.object(
+                SimpleSystemManagerResponse,
+                "list_command_invocations",
+                list_command_invocations,
+                create=True,
+            ),
+        ):
             yield
 
     def _run(
@@ -262,9 +290,15 @@ class LocalFleetServers:
         except Exception as error:
             status, output = 1, f"REFUSED: {type(error).__name__}: {error}"
         self.runs.append((server.instance, status, output))
-        invocation["Status"] = invocation["StatusDetails"] = "Success" if status == 0 else "Failed"
+        outcome = "Success" if status == 0 else "Failed"
+        invocation["Status"] = invocation["StatusDetails"] = outcome
         invocation["ResponseCode"] = status
         invocation["StandardOutputContent"] = output
+        invocation["Plugins"] = [  # the document's steps, as ListCommandInvocations shows them
+            {"Name": "fetchBundle", "Status": "Success", "ResponseCode": 0, "Output": ""},
+            {"Name": INSTALL_STEP, "Status": outcome, "ResponseCode": status, "Output": output},
+            {"Name": "removeFetchedFiles", "Status": "Success", "ResponseCode": 0, "Output": ""},
+        ]
         if all(i["Status"] in ("Success", "Failed", "Undeliverable") for i in command.invocations):
             failed = any(i["Status"] != "Success" for i in command.invocations)
             command.status = "Failed" if failed else "Success"
@@ -288,7 +322,10 @@ def _fetch(parameters: dict[str, str], region: str) -> dict[str, bytes]:
             answer = s3.get_object(Bucket=bucket, Key=object_key)
         files[name] = answer["Body"].read()
     secrets = boto3.client("secretsmanager", region_name=region)
-    files["passphrase"] = secrets.get_secret_value(SecretId=parameters["SecretArn"])[
-        "SecretString"
-    ].encode()
+    version = parameters.get("SecretVersion", "null")
+    if version != "null":
+        secret = secrets.get_secret_value(SecretId=parameters["SecretArn"], VersionId=version)
+    else:
+        secret = secrets.get_secret_value(SecretId=parameters["SecretArn"])
+    files["passphrase"] = secret["SecretString"].encode()
     return files

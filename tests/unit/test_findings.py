@@ -1,0 +1,237 @@
+"""The ASFF findings certrelay builds: ids, severities, descriptions and required fields."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from certrelay.errors import ServiceThrottled
+from certrelay.findings import (
+    ALL_PROBLEMS,
+    MAX_DESCRIPTION,
+    MAX_TITLE,
+    CertificateExpired,
+    CertificateRevoked,
+    DistributionIncomplete,
+    FindingRejected,
+    OwnerMissing,
+    RenewalActionRequired,
+    build_finding,
+    describe,
+    finding_id,
+    raise_finding,
+    resolve_findings,
+    severity_for,
+)
+from tests.unit.factories import ARN, NOW
+
+ACCOUNT, REGION = "123456789012", "us-east-1"
+ASFF_REQUIRED = {
+    "SchemaVersion", "Id", "ProductArn", "GeneratorId", "AwsAccountId", "Types", "CreatedAt",
+    "UpdatedAt", "Title", "Description", "Resources", "FindingProviderFields", "Severity",
+}  # fmt: skip
+CERTIFICATE = {
+    "arn": ARN,
+    "domain": "legacy.example.com",
+    "type": "IMPORTED",
+    "status": "EXPIRED",
+    "serial": "0a:1b",
+    "not_after": "2024-12-31T00:00:00Z",
+    "in_use": True,
+}
+
+
+def finding(**overrides: Any) -> dict[str, Any]:
+    arguments: dict[str, Any] = {
+        "account": ACCOUNT,
+        "region": REGION,
+        "partition": "aws",
+        "certificate": CERTIFICATE,
+        "problem": CertificateExpired,
+        "severity_label": "CRITICAL",
+        "title": "ACM certificate expired: legacy.example.com",
+        "description": "It expired.",
+        "now": NOW,
+    }
+    return build_finding(**{**arguments, **overrides})
+
+
+def test_finding_id_is_the_certificate_arn_and_problem_so_reraising_updates() -> None:
+    # GIVEN one certificate WHEN its id is asked for twice and for another problem
+    first, again = finding_id(ARN, OwnerMissing), finding_id(ARN, OwnerMissing)
+    # THEN the same problem gives the same id, another problem another id
+    assert first == again == f"{ARN}/certrelay/OwnerMissing"
+    assert finding_id(ARN, CertificateRevoked) != first
+
+
+@pytest.mark.parametrize("arn", ["", "not-an-arn", "arn:" + "x" * 600])
+def test_finding_id_refuses_what_is_not_an_arn_or_too_long(arn: str) -> None:
+    with pytest.raises(ValueError, match="no finding id"):
+        finding_id(arn, OwnerMissing)
+
+
+@pytest.mark.parametrize(
+    ("problem", "in_use", "expected"),
+    [
+        (RenewalActionRequired, True, "HIGH"),
+        (CertificateExpired, True, "CRITICAL"),
+        (CertificateExpired, False, "HIGH"),
+        (CertificateRevoked, False, "CRITICAL"),
+        (DistributionIncomplete, True, "HIGH"),
+        (OwnerMissing, True, "LOW"),
+    ],
+)
+def test_each_problem_has_its_severity(problem: str, in_use: bool, expected: str) -> None:
+    assert severity_for(problem, {"in_use": in_use}) == expected
+
+
+def test_an_unknown_problem_is_refused_in_one_line() -> None:
+    with pytest.raises(ValueError, match=r"unknown problem 'Bogus'; known: ") as caught:
+        severity_for("Bogus", {})
+    assert "\n" not in str(caught.value)
+
+
+def test_distribution_incomplete_description_lists_the_failed_targets() -> None:
+    # GIVEN a distribution where one bucket and one server failed and one bucket succeeded
+    results = [
+        {"status": "DISTRIBUTED", "target": {"kind": "s3", "bucket": "ok-bucket"}},
+        {"status": "FAILED", "target": {"kind": "s3", "bucket": "edge", "prefix": "tls/"}},
+        {"status": "FAILED", "target": {"instances": ["i-0abc"], "cert_path": "/etc/a.pem"}},
+    ]
+    decision = {"summary": "Renewed.", "distribution": {"results": results}}
+    # WHEN the description is composed
+    text = describe(DistributionIncomplete, decision, "Map state ended early.")
+    # THEN it names the failed targets only, after the summary and before the detail
+    assert text == (
+        "Renewed. Failed targets: s3://edge/tls/; server i-0abc:/etc/a.pem. Map state ended early."
+    )
+    assert "ok-bucket" not in text
+
+
+def test_other_problems_do_not_list_targets_and_fall_back_to_the_title() -> None:
+    decision = {"distribution": {"results": [{"status": "FAILED", "target": {"kind": "s3"}}]}}
+    assert describe(OwnerMissing, decision) == "ACM certificate has no owner."
+
+
+def test_build_finding_is_valid_asff_for_a_custom_integration() -> None:
+    # WHEN a finding is built
+    built = finding()
+    # THEN every required ASFF field is there, and it is ACTIVE, FAILED and NEW
+    assert set(built) >= ASFF_REQUIRED
+    assert built["SchemaVersion"] == "2018-10-08"
+    assert built["Id"] == f"{ARN}/certrelay/CertificateExpired"
+    assert (
+        built["ProductArn"] == f"arn:aws:securityhub:{REGION}:{ACCOUNT}:product/{ACCOUNT}/default"
+    )
+    assert built["GeneratorId"] == "certrelay/CertificateExpired"
+    assert built["CreatedAt"] == built["UpdatedAt"] == "2025-01-01T12:00:00.000Z"
+    assert built["FindingProviderFields"] == {"Severity": {"Label": "CRITICAL"}}
+    assert built["Severity"] == {"Label": "CRITICAL"}
+    assert built["Types"] == ["Software and Configuration Checks/AWS Security Best Practices"]
+    assert (built["RecordState"], built["Compliance"], built["Workflow"]) == (
+        "ACTIVE",
+        {"Status": "FAILED"},
+        {"Status": "NEW"},
+    )
+    assert built["ProductFields"] == {"certrelay/problem": CertificateExpired}
+    [resource] = built["Resources"]
+    assert resource["Type"] == "AwsCertificateManagerCertificate"
+    assert (resource["Id"], resource["Partition"], resource["Region"]) == (ARN, "aws", REGION)
+    assert resource["Details"]["AwsCertificateManagerCertificate"] == {
+        "DomainName": "legacy.example.com",
+        "Serial": "0a:1b",
+        "Status": "EXPIRED",
+        "Type": "IMPORTED",
+        "NotAfter": "2024-12-31T00:00:00Z",
+    }
+
+
+def test_build_finding_keeps_created_at_and_follows_partition_and_product() -> None:
+    built = finding(
+        partition="aws-cn",
+        region="cn-north-1",
+        created_at="2024-12-30T00:00:00.000Z",
+        certificate={"arn": ARN},
+    )
+    assert (
+        built["ProductArn"]
+        == f"arn:aws-cn:securityhub:cn-north-1:{ACCOUNT}:product/{ACCOUNT}/default"
+    )
+    assert built["CreatedAt"] == "2024-12-30T00:00:00.000Z"
+    assert built["UpdatedAt"] == "2025-01-01T12:00:00.000Z"
+    assert "Details" not in built["Resources"][0]  # no facts, no empty Details
+    assert finding(product_arn="arn:aws:securityhub:us-east-1::product/x/y")["ProductArn"] == (
+        "arn:aws:securityhub:us-east-1::product/x/y"
+    )
+
+
+def test_title_and_description_stay_within_asff_limits_and_carry_no_pem() -> None:
+    pem = "-----BEGIN PRIVATE KEY-----\nMIIEvQ...\n-----END PRIVATE KEY-----"
+    built = finding(title="t" * 400, description="d" * 2000)
+    assert len(built["Title"]) == MAX_TITLE
+    assert len(built["Description"]) == MAX_DESCRIPTION
+    leaked = finding(description=f"Export failed: {pem}")["Description"]
+    assert "PRIVATE KEY" not in leaked
+    assert "MIIE" not in leaked
+    assert leaked.startswith("Export failed:")
+
+
+def test_all_problems_are_the_five_known_ones() -> None:
+    assert set(ALL_PROBLEMS) == {
+        RenewalActionRequired, CertificateExpired, CertificateRevoked,
+        DistributionIncomplete, OwnerMissing,
+    }  # fmt: skip
+
+
+def stubbed() -> Stubber:
+    """A Security Hub client that answers only what the test queues (no network)."""
+    return Stubber(boto3.client("securityhub", region_name=REGION))
+
+
+def raise_owner_missing(stub: Stubber) -> dict[str, Any]:
+    where = {"account": ACCOUNT, "region": REGION, "partition": "aws"}
+    return raise_finding(
+        stub.client, decision={"certificate": CERTIFICATE}, problem=OwnerMissing, now=NOW, **where
+    )
+
+
+def test_throttling_and_server_errors_become_service_throttled() -> None:
+    with stubbed() as stub:
+        stub.add_client_error("get_findings", "ThrottlingException", http_status_code=400)
+        with pytest.raises(
+            ServiceThrottled, match=r"^Security Hub GetFindings: ThrottlingException$"
+        ):
+            resolve_findings(stub.client, certificate_arn=ARN, now=NOW)
+        stub.add_response("get_findings", {"Findings": []})
+        stub.add_client_error("batch_import_findings", "InternalException", http_status_code=500)
+        with pytest.raises(ServiceThrottled, match="BatchImportFindings"):
+            raise_owner_missing(stub)
+        stub.assert_no_pending_responses()
+
+
+def test_a_rejected_finding_raises_security_hubs_message_in_one_line() -> None:
+    failed = {"Id": "x", "ErrorCode": "InvalidInput", "ErrorMessage": "Title is\ntoo long"}
+    with stubbed() as stub:
+        stub.add_response("get_findings", {"Findings": []})
+        stub.add_response(
+            "batch_import_findings",
+            {"FailedCount": 1, "SuccessCount": 0, "FailedFindings": [failed]},
+        )
+        with pytest.raises(FindingRejected) as caught:
+            raise_owner_missing(stub)
+    assert str(caught.value) == "Security Hub rejected x: InvalidInput Title is too long"
+
+
+def test_a_throttled_import_of_one_finding_is_retryable() -> None:
+    failed = {"Id": "x", "ErrorCode": "ThrottlingException", "ErrorMessage": "Rate exceeded"}
+    with stubbed() as stub:
+        stub.add_response("get_findings", {"Findings": []})
+        stub.add_response(
+            "batch_import_findings",
+            {"FailedCount": 1, "SuccessCount": 0, "FailedFindings": [failed]},
+        )
+        with pytest.raises(ServiceThrottled, match="ThrottlingException Rate exceeded"):
+            raise_owner_missing(stub)
