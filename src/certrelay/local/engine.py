@@ -419,6 +419,8 @@ def _isolated_aws_environment(account: str, region: str) -> Iterator[None]:
     with mock.patch.dict(os.environ, variables):
         for name in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
             os.environ.pop(name, None)
+        for name in [n for n in os.environ if n.startswith("AWS_ENDPOINT_URL")]:
+            os.environ.pop(name)  # an endpoint override (LocalStack, say) would bypass moto
         yield
 
 
