@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -39,6 +40,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EngineTimeout as error:
         print(f"certrelay: {error}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # `certrelay ... | head`: the reader left; nothing is wrong
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("certrelay: interrupted", file=sys.stderr)
         return 130

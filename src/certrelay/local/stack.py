@@ -27,6 +27,7 @@ NOT_EMULATED = {
     "AWS::S3::BucketPolicy",
     "AWS::SNS::TopicPolicy",
     "AWS::Lambda::Permission",
+    # alarms and the dashboard watch AWS's own metrics, which the embedded AWS does not emit
     "AWS::CloudWatch::Alarm",
     "AWS::CloudWatch::Dashboard",
 }
@@ -163,6 +164,11 @@ def deploy(
         properties = resolve(resource.get("Properties", {}), lookup, conditions)
         creator = creators.get(kind)
         if creator is None:
+            if kind not in NOT_EMULATED:
+                raise TemplateError(
+                    f"{logical_id}: the local engine does not create {kind}; teach "
+                    "certrelay.local.stack to, or list it in NOT_EMULATED with the reason"
+                )
             stack.not_emulated.append(f"{logical_id} ({kind})")
             stack.resources[logical_id] = Deployed(ref=f"{name}-{logical_id}")
             continue
