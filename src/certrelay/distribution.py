@@ -47,7 +47,11 @@ def copy_to_bucket(s3: S3Client, bundle: dict[str, Any], target: dict[str, Any])
         version = (bundle.get("versions") or {}).get(name)
         if version:
             source["VersionId"] = str(version)
-        extra: dict[str, Any] = {"ServerSideEncryption": "aws:kms", "BucketKeyEnabled": True}
+        extra: dict[str, Any] = {
+            "ServerSideEncryption": "aws:kms",
+            "BucketKeyEnabled": True,
+            "TaggingDirective": "REPLACE",  # the stack's access tags stay home
+        }
         if target.get("kms_key"):
             extra["SSEKMSKeyId"] = str(target["kms_key"])
         s3.copy_object(CopySource=source, Bucket=str(target["bucket"]), Key=destination, **extra)

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 from botocore.exceptions import (
     ClientError,
@@ -108,6 +109,7 @@ def export_certificate(
 ) -> dict[str, Any]:
     """Export the decision's certificate once per serial; return S3 references, no secrets."""
     arn, certificate_id = _certificate_arn(event)
+    profile = profile_tag(event)
     certificate = _exportable(read_certificate(acm_client, arn), arn, now)
     serial = serial_text(parse_serial(certificate.serial or ""))
     prefix = f"{BUNDLE_ROOT}/{certificate_id}/{serial}/"
@@ -126,13 +128,13 @@ def export_certificate(
     )
     secret_name = f"{settings.secret_prefix}{certificate_id}/{serial}"
     secret_arn, secret_version = _store_passphrase(
-        secrets_client, settings, secret_name, passphrase
+        secrets_client, settings, secret_name, passphrase, profile
     )
     files = {
         name: {
             "key": prefix + FILES[name],
             "sha256": hashlib.sha256(body).hexdigest(),
-            "version_id": _put(s3_client, settings, prefix + FILES[name], body),
+            "version_id": _put(s3_client, settings, prefix + FILES[name], body, profile=profile),
         }
         for name, body in bundle_files(*pems).items()
     }
@@ -150,7 +152,9 @@ def export_certificate(
     }
     body = json.dumps(manifest, indent=2, sort_keys=True).encode("utf-8") + b"\n"
     try:  # If-None-Match: when a concurrent export finished first, its complete bundle stands
-        version = _put(s3_client, settings, prefix + MANIFEST, body, only_if_new=True)
+        version = _put(
+            s3_client, settings, prefix + MANIFEST, body, profile=profile, only_if_new=True
+        )
     except ClientError as error:
         winner = _read_manifest(s3_client, settings.bucket, prefix + MANIFEST)
         if _code(error) != "PreconditionFailed" or winner is None:
@@ -262,8 +266,17 @@ def _exportable(certificate: Certificate | None, arn: str, now: datetime) -> Cer
     return certificate
 
 
+PROFILE_TAG = "certrelay:profile"  # servers may read only their own profile's bundles (ABAC)
+
+
+def profile_tag(event: Mapping[str, Any]) -> str:
+    """The profile the bundle belongs to, as a tag value (hosts are tagged the same way)."""
+    profile = str((event.get("decision") or {}).get("profile") or "none")
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", profile)[:128]
+
+
 def _store_passphrase(
-    secrets_client: Any, settings: ExportSettings, name: str, passphrase: str
+    secrets_client: Any, settings: ExportSettings, name: str, passphrase: str, profile: str
 ) -> tuple[str, str]:
     """A new secret, or a new version when a crashed earlier run left one: (ARN, version)."""
     kms = {"KmsKeyId": settings.passphrase_kms_key_arn} if settings.passphrase_kms_key_arn else {}
@@ -273,6 +286,7 @@ def _store_passphrase(
                 Name=name,
                 SecretString=passphrase,
                 Description="certrelay: the passphrase of one exported certificate bundle",
+                Tags=[{"Key": PROFILE_TAG, "Value": profile}],
                 **kms,
             )
         except ClientError as error:
@@ -283,7 +297,13 @@ def _store_passphrase(
 
 
 def _put(
-    s3_client: Any, settings: ExportSettings, key: str, body: bytes, *, only_if_new: bool = False
+    s3_client: Any,
+    settings: ExportSettings,
+    key: str,
+    body: bytes,
+    *,
+    profile: str,
+    only_if_new: bool = False,
 ) -> str | None:
     condition = {"IfNoneMatch": "*"} if only_if_new else {}
     with _transient("S3"):
@@ -296,6 +316,7 @@ def _put(
             ServerSideEncryption="aws:kms",
             SSEKMSKeyId=settings.bundle_kms_key_arn,
             BucketKeyEnabled=True,
+            Tagging=urlencode({PROFILE_TAG: profile}),
             **condition,
         )
     return str(response["VersionId"]) if response.get("VersionId") else None

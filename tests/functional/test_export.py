@@ -112,6 +112,12 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
         app._dependencies.cache_clear()
 
 
+def secret_version_stages(aws: Aws, secret_arn: str) -> dict[str, list[str]]:
+    """Version id -> stages (moto's dates move with the clock, so they are left out)."""
+    versions = aws.secrets.list_secret_version_ids(SecretId=secret_arn)["Versions"]
+    return {v["VersionId"]: sorted(v.get("VersionStages", [])) for v in versions}
+
+
 def export(arn: str) -> dict[str, Any]:
     """Invoke the handler as "Export Certificate" does."""
     event = {"execution": EXECUTION, "decision": {"certificate": {"arn": arn}, "profile": "web"}}
@@ -258,17 +264,14 @@ def test_the_same_export_twice_makes_one_bundle_and_calls_acm_once(aws: Aws) -> 
     # GIVEN a certificate exported once
     first = export(aws.arn)
     objects = versions(aws)
-    secret_versions = aws.secrets.list_secret_version_ids(SecretId=first["secret_arn"])["Versions"]
+    secret_versions = secret_version_stages(aws, first["secret_arn"])
     # WHEN the same export runs again (a retry, a redelivered event)
     second = export(aws.arn)
     # THEN the manifest answers: same references, created false, nothing exported or written
     assert second == {**first, "created": False}
     assert len(aws.exports.answers) == 1
     assert versions(aws) == objects
-    assert (
-        aws.secrets.list_secret_version_ids(SecretId=first["secret_arn"])["Versions"]
-        == secret_versions
-    )
+    assert secret_version_stages(aws, first["secret_arn"]) == secret_versions
 
 
 def test_a_passphrase_left_by_a_crashed_run_is_replaced_by_a_new_value(aws: Aws) -> None:
@@ -401,3 +404,14 @@ def test_the_result_pins_the_passphrase_version_that_opens_the_key(aws: Aws) -> 
     stages = aws.secrets.describe_secret(SecretId=result["secret_arn"])["VersionIdsToStages"]
 
     assert result["secret_version"] in stages
+
+
+def test_bundle_and_passphrase_carry_the_profile_tag_hosts_are_matched_on(aws: Aws) -> None:
+    # GIVEN an export for profile "web" WHEN it is written THEN objects and secret say so
+    result = export(aws.arn)
+    secret_tags = aws.secrets.describe_secret(SecretId=result["secret_arn"])["Tags"]
+
+    assert {"Key": "certrelay:profile", "Value": "web"} in secret_tags
+    for key in result["keys"].values():
+        tags = aws.s3.get_object_tagging(Bucket=BUCKET, Key=key)["TagSet"]
+        assert tags == [{"Key": "certrelay:profile", "Value": "web"}], key
