@@ -41,6 +41,10 @@ _THROTTLED = frozenset(
     | {"RequestLimitExceeded", "InternalServerError", "InternalError", "ServiceUnavailable"}
 )
 
+# The table's TTL (purge_at) runs this long past a link's deadline, so a late click still gets
+# "expired" (410) or "already decided" (409) instead of "unknown" (404).
+RECORD_GRACE_SECONDS = 30 * 24 * 3600
+
 
 def request_approval(
     payload: Mapping[str, Any],
@@ -84,6 +88,7 @@ def request_approval(
         "status": PENDING,
         "created_at": iso(now),
         "expires_at": expires_at,
+        "purge_at": expires_at + RECORD_GRACE_SECONDS,
     }
     with _throttling():
         if not put_new(dynamodb, settings.table, request):
@@ -142,6 +147,7 @@ def _new_link(
         "status": PENDING,
         "created_at": iso(now),
         "expires_at": request["expires_at"],
+        "purge_at": request["expires_at"] + RECORD_GRACE_SECONDS,
     }
     if not put_new(dynamodb, settings.table, record):
         raise InvalidApprovalRequest("a fresh approval id collided with a stored one")

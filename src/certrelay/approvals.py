@@ -222,7 +222,7 @@ def _record(
         "execution": request["execution"],
         "certificate": request.get("certificate", {}),
         "callback": "PENDING",
-        "expires_at": int((now + AUDIT_RETENTION).timestamp()),
+        "purge_at": int((now + AUDIT_RETENTION).timestamp()),  # the table's TTL attribute
     }
     conditional = {":pending": PENDING}
     both_pending = {**conditional, ":now": int(now.timestamp())}

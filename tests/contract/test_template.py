@@ -225,3 +225,9 @@ def test_every_alarm_watches_a_real_metric_of_a_stack_resource(translated):
     assert ("FailedInvocations", "CertificateEventsRule") in watched
     assert ("ApproximateNumberOfMessagesVisible", "CertificateEventsDeadLetterQueue") in watched
     assert ("NumberOfNotificationsFailed", "NotificationTopic") in watched
+
+
+def test_approval_records_expire_on_their_own_ttl_attribute(translated):
+    ttl = translated["Resources"]["ApprovalTable"]["Properties"]["TimeToLiveSpecification"]
+
+    assert ttl == {"AttributeName": "purge_at", "Enabled": True}

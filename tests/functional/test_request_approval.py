@@ -154,3 +154,17 @@ def test_links_point_at_the_configured_api(aws: Aws) -> None:
     (mail,) = mails(aws)
     assert f"  {BASE_URL}/approvals/" in mail["Message"]
     assert f"{BASE_URL}//approvals" not in mail["Message"]
+
+
+def test_records_outlive_their_links_deadline_so_late_clicks_are_answered(aws: Aws) -> None:
+    # GIVEN a request round WHEN its records are stored THEN the table's TTL (purge_at) is a month
+    # past each link's deadline (expires_at): a late click gets 410 or 409, not a 404
+    execution, token = waiting_execution(aws)
+    request(token, execution)
+    approval_id = links(mails(aws))[APPROVER]
+
+    for record in (
+        item(aws, "request#" + digest(token)),
+        item(aws, "approval#" + digest(approval_id)),
+    ):
+        assert int(record["purge_at"]) - int(record["expires_at"]) == 30 * 24 * 3600
