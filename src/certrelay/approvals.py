@@ -250,7 +250,7 @@ def _callback(
     request: dict[str, Any],
     outcome: pages.Outcome,
 ) -> Answer:
-    """Tell the workflow; a vanished wait marks the records EXPIRED, any other failure undoes."""
+    """Tell the workflow; a vanished wait marks the records EXPIRED; a refused call undoes."""
     audit_pk = AUDIT + approval["pk"].removeprefix(APPROVAL)
     facts = {name: value for name, value in asdict(outcome).items() if name != "decision"}
     try:
@@ -273,7 +273,17 @@ def _callback(
         )
         return Answer(410, pages.gone(recorded=True), "callback_gone")
     except BotoCoreError as error:
-        return _undo(dynamodb, table, approval, request, audit_pk, type(error).__name__)
+        # The call may have reached Step Functions before the connection failed: reopening the
+        # records could let a second approver contradict a workflow already acting on this one.
+        # Keep the decision; if it never arrived, the wait times out into the escalation round,
+        # which asks again with a new task.
+        set_fields(
+            dynamodb,
+            table,
+            audit_pk,
+            {"callback": "UNCONFIRMED", "callback_error": type(error).__name__},
+        )
+        return Answer(503, pages.unavailable(), "callback_unconfirmed")
     set_fields(dynamodb, table, audit_pk, {"callback": "DELIVERED"})
     return Answer(200, pages.thanks(outcome), _DONE[outcome.decision])
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, EndpointConnectionError
 
 from certrelay.approval_links import ApiSettings, RequestSettings, csrf_token, digest, load_key
 from certrelay.approval_requests import request_approval
@@ -77,6 +77,10 @@ class CountingSfn:
 
     def _call(self, method: Callable[..., Any], **kwargs: Any) -> Any:
         self.calls += 1
+        if self.fail_with == "lost answer":  # delivered, but the connection broke afterwards
+            self.fail_with = None
+            method(**kwargs)
+            raise EndpointConnectionError(endpoint_url="https://states.us-east-1.amazonaws.com")
         if self.fail_with:
             code, self.fail_with = self.fail_with, None
             raise ClientError({"Error": {"Code": code, "Message": "x"}}, "SendTaskSuccess")
@@ -486,3 +490,20 @@ def test_a_record_planted_in_the_table_without_the_key_is_no_link(aws: Aws) -> N
     answer = secure(call(http("GET", planted)))
     # THEN it is not a link
     assert answer["statusCode"] == 404
+
+
+def test_an_unconfirmed_callback_keeps_the_decision_so_nobody_can_contradict_it(
+    aws: Aws, sfn_spy: CountingSfn
+) -> None:
+    # GIVEN the approval reaches Step Functions but the answer is lost on the way back
+    execution, approval_id = waiting_link(aws)
+    sfn_spy.fail_with = "lost answer"
+    form = {"csrf": csrf_of(call(http("GET", approval_id))["body"]), "decision": "approve"}
+    # WHEN the approver approves
+    answer = call(http("POST", approval_id, form=form))
+    # THEN the page says try later, yet the decision stays recorded (a second click is 409)
+    assert answer["statusCode"] == 503
+    assert item(aws, "approval#" + digest(approval_id))["status"] == "DECIDED"
+    assert item(aws, "audit#" + digest(approval_id))["callback"] == "UNCONFIRMED"
+    assert call(http("POST", approval_id, form=form))["statusCode"] == 409
+    assert finished(aws, execution)["status"] == "SUCCEEDED"
