@@ -188,7 +188,7 @@ def cancel_install(ssm: SSMClient, command_id: str) -> dict[str, Any]:
 def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
     """Report Distribution: which targets got the certificate and which did not."""
     failed = [r for r in results if r.get("status") != "DISTRIBUTED"]
-    labels = [_label(r.get("target") or {}) for r in failed]
+    labels = [target_label(r.get("target") or {}) for r in failed]
     return {
         "distributed": len(results) - len(failed),
         "failed": len(failed),
@@ -201,10 +201,7 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def target_label(target: dict[str, Any]) -> str:
-    return _label(target)
-
-
-def _label(target: dict[str, Any]) -> str:
+    """A target in one line: the bucket and prefix, or the servers and the certificate path."""
     if target.get("kind") == "s3":
         return f"s3://{target.get('bucket')}/{target.get('prefix') or ''}"
     if target.get("instances"):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from certrelay.certificates import Certificate
 from certrelay.events import AcmEvent, parse_event
 
 NOW = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
@@ -26,3 +28,21 @@ def event(detail_type: str, **detail: Any) -> AcmEvent:
             "detail": {"CommonName": "legacy.example.com", **detail},
         }
     )
+
+
+def certificate(**changes: Any) -> Certificate:
+    """An imported, in-use certificate about ARN expiring 7 days after NOW, with `changes`."""
+    base = Certificate(
+        arn=ARN,
+        domain="legacy.example.com",
+        sans=("legacy.example.com",),
+        type="IMPORTED",
+        status="ISSUED",
+        serial="0a:0b",
+        not_before=NOW - timedelta(days=300),
+        not_after=NOW + timedelta(days=7),
+        in_use=True,
+        renewal_eligibility="INELIGIBLE",
+        exportable=False,
+    )
+    return replace(base, **changes)

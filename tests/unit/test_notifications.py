@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -14,25 +13,13 @@ from certrelay.events import AcmEvent
 from certrelay.notifications import compose_messages, console_url_for
 from certrelay.owners import Owners
 from certrelay.policy import decide
-from tests.unit.factories import ARN, NOW, event
+from tests.unit.factories import ARN, NOW, certificate, event
 
 EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:CertrelayStateMachine:run-1"
 CONSOLE = console_url_for(EXECUTION)
 THRESHOLDS = frozenset({45, 30, 15, 7, 3, 1})
 OWNERS = Owners(("alice@example.com", "bob@example.com"), None, None, "tag")
-CERT = Certificate(
-    arn=ARN,
-    domain="legacy.example.com",
-    sans=("legacy.example.com", "www.legacy.example.com"),
-    type="IMPORTED",
-    status="ISSUED",
-    serial="0a:1b:2c",
-    not_before=NOW - timedelta(days=300),
-    not_after=NOW + timedelta(days=7),
-    in_use=True,
-    renewal_eligibility="INELIGIBLE",
-    exportable=False,
-)
+CERT = certificate(sans=("legacy.example.com", "www.legacy.example.com"), serial="0a:1b:2c")
 
 
 def compose(

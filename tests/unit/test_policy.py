@@ -13,7 +13,7 @@ from certrelay.certificates import Certificate
 from certrelay.owners import Owners
 from certrelay.policy import Decision, Severity, decide
 from certrelay.profiles import Profile, S3Target
-from tests.unit.factories import ARN, NOW, event
+from tests.unit.factories import ARN, NOW, certificate, event
 
 THRESHOLDS = frozenset({45, 30, 15, 7, 3, 1})
 ALL_DAYS = frozenset(range(-5, 60))
@@ -24,23 +24,6 @@ WEB = Profile(
     targets=[S3Target(kind="s3", bucket="partner-bundles")],
 )
 OWNED_WITH_TARGETS = Owners(("web@example.com",), WEB, "web", "profile")
-
-
-def certificate(**changes: Any) -> Certificate:
-    base = Certificate(
-        arn=ARN,
-        domain="legacy.example.com",
-        sans=("legacy.example.com",),
-        type="IMPORTED",
-        status="ISSUED",
-        serial="0a:0b",
-        not_before=NOW - timedelta(days=300),
-        not_after=NOW + timedelta(days=7),
-        in_use=True,
-        renewal_eligibility="INELIGIBLE",
-        exportable=False,
-    )
-    return replace(base, **changes)
 
 
 def approaching(days: int, cert: Certificate | None, owners: Owners = OWNED, **kw: Any) -> Decision:
