@@ -1,0 +1,445 @@
+"""What the Step Functions console shows of one execution, from its event history.
+
+`steps` turns a history (GetExecutionHistory's event shapes, local or from AWS) into one `Step`
+per state entered; `render` draws them for a terminal; `save`/`load` keep local runs, which
+vanish with their process, so `certrelay history` can show them afterwards. Everything passes
+through `redact` first: the workflow never puts a secret in state input or output, but AWS
+records the callback task token in `TaskScheduled` parameters, and a PEM block must never reach
+a screen or a file even if a future change let one through.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+REDACTED = "«redacted»"
+KEEP = 200  # saved executions kept; older ones are pruned on save
+_TOKEN_KEYS = {"tasktoken", "token"}
+_PEM = re.compile(r"-----BEGIN [A-Z0-9 ]+-----(?:.*?-----END [A-Z0-9 ]+-----|.*\Z)", re.DOTALL)
+_SCHEDULED = {"TaskScheduled", "LambdaFunctionScheduled", "ActivityScheduled"}
+_TASK_FAILURES = {
+    "TaskFailed",
+    "TaskTimedOut",
+    "TaskStartFailed",
+    "TaskSubmitFailed",
+    "LambdaFunctionFailed",
+    "LambdaFunctionTimedOut",
+    "LambdaFunctionStartFailed",
+    "ActivityFailed",
+    "ActivityTimedOut",
+}
+_ITERATION_ENDS = ("MapIterationSucceeded", "MapIterationFailed", "MapIterationAborted")
+_BRANCHING_ENDS = ("ParallelStateSucceeded", "ParallelStateFailed", "ParallelStateAborted")
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]")
+RED = "\x1b[31m"
+RESET = "\x1b[0m"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One state entered: what the console shows as a row of the execution's graph inspector.
+
+    `depth` is 0 for top-level states; states inside a Map iteration or Parallel branch have
+    the enclosing state's name in `within` (and the Map item's index in `iteration`).
+    """
+
+    name: str
+    state_type: str
+    entered: dt.datetime
+    exited: dt.datetime | None
+    seconds: float | None
+    input: str | None
+    output: str | None
+    error: str | None
+    cause: str | None
+    retries: int
+    depth: int = 0
+    within: str | None = None
+    iteration: int | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
+
+
+class Recorded(Protocol):
+    """What `save` needs of an execution (the engine's `Execution` has it)."""
+
+    name: str
+    arn: str
+    status: str
+    history: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Saved:
+    """One execution as `save` left it: its history is already redacted."""
+
+    name: str
+    arn: str
+    status: str
+    started: dt.datetime | None
+    history: list[dict[str, Any]]
+
+
+# -- redaction -------------------------------------------------------------------------------
+def redact(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A copy of `history` with every task token and PEM block replaced by «redacted»."""
+    return [_redact_value(event) for event in history]
+
+
+def _redact_value(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            key: REDACTED if _is_token_key(key) else _redact_value(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_redact_value(item) for item in value]
+    if isinstance(value, str):
+        return _redact_text(value)
+    return value
+
+
+def _is_token_key(key: Any) -> bool:
+    return isinstance(key, str) and key.removesuffix(".$").lower() in _TOKEN_KEYS
+
+
+def _redact_text(text: str) -> str:
+    """Redact inside JSON-encoded strings too (history details hold JSON as text)."""
+    stripped = text.lstrip()
+    if stripped.startswith(("{", "[")):
+        try:
+            decoded = json.loads(text)
+        except ValueError:
+            pass
+        else:
+            cleaned = _redact_value(decoded)
+            return text if cleaned == decoded else json.dumps(cleaned, ensure_ascii=False)
+    return _PEM.sub(REDACTED, text)
+
+
+# -- steps -----------------------------------------------------------------------------------
+@dataclass
+class _Frame:
+    """Where an event sits: top level, or inside a Map iteration / Parallel branch."""
+
+    depth: int
+    within: str | None
+    iteration: int | None
+    owner: int | None  # index of the Map/Parallel step that opened this frame
+    parent: _Frame | None
+
+
+@dataclass
+class _Draft:
+    """A Step under construction while the history is read."""
+
+    name: str
+    state_type: str
+    frame: _Frame
+    entered: dt.datetime
+    input: str | None
+    exited: dt.datetime | None = None
+    output: str | None = None
+    error: str | None = None
+    cause: str | None = None
+    retries: int = 0
+    pending_failures: int = 0
+
+    def step(self) -> Step:
+        seconds = (self.exited - self.entered).total_seconds() if self.exited else None
+        return Step(
+            name=self.name,
+            state_type=self.state_type,
+            entered=self.entered,
+            exited=self.exited,
+            seconds=seconds,
+            input=self.input,
+            output=self.output,
+            error=self.error,
+            cause=self.cause,
+            retries=self.retries,
+            depth=self.frame.depth,
+            within=self.frame.within,
+            iteration=self.frame.iteration,
+        )
+
+
+def steps(history: list[dict[str, Any]]) -> list[Step]:
+    """One Step per state entered, in the order entered, from a (redacted) history.
+
+    Events are attributed to states through `previousEventId`, as the console does, because
+    Map iterations run concurrently and interleave; a history without it falls back to the
+    event before. `retries` counts task failures (errors or timeouts) that a Retry answered
+    with another attempt in the same state; `error`/`cause` are the failure that ended it.
+    """
+    drafts: list[_Draft] = []
+    owner: dict[int, int | None] = {}  # event id -> index of the step it belongs to
+    frames: dict[int, _Frame] = {}
+    top = _Frame(0, None, None, None, None)
+    last_id: int | None = None
+    for event in redact(history):
+        event_id = int(event.get("id", (last_id or 0) + 1))
+        previous = event.get("previousEventId")
+        anchor = previous if previous in frames else last_id
+        frame = frames.get(anchor, top) if anchor is not None else top
+        current = owner.get(anchor) if anchor is not None else None
+        frame, current = _place(event, frame, current, drafts)
+        _apply(event, current, drafts)
+        owner[event_id], frames[event_id], last_id = current, frame, event_id
+    return [draft.step() for draft in drafts]
+
+
+def _place(
+    event: dict[str, Any], frame: _Frame, current: int | None, drafts: list[_Draft]
+) -> tuple[_Frame, int | None]:
+    """The frame and step an event belongs to, opening a new step or frame where it starts."""
+    kind = str(event.get("type", ""))
+    if kind == "MapIterationStarted":
+        details = event.get("mapIterationStartedEventDetails") or {}
+        index = details.get("index")
+        name = details.get("name") or (drafts[current].name if current is not None else None)
+        return _Frame(frame.depth + 1, name, _int(index), current, frame), current
+    if kind.startswith(_ITERATION_ENDS) or kind.startswith(_BRANCHING_ENDS):
+        return _close(frame)
+    if "stateEnteredEventDetails" in event:
+        if (
+            current is not None
+            and drafts[current].state_type == "Parallel"
+            and (drafts[current].frame is frame and drafts[current].exited is None)
+        ):
+            frame = _Frame(frame.depth + 1, drafts[current].name, None, current, frame)
+        details = event["stateEnteredEventDetails"]
+        drafts.append(
+            _Draft(
+                name=str(details.get("name", "")),
+                state_type=kind.removesuffix("StateEntered"),
+                frame=frame,
+                entered=_timestamp(event.get("timestamp")),
+                input=details.get("input"),
+            )
+        )
+        return frame, len(drafts) - 1
+    return frame, current
+
+
+def _close(frame: _Frame) -> tuple[_Frame, int | None]:
+    """Leave an iteration or branch: back to the frame and step of its Map or Parallel state."""
+    while frame.parent is not None and frame.owner is None:
+        frame = frame.parent
+    return (frame.parent or frame), frame.owner
+
+
+def _apply(event: dict[str, Any], current: int | None, drafts: list[_Draft]) -> None:
+    """Record what this event says about its step: exit, output, retry or failure."""
+    if current is None:
+        return
+    draft = drafts[current]
+    kind = str(event.get("type", ""))
+    if "stateExitedEventDetails" in event:
+        draft.exited = _timestamp(event.get("timestamp"))
+        draft.output = event["stateExitedEventDetails"].get("output")
+    elif kind in _SCHEDULED:
+        draft.retries += draft.pending_failures
+        draft.pending_failures = 0
+        draft.error = draft.cause = draft.exited = None
+    elif kind in _TASK_FAILURES:
+        draft.pending_failures += 1
+        _record_failure(event, draft)
+    elif (
+        kind.endswith(("Failed", "TimedOut", "Aborted")) and draft.error is None
+    ) or kind.startswith("Execution"):
+        _record_failure(event, draft)
+
+
+def _record_failure(event: dict[str, Any], draft: _Draft) -> None:
+    details = next(
+        (v for k, v in event.items() if k.endswith("EventDetails") and isinstance(v, dict)), {}
+    )
+    if "error" not in details and "cause" not in details:
+        return
+    draft.error = details.get("error") or draft.error or str(event.get("type"))
+    draft.cause = details.get("cause") or draft.cause
+    draft.exited = draft.exited or _timestamp(event.get("timestamp"))
+
+
+def _timestamp(value: Any) -> dt.datetime:
+    """boto3 gives datetimes; a saved history gives ISO 8601 text."""
+    if isinstance(value, dt.datetime):
+        stamp = value
+    elif isinstance(value, int | float):
+        stamp = dt.datetime.fromtimestamp(value, dt.UTC)
+    else:
+        stamp = dt.datetime.fromisoformat(str(value))
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.UTC)
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+# -- rendering -------------------------------------------------------------------------------
+def short(value: str | None, limit: int = 200) -> str | None:
+    """One line of compact JSON (or the text itself), cut at `limit` characters with "…"."""
+    if value is None:
+        return None
+    try:
+        compact = json.dumps(json.loads(value), separators=(",", ":"), ensure_ascii=False)
+    except ValueError:
+        compact = " ".join(value.split())
+    return compact if len(compact) <= limit else compact[: max(limit - 1, 0)] + "…"
+
+
+def render(execution_name: str, status: str, steps: list[Step], *, color: bool) -> str:
+    """The terminal view: header, the path taken, then one row per state with its timing."""
+    paint = _painter(color)
+    start = steps[0].entered if steps else None
+    ends = [s.exited or s.entered for s in steps]
+    total = f"{(max(ends) - start).total_seconds():.3f} s" if start else "no states"
+    failed = status not in ("SUCCEEDED", "RUNNING")
+    lines = [
+        f"Execution {execution_name}  {paint(status) if failed else status}  ({total})",
+        "  " + " → ".join(s.name for s in steps if s.depth == 0),
+        "",
+    ]
+    rows = [_row(step, start) for step in steps]
+    widths = [max((len(row[i]) for row in rows), default=0) for i in range(4)]
+    for step, row in zip(steps, rows, strict=True):
+        cells = "  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True))
+        lines.append(f"  {cells}  {row[4]}".rstrip())
+        if step.failed:
+            lines.append(paint(f"  {'':{widths[0]}}  ✗ {step.error}: {short(step.cause) or ''}"))
+    return "\n".join(lines)
+
+
+def _row(step: Step, start: dt.datetime | None) -> tuple[str, str, str, str, str]:
+    offset = (step.entered - start).total_seconds() if start else 0.0
+    duration = f"{step.seconds:.3f}s" if step.seconds is not None else "…"
+    where = f"[{step.iteration}] " if step.iteration is not None else ""
+    retried = f" ({step.retries} {'retry' if step.retries == 1 else 'retries'})"
+    flow = f"{short(step.input, 60) or '-'} → {short(step.output, 60) or '-'}"
+    return (
+        "  " * step.depth + where + step.name,
+        step.state_type,
+        f"+{offset:.3f}s",
+        duration,
+        flow + (retried if step.retries else ""),
+    )
+
+
+def _painter(color: bool) -> Callable[[str], str]:
+    def paint(text: str) -> str:
+        return f"{RED}{text}{RESET}" if color else text
+
+    return paint
+
+
+def use_color(stream: Any) -> bool:
+    """Color when writing to a terminal, unless NO_COLOR says otherwise (no-color.org)."""
+    return not os.environ.get("NO_COLOR") and bool(getattr(stream, "isatty", lambda: False)())
+
+
+# -- local store -----------------------------------------------------------------------------
+def default_directory() -> Path:
+    """$CERTRELAY_STATE_DIR, else the XDG state directory: where local runs are kept."""
+    if os.environ.get("CERTRELAY_STATE_DIR"):
+        return Path(os.environ["CERTRELAY_STATE_DIR"])
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "certrelay" / "executions"
+
+
+def save(execution: Recorded, directory: Path | None = None) -> Path:
+    """Write the execution, redacted, to `<directory>/<name>.json`; keep the newest KEEP."""
+    folder = directory or default_directory()
+    folder.mkdir(parents=True, exist_ok=True)
+    history = redact(execution.history)
+    record = {
+        "name": execution.name,
+        "arn": execution.arn,
+        "status": execution.status,
+        "started": history[0].get("timestamp") if history else None,
+        "history": history,
+    }
+    path = folder / f"{_SAFE_NAME.sub('_', execution.name)}.json"
+    temporary = path.with_suffix(".json.tmp")
+    temporary.write_text(json.dumps(record, default=_iso, ensure_ascii=False), encoding="utf-8")
+    temporary.replace(path)
+    for old in _newest_first(folder)[KEEP:]:
+        old.unlink(missing_ok=True)
+    return path
+
+
+def save_all(executions: Iterable[Recorded], directory: Path | None = None) -> None:
+    for execution in executions:
+        save(execution, directory)
+
+
+class NotSaved(LookupError):
+    """No saved execution answers to that name; the message says why, in one line."""
+
+
+def load(name_or_prefix: str, directory: Path | None = None) -> Saved:
+    """The saved execution named so, or the only one whose name starts so."""
+    folder = directory or default_directory()
+    files = _newest_first(folder)
+    exact = [f for f in files if f.stem == name_or_prefix]
+    matches = exact or [f for f in files if f.stem.startswith(name_or_prefix)]
+    if not matches:
+        raise NotSaved(f"no saved execution named {name_or_prefix!r} in {folder}")
+    if len(matches) > 1:
+        names = ", ".join(f.stem for f in matches[:3]) + (", …" if len(matches) > 3 else "")
+        raise NotSaved(f"{name_or_prefix!r} matches {len(matches)} executions ({names})")
+    return _read(matches[0])
+
+
+def latest(directory: Path | None = None) -> Saved:
+    """The execution saved last."""
+    folder = directory or default_directory()
+    files = _newest_first(folder)
+    if not files:
+        raise NotSaved(f"no saved executions in {folder}: run `certrelay local run` first")
+    return _read(files[0])
+
+
+def list_saved(directory: Path | None = None) -> list[Saved]:
+    """Every saved execution, newest first."""
+    return [_read(path) for path in _newest_first(directory or default_directory())]
+
+
+def _newest_first(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    files = [(p.stat().st_mtime_ns, p.name, p) for p in folder.glob("*.json")]
+    return [p for _, _, p in sorted(files, reverse=True)]
+
+
+def _read(path: Path) -> Saved:
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise NotSaved(f"cannot read saved execution {path}: {error}") from None
+    started = record.get("started")
+    return Saved(
+        name=str(record.get("name", path.stem)),
+        arn=str(record.get("arn", "")),
+        status=str(record.get("status", "UNKNOWN")),
+        started=_timestamp(started) if started else None,
+        history=record.get("history") or [],
+    )
+
+
+def _iso(value: Any) -> str:
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    return str(value)
