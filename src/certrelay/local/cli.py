@@ -2,9 +2,15 @@
 
   certrelay demo [--json]
   certrelay local run EVENT.json [--fleet FLEET.yaml] [--cert NAME] [--json]
+  certrelay history [EXECUTION] [--json] [--list]
+  certrelay history --aws --execution-arn ARN [--region REGION] [--json]
+
+Local runs are kept (redacted) for `certrelay history`, which shows an execution the way the
+Step Functions console does; with `--aws` it reads a deployed one (read-only calls only).
 
 Bad input (unreadable file, invalid JSON, an event the stack would reject, an unknown
-certificate name) prints one line on stderr and exits with status 2, without a traceback.
+certificate name, an unknown execution, AWS refusing to answer) prints one line on stderr and
+exits with status 2, without a traceback.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -79,6 +86,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--json", action="store_true", help="print one JSON object instead")
     run.set_defaults(run=_run_local)
+
+    history = commands.add_parser(
+        "history", help="show an execution as the Step Functions console does"
+    )
+    history.add_argument(
+        "execution", nargs="?", metavar="EXECUTION", help="name or unique prefix (default: latest)"
+    )
+    history.add_argument("--list", action="store_true", help="list saved executions, newest first")
+    history.add_argument("--aws", action="store_true", help="read a deployed execution instead")
+    history.add_argument("--execution-arn", metavar="ARN", help="the execution to read (--aws)")
+    history.add_argument("--region", help="default: the region in the ARN")
+    history.add_argument("--json", action="store_true", help="print one JSON object instead")
+    history.set_defaults(run=_run_history)
     return parser
 
 
@@ -93,6 +113,7 @@ def _run_local(args: argparse.Namespace) -> int:
     from certrelay.local import render
     from certrelay.local.engine import LocalEngine
     from certrelay.local.fleet import load_fleet
+    from certrelay.local.history import keep
     from certrelay.local.human import send_and_decide
     from certrelay.local.report import report
 
@@ -106,6 +127,8 @@ def _run_local(args: argparse.Namespace) -> int:
         result = send_and_decide(
             engine, event, args.decision, reason="Approved with certrelay local run."
         )
+        if unkept := keep(result.executions):
+            print(f"certrelay: {unkept}", file=sys.stderr)
         if args.json:
             print(json.dumps(report(engine, result.executions), indent=2, default=str))
             return 0
@@ -125,6 +148,91 @@ def _run_local(args: argparse.Namespace) -> int:
             print(render.email(message))
             print()
     return 0
+
+
+def _run_history(args: argparse.Namespace) -> int:
+    from certrelay.local import history
+
+    if args.aws:
+        name, arn, status, events = _aws_history(args)
+    elif args.execution_arn or args.region:
+        raise BadInput("--execution-arn and --region read a deployed execution: add --aws")
+    elif args.list:
+        return _list_saved(as_json=args.json)
+    else:
+        try:
+            saved = history.load(args.execution) if args.execution else history.latest()
+        except history.NotSaved as error:
+            raise BadInput(str(error)) from None
+        name, arn, status, events = saved.name, saved.arn, saved.status, saved.history
+    steps = history.steps(events)
+    if args.json:
+        print(json.dumps(history.as_json(name, arn, status, steps), indent=2))
+    else:
+        print(history.render(name, status, steps, color=history.use_color(sys.stdout)))
+    return 0
+
+
+def _list_saved(*, as_json: bool) -> int:
+    from certrelay.local import history
+
+    saved = history.list_saved()
+    rows = [
+        {
+            "name": s.name,
+            "status": s.status,
+            "started": s.started.isoformat() if s.started else None,
+            "arn": s.arn,
+        }
+        for s in saved
+    ]
+    if as_json:
+        print(json.dumps({"executions": rows}, indent=2))
+    elif not rows:
+        print(f"No saved executions in {history.default_directory()}: run `certrelay local run`.")
+    for row in [] if as_json else rows:
+        print(f"{row['started'] or '?':32}  {row['status']:9}  {row['name']}")
+    return 0
+
+
+_EXECUTION_ARN = re.compile(
+    r"^arn:aws[a-z-]*:states:(?P<region>[a-z0-9-]+):\d{12}:(?:execution|express):[^:\s]+:[^:\s]+$"
+)
+
+
+def _aws_history(args: argparse.Namespace) -> tuple[str, str, str, list[dict[str, Any]]]:
+    """DescribeExecution and GetExecutionHistory: read-only calls, with the caller's credentials."""
+    if args.execution or args.list:
+        raise BadInput("--aws reads the one execution named by --execution-arn")
+    if not args.execution_arn:
+        raise BadInput("--aws needs --execution-arn ARN (the execution to read)")
+    match = _EXECUTION_ARN.match(args.execution_arn)
+    if not match:
+        raise BadInput(
+            f"{args.execution_arn!r} is not a Step Functions execution ARN "
+            "(arn:aws:states:REGION:ACCOUNT:execution:STATE_MACHINE:NAME)"
+        )
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+    try:
+        sfn = boto3.client("stepfunctions", region_name=args.region or match["region"])
+        described = sfn.describe_execution(executionArn=args.execution_arn)
+        events: list[Any] = []
+        pages = sfn.get_paginator("get_execution_history").paginate(
+            executionArn=args.execution_arn, includeExecutionData=True
+        )
+        for page in pages:
+            events.extend(page["events"])
+    except NoCredentialsError:
+        raise BadInput("no AWS credentials found: set AWS_PROFILE or run `aws configure`") from None
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "Error")
+        message = " ".join(str(error.response.get("Error", {}).get("Message", "")).split())
+        raise BadInput(f"AWS refused to read {args.execution_arn}: {code}: {message}") from None
+    except BotoCoreError as error:
+        raise BadInput(f"cannot reach AWS Step Functions: {error}") from None
+    return described["name"], args.execution_arn, described["status"], events
 
 
 def read_event(path: Path) -> dict[str, Any]:

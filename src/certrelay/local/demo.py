@@ -10,6 +10,7 @@ from typing import Any
 
 from certrelay.local import render
 from certrelay.local.engine import ROOT, Execution, LocalEngine
+from certrelay.local.history import keep
 from certrelay.local.human import send_and_decide
 from certrelay.local.report import distributions, report
 
@@ -114,6 +115,8 @@ def run_demo(*, as_json: bool = False, decision: str | None = None) -> int:
             executions.extend(result.executions)
             if not as_json:
                 _tell(scene, result.executions, outbox)
+        if unkept := keep(engine.executions):  # for `certrelay history` after the demo
+            print(f"certrelay: {unkept}", file=sys.stderr)
         finished = time.monotonic()
         if as_json:
             print(json.dumps(report(engine, executions), indent=2, default=str))

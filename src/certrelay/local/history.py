@@ -328,7 +328,7 @@ def _row(step: Step, start: dt.datetime | None) -> tuple[str, str, str, str, str
     duration = f"{step.seconds:.3f}s" if step.seconds is not None else "…"
     where = f"[{step.iteration}] " if step.iteration is not None else ""
     retried = f" ({step.retries} {'retry' if step.retries == 1 else 'retries'})"
-    flow = f"{short(step.input, 60) or '-'} → {short(step.output, 60) or '-'}"
+    flow = f"{short(step.input, 60) or '-'} → {_output_view(step.input, step.output)}"
     return (
         "  " * step.depth + where + step.name,
         step.state_type,
@@ -338,11 +338,55 @@ def _row(step: Step, start: dt.datetime | None) -> tuple[str, str, str, str, str
     )
 
 
+def _output_view(before: str | None, after: str | None, limit: int = 80) -> str:
+    """The output, or only what the state added or changed when it kept its input (ResultPath).
+
+    Most states pass the whole document along, so the start of every output looks alike; the
+    keys that differ are what the state did.
+    """
+    try:
+        old, new = json.loads(before or "null"), json.loads(after or "null")
+    except ValueError:
+        return short(after, limit) or "-"
+    if not (isinstance(old, dict) and isinstance(new, dict) and old.keys() <= new.keys()):
+        return short(after, limit) or "-"
+    changed = {key: value for key, value in new.items() if old.get(key) != value}
+    return "+" + (short(json.dumps(changed), limit - 1) or "") if changed else "(unchanged)"
+
+
 def _painter(color: bool) -> Callable[[str], str]:
     def paint(text: str) -> str:
         return f"{RED}{text}{RESET}" if color else text
 
     return paint
+
+
+def as_json(name: str, arn: str, status: str, steps: list[Step]) -> dict[str, Any]:
+    """The `--json` view: the execution and its steps, input and output in full (redacted)."""
+    return {
+        "name": name,
+        "arn": arn,
+        "status": status,
+        "states": [s.name for s in steps if s.depth == 0],
+        "steps": [
+            {
+                "name": s.name,
+                "type": s.state_type,
+                "entered": s.entered.isoformat(),
+                "exited": s.exited.isoformat() if s.exited else None,
+                "seconds": s.seconds,
+                "input": s.input,
+                "output": s.output,
+                "error": s.error,
+                "cause": s.cause,
+                "retries": s.retries,
+                "depth": s.depth,
+                "within": s.within,
+                "iteration": s.iteration,
+            }
+            for s in steps
+        ],
+    }
 
 
 def use_color(stream: Any) -> bool:
@@ -380,9 +424,14 @@ def save(execution: Recorded, directory: Path | None = None) -> Path:
     return path
 
 
-def save_all(executions: Iterable[Recorded], directory: Path | None = None) -> None:
-    for execution in executions:
-        save(execution, directory)
+def keep(executions: Iterable[Recorded], directory: Path | None = None) -> str | None:
+    """Save each execution for `certrelay history`; say why not, rather than fail the run."""
+    try:
+        for execution in executions:
+            save(execution, directory)
+    except OSError as error:
+        return f"this run is not kept for `certrelay history`: {error}"
+    return None
 
 
 class NotSaved(LookupError):
