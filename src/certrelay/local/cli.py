@@ -177,21 +177,23 @@ def _list_saved(*, as_json: bool) -> int:
     from certrelay.local import history
 
     saved = history.list_saved()
-    rows = [
-        {
-            "name": s.name,
-            "status": s.status,
-            "started": s.started.isoformat() if s.started else None,
-            "arn": s.arn,
-        }
-        for s in saved
-    ]
     if as_json:
+        rows = [
+            {
+                "name": s.name,
+                "status": s.status,
+                "started": s.started.isoformat() if s.started else None,
+                "arn": s.arn,
+            }
+            for s in saved
+        ]
         print(json.dumps({"executions": rows}, indent=2))
-    elif not rows:
+        return 0
+    if not saved:
         print(f"No saved executions in {history.default_directory()}: run `certrelay local run`.")
-    for row in [] if as_json else rows:
-        print(f"{row['started'] or '?':32}  {row['status']:9}  {row['name']}")
+    for s in saved:
+        started = s.started.astimezone().strftime("%Y-%m-%d %H:%M:%S") if s.started else "?"
+        print(f"{started:19}  {s.status:9}  {s.name}")
     return 0
 
 

@@ -14,7 +14,8 @@ import datetime as dt
 import json
 import os
 import re
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -174,7 +175,7 @@ class _Draft:
 
 
 def steps(history: list[dict[str, Any]]) -> list[Step]:
-    """One Step per state entered, in the order entered, from a (redacted) history.
+    """One Step per state entered, in the order entered; the history is redacted first.
 
     Events are attributed to states through `previousEventId`, as the console does, because
     Map iterations run concurrently and interleave; a history without it falls back to the
@@ -209,7 +210,13 @@ def _place(
         name = details.get("name") or (drafts[current].name if current is not None else None)
         return _Frame(frame.depth + 1, name, _int(index), current, frame), current
     if kind.startswith(_ITERATION_ENDS) or kind.startswith(_BRANCHING_ENDS):
-        return _close(frame)
+        return _close(frame, current)
+    if "stateExitedEventDetails" in event:
+        # a Parallel state's exit follows its last branch's last event, not its own
+        name = event["stateExitedEventDetails"].get("name")
+        while current is not None and drafts[current].name != name and frame.parent:
+            frame, current = _close(frame, current)
+        return frame, current
     if "stateEnteredEventDetails" in event:
         if (
             current is not None
@@ -231,11 +238,11 @@ def _place(
     return frame, current
 
 
-def _close(frame: _Frame) -> tuple[_Frame, int | None]:
+def _close(frame: _Frame, current: int | None) -> tuple[_Frame, int | None]:
     """Leave an iteration or branch: back to the frame and step of its Map or Parallel state."""
-    while frame.parent is not None and frame.owner is None:
-        frame = frame.parent
-    return (frame.parent or frame), frame.owner
+    if frame.parent is None:  # not inside one after all: stay where we are
+        return frame, current
+    return frame.parent, frame.owner
 
 
 def _apply(event: dict[str, Any], current: int | None, drafts: list[_Draft]) -> None:
@@ -254,13 +261,12 @@ def _apply(event: dict[str, Any], current: int | None, drafts: list[_Draft]) -> 
     elif kind in _TASK_FAILURES:
         draft.pending_failures += 1
         _record_failure(event, draft)
-    elif (
-        kind.endswith(("Failed", "TimedOut", "Aborted")) and draft.error is None
-    ) or kind.startswith("Execution"):
+    elif kind.endswith(("Failed", "TimedOut", "Aborted")):
         _record_failure(event, draft)
 
 
 def _record_failure(event: dict[str, Any], draft: _Draft) -> None:
+    """Keep the error and cause the event carries; Map and iteration failures carry none."""
     details = next(
         (v for k, v in event.items() if k.endswith("EventDetails") and isinstance(v, dict)), {}
     )
@@ -273,12 +279,7 @@ def _record_failure(event: dict[str, Any], draft: _Draft) -> None:
 
 def _timestamp(value: Any) -> dt.datetime:
     """boto3 gives datetimes; a saved history gives ISO 8601 text."""
-    if isinstance(value, dt.datetime):
-        stamp = value
-    elif isinstance(value, int | float):
-        stamp = dt.datetime.fromtimestamp(value, dt.UTC)
-    else:
-        stamp = dt.datetime.fromisoformat(str(value))
+    stamp = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
     return stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.UTC)
 
 
@@ -303,13 +304,12 @@ def short(value: str | None, limit: int = 200) -> str | None:
 
 def render(execution_name: str, status: str, steps: list[Step], *, color: bool) -> str:
     """The terminal view: header, the path taken, then one row per state with its timing."""
-    paint = _painter(color)
     start = steps[0].entered if steps else None
     ends = [s.exited or s.entered for s in steps]
     total = f"{(max(ends) - start).total_seconds():.3f} s" if start else "no states"
     failed = status not in ("SUCCEEDED", "RUNNING")
     lines = [
-        f"Execution {execution_name}  {paint(status) if failed else status}  ({total})",
+        f"Execution {execution_name}  {_red(status, color) if failed else status}  ({total})",
         "  " + " → ".join(s.name for s in steps if s.depth == 0),
         "",
     ]
@@ -319,7 +319,8 @@ def render(execution_name: str, status: str, steps: list[Step], *, color: bool) 
         cells = "  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True))
         lines.append(f"  {cells}  {row[4]}".rstrip())
         if step.failed:
-            lines.append(paint(f"  {'':{widths[0]}}  ✗ {step.error}: {short(step.cause) or ''}"))
+            problem = f"  {'':{widths[0]}}  ✗ {step.error}: {short(step.cause) or ''}"
+            lines.append(_red(problem, color))
     return "\n".join(lines)
 
 
@@ -354,11 +355,8 @@ def _output_view(before: str | None, after: str | None, limit: int = 80) -> str:
     return "+" + (short(json.dumps(changed), limit - 1) or "") if changed else "(unchanged)"
 
 
-def _painter(color: bool) -> Callable[[str], str]:
-    def paint(text: str) -> str:
-        return f"{RED}{text}{RESET}" if color else text
-
-    return paint
+def _red(text: str, color: bool) -> str:
+    return f"{RED}{text}{RESET}" if color else text
 
 
 def as_json(name: str, arn: str, status: str, steps: list[Step]) -> dict[str, Any]:
@@ -416,10 +414,15 @@ def save(execution: Recorded, directory: Path | None = None) -> Path:
         "history": history,
     }
     path = folder / f"{_SAFE_NAME.sub('_', execution.name)}.json"
+    others = [p for p in _newest_first(folder) if p != path]
     temporary = path.with_suffix(".json.tmp")
     temporary.write_text(json.dumps(record, default=_iso, ensure_ascii=False), encoding="utf-8")
     temporary.replace(path)
-    for old in _newest_first(folder)[KEEP:]:
+    # File times are coarse (a few ms); the demo saves several at once, and "latest" must be
+    # the last one saved, so each save is stamped strictly after the newest before it.
+    stamp = max(time.time_ns(), others[0].stat().st_mtime_ns + 1 if others else 0)
+    os.utime(path, ns=(stamp, stamp))
+    for old in others[KEEP - 1 :]:
         old.unlink(missing_ok=True)
     return path
 
