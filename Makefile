@@ -4,7 +4,18 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install demo test lint browser-deps bench diagram clean
+.PHONY: install demo test lint browser-deps bench diagram deploy-check clean
+
+# deploy-check: the AWS SAM CLI in its own venv (heavy, ~330 MB; not needed by `make test` or CI).
+SAM_CLI_VERSION ?= 1.170.0
+SAM_VENV := .venv-sam
+SAM_STAMP := $(SAM_VENV)/.installed-$(SAM_CLI_VERSION)
+# `sam build` runs pip with the functions' runtime Python (template.yaml Globals: Runtime).
+LAMBDA_RUNTIME = $(shell sed -n 's/^ *Runtime: *\(python3\.[0-9]*\).*/\1/p' template.yaml | head -n 1)
+# The first one that runs: on PATH (a pyenv shim may not), else any pyenv-installed version.
+LAMBDA_PYTHON = $(shell for p in "$$(command -v $(LAMBDA_RUNTIME))" \
+	$${PYENV_ROOT:-$$HOME/.pyenv}/versions/$(LAMBDA_RUNTIME:python%=%).*/bin/$(LAMBDA_RUNTIME); do \
+	"$$p" -c '' >/dev/null 2>&1 && { echo "$$p"; break; }; done)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,5 +52,20 @@ bench: $(STAMP)
 diagram: $(STAMP)
 	$(BIN)/python -m certrelay.local.diagram --write-readme
 
+$(SAM_STAMP):
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(SAM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check "aws-sam-cli==$(SAM_CLI_VERSION)"
+	rm -f $(SAM_VENV)/.installed-* && touch $(SAM_STAMP)
+
+# What `sam deploy` would build, without an AWS account: samconfig.toml's validate and build
+# settings (lint on; cached, parallel). Only a region is needed, not credentials.
+deploy-check: $(SAM_STAMP)
+	@test -n "$(LAMBDA_PYTHON)" || { echo "deploy-check: $(LAMBDA_RUNTIME) is not on PATH (nor under pyenv); sam build needs the functions' runtime" >&2; exit 1; }
+	SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-$${AWS_REGION:-eu-west-1}} \
+		$(SAM_VENV)/bin/sam validate --lint
+	SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-$${AWS_REGION:-eu-west-1}} \
+		PATH="$(dir $(LAMBDA_PYTHON)):$$PATH" $(SAM_VENV)/bin/sam build
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
