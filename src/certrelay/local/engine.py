@@ -34,6 +34,7 @@ from certrelay.local.fleet import (
     seed_certificates,
 )
 from certrelay.local.lambdas import LambdaRuntime
+from certrelay.local.mock_config import configured_path, mocked_test_cases
 from certrelay.local.servers import LocalFleetServers, seed_files
 from certrelay.local.stack import Stack, deploy
 from certrelay.local.template import translate
@@ -90,6 +91,7 @@ class LocalEngine:
         parameters: dict[str, str] | None = None,
         now: dt.datetime | None = None,
         clock_speed: float = 1.0,
+        mock_config: Path | None = None,
     ) -> None:
         self.fleet = fleet or load_fleet()
         self.template_path = template
@@ -97,6 +99,8 @@ class LocalEngine:
         self.now = now or dt.datetime.now(dt.UTC)
         # Task timeouts (the approval waits) and Wait states pass this many times faster.
         self.clock_speed = clock_speed
+        # Step Functions Local's MockConfigFile: `<arn>#Case` runs test case Case (mock_config.py).
+        self.mock_config = configured_path(mock_config)
         self.runtime = LambdaRuntime(self.fleet.region, self.fleet.account)
         self.stack: Stack | None = None
         self.certificates: dict[str, SeededCertificate] = {}
@@ -159,6 +163,8 @@ class LocalEngine:
             parameters=self.parameters,
             runtime=self.runtime,
         )
+        if self.mock_config is not None:
+            self._exits.enter_context(mocked_test_cases(self.mock_config, region=self.fleet.region))
         self._issuers = Issuers(self.fleet, self.now)
         self.certificates = seed_certificates(self.fleet, now=self.now, authorities=self._issuers)
         sandbox = Path(self._exits.enter_context(tempfile.TemporaryDirectory(prefix="certrelay-")))
@@ -248,6 +254,24 @@ class LocalEngine:
                 )["executionArn"]
                 started.append((name, arn))
         return matched, started
+
+    def start(
+        self,
+        execution_input: dict[str, Any],
+        *,
+        case: str | None = None,
+        wait_seconds: float = 30.0,
+    ) -> Execution:
+        """Run the stack's state machine on `execution_input`; `case` names a mock test case."""
+        (machine_arn,) = self._require_stack().state_machines.values()
+        self._counter += 1
+        name = f"{case or 'direct'}-{self._counter}-{uuid.uuid4().hex[:6]}"
+        arn = self._sfn.start_execution(
+            stateMachineArn=f"{machine_arn}#{case}" if case else machine_arn,
+            name=name,
+            input=json.dumps(execution_input),
+        )["executionArn"]
+        return self.wait(arn, name=name, seconds=wait_seconds)
 
     def status(self, execution_arn: str) -> str:
         return str(self._sfn.describe_execution(executionArn=execution_arn)["status"])
