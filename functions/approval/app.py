@@ -20,6 +20,7 @@ from certrelay import approval_pages as pages
 from certrelay import approvals
 from certrelay.approval_links import ApiSettings, load_key
 from certrelay.approvals import Answer, Visitor
+from certrelay.metrics import count
 
 logger = Logger()
 app = APIGatewayHttpResolver()
@@ -93,6 +94,8 @@ def _visitor() -> Visitor:
 
 def _respond(answer: Answer) -> Response[str]:
     logger.info("approval answered", extra={"status": answer.status, "outcome": answer.outcome})
+    if answer.outcome in approvals.DECISION_OUTCOMES:
+        count("Approvals", {"outcome": answer.outcome})
     body = "" if app.current_event.http_method.upper() == "HEAD" else answer.page
     return Response(status_code=answer.status, body=body, headers=pages.HEADERS)
 

@@ -11,6 +11,7 @@ import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from certrelay.announcements import announce, common_fields
 from certrelay.errors import ConfigurationError
 from certrelay.findings import ALL_PROBLEMS, raise_finding, resolve_findings
 
@@ -20,6 +21,11 @@ logger = Logger()
 @cache
 def _securityhub(region: str) -> Any:
     return boto3.client("securityhub", region_name=region)
+
+
+@cache
+def _events(region: str) -> Any:
+    return boto3.client("events", region_name=region)
 
 
 def _scope(function_arn: str) -> tuple[str, str, str]:
@@ -49,6 +55,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             problems=[problem] if event.get("problem") else ALL_PROBLEMS,
         )
         logger.info("findings resolved", extra={**log, "archived": len(ids)})
+        if ids:
+            _announce(region, decision, event, {"outcome": "finding-resolved", "finding_ids": ids})
         return {"action": action, "ids": ids}
     raised = raise_finding(
         _securityhub(region),
@@ -61,4 +69,26 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         detail=str(event.get("detail") or ""),
     )
     logger.info("finding raised", extra={**log, "severity": raised["severity"]})
+    _announce(
+        region,
+        decision,
+        event,
+        {
+            "outcome": "finding-raised",
+            "problem": problem,
+            "severity": raised["severity"],
+            "finding_ids": [raised["id"]],
+        },
+    )
     return {"action": action, "ids": [raised["id"]], "severity": raised["severity"]}
+
+
+def _announce(
+    region: str, decision: dict[str, Any], event: dict[str, Any], fields: dict[str, Any]
+) -> None:
+    """certrelay.finding-raised / -resolved; Security Hub has it, so a bus error is only logged."""
+    detail = {**common_fields(decision, str(event.get("execution", ""))), **fields}
+    try:
+        announce(_events(region), detail)
+    except Exception as error:  # the finding itself stands; the event is a courtesy
+        logger.warning("finding event not put", extra={"error": str(error)})

@@ -11,7 +11,8 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from certrelay.distribution import summarize
-from certrelay.outcomes import compose_outcome
+from certrelay.metrics import count
+from certrelay.outcomes import DISTRIBUTED, EXPIRED, compose_outcome
 
 logger = Logger()
 
@@ -38,4 +39,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         )
     logger.info("outcome notified", extra={"kind": event.get("kind"), "sent": len(messages)})
     results = ((event.get("decision") or {}).get("distribution") or {}).get("results") or []
-    return {"sent": len(messages), "summary": summarize(list(results))}
+    summary = summarize(list(results))
+    if event.get("kind") == DISTRIBUTED:
+        count("Distributions", {"result": summary["outcome"]})
+        count("TargetsFailed", {"result": summary["outcome"]}, value=summary["failed"])
+    elif event.get("kind") == EXPIRED:
+        count("Approvals", {"outcome": "expired"})
+    return {"sent": len(messages), "summary": summary}

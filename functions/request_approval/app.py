@@ -15,6 +15,7 @@ import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from certrelay.announcements import announce, common_fields
 from certrelay.approval_links import RequestSettings, load_key
 from certrelay.approval_requests import request_approval
 
@@ -22,16 +23,16 @@ logger = Logger()
 
 
 @cache
-def _dependencies() -> tuple[RequestSettings, bytes, Any, Any]:
-    """Read once per container: settings, the HMAC key, the DynamoDB and SNS clients."""
+def _dependencies() -> tuple[RequestSettings, bytes, Any, Any, Any]:
+    """Read once per container: settings, the HMAC key, the DynamoDB, SNS and events clients."""
     settings = RequestSettings.from_env(os.environ)
     key = load_key(boto3.client("secretsmanager"), settings.key_secret_arn)
-    return settings, key, boto3.client("dynamodb"), boto3.client("sns")
+    return settings, key, boto3.client("dynamodb"), boto3.client("sns"), boto3.client("events")
 
 
 @logger.inject_lambda_context(log_event=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    settings, key, dynamodb, sns = _dependencies()
+    settings, key, dynamodb, sns, events = _dependencies()
     receipt = request_approval(
         event,
         dynamodb=dynamodb,
@@ -49,4 +50,20 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             "expires_at": receipt["expires_at"],
         },
     )
+    _announce(events, event, receipt)
     return receipt
+
+
+def _announce(events: Any, event: dict[str, Any], receipt: dict[str, Any]) -> None:
+    """certrelay.approval-requested; the mails are out, so a bus error is logged, not raised."""
+    detail = {
+        **common_fields(event.get("decision") or {}, str(event.get("execution", ""))),
+        "outcome": "approval-requested",
+        "round": receipt["round"],
+        "approvers": list(receipt["recipients"]),
+        "expires_at": receipt["expires_at"],
+    }
+    try:
+        announce(events, detail)
+    except Exception as error:  # the event is a courtesy; the approval itself stands
+        logger.warning("approval-requested event not put", extra={"error": str(error)})

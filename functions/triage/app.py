@@ -12,6 +12,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from certrelay.config import Settings
+from certrelay.metrics import count, expiry_bucket
 from certrelay.profiles import Profile, load_profiles_file
 from certrelay.triage import triage
 
@@ -45,4 +46,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             "owners": len(decision["owners"]),
         },
     )
+    count("EventsTriaged", {"kind": decision["event_kind"], "route": decision["route"]})
+    days = decision["certificate"]["days_to_expiry"]
+    count("CertificatesByDaysToExpiry", {"days_to_expiry": expiry_bucket(days)})
     return decision

@@ -44,6 +44,8 @@ AUDIT_RETENTION = timedelta(days=400)
 _GONE = frozenset({"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"})
 _MAX_BODY = 8192
 _DONE = {"approve": "approved", "reject": "rejected"}
+# The Answer outcomes that recorded a decision (the approval function counts them as metrics).
+DECISION_OUTCOMES = frozenset(_DONE.values())
 _PENDING = "#status = :pending"
 _STILL_OPEN = "#status = :pending AND expires_at >= :now"
 

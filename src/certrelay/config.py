@@ -43,14 +43,17 @@ class Settings:
         profiles_file = environ.get("PROFILES_FILE", "").strip()
         return cls(
             fallback_owner_email=email,
-            expiry_threshold_days=_thresholds(
-                environ.get("EXPIRY_THRESHOLD_DAYS", "").strip() or DEFAULT_THRESHOLD_DAYS
-            ),
+            expiry_threshold_days=expiry_thresholds(environ),
             profiles_file=Path(profiles_file) if profiles_file else None,
             event_record_ttl_days=_ttl_days(environ.get("EVENT_RECORD_TTL_DAYS", "").strip()),
             approval_timeout_hours=_hours(environ, "APPROVAL_TIMEOUT_HOURS"),
             escalation_timeout_hours=_hours(environ, "ESCALATION_TIMEOUT_HOURS"),
         )
+
+
+def expiry_thresholds(environ: Mapping[str, str]) -> frozenset[int]:
+    """EXPIRY_THRESHOLD_DAYS (the rule's and the sweep's reminder days), or the defaults."""
+    return _thresholds(environ.get("EXPIRY_THRESHOLD_DAYS", "").strip() or DEFAULT_THRESHOLD_DAYS)
 
 
 def _thresholds(text: str) -> frozenset[int]:

@@ -194,6 +194,7 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
         "failed": len(failed),
         "failed_targets": labels,
         "complete": bool(results) and not failed,
+        "outcome": "distributed" if results and not failed else "distribution-incomplete",
         "cause": "Not every target has the renewed certificate; failed: " + "; ".join(labels)
         if failed
         else "",

@@ -21,6 +21,10 @@ from pydantic_core import ErrorDetails
 from certrelay.errors import MalformedEvent, UnsupportedEvent
 
 ACM_SOURCE = "aws.acm"
+# The reconciliation sweep re-sends missed expiry reminders under its own source (EventBridge
+# keeps `aws.*` for AWS); triage trusts neither source's facts and re-reads ACM either way.
+SWEEP_SOURCE = "certrelay.sweep"
+APPROACHING_EXPIRATION_DETAIL_TYPE = "ACM Certificate Approaching Expiration"
 
 NO_RESOURCES = "event has no resources: an ACM event names the certificate ARN in resources[0]"
 CERTIFICATE_ARN = re.compile(r"^arn:aws(-[a-z]+)*:acm:[a-z0-9-]+:\d{12}:certificate/[A-Za-z0-9-]+$")
@@ -38,7 +42,7 @@ class EventKind(StrEnum):
 
 
 DETAIL_TYPES: dict[str, EventKind] = {
-    "ACM Certificate Approaching Expiration": EventKind.APPROACHING_EXPIRATION,
+    APPROACHING_EXPIRATION_DETAIL_TYPE: EventKind.APPROACHING_EXPIRATION,
     "ACM Certificate Renewal Action Required": EventKind.RENEWAL_ACTION_REQUIRED,
     "ACM Certificate Expired": EventKind.EXPIRED,
     "ACM Certificate Available": EventKind.AVAILABLE,
@@ -177,11 +181,15 @@ def parse_event(raw: Mapping[str, Any]) -> AcmEvent:
             f"event is a {type(raw).__name__}, not a JSON object: pass the EventBridge event itself"
         )
     source = raw.get("source")
-    if source != ACM_SOURCE:
+    if source not in (ACM_SOURCE, SWEEP_SOURCE):
         raise MalformedEvent(
             f"event source is {_show(source)}, not 'aws.acm': certrelay only handles ACM events"
         )
     detail_type = raw.get("detail-type")
+    if source == SWEEP_SOURCE and detail_type != APPROACHING_EXPIRATION_DETAIL_TYPE:
+        raise UnsupportedEvent(
+            f"the sweep only sends {APPROACHING_EXPIRATION_DETAIL_TYPE!r}, not {_show(detail_type)}"
+        )
     if not isinstance(detail_type, str) or not detail_type:
         raise MalformedEvent("event has no detail-type: an ACM event names its kind in detail-type")
     kind = DETAIL_TYPES.get(detail_type)

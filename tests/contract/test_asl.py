@@ -17,7 +17,7 @@ from certrelay.local.template import load_sam
 
 ROOT = Path(__file__).resolve().parents[2]
 ASL_PATH = ROOT / "statemachines" / "certificate_lifecycle.asl.json"
-AWS_ERROR_PREFIXES = ("States.", "Lambda.", "DynamoDB.", "SNS.")
+AWS_ERROR_PREFIXES = ("States.", "Lambda.", "DynamoDB.", "SNS.", "EventBridge.")
 
 
 @pytest.fixture(scope="module")

@@ -231,3 +231,70 @@ def test_approval_records_expire_on_their_own_ttl_attribute(translated):
     ttl = translated["Resources"]["ApprovalTable"]["Properties"]["TimeToLiveSpecification"]
 
     assert ttl == {"AttributeName": "purge_at", "Enabled": True}
+
+
+def test_events_out_and_sweep_reminders_each_have_their_own_source(translated):
+    """Who may put what on the bus: the workflow's outcomes, the sweep's reminders, no one else."""
+    sources: dict[str, set[str]] = {}
+    for name, resource in translated["Resources"].items():
+        for policy in (resource.get("Properties") or {}).get("Policies", []) or []:
+            for statement in policy["PolicyDocument"]["Statement"]:
+                if "events:PutEvents" in _actions(statement):
+                    source = statement["Condition"]["StringEquals"]["events:source"]
+                    sources.setdefault(source, set()).add(name)
+
+    assert sources == {
+        "certrelay": {
+            "CertificateLifecycleStateMachineRole",
+            "RequestApprovalFunctionRole",
+            "FindingsFunctionRole",
+        },
+        "certrelay.sweep": {"SweepFunctionRole"},
+    }
+
+
+def test_sweep_runs_on_the_schedule_parameter_and_its_events_reach_the_rule(translated):
+    from moto.events.models import EventPattern
+
+    (schedule,) = [
+        r["Properties"]
+        for r in translated["Resources"].values()
+        if r["Type"] == "AWS::Scheduler::Schedule"
+    ]
+    rule = translated["Resources"]["CertificateEventsRule"]["Properties"]
+    text = rule["EventPattern"]["Fn::Sub"].replace("${AWS::AccountId}", "1")
+    pattern = json.loads(text.replace("${ExpiryThresholdDays}", "30"))
+    reminder = {
+        "source": "certrelay.sweep",
+        "account": "1",
+        "detail-type": "ACM Certificate Approaching Expiration",
+        "detail": {"DaysToExpiry": 30},
+    }
+
+    assert schedule["ScheduleExpression"] == {"Ref": "SweepSchedule"}
+    assert schedule["Target"]["Arn"] == {"Fn::GetAtt": ["SweepFunction", "Arn"]}
+    assert {"DeadLetterConfig", "RetryPolicy"} <= set(schedule["Target"])
+    assert EventPattern.load(json.dumps(pattern)).matches_event(reminder)
+
+
+def test_dashboard_charts_every_business_metric_the_functions_emit(translated):
+    import re
+
+    emitted = {
+        name
+        for app in (ROOT / "functions").glob("*/app.py")
+        for name in re.findall(r'count\(\s*"(\w+)"', app.read_text(encoding="utf-8"))
+    }
+    body = translated["Resources"]["OperationsDashboard"]["Properties"]["DashboardBody"]
+    widgets = json.loads(body["Fn::Sub"])["widgets"]
+    searches = [
+        line["expression"]
+        for widget in widgets
+        for row in widget["properties"]["metrics"]
+        for line in row
+        if isinstance(line, dict)
+    ]
+    charted = {m for m in emitted for search in searches if f'MetricName="{m}"' in search}
+
+    assert {"EventsTriaged", "CertificatesByDaysToExpiry", "Approvals", "Distributions"} <= emitted
+    assert charted == emitted

@@ -42,7 +42,14 @@ def test_json_output_has_the_contract_keys_and_the_path_taken(capsys):
 
     assert status == 0
     report = json.loads(out)
-    assert set(report) == {"executions", "notifications", "findings", "distributions"}
+    assert set(report) == {
+        "executions",
+        "notifications",
+        "findings",
+        "events_out",
+        "metrics",
+        "distributions",
+    }
     (execution,) = report["executions"]
     assert set(execution) == {"name", "status", "states", "output"}
     assert execution["status"] == "SUCCEEDED"
@@ -50,6 +57,15 @@ def test_json_output_has_the_contract_keys_and_the_path_taken(capsys):
     (email,) = report["notifications"]
     assert set(email) == {"subject", "body", "recipient", "attributes"}
     assert email["recipient"] == "partner-integrations@example.com"
+    assert [e["detail-type"] for e in report["events_out"]] == [
+        "certrelay.finding-raised",
+        "certrelay.owners-notified",
+    ]
+    assert {
+        "name": "EventsTriaged",
+        "dimensions": {"kind": "Expired", "route": "attention"},
+        "value": 1.0,
+    } in report["metrics"]
 
 
 def test_every_sample_with_a_fitting_certificate_takes_its_route(capsys):

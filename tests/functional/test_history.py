@@ -132,8 +132,9 @@ def renewal() -> Execution:
 
 @pytest.fixture
 def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Where kept runs land when certrelay's state directory is tmp_path."""
     monkeypatch.setenv("CERTRELAY_STATE_DIR", str(tmp_path))
-    return tmp_path
+    return tmp_path / "executions"
 
 
 @pytest.fixture

@@ -59,8 +59,24 @@ def assert_no_secrets(engine: LocalEngine, executions: list[Execution]) -> None:
         assert not leaked, f"{execution.name}: history holds private key material"
     outbox = json.dumps(engine.notifications())
     assert not any(f in outbox for f in fragments), "an email holds private key material"
+    bus = json.dumps(engine.bus)
+    assert not any(f in bus for f in fragments), "an event on the bus holds a secret"
+    assert not any(p.search(bus) for p in SECRET_PATTERNS), "an event on the bus holds a key"
     logs = "\n".join(engine.runtime.log_lines)
     assert not any(f in logs for f in fragments), "a log line holds private key material"
+    assert_events_out_follow_the_schema(engine)
+
+
+def assert_events_out_follow_the_schema(engine: LocalEngine) -> None:
+    """Every certrelay.* event the run put on the bus validates against the documented schema."""
+    from certrelay import announcements
+
+    arns = {execution.arn for execution in engine.executions}
+    for event in engine.events_out():
+        announcement = announcements.parse(event)
+        assert announcement.certificate.arn in event["resources"]
+        if arns and announcement.execution not in arns:
+            raise AssertionError(f"{event['detail-type']} names an unknown execution")
 
 
 @pytest.fixture

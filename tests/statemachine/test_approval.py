@@ -24,6 +24,7 @@ BEFORE_APPROVAL = [
     "Route Event?",
     "Notify Owners",
     "Send Email",
+    "Announce Notice",
     "After Notice?",
     "Approval Required?",
 ]
@@ -56,9 +57,10 @@ def test_approved_renewal_records_who_approved_and_why(engine: LocalEngine):
     execution = run(engine, "approve", reason="Change CHG-1042 approved")
 
     assert execution.status == "SUCCEEDED"
-    assert execution.states[: len(BEFORE_APPROVAL) + 3] == [
+    assert execution.states[: len(BEFORE_APPROVAL) + 4] == [
         *BEFORE_APPROVAL,
         "Request Approval",
+        "Announce Approval",
         "Maintenance Window?",
         "Export Certificate",
     ]
@@ -83,6 +85,7 @@ def test_rejected_renewal_tells_the_owners_who_rejected_and_why(engine: LocalEng
         *BEFORE_APPROVAL,
         "Request Approval",
         "Notify Rejection",
+        "Announce Rejection",
         "Forget Rejected Event",
         "Renewal Rejected",
     ]
@@ -130,9 +133,10 @@ def test_profile_with_automatic_approval_skips_the_wait():
     with LocalEngine(fleet=fleet) as engine:
         execution = run(engine, None)
 
-    assert execution.states[: len(BEFORE_APPROVAL) + 3] == [
+    assert execution.states[: len(BEFORE_APPROVAL) + 4] == [
         *BEFORE_APPROVAL,
         "Approved By Policy",
+        "Announce Approval",
         "Maintenance Window?",
         "Export Certificate",
     ]

@@ -26,6 +26,7 @@ def test_imported_certificate_at_a_threshold_notifies_each_owner_separately(engi
         *NOTIFIED,
         "Send Email",
         "Send Email",
+        "Announce Notice",
         "After Notice?",
         "Owners Notified",
     ]
@@ -59,6 +60,7 @@ def test_expired_certificate_in_use_alerts_owners_as_critical(engine: LocalEngin
         "Raise Finding",
         "Notify Owners",
         "Send Email",
+        "Announce Notice",
         "After Notice?",
         "Owners Alerted",
     ]

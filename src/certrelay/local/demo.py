@@ -122,6 +122,8 @@ def run_demo(*, as_json: bool = False, decision: str | None = None) -> int:
             print(json.dumps(report(engine, executions), indent=2, default=str))
             return 0
         _where_it_landed(engine, executions)
+        print(render.operations(engine.findings(), engine.events_out(), engine.metrics()))
+        print()
         print(
             f"Done: {len(executions)} executions, {outbox.shown} emails, in "
             f"{finished - ready:.2f} s after start-up ({finished - started:.2f} s in all)."

@@ -9,6 +9,7 @@ moto's EventBridge does not start Step Functions targets itself, so `send` does 
 from __future__ import annotations
 
 import contextlib
+import copy
 import datetime as dt
 import json
 import logging
@@ -80,6 +81,15 @@ class SendResult:
     executions: list[Execution]
 
 
+@dataclass
+class SweepRun:
+    """One firing of a schedule: the function's answer, its error, the executions it started."""
+
+    answer: Any
+    error: str | None
+    executions: list[Execution]
+
+
 class LocalEngine:
     """A context manager: the whole stack, locally, for as long as the block runs."""
 
@@ -107,6 +117,10 @@ class LocalEngine:
         self.servers = LocalFleetServers(Path("/nonexistent"), {})
         self._issuers: Issuers | None = None
         self.executions: list[Execution] = []  # every execution this engine ran, in order
+        # Every event put on the default bus (by the workflow, a function or the sweep), as
+        # EventBridge delivers it, and the executions the stack's rules started from them.
+        self.bus: list[dict[str, Any]] = []
+        self.started_from_bus: list[tuple[str, str]] = []
         self._exits = contextlib.ExitStack()
         self._sfn: Any = None
         self._counter = 0
@@ -147,6 +161,8 @@ class LocalEngine:
         )
         self._exits.enter_context(self.runtime.installed())
         self._exits.enter_context(_send_task_failure_keeps_its_cause())
+        self._exits.enter_context(self._bus_delivers_to_state_machines())
+        self._exits.enter_context(_acm_lists_in_pages())
         if self.clock_speed != 1.0:
             self._exits.enter_context(_faster_clock(self.clock_speed))
         if self.fleet.profiles is not None:
@@ -272,6 +288,104 @@ class LocalEngine:
             input=json.dumps(execution_input),
         )["executionArn"]
         return self.wait(arn, name=name, seconds=wait_seconds)
+
+    def fire_schedule(self, logical_id: str, *, wait_seconds: float = 60.0) -> SweepRun:
+        """What EventBridge Scheduler does when the schedule is due: invoke its target once.
+
+        Returns the target function's answer and every execution the events it put started.
+        """
+        import boto3
+
+        schedule = self._require_stack().schedules.get(logical_id)
+        if schedule is None:
+            raise KeyError(f"the stack has no schedule {logical_id!r}")
+        response = boto3.client("lambda", region_name=self.fleet.region).invoke(
+            FunctionName=schedule.target_arn, Payload=schedule.input.encode()
+        )
+        answer = json.loads(response["Payload"].read() or b"null")
+        return SweepRun(
+            answer,
+            response.get("FunctionError"),
+            self.wait_for_bus_executions(seconds=wait_seconds),
+        )
+
+    def metrics(self) -> list[dict[str, Any]]:
+        """The functions' Powertools metrics (EMF lines in their logs), summed per name and
+        dimensions, as the dashboard would show them: [{name, dimensions, value}]."""
+        totals: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+        for line in self.runtime.log_lines:
+            if not line.startswith('{"_aws"'):
+                continue
+            document = json.loads(line)
+            for directive in document["_aws"]["CloudWatchMetrics"]:
+                (dimensions,) = directive["Dimensions"]
+                labels = tuple((d, str(document[d])) for d in dimensions if d != "service")
+                for metric in directive["Metrics"]:
+                    key = (metric["Name"], labels)
+                    value = document[metric["Name"]]  # one value, or a list of them
+                    added = sum(value) if isinstance(value, list) else float(value)
+                    totals[key] = totals.get(key, 0.0) + added
+        return [
+            {"name": name, "dimensions": dict(labels), "value": value}
+            for (name, labels), value in sorted(totals.items())
+        ]
+
+    def events_out(self) -> list[dict[str, Any]]:
+        """The certrelay.* events the stack put on the default bus, in order."""
+        from certrelay.announcements import SOURCE
+
+        return [event for event in self.bus if event.get("source") == SOURCE]
+
+    def wait_for_bus_executions(self, *, seconds: float = 30.0) -> list[Execution]:
+        """Wait for every execution a bus event started that has not been waited for yet."""
+        done = {execution.arn for execution in self.executions}
+        pending = [(name, arn) for name, arn in self.started_from_bus if arn not in done]
+        return [self.wait(arn, name=name, seconds=seconds) for name, arn in pending]
+
+    @contextlib.contextmanager
+    def _bus_delivers_to_state_machines(self) -> Iterator[None]:
+        """moto's EventBridge keeps put events and starts this stack's state machine targets.
+
+        moto delivers to SQS, logs and other buses but raises NotImplementedError for a Step
+        Functions target; here a matching rule starts the execution with the event (time in
+        ISO 8601, as EventBridge sends it), and every accepted event is kept in `self.bus`.
+        """
+        from unittest import mock
+
+        from moto.events.models import EventsBackend, Rule
+
+        engine = self
+        original_put, original_send = EventsBackend.put_events, Rule.send_to_targets
+
+        def put_events(backend: Any, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            results = original_put(backend, entries)
+            for entry, result in zip(entries, results, strict=True):
+                if "EventId" in result:
+                    engine.bus.append(_delivered(entry, result["EventId"], backend))
+            return results
+
+        def send_to_targets(rule: Any, event: dict[str, Any], transform_input: bool = True) -> None:
+            machines = [t["Arn"] for t in rule.targets if ":states:" in t["Arn"]]
+            if machines and rule.event_pattern.matches_event(cast(Any, event)):
+                delivered = {**event, "time": _iso(event.get("time"))}
+                delivered.pop("ingestion-time", None)
+                for machine_arn in machines:
+                    engine._counter += 1
+                    name = _execution_name(delivered, engine._counter)
+                    arn = engine._sfn.start_execution(
+                        stateMachineArn=machine_arn, name=name, input=json.dumps(delivered)
+                    )["executionArn"]
+                    engine.started_from_bus.append((name, arn))
+            others = copy.copy(rule)
+            others.targets = [t for t in rule.targets if ":states:" not in t["Arn"]]
+            if others.targets:
+                original_send(others, cast(Any, event), transform_input)
+
+        with (
+            mock.patch.object(EventsBackend, "put_events", put_events),
+            mock.patch.object(Rule, "send_to_targets", send_to_targets),
+        ):
+            yield
 
     def status(self, execution_arn: str) -> str:
         return str(self._sfn.describe_execution(executionArn=execution_arn)["status"])
@@ -415,6 +529,32 @@ def restamp(
     return stamped
 
 
+def _delivered(entry: dict[str, Any], event_id: str, backend: Any) -> dict[str, Any]:
+    """A PutEvents entry as EventBridge hands it to a rule's target."""
+    return {
+        "version": "0",
+        "id": event_id,
+        "detail-type": entry["DetailType"],
+        "source": entry["Source"],
+        "account": backend.account_id,
+        "time": _iso(entry.get("Time")),
+        "region": backend.region_name,
+        "resources": entry.get("Resources", []),
+        "detail": json.loads(entry["Detail"]),
+    }
+
+
+def _iso(moment: Any) -> str:
+    """EventBridge's `time` (ISO 8601, seconds) from what moto keeps (a unix float or none)."""
+    if isinstance(moment, str):
+        return moment
+    if isinstance(moment, dt.datetime):
+        when = moment
+    else:
+        when = dt.datetime.fromtimestamp(moment if moment is not None else time.time(), dt.UTC)
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _entered_states(history: list[dict[str, Any]]) -> list[str]:
     return [
         e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e
@@ -492,4 +632,44 @@ def _send_task_failure_keeps_its_cause() -> Iterator[None]:
         return EmptyResult()
 
     with mock.patch.object(StepFunctionResponse, "send_task_failure", send_task_failure):
+        yield
+
+
+@contextlib.contextmanager
+def _acm_lists_in_pages() -> Iterator[None]:
+    """ListCertificates as ACM answers it: MaxItems per page (1,000 at most) and a NextToken.
+
+    moto 5.2.5 returns every certificate in one page and ignores both, so a caller's paging
+    would never be exercised. The token is the position in the account's certificate order.
+    The page is answered as ACM's JSON directly (dates in epoch seconds, as ACM sends them):
+    moto's model-driven serializer took three quarters of a 10,000-certificate sweep.
+    """
+    from unittest import mock
+
+    from moto.acm.responses import AWSCertificateManagerResponse
+
+    def list_certificates(self: Any) -> Any:
+        statuses = self._get_param("CertificateStatuses") or []
+        key_types = (self._get_param("Includes") or {}).get("keyTypes") or ["RSA_1024", "RSA_2048"]
+        size = min(int(self._get_param("MaxItems") or 1000), 1000)
+        arns = list(self.acm_backend._certificates)
+        position = int(self._get_param("NextToken") or 0)
+        summaries: list[dict[str, Any]] = []
+        while position < len(arns) and len(summaries) < size:
+            bundle = self.acm_backend.get_certificate(arns[position])
+            position += 1
+            if statuses and bundle.status not in statuses:
+                continue
+            summary = bundle.describe()["Certificate"]
+            if summary["KeyAlgorithm"] not in key_types:
+                continue
+            summary["InUse"] = bool(summary.pop("InUseBy", []))
+            summary["Exported"] = bundle.cert_options["Export"] == "ENABLED"
+            summaries.append(summary)
+        result: dict[str, Any] = {"CertificateSummaryList": summaries}
+        if position < len(arns):
+            result["NextToken"] = str(position)
+        return json.dumps(result)
+
+    with mock.patch.object(AWSCertificateManagerResponse, "list_certificates", list_certificates):
         yield

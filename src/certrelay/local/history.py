@@ -393,12 +393,18 @@ def use_color(stream: Any) -> bool:
 
 
 # -- local store -----------------------------------------------------------------------------
-def default_directory() -> Path:
-    """$CERTRELAY_STATE_DIR, else the XDG state directory: where local runs are kept."""
+def state_directory() -> Path:
+    """certrelay's local state: $CERTRELAY_STATE_DIR, else $XDG_STATE_HOME/certrelay, else
+    ~/.local/state/certrelay (kept runs under executions/, a running `local up`'s address)."""
     if os.environ.get("CERTRELAY_STATE_DIR"):
         return Path(os.environ["CERTRELAY_STATE_DIR"])
     state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(state) / "certrelay" / "executions"
+    return Path(state) / "certrelay"
+
+
+def default_directory() -> Path:
+    """Where local runs are kept for `certrelay history`."""
+    return state_directory() / "executions"
 
 
 def save(execution: Recorded, directory: Path | None = None) -> Path:

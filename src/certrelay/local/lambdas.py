@@ -15,6 +15,7 @@ import importlib.util
 import io
 import json
 import os
+import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -47,6 +48,32 @@ class LogSink(io.TextIOBase):
 # Powertools binds a logger's stream once per process (the stdlib logger "certrelay" is
 # process-wide), so every local runtime shares one sink and remembers where its own lines start.
 LOG_SINK = LogSink()
+_IN_HANDLER = threading.local()
+
+
+class _HandlerStdout(io.TextIOBase):
+    """sys.stdout while a runtime is installed: a handler's prints (Powertools' metrics) go to
+    the log sink, as Lambda sends stdout to CloudWatch Logs; every other thread's to the
+    terminal, so the CLI's own output stays clean."""
+
+    def __init__(self, terminal: Any) -> None:
+        self.terminal = terminal
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        target = LOG_SINK if getattr(_IN_HANDLER, "active", False) else self.terminal
+        return int(target.write(text))
+
+    def flush(self) -> None:
+        self.terminal.flush()
+
+    def isatty(self) -> bool:
+        return bool(self.terminal.isatty())
+
+    def fileno(self) -> int:
+        return int(self.terminal.fileno())
 
 
 @dataclass
@@ -125,12 +152,15 @@ class LambdaRuntime:
         with self._lock, self._environment(function):
             module = self._load(function)
             entry: Callable[[Any, Any], Any] = getattr(module, function.handler.rsplit(".", 1)[1])
+            _IN_HANDLER.active = True
             try:
                 result = entry(event, context)
             except Exception as error:  # every handler error becomes Lambda's error payload
                 body = {"errorType": type(error).__name__, "errorMessage": str(error)}
                 self.invocations.append(Invocation(function.name, body["errorType"]))
                 return json.dumps(body).encode(), "Unhandled"
+            finally:
+                _IN_HANDLER.active = False
         self.invocations.append(Invocation(function.name, None))
         return json.dumps(result).encode(), None
 
@@ -155,8 +185,13 @@ class LambdaRuntime:
                 response_headers["x-amz-function-error"] = error
             return response
 
-        with mock.patch.object(LambdaSimpleBackend, "invoke", invoke):
-            yield
+        stdout = sys.stdout
+        sys.stdout = _HandlerStdout(stdout)
+        try:
+            with mock.patch.object(LambdaSimpleBackend, "invoke", invoke):
+                yield
+        finally:
+            sys.stdout = stdout
 
     def _load(self, function: LocalFunction) -> ModuleType:
         if function.module is None:

@@ -106,3 +106,33 @@ def _is_json(text: Any) -> bool:
     except ValueError:
         return False
     return True
+
+
+def operations(
+    findings: list[dict[str, Any]], events: list[dict[str, Any]], metrics: list[dict[str, Any]]
+) -> str:
+    """What teams and operators see beyond the emails: findings, events out, metrics."""
+    lines = [f"Security Hub findings ({len(findings)}):"]
+    lines += [
+        f"   {f['severity']:<9} {f['status']:<9} {f['problem']:<22} {_certificate_id(f['id'])}"
+        for f in findings
+    ] or ["   none"]
+    lines.append(f"Events out on the default bus ({len(events)}):")
+    lines += [
+        f"   {e['detail-type']:<34} {(e['detail'].get('certificate') or {}).get('domain')}"
+        for e in events
+    ] or ["   none"]
+    lines.append("Metrics (Powertools, namespace certrelay):")
+    lines += [
+        f"   {m['name']:<27} {_dimensions(m['dimensions']):<48} {m['value']:g}" for m in metrics
+    ] or ["   none"]
+    return "\n".join(lines)
+
+
+def _dimensions(dimensions: dict[str, str]) -> str:
+    return " ".join(f"{k}={v}" for k, v in dimensions.items())
+
+
+def _certificate_id(finding_id: str) -> str:
+    """`arn:…:certificate/<id>/certrelay/<problem>` -> `<id>`."""
+    return finding_id.split("/certrelay/", 1)[0].rsplit("/", 1)[-1]

@@ -15,6 +15,8 @@ def report(engine: LocalEngine, executions: list[Execution]) -> dict[str, Any]:
         "executions": [execution.summary() for execution in executions],
         "notifications": engine.notifications(),
         "findings": engine.findings(),
+        "events_out": engine.events_out(),
+        "metrics": engine.metrics(),
         "distributions": [d for e in executions for d in distributions(e)],
     }
 

@@ -1,0 +1,112 @@
+"""Sweep benchmark: python bench/sweep.py [--certificates 10000] [--json].
+
+Imports N extra certificates into the local stack's ACM (one EC P-256 key, NotAfter spread
+evenly over the next 400 days, so about 1.5 % sit on a threshold day), then fires the stack's
+schedule the way EventBridge Scheduler does and times the sweep function's invocation: paging
+through ListCertificates (1,000 a page) and putting the due reminders on the bus. The executions
+those reminders start are waited for afterwards and reported, not timed. Target: < 60 s for
+10,000 certificates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+import time
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from certrelay.local.engine import LocalEngine
+
+TARGET_SECONDS = 60.0
+SCHEDULE = "SweepFunctionDaily"
+SPREAD_DAYS = 400
+
+
+def import_certificates(engine: LocalEngine, count: int) -> float:
+    """Import `count` self-signed certificates straight into the embedded ACM; seconds taken."""
+    from moto.acm.models import acm_backends
+
+    started = time.perf_counter()
+    backend = acm_backends[engine.fleet.account][engine.fleet.region]
+    key = ec.generate_private_key(ec.SECP256R1())
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    for index in range(count):
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"host-{index}.bench.example")])
+        not_after = engine.now + dt.timedelta(days=index % SPREAD_DAYS, hours=12)
+        certificate = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(engine.now - dt.timedelta(days=1))
+            .not_valid_after(not_after)
+            .sign(key, hashes.SHA256())
+        )
+        pem = certificate.public_bytes(serialization.Encoding.PEM)
+        backend.import_certificate(pem, key_pem, chain=None, arn=None, tags=[])
+    return time.perf_counter() - started
+
+
+def measure(count: int) -> dict[str, Any]:
+    import boto3
+
+    with LocalEngine(clock_speed=50) as engine:
+        seeding = import_certificates(engine, count)
+        schedule = engine.stack.schedules[SCHEDULE] if engine.stack else None
+        assert schedule is not None
+        client = boto3.client("lambda", region_name=engine.fleet.region)
+        started = time.perf_counter()
+        response = client.invoke(FunctionName=schedule.target_arn, Payload=b"{}")
+        sweep_seconds = time.perf_counter() - started
+        answer = json.loads(response["Payload"].read())
+        waited = time.perf_counter()
+        executions = engine.wait_for_bus_executions(seconds=600)
+        return {
+            "certificates": count,
+            "import_seconds": round(seeding, 2),
+            "sweep_seconds": round(sweep_seconds, 2),
+            "listed": answer.get("listed"),
+            "due": answer.get("due"),
+            "sent": answer.get("sent"),
+            "error": response.get("FunctionError"),
+            "executions": len(executions),
+            "executions_succeeded": sum(e.status == "SUCCEEDED" for e in executions),
+            "executions_seconds": round(time.perf_counter() - waited, 2),
+            "target_seconds": TARGET_SECONDS,
+        }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--certificates", type=int, default=10_000)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    result = measure(args.certificates)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        verdict = "ok" if result["sweep_seconds"] < TARGET_SECONDS else "OVER"
+        print(
+            f"sweep of {result['listed']} certificates: {result['sweep_seconds']:.2f} s "
+            f"(target < {TARGET_SECONDS:g} s: {verdict}); {result['due']} due, "
+            f"{result['sent']} reminders put, {result['executions']} executions "
+            f"({result['executions_succeeded']} succeeded, {result['executions_seconds']:.1f} s "
+            f"more); importing the certificates took {result['import_seconds']:.1f} s"
+        )
+    return 0 if result["error"] is None and result["sent"] == result["due"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,36 @@
+"""Reconciliation Sweep: the daily pass that re-sends expiry reminders ACM's events missed."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from certrelay.config import expiry_thresholds
+from certrelay.sweep import sweep
+
+logger = Logger()
+
+
+@cache
+def _dependencies() -> tuple[frozenset[int], Any, Any]:
+    """Read once per container: the threshold days and the ACM and EventBridge clients."""
+    return expiry_thresholds(os.environ), boto3.client("acm"), boto3.client("events")
+
+
+@logger.inject_lambda_context(log_event=False)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    thresholds, acm, events = _dependencies()
+    report = sweep(acm, events, now=datetime.now(UTC), thresholds=thresholds)
+    logger.info("swept", extra=report.as_dict())
+    if report.failed:  # the schedule retries, and the function's Errors alarm tells the operator
+        raise RuntimeError(
+            f"{len(report.failed)} of {report.due} reminders were refused by EventBridge: "
+            + "; ".join(report.failed[:5])
+        )
+    return report.as_dict()
