@@ -2,6 +2,8 @@
 
   certrelay demo [--json]
   certrelay local run EVENT.json [--fleet FLEET.yaml] [--cert NAME] [--json]
+  certrelay local up [--fleet FLEET.yaml] [--port N] [--clock-speed X]
+  certrelay local send EVENT.json [--cert NAME] [--port N]
   certrelay history [EXECUTION] [--json] [--list]
   certrelay history --aws --execution-arn ARN [--region REGION] [--json]
 
@@ -86,6 +88,30 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--json", action="store_true", help="print one JSON object instead")
     run.set_defaults(run=_run_local)
+
+    up = local_commands.add_parser(
+        "up", help="keep a local environment up, with a console in the browser, until Ctrl-C"
+    )
+    up.add_argument("--fleet", type=Path, metavar="FLEET.yaml", help="default: the demo fleet")
+    up.add_argument(
+        "--port", type=int, default=8790, help="the console's port on 127.0.0.1 (0: any free one)"
+    )
+    up.add_argument(
+        "--clock-speed",
+        type=float,
+        default=144.0,
+        metavar="X",
+        help="waits pass X times faster than on AWS (default 144: a 24-hour approval window "
+        "lasts 10 minutes)",
+    )
+    up.set_defaults(run=_run_up)
+    send = local_commands.add_parser("send", help="send one event to `certrelay local up`")
+    send.add_argument("event", type=Path, metavar="EVENT.json")
+    send.add_argument(
+        "--cert", metavar="NAME", help="re-stamp the event for this fleet certificate"
+    )
+    send.add_argument("--port", type=int, help="the console's port (default: from its state file)")
+    send.set_defaults(run=_run_send)
 
     history = commands.add_parser(
         "history", help="show an execution as the Step Functions console does"
@@ -235,6 +261,29 @@ def _aws_history(args: argparse.Namespace) -> tuple[str, str, str, list[dict[str
     except BotoCoreError as error:
         raise BadInput(f"cannot reach AWS Step Functions: {error}") from None
     return described["name"], args.execution_arn, described["status"], events
+
+
+def _run_up(args: argparse.Namespace) -> int:
+    from certrelay.local.fleet import load_fleet
+    from certrelay.local.up import up
+
+    if not 0 <= args.port <= 65535:
+        raise BadInput(f"--port must be between 0 and 65535, not {args.port}")
+    if not args.clock_speed > 0:
+        raise BadInput(f"--clock-speed must be above 0, not {args.clock_speed}")
+    fleet = load_fleet(args.fleet)
+    return up(fleet=fleet, port=args.port, clock_speed=args.clock_speed, say=_say)
+
+
+def _run_send(args: argparse.Namespace) -> int:
+    from certrelay.local.up import send
+
+    event = read_event(args.event)
+    return send(event, cert=args.cert, port=args.port, say=_say)
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
 
 
 def read_event(path: Path) -> dict[str, Any]:

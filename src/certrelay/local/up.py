@@ -1,0 +1,270 @@
+"""`certrelay local up` and `certrelay local send`: a local environment that stays up, and its feed.
+
+`up` starts the engine and the console, writes `local-up.json` (port and pid) to the state
+directory so `send` can find it, prints each email as the stack sends it, keeps each finished
+execution for `certrelay history`, and on Ctrl-C or SIGTERM stops what still runs, removes the
+state file and returns 0. `send` POSTs one event to the console and names what it started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from certrelay.errors import CertrelayError
+from certrelay.local.history import state_directory
+
+if TYPE_CHECKING:
+    from certrelay.local.console import Console
+    from certrelay.local.engine import LocalEngine
+    from certrelay.local.fleet import Fleet
+
+STATE_FILE = "local-up.json"
+NOT_RUNNING = "no local environment is running: start one with `certrelay local up`"
+TICK = 0.25  # seconds between looks at the outbox and the executions
+SEND_TIMEOUT = 30.0
+FINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+
+Say = Callable[[str], None]
+
+
+class LocalUpError(CertrelayError):
+    """`up` cannot start, or `send` cannot deliver; the message says why in one line."""
+
+
+@dataclass(frozen=True)
+class Running:
+    """What `local-up.json` says about the environment that is up."""
+
+    pid: int
+    port: int
+    url: str
+    approvals: str
+
+
+def running() -> Running | None:
+    """The environment the state file names, if its process is still alive."""
+    try:
+        record = json.loads((state_directory() / STATE_FILE).read_text(encoding="utf-8"))
+        found = Running(
+            pid=int(record["pid"]),
+            port=int(record["port"]),
+            url=str(record["url"]),
+            approvals=str(record.get("approvals", "")),
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return found if _alive(found.pid) else None
+
+
+def up(*, fleet: Fleet, port: int, clock_speed: float, say: Say) -> int:
+    """Run the environment until SIGINT or SIGTERM; 0 once everything has stopped."""
+    from certrelay.local.console import Console
+    from certrelay.local.engine import LocalEngine
+
+    other = running()
+    if other is not None:
+        raise LocalUpError(
+            f"a local environment is already running at {other.url} (pid {other.pid}): "
+            "stop it first"
+        )
+    _check_port(port)
+    stop = threading.Event()
+    started = time.monotonic()
+    with _stopped_by_signals(stop), LocalEngine(fleet=fleet, clock_speed=clock_speed) as engine:
+        try:
+            console = Console(engine, port=port)
+        except OSError as error:
+            raise _port_error(port, error) from None
+        with console, _state_file(console, engine) as path:
+            _banner(engine, console, path, time.monotonic() - started, say)
+            watcher = _Watcher(engine, console, say)
+            while not stop.wait(TICK):
+                watcher.look()
+            watcher.look()  # what happened since the last look is shown and kept too
+            say("certrelay local up: stopping")
+            _stop_running(engine, console)
+    say("certrelay local up: stopped")
+    return 0
+
+
+def send(event: dict[str, Any], *, cert: str | None, port: int | None, say: Say) -> int:
+    """POST the event to the running console; print the executions it started."""
+    if port is None:
+        found = running()
+        if found is None:
+            raise LocalUpError(NOT_RUNNING)
+        port = found.port
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/events",
+        data=json.dumps({"event": event, "cert": cert}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=SEND_TIMEOUT) as response:  # noqa: S310
+            answer = json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        raise LocalUpError(_message(error.read()) or f"the console answered {error.code}") from None
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        raise LocalUpError(NOT_RUNNING) from None
+    executions = answer.get("executions") or []
+    if not executions:
+        say(
+            "No rule matched this event, so no execution started (an Approaching Expiration "
+            "event on a day that is not a threshold is filtered by the rule)."
+        )
+        return 0
+    say(f"Started {len(executions)} execution{'s' if len(executions) > 1 else ''}:")
+    for execution in executions:
+        say(f"  {execution['name']}  {execution['url']}")
+    return 0
+
+
+# -- up's parts ------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _stopped_by_signals(stop: threading.Event) -> Iterator[None]:
+    """Ctrl-C and SIGTERM ask the loop to stop instead of raising in the middle of it."""
+    previous = {
+        number: signal.signal(number, lambda *_: stop.set())
+        for number in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+@contextlib.contextmanager
+def _state_file(console: Console, engine: LocalEngine) -> Iterator[Path]:
+    directory = state_directory()
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / STATE_FILE
+        record = {
+            "pid": os.getpid(),
+            "port": console.port,
+            "url": console.url,
+            "approvals": engine.approval_url(),
+        }
+        temporary = path.with_suffix(".json.tmp")
+        temporary.write_text(json.dumps(record) + "\n", encoding="utf-8")
+        temporary.replace(path)
+    except OSError as error:
+        raise LocalUpError(f"cannot write the state file in {directory}: {error}") from None
+    try:
+        yield path
+    finally:
+        try:
+            if json.loads(path.read_text(encoding="utf-8")).get("pid") == os.getpid():
+                path.unlink()
+        except (OSError, ValueError):
+            pass
+
+
+def _banner(engine: LocalEngine, console: Console, path: Path, seconds: float, say: Say) -> None:
+    names = ", ".join(sorted(engine.certificates))
+    say(
+        f"certrelay local up: template.yaml deployed on an embedded AWS in {seconds:.1f} s "
+        f"(fleet: {names})"
+    )
+    say(f"  console         {console.url}")
+    say(f"  approval pages  {engine.approval_url()}")
+    say(f"  state file      {path}")
+    say("Send events from another terminal, for example:")
+    say("  certrelay local send events/available.json --cert web-private")
+    say("Emails appear here as the stack sends them. Ctrl-C stops everything.\n")
+
+
+class _Watcher:
+    """Prints each new email; keeps each finished execution for `certrelay history`."""
+
+    def __init__(self, engine: LocalEngine, console: Console, say: Say) -> None:
+        self.engine, self.console, self.say = engine, console, say
+        self.shown = 0
+        self.kept: set[str] = set()
+
+    def look(self) -> None:
+        try:
+            self._look()
+        except Exception as error:  # one bad look must not end the environment
+            self.say(f"certrelay: could not read the outbox or the executions: {error!r}")
+
+    def _look(self) -> None:
+        from certrelay.local import render
+        from certrelay.local.history import keep
+
+        messages = self.engine.notifications()
+        for message in messages[self.shown :]:
+            self.say(render.email(message))
+        self.shown = len(messages)
+        for row in self.console.executions():
+            if row.status in FINAL and row.arn not in self.kept:
+                self.kept.add(row.arn)
+                execution = self.engine.wait(row.arn, name=row.name, seconds=5)
+                keep([execution])
+                self.say(
+                    f"Execution {row.name} {row.status}: {self.console.url}/executions/{row.name}"
+                )
+
+
+def _stop_running(engine: LocalEngine, console: Console) -> None:
+    """Stop what still runs, so no execution outlives the embedded AWS it runs on."""
+    import boto3
+
+    sfn = boto3.client("stepfunctions", region_name=engine.fleet.region)
+    for row in console.executions():
+        if row.status != "RUNNING":
+            continue
+        # moto cannot stop an execution that is just finishing; it ends by itself then
+        with contextlib.suppress(Exception):
+            sfn.stop_execution(
+                executionArn=row.arn, error="LocalStopped", cause="certrelay local up stopped"
+            )
+
+
+def _check_port(port: int) -> None:
+    """Refuse a busy port before the engine takes seconds to start."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as error:
+            raise _port_error(port, error) from None
+
+
+def _port_error(port: int, error: OSError) -> LocalUpError:
+    return LocalUpError(
+        f"cannot serve the console on 127.0.0.1:{port}: {error.strerror or error} "
+        "(choose another with --port N, or --port 0 for any free port)"
+    )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _message(body: bytes) -> str:
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        return ""
+    return str(answer.get("message", "")) if isinstance(answer, dict) else ""
