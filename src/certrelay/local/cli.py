@@ -173,6 +173,7 @@ def _run_local(args: argparse.Namespace) -> int:
         for message in engine.notifications():
             print(render.email(message))
             print()
+        print(render.operations(engine.findings(), engine.events_out(), engine.metrics()))
     return 0
 
 
