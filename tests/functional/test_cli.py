@@ -7,26 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from certrelay.local.cli import main
+from tests.functional.cli_helpers import assert_one_line_error, run
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    status = main(list(args))
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
-
-
-def assert_one_line_error(status: int, err: str, *fragments: str) -> None:
-    assert status == 2
-    assert len(err.strip().splitlines()) == 1, err
-    assert "Traceback" not in err
-    for fragment in fragments:
-        assert fragment in err, err
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:

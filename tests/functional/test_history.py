@@ -17,9 +17,9 @@ from moto import mock_aws
 from moto.core import set_initial_no_auth_action_count
 
 from certrelay.local import history
-from certrelay.local.cli import main
 from certrelay.local.engine import Execution, LocalEngine
 from certrelay.local.human import send_and_decide
+from tests.functional.cli_helpers import assert_one_line_error, run
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
@@ -50,20 +50,6 @@ class Recorded:
     arn: str
     status: str
     history: list[dict[str, Any]]
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    status = main(list(args))
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
-
-
-def assert_one_line_error(status: int, err: str, *fragments: str) -> None:
-    assert status == 2
-    assert len(err.strip().splitlines()) == 1, err
-    assert "Traceback" not in err
-    for fragment in fragments:
-        assert fragment in err, err
 
 
 def event(number: int, kind: str, seconds: float, **fields: Any) -> dict[str, Any]:

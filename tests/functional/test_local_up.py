@@ -22,8 +22,9 @@ from typing import Any
 
 import pytest
 
-from certrelay.local.cli import main
 from certrelay.local.up import NOT_RUNNING, STATE_FILE
+from tests.functional.cli_helpers import assert_one_line_error
+from tests.functional.cli_helpers import run as cli
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
@@ -83,20 +84,6 @@ def post(url: str, body: bytes, **headers: str) -> tuple[int, dict[str, Any]]:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    status = main(list(args))
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
-
-
-def assert_one_line_error(status: int, err: str, *fragments: str) -> None:
-    assert status == 2
-    assert len(err.strip().splitlines()) == 1, err
-    assert "Traceback" not in err
-    for fragment in fragments:
-        assert fragment in err, err
 
 
 def test_up_serves_send_feeds_it_and_ctrl_c_stops_it_cleanly(local_up, state_dir, tmp_path, capsys):
