@@ -5,13 +5,13 @@ from __future__ import annotations
 import inspect
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from certrelay import errors
+from certrelay.local.asl import all_states
 from certrelay.local.diagram import BEGIN, END, readme_block
 from certrelay.local.template import load_sam
 
@@ -23,16 +23,6 @@ AWS_ERROR_PREFIXES = ("States.", "Lambda.", "DynamoDB.", "SNS.", "EventBridge.")
 @pytest.fixture(scope="module")
 def asl() -> dict[str, Any]:
     return json.loads(ASL_PATH.read_text(encoding="utf-8"))
-
-
-def all_states(states: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    for name, state in states.items():
-        yield name, state
-        processor = state.get("ItemProcessor") or state.get("Iterator")
-        if processor:
-            yield from all_states(processor["States"])
-        for branch in state.get("Branches", []):
-            yield from all_states(branch["States"])
 
 
 def state_machine_resource() -> dict[str, Any]:

@@ -32,6 +32,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from certrelay.local.asl import all_states
 from certrelay.local.engine import LocalEngine
 from certrelay.local.mock_config import ENV_VAR, MockConfigError, load_mock_config
 
@@ -214,14 +215,6 @@ def test_every_task_state_on_each_path_is_mocked_so_step_functions_local_can_run
     for case, expected in EXPECTED.items():
         tasks = {state for state in expected.states if kinds[state] == "Task"}
         assert tasks == set(config.test_cases[MACHINE][case]), case
-
-
-def all_states(states: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    for name, state in states.items():
-        yield name, state
-        processor = state.get("ItemProcessor") or state.get("Iterator")
-        if processor:
-            yield from all_states(processor["States"])
 
 
 def write(tmp_path: Path, document: Any) -> Path:

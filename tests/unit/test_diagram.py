@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from certrelay.local.asl import all_states
 from certrelay.local.diagram import START, graph, mermaid
 from certrelay.local.svg import svg
 
@@ -42,14 +43,6 @@ def transitions(states: dict[str, Any]) -> Iterator[tuple[str, str]]:
         processor = state.get("ItemProcessor") or state.get("Iterator")
         if processor:
             yield from transitions(processor["States"])
-
-
-def state_names(states: dict[str, Any]) -> Iterator[str]:
-    for name, state in states.items():
-        yield name
-        processor = state.get("ItemProcessor") or state.get("Iterator")
-        if processor:
-            yield from state_names(processor["States"])
 
 
 def mermaid_parts(text: str) -> tuple[set[str], list[tuple[str, str, str]], dict[str, list[str]]]:
@@ -105,7 +98,7 @@ def test_the_graph_has_every_state_and_every_transition_of_the_asl(asl):
     drawn = graph(asl)
 
     states = [n for n in drawn.nodes if n.kind != START]
-    assert sorted(n.name for n in states) == sorted(state_names(asl["States"]))
+    assert sorted(n.name for n in states) == sorted(_names_of(asl["States"]))
     names = {n.id: n.name for n in drawn.nodes}
     declared = sorted(transitions(asl["States"]))
     drawn_edges = sorted(
@@ -178,3 +171,7 @@ def test_the_svg_marks_the_path_it_is_given(asl):
     assert [(g.get("data-source"), g.get("data-target")) for g in taken] == [
         ("Triage Event", drawn.node(first.target).name)
     ]
+
+
+def _names_of(states: dict[str, Any]) -> Iterator[str]:
+    return (name for name, _ in all_states(states))

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from certrelay.local.asl import all_states
+
 ENV_VAR = "SFN_MOCK_CONFIG"
 _RANGE = re.compile(r"(\d+)(?:-(\d+))?")
 Fail = Callable[[str], "MockConfigError"]
@@ -61,7 +63,7 @@ class MockConfig:
 
     def check_definition(self, state_machine: str, definition: Mapping[str, Any]) -> None:
         """Every state a test case of `state_machine` mocks is a Task state of `definition`."""
-        states = dict(_all_states(definition.get("States") or {}))
+        states = dict(all_states(definition.get("States") or {}))
         for case, mocked in self.test_cases.get(state_machine, {}).items():
             for state in mocked:
                 kind = states.get(state, {}).get("Type")
@@ -391,14 +393,3 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
             raise _DuplicateKey(key)
         seen[key] = value
     return seen
-
-
-def _all_states(states: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Every state of a definition, with those inside Map and Parallel states."""
-    for name, state in states.items():
-        yield name, state
-        processor = state.get("ItemProcessor") or state.get("Iterator")
-        if processor:
-            yield from _all_states(processor.get("States") or {})
-        for branch in state.get("Branches") or []:
-            yield from _all_states(branch.get("States") or {})
