@@ -13,7 +13,6 @@ import json
 import os
 import signal
 import socket
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -80,7 +79,7 @@ def up(*, fleet: Fleet, port: int, clock_speed: float, say: Say) -> int:
             "stop it first"
         )
     _check_port(port)
-    stop = threading.Event()
+    stop: list[int] = []  # the signals received; a list, because a handler must take no lock
     started = time.monotonic()
     with _stopped_by_signals(stop), LocalEngine(fleet=fleet, clock_speed=clock_speed) as engine:
         try:
@@ -90,7 +89,8 @@ def up(*, fleet: Fleet, port: int, clock_speed: float, say: Say) -> int:
         with console, _state_file(console, engine) as path:
             _banner(engine, console, path, time.monotonic() - started, say)
             watcher = _Watcher(engine, console, say)
-            while not stop.wait(TICK):
+            while not stop:
+                time.sleep(TICK)
                 watcher.look()
             watcher.look()  # what happened since the last look is shown and kept too
             say("certrelay local up: stopping")
@@ -134,10 +134,14 @@ def send(event: dict[str, Any], *, cert: str | None, port: int | None, say: Say)
 
 # -- up's parts ------------------------------------------------------------------------------
 @contextlib.contextmanager
-def _stopped_by_signals(stop: threading.Event) -> Iterator[None]:
-    """Ctrl-C and SIGTERM ask the loop to stop instead of raising in the middle of it."""
+def _stopped_by_signals(stop: list[int]) -> Iterator[None]:
+    """Ctrl-C and SIGTERM ask the loop to stop instead of raising in the middle of it.
+
+    The handler only appends to a list: it runs in the main thread between two bytecodes, and
+    setting a threading.Event there can deadlock on the lock the interrupted `Event.wait` holds.
+    """
     previous = {
-        number: signal.signal(number, lambda *_: stop.set())
+        number: signal.signal(number, lambda number, _frame: stop.append(number))
         for number in (signal.SIGINT, signal.SIGTERM)
     }
     try:
