@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from certrelay.distribution import summarize
 from certrelay.metrics import count
-from certrelay.outcomes import DISTRIBUTED, EXPIRED, compose_outcome
+from certrelay.outcomes import DISTRIBUTED, EXPIRED, REJECTED, compose_outcome, rejection
 
 logger = Logger()
 
@@ -45,4 +45,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         count("TargetsFailed", {"result": summary["outcome"]}, value=summary["failed"])
     elif event.get("kind") == EXPIRED:
         count("Approvals", {"outcome": "expired"})
-    return {"sent": len(messages), "summary": summary}
+    answer: dict[str, Any] = {"sent": len(messages), "summary": summary}
+    if event.get("kind") == REJECTED:  # read from the approval's cause, for the event out
+        answer["decision"] = rejection(event.get("decision") or {})
+    return answer

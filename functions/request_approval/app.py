@@ -50,7 +50,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             "expires_at": receipt["expires_at"],
         },
     )
-    _announce(events, event, receipt)
+    if receipt["mailed"]:  # a redelivered invocation announced its round the first time
+        _announce(events, event, receipt)
     return receipt
 
 

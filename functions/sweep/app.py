@@ -28,7 +28,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     thresholds, acm, events = _dependencies()
     report = sweep(acm, events, now=datetime.now(UTC), thresholds=thresholds)
     logger.info("swept", extra=report.as_dict())
-    if report.failed:  # the schedule retries, and the function's Errors alarm tells the operator
+    # Failing makes Lambda's asynchronous retries sweep again (a reminder put twice ends in
+    # Already Handled), then park the run in the dead-letter queue; both are alarmed.
+    if report.failed:
         raise RuntimeError(
             f"{len(report.failed)} of {report.due} reminders were refused by EventBridge: "
             + "; ".join(report.failed[:5])

@@ -46,7 +46,11 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             "owners": len(decision["owners"]),
         },
     )
-    count("EventsTriaged", {"kind": decision["event_kind"], "route": decision["route"]})
-    days = decision["certificate"]["days_to_expiry"]
-    count("CertificatesByDaysToExpiry", {"days_to_expiry": expiry_bucket(days)})
+    # Counted before Record Event: an ACM redelivery, or the sweep's copy of a reminder ACM
+    # did send, counts again; `source` tells ACM's events from the sweep's on the dashboard.
+    source = str((event.get("event") or {}).get("source", ""))
+    kind, route = decision["event_kind"], decision["route"]
+    count("EventsTriaged", {"kind": kind, "route": route, "source": source})
+    bucket = expiry_bucket(decision["certificate"]["days_to_expiry"])
+    count("CertificatesByDaysToExpiry", {"days_to_expiry": bucket, "source": source})
     return decision

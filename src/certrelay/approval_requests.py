@@ -55,7 +55,11 @@ def request_approval(
     settings: RequestSettings,
     now: datetime,
 ) -> dict[str, Any]:
-    """Store the token and one link per recipient, mail each their link; return no secrets."""
+    """Store the token and one link per recipient, mail each their link; return no secrets.
+
+    The receipt says the round, its recipients and deadline, and whether this call mailed them
+    (`mailed` is False when Lambda delivered an invocation whose mails went out already).
+    """
     token, execution, round_, decision, approval = _request_payload(payload)
     escalation = _emails(approval.get("escalation")) if round_ == "escalation" else ()
     approvers = _emails(approval.get("approvers"))
@@ -94,7 +98,7 @@ def request_approval(
         if not put_new(dynamodb, settings.table, request):
             earlier = get_record(dynamodb, settings.table, request["pk"]) or {}
             if earlier.get("notified"):
-                return summary  # the same invocation again: its mails went out already
+                return {**summary, "mailed": False}  # the same invocation again: sent before
         mail = pages.Mail(
             round=round_,
             domain=_text(certificate.get("domain")),
@@ -125,7 +129,7 @@ def request_approval(
                 MessageAttributes=message["attributes"],
             )
         set_fields(dynamodb, settings.table, request["pk"], {"notified": True})
-    return summary
+    return {**summary, "mailed": True}
 
 
 def _new_link(

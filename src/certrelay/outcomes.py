@@ -147,3 +147,18 @@ def _rejection(decision: dict[str, Any]) -> dict[str, Any]:
     except (TypeError, ValueError):
         return {}
     return parsed if isinstance(parsed, dict) else {}
+
+
+def rejection(decision: dict[str, Any]) -> dict[str, str]:
+    """Who rejected, when and why, for the certrelay.rejected event: always the three fields.
+
+    A cause that is not the approval function's JSON (say an operator's send-task-failure by
+    hand) still gives an event: the text is kept as the reason, the rest "unknown".
+    """
+    facts = _rejection(decision)
+    cause = (decision.get("error") or {}).get("Cause")
+    return {
+        "approver": str(facts.get("approver") or "unknown"),
+        "decided_at": str(facts.get("decided_at") or "unknown"),
+        "reason": str(facts.get("reason") if facts else cause or ""),
+    }

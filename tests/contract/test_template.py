@@ -274,27 +274,38 @@ def test_sweep_runs_on_the_schedule_parameter_and_its_events_reach_the_rule(tran
     assert schedule["ScheduleExpression"] == {"Ref": "SweepSchedule"}
     assert schedule["Target"]["Arn"] == {"Fn::GetAtt": ["SweepFunction", "Arn"]}
     assert {"DeadLetterConfig", "RetryPolicy"} <= set(schedule["Target"])
-    assert EventPattern.load(json.dumps(pattern)).matches_event(reminder)
+    rule_pattern = EventPattern.load(json.dumps(pattern))
+    assert rule_pattern.matches_event(reminder)
+    for other in ("ACM Certificate Expired", "ACM Certificate Available"):
+        spoofed = {**reminder, "detail-type": other}
+        assert not rule_pattern.matches_event(spoofed), f"the sweep never sends {other}"
+        assert rule_pattern.matches_event({**spoofed, "source": "aws.acm"})
 
 
 def test_dashboard_charts_every_business_metric_the_functions_emit(translated):
+    """Each count() call's metric, with exactly its dimensions, has a SEARCH on the dashboard."""
     import re
 
     emitted = {
-        name
+        (name, frozenset(re.findall(r'"(\w+)":', dimensions)) | {"service"})
         for app in (ROOT / "functions").glob("*/app.py")
-        for name in re.findall(r'count\(\s*"(\w+)"', app.read_text(encoding="utf-8"))
+        for name, dimensions in re.findall(
+            r'count\(\s*"(\w+)",\s*(\{[^}]*\})', app.read_text(encoding="utf-8")
+        )
     }
     body = translated["Resources"]["OperationsDashboard"]["Properties"]["DashboardBody"]
     widgets = json.loads(body["Fn::Sub"])["widgets"]
-    searches = [
-        line["expression"]
+    charted = {
+        (name, frozenset(keys.split(",")[1:]))
         for widget in widgets
         for row in widget["properties"]["metrics"]
         for line in row
         if isinstance(line, dict)
-    ]
-    charted = {m for m in emitted for search in searches if f'MetricName="{m}"' in search}
+        for keys, name in re.findall(
+            r"\{(certrelay[\w,]*)\} MetricName=\"(\w+)\"", line["expression"]
+        )
+    }
 
-    assert {"EventsTriaged", "CertificatesByDaysToExpiry", "Approvals", "Distributions"} <= emitted
+    names = {name for name, _ in emitted}
+    assert {"EventsTriaged", "CertificatesByDaysToExpiry", "Approvals", "Distributions"} <= names
     assert charted == emitted

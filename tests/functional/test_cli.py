@@ -47,7 +47,7 @@ def test_json_output_has_the_contract_keys_and_the_path_taken(capsys):
     ]
     assert {
         "name": "EventsTriaged",
-        "dimensions": {"kind": "Expired", "route": "attention"},
+        "dimensions": {"kind": "Expired", "route": "attention", "source": "aws.acm"},
         "value": 1.0,
     } in report["metrics"]
 

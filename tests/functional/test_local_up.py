@@ -142,6 +142,10 @@ def test_up_refuses_and_answers_in_one_line_while_it_runs(local_up, state_dir, c
         )[0]
         == 403
     )
+    rebound = urllib.request.Request(url, headers={"Host": "attacker.example:8790"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(rebound, timeout=30)
+    assert refused.value.code == 403, "a DNS-rebound page may not read the console"
     assert get(f"{url}/events")[0] == 405
     assert get(f"{url}/executions/no-such-execution")[0] == 404
     assert "No executions yet" in get(url)[1], "GET and refused POSTs started nothing"

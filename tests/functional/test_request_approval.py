@@ -29,7 +29,7 @@ from tests.functional.approval_fixtures import (
 )
 
 __all__ = ["aws"]  # the fixture, imported for pytest
-RECEIPT_KEYS = {"round", "recipients", "expires_at"}
+RECEIPT_KEYS = {"round", "recipients", "expires_at", "mailed"}
 
 
 def test_each_approver_gets_one_mail_with_their_own_link_and_the_token_goes_nowhere(
@@ -44,6 +44,7 @@ def test_each_approver_gets_one_mail_with_their_own_link_and_the_token_goes_nowh
     # THEN the receipt is small, names the recipients and the deadline, and holds no secret
     assert set(receipt) == RECEIPT_KEYS
     assert receipt["round"] == "request"
+    assert receipt["mailed"] is True
     assert receipt["recipients"] == [APPROVER, SECOND]
     deadline = datetime.strptime(receipt["expires_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     assert before + timedelta(seconds=3599) <= deadline <= before + timedelta(seconds=3602)
@@ -119,6 +120,7 @@ def test_the_same_invocation_twice_sends_the_mails_once(aws: Aws) -> None:
     # THEN nobody gets a second mail, and the receipt still answers
     assert mails(aws) == []
     assert set(receipt) == RECEIPT_KEYS
+    assert receipt["mailed"] is False, "so the handler does not announce the round again"
 
 
 def test_a_hostile_domain_yields_a_clean_ascii_subject(aws: Aws) -> None:

@@ -195,6 +195,12 @@ def test_task_token_is_only_where_aws_records_it(engine: LocalEngine):
     assert token not in link
     assert token not in "\n".join(engine.runtime.log_lines)
     assert token not in human.open_page(link).body
+    bus = json.dumps(engine.bus)
+    assert "certrelay.approval-requested" in bus, "the scan below must have events to read"
+    assert token not in bus, "no event out carries the task token"
+    link_id = link.rstrip("/").rsplit("/", 1)[-1]
+    assert len(link_id) >= 32
+    assert link_id not in bus, "no event out carries an approval link"
 
 
 def _links_when_sent(engine: LocalEngine, arn: str) -> list[str]:

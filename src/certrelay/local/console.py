@@ -48,6 +48,7 @@ class Console:
         self._graphs: dict[str, Graph] = {}  # state machine arn -> its graph
         self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler(self))
         self._server.daemon_threads = True
+        self._stopped = False
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="certrelay-console", daemon=True
         )
@@ -64,6 +65,10 @@ class Console:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop answering (idempotent): no event gets in once `local up` is shutting down."""
+        if self._stopped:
+            return
+        self._stopped = True
         self._server.shutdown()
         self._server.server_close()
 
@@ -77,6 +82,10 @@ class Console:
     # -- requests ------------------------------------------------------------------------------
     def handle(self, method: str, target: str, headers: dict[str, str], body: bytes) -> Response:
         path = urlsplit(target).path
+        if not _from_loopback_host(headers):
+            # Every method: a page of some other site whose name was rebound to 127.0.0.1 must
+            # not read the console (its emails hold live approval links), nor post events.
+            return _json(403, {"message": "the local console answers for localhost only"})
         if path == "/events" and method == "POST":
             return self.post_event(headers, body)
         if method in ("GET", "HEAD") and path != "/events":
@@ -97,9 +106,6 @@ class Console:
         from certrelay.local.cli import BadInput, check_event
 
         lowered = {k.lower(): v for k, v in headers.items()}
-        host = lowered.get("host", "").rsplit(":", 1)[0].strip("[]")
-        if host not in LOOPBACK_HOSTS:
-            return _json(403, {"message": "the local console takes events from localhost only"})
         if lowered.get("content-type", "").split(";")[0].strip() != "application/json":
             return _json(415, {"message": "send the event as application/json"})
         try:
@@ -270,3 +276,9 @@ def _handler(console: Console) -> type[BaseHTTPRequestHandler]:
             """Quiet: the terminal shows what happened, not every request."""
 
     return Handler
+
+
+def _from_loopback_host(headers: dict[str, str]) -> bool:
+    """The request names this machine in its Host header (a DNS-rebinding page does not)."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    return lowered.get("host", "").rsplit(":", 1)[0].strip("[]") in LOOPBACK_HOSTS

@@ -152,6 +152,7 @@ class LambdaRuntime:
         with self._lock, self._environment(function):
             module = self._load(function)
             entry: Callable[[Any, Any], Any] = getattr(module, function.handler.rsplit(".", 1)[1])
+            outer = getattr(_IN_HANDLER, "active", False)  # a handler may invoke another
             _IN_HANDLER.active = True
             try:
                 result = entry(event, context)
@@ -160,7 +161,7 @@ class LambdaRuntime:
                 self.invocations.append(Invocation(function.name, body["errorType"]))
                 return json.dumps(body).encode(), "Unhandled"
             finally:
-                _IN_HANDLER.active = False
+                _IN_HANDLER.active = outer
         self.invocations.append(Invocation(function.name, None))
         return json.dumps(result).encode(), None
 

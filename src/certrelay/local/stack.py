@@ -30,6 +30,9 @@ NOT_EMULATED = {
     # alarms and the dashboard watch AWS's own metrics, which the embedded AWS does not emit
     "AWS::CloudWatch::Alarm",
     "AWS::CloudWatch::Dashboard",
+    # the engine invokes functions synchronously; Lambda's async retries and destinations are
+    # AWS's own (the template's settings are checked by cfn-lint)
+    "AWS::Lambda::EventInvokeConfig",
 }
 
 

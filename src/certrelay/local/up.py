@@ -94,6 +94,7 @@ def up(*, fleet: Fleet, port: int, clock_speed: float, say: Say) -> int:
                 watcher.look()
             watcher.look()  # what happened since the last look is shown and kept too
             say("certrelay local up: stopping")
+            console.stop()  # first: an event posted now would outlive the embedded AWS
             _stop_running(engine, console)
     say("certrelay local up: stopped")
     return 0
