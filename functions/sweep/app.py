@@ -11,7 +11,7 @@ import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from certrelay.config import expiry_thresholds
+from certrelay.reminders import expiry_thresholds
 from certrelay.sweep import sweep
 
 logger = Logger()

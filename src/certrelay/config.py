@@ -8,9 +8,8 @@ from pathlib import Path
 
 from certrelay.errors import ConfigurationError
 from certrelay.owners import normalize_email
-from certrelay.policy import DEFAULT_THRESHOLDS
+from certrelay.reminders import expiry_thresholds
 
-DEFAULT_THRESHOLD_DAYS = ",".join(str(day) for day in sorted(DEFAULT_THRESHOLDS, reverse=True))
 DEFAULT_RECORD_TTL_DAYS = 400
 DEFAULT_APPROVAL_HOURS = 24
 
@@ -49,22 +48,6 @@ class Settings:
             approval_timeout_hours=_hours(environ, "APPROVAL_TIMEOUT_HOURS"),
             escalation_timeout_hours=_hours(environ, "ESCALATION_TIMEOUT_HOURS"),
         )
-
-
-def expiry_thresholds(environ: Mapping[str, str]) -> frozenset[int]:
-    """EXPIRY_THRESHOLD_DAYS (the rule's and the sweep's reminder days), or the defaults."""
-    return _thresholds(environ.get("EXPIRY_THRESHOLD_DAYS", "").strip() or DEFAULT_THRESHOLD_DAYS)
-
-
-def _thresholds(text: str) -> frozenset[int]:
-    days: set[int] = set()
-    for part in (piece.strip() for piece in text.split(",")):
-        if not part.isdigit() or not 0 <= int(part) <= 365:
-            raise ConfigurationError(
-                f"EXPIRY_THRESHOLD_DAYS {text!r} must be comma-separated whole days, 0 to 365"
-            )
-        days.add(int(part))
-    return frozenset(days)
 
 
 def _ttl_days(text: str) -> int:

@@ -19,12 +19,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from pydantic_core import ErrorDetails
 
 from certrelay.errors import MalformedEvent, UnsupportedEvent
+from certrelay.reminders import APPROACHING_EXPIRATION_DETAIL_TYPE, SWEEP_SOURCE
 
 ACM_SOURCE = "aws.acm"
-# The reconciliation sweep re-sends missed expiry reminders under its own source (EventBridge
-# keeps `aws.*` for AWS); triage trusts neither source's facts and re-reads ACM either way.
-SWEEP_SOURCE = "certrelay.sweep"
-APPROACHING_EXPIRATION_DETAIL_TYPE = "ACM Certificate Approaching Expiration"
 
 NO_RESOURCES = "event has no resources: an ACM event names the certificate ARN in resources[0]"
 CERTIFICATE_ARN = re.compile(r"^arn:aws(-[a-z]+)*:acm:[a-z0-9-]+:\d{12}:certificate/[A-Za-z0-9-]+$")

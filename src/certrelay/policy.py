@@ -6,14 +6,14 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from certrelay.certificates import Certificate
 from certrelay.events import AcmEvent, EventKind
 from certrelay.owners import Owners
+from certrelay.reminders import days_until
 
 # Routes: the "Route Event?" choice in the state machine branches on these.
 ROUTE_IGNORE = "ignore"  # nothing to tell anyone
@@ -54,7 +54,6 @@ CERTIFICATE_NOT_FOUND = "CertificateNotFound"  # ACM no longer has the certifica
 OWNER_MISSING = "OwnerMissing"  # no owner tag or profile owners: the fallback owner was told
 PROFILE_UNKNOWN = "ProfileUnknown"  # the certrelay:profile tag names no configured profile
 
-DEFAULT_THRESHOLDS = frozenset({45, 30, 15, 7, 3, 1})
 # ACM's NotAfter may differ from the event's idea of expiry by rounding; beyond this it moved.
 RENEWED_TOLERANCE = timedelta(days=1)
 
@@ -76,18 +75,6 @@ class Decision:
     severity: Severity
     summary: str
     days_to_expiry: int | None
-
-
-def days_until(moment: datetime, now: datetime) -> int:
-    """Days from `now` to `moment`: calendar days (UTC) ahead, whole days rounded down once past.
-
-    "Expires in 15 days" for Dec 12 read on Nov 27, whatever the time of day, so the email
-    agrees with the calendar and with the day ACM counted when it sent the event; an hour past
-    expiry is already -1.
-    """
-    if moment <= now:
-        return math.floor((moment - now).total_seconds() / 86400)
-    return (moment.astimezone(UTC).date() - now.astimezone(UTC).date()).days
 
 
 def imported_severity(days: int) -> Severity:

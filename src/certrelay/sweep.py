@@ -19,8 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from certrelay.events import APPROACHING_EXPIRATION_DETAIL_TYPE, SWEEP_SOURCE
-from certrelay.policy import days_until
+from certrelay.reminders import APPROACHING_EXPIRATION_DETAIL_TYPE, SWEEP_SOURCE, days_until
 
 if TYPE_CHECKING:
     from mypy_boto3_acm import ACMClient
