@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
 
-from certrelay.notifications import subject_line
+from certrelay.mail import subject_line
 
 MAX_REASON_BYTES = 1024
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")

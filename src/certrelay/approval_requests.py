@@ -28,7 +28,7 @@ from certrelay.approval_records import (
     set_fields,
 )
 from certrelay.errors import InvalidApprovalRequest, ServiceThrottled
-from certrelay.notifications import console_url_for, sns_message
+from certrelay.mail import console_url_for, sns_message
 from certrelay.owners import normalize_email
 
 if TYPE_CHECKING:

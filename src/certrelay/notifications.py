@@ -6,39 +6,15 @@ to fix, why this person got the mail, and a link to the execution. Never any key
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from datetime import datetime
 from typing import Any
 
 from certrelay import policy
 from certrelay.certificates import Certificate
 from certrelay.events import AcmEvent
+from certrelay.mail import CONTROL_CHARACTERS, sns_message, subject_line
 from certrelay.owners import OWNER_TAG, PROFILE_TAG, Owners
 from certrelay.policy import Decision
-
-SUBJECT_PREFIX = "[certrelay]"
-MAX_SUBJECT = 99  # SNS: "less than 100 characters", ASCII, no control characters
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_CONSOLE_HOSTS = {
-    "aws": "console.aws.amazon.com",
-    "aws-cn": "console.amazonaws.cn",
-    "aws-us-gov": "console.amazonaws-us-gov.com",
-}
-_EXECUTION_ARN = re.compile(r"^arn:(aws[a-z-]*):states:([a-z0-9-]+):\d{12}:execution:.+$")
-
-
-def console_url_for(execution_arn: str) -> str:
-    """The Step Functions console page of an execution; empty when the ARN is not one."""
-    match = _EXECUTION_ARN.match(execution_arn)
-    if match is None:
-        return ""
-    partition, region = match.groups()
-    host = _CONSOLE_HOSTS.get(partition, _CONSOLE_HOSTS["aws"])
-    return (
-        f"https://{region}.{host}/states/home?region={region}"
-        f"#/v2/executions/details/{execution_arn}"
-    )
 
 
 def compose_messages(
@@ -67,40 +43,6 @@ def compose_messages(
         )
         for email in owners.emails
     ]
-
-
-def sns_message(
-    recipient: str,
-    subject: str,
-    body: str,
-    *,
-    severity: str,
-    event_kind: str,
-    certificate_arn: str,
-) -> dict[str, Any]:
-    """One message as the publish step takes it; the attributes drive subscription filters."""
-    return {
-        "subject": subject,
-        "message": body,
-        "attributes": {
-            "recipient": _string(recipient),
-            "severity": _string(severity),
-            "event_kind": _string(event_kind),
-            "certificate": _string(certificate_arn),
-        },
-    }
-
-
-def subject_line(severity: str, headline: str) -> str:
-    """`[certrelay] SEVERITY: headline`, ASCII, no control characters, under SNS's limit."""
-    text = f"{SUBJECT_PREFIX} {severity}: {headline}"
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
-    text = " ".join(_CONTROL.sub(" ", ascii_text).split())
-    return text if len(text) <= MAX_SUBJECT else text[: MAX_SUBJECT - 3].rstrip() + "..."
-
-
-def _string(value: str) -> dict[str, str]:
-    return {"DataType": "String", "StringValue": value}
 
 
 def _subject(decision: Decision, name: str, cert: Certificate | None) -> str:
@@ -253,4 +195,4 @@ def _date(moment: datetime) -> str:
 
 def _clean(text: str) -> str:
     """Drop control characters (including newlines) from a value shown in the mail."""
-    return _CONTROL.sub("", text)
+    return CONTROL_CHARACTERS.sub("", text)

@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from certrelay.distribution import summarize, target_label
-from certrelay.notifications import console_url_for, sns_message, subject_line
+from certrelay.mail import console_url_for, sns_message, subject_line
 
 REJECTED = "rejected"
 EXPIRED = "expired"

@@ -14,7 +14,8 @@ from certrelay import policy
 from certrelay.certificates import Certificate, read_certificate
 from certrelay.config import Settings
 from certrelay.events import AcmEvent, EventKind, parse_event
-from certrelay.notifications import compose_messages, console_url_for
+from certrelay.mail import console_url_for
+from certrelay.notifications import compose_messages
 from certrelay.owners import Owners, resolve_owners
 from certrelay.policy import ROUTE_DISTRIBUTE, Decision, decide
 from certrelay.profiles import Profile

@@ -22,7 +22,7 @@ from certrelay.approval_links import (
     new_link_id,
 )
 from certrelay.errors import ApprovalRejected, CertrelayError, ConfigurationError
-from certrelay.notifications import MAX_SUBJECT
+from certrelay.mail import MAX_SUBJECT
 
 KEY = b"unit-test-key-0123456789abcdefghijklmnop"
 DEADLINE = datetime(2025, 1, 2, 12, 0, tzinfo=UTC)

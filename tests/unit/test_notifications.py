@@ -10,7 +10,8 @@ import pytest
 
 from certrelay.certificates import Certificate
 from certrelay.events import AcmEvent
-from certrelay.notifications import compose_messages, console_url_for
+from certrelay.mail import console_url_for
+from certrelay.notifications import compose_messages
 from certrelay.owners import Owners
 from certrelay.policy import decide
 from tests.unit.factories import ARN, NOW, certificate, event

@@ -1,0 +1,68 @@
+"""SNS mail, the parts every function shares: subjects, message attributes, console links.
+
+Kept free of the event and policy models, so the approval pages and the outcome mails import
+only this (and the standard library) at cold start.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Any
+
+SUBJECT_PREFIX = "[certrelay]"
+MAX_SUBJECT = 99  # SNS: "less than 100 characters", ASCII, no control characters
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONSOLE_HOSTS = {
+    "aws": "console.aws.amazon.com",
+    "aws-cn": "console.amazonaws.cn",
+    "aws-us-gov": "console.amazonaws-us-gov.com",
+}
+_EXECUTION_ARN = re.compile(r"^arn:(aws[a-z-]*):states:([a-z0-9-]+):\d{12}:execution:.+$")
+
+
+def console_url_for(execution_arn: str) -> str:
+    """The Step Functions console page of an execution; empty when the ARN is not one."""
+    match = _EXECUTION_ARN.match(execution_arn)
+    if match is None:
+        return ""
+    partition, region = match.groups()
+    host = _CONSOLE_HOSTS.get(partition, _CONSOLE_HOSTS["aws"])
+    return (
+        f"https://{region}.{host}/states/home?region={region}"
+        f"#/v2/executions/details/{execution_arn}"
+    )
+
+
+def sns_message(
+    recipient: str,
+    subject: str,
+    body: str,
+    *,
+    severity: str,
+    event_kind: str,
+    certificate_arn: str,
+) -> dict[str, Any]:
+    """One message as the publish step takes it; the attributes drive subscription filters."""
+    return {
+        "subject": subject,
+        "message": body,
+        "attributes": {
+            "recipient": _string(recipient),
+            "severity": _string(severity),
+            "event_kind": _string(event_kind),
+            "certificate": _string(certificate_arn),
+        },
+    }
+
+
+def subject_line(severity: str, headline: str) -> str:
+    """`[certrelay] SEVERITY: headline`, ASCII, no control characters, under SNS's limit."""
+    text = f"{SUBJECT_PREFIX} {severity}: {headline}"
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    text = " ".join(CONTROL_CHARACTERS.sub(" ", ascii_text).split())
+    return text if len(text) <= MAX_SUBJECT else text[: MAX_SUBJECT - 3].rstrip() + "..."
+
+
+def _string(value: str) -> dict[str, str]:
+    return {"DataType": "String", "StringValue": value}
