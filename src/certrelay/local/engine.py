@@ -163,6 +163,7 @@ class LocalEngine:
         self._exits.enter_context(_send_task_failure_keeps_its_cause())
         self._exits.enter_context(self._bus_delivers_to_state_machines())
         self._exits.enter_context(_acm_lists_in_pages())
+        self._exits.enter_context(_definitions_parsed_once())
         if self.clock_speed != 1.0:
             self._exits.enter_context(_faster_clock(self.clock_speed))
         if self.fleet.profiles is not None:
@@ -672,4 +673,33 @@ def _acm_lists_in_pages() -> Iterator[None]:
         return json.dumps(result)
 
     with mock.patch.object(AWSCertificateManagerResponse, "list_certificates", list_certificates):
+        yield
+
+
+@contextlib.contextmanager
+def _definitions_parsed_once() -> Iterator[None]:
+    """Parse each state machine definition once, not once per execution.
+
+    moto's interpreter parses the ASL (ANTLR, pure Python: 0.2-0.35 s for this one) every time
+    an execution starts, which was most of a short execution's time here. The parsed program
+    is declarations only: every run's state lives in its own Environment, and moto itself
+    already evaluates one parsed item processor for all of a Map's concurrent iterations.
+    """
+    import threading
+    from unittest import mock
+
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    original = ExecutionWorker._get_evaluation_entrypoint
+    parsed: dict[str, Any] = {}
+    lock = threading.Lock()
+
+    def entrypoint(worker: Any) -> Any:
+        definition = worker._evaluation_details.state_machine_details.definition
+        with lock:
+            if definition not in parsed:
+                parsed[definition] = original(worker)
+            return parsed[definition]
+
+    with mock.patch.object(ExecutionWorker, "_get_evaluation_entrypoint", entrypoint):
         yield
