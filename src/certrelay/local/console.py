@@ -23,6 +23,7 @@ from certrelay.local import console_pages as pages
 from certrelay.local import history
 from certrelay.local.console_pages import Listed
 from certrelay.local.diagram import START, Edge, Graph, graph
+from certrelay.local.http_api import send
 from certrelay.local.svg import svg
 
 if TYPE_CHECKING:
@@ -262,13 +263,7 @@ def _handler(console: Console) -> type[BaseHTTPRequestHandler]:
                     )
                 except Exception as error:  # the console must outlive one bad request
                     status, headers, body = _json(500, {"message": type(error).__name__})
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(body)
+            send(self, status, headers.items(), body)
 
         do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = _serve
 

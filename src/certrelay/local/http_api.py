@@ -14,7 +14,7 @@ import json
 import re
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -157,13 +157,7 @@ class LocalHttpApi:
                         data,
                         self.client_address[0],
                     )
-                self.send_response(status)
-                for name, value in headers:
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(body)
+                send(self, status, headers, body)
 
             do_GET = do_POST = do_HEAD = do_PUT = do_DELETE = _serve
 
@@ -171,6 +165,22 @@ class LocalHttpApi:
                 """Quiet: the stack's access log is the function's own structured log."""
 
         return Handler
+
+
+def send(
+    handler: BaseHTTPRequestHandler,
+    status: int,
+    headers: Iterable[tuple[str, str]],
+    body: bytes,
+) -> None:
+    """Write one response: status, headers, Content-Length, and the body unless it is HEAD."""
+    handler.send_response(status)
+    for name, value in headers:
+        handler.send_header(name, value)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    if handler.command != "HEAD":
+        handler.wfile.write(body)
 
 
 def _response(answer: Any) -> tuple[int, list[tuple[str, str]], bytes]:
