@@ -62,13 +62,12 @@ def arn_of(console: Console, name: str) -> str:
 def retrying(action: Callable[[], Any], seconds: float = 20) -> Any:
     """Run `action`, again if the page refreshed itself under it (the list refreshes itself)."""
     deadline = time.monotonic() + seconds
-    while True:
+    while time.monotonic() < deadline:
         try:
             return action()
         except StaleElementReferenceException:
-            if time.monotonic() > deadline:
-                raise
             time.sleep(0.1)
+    return action()  # the last try: its StaleElementReferenceException is the test's error
 
 
 def diagram(browser: webdriver.Chrome) -> dict[str, set[Any]]:

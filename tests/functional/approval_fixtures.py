@@ -196,7 +196,7 @@ def request(token: str, execution: str, round_: str = "request", **decision: Any
 def mails(aws: Aws) -> list[dict[str, Any]]:
     """Every SNS message that reached the mailbox queue since the last call."""
     found: list[dict[str, Any]] = []
-    while True:
+    for _ in range(100):  # 1,000 messages: far more than any test sends
         batch = aws.sqs.receive_message(QueueUrl=aws.queue_url, MaxNumberOfMessages=10)
         messages = batch.get("Messages", [])
         if not messages:
@@ -204,6 +204,7 @@ def mails(aws: Aws) -> list[dict[str, Any]]:
         for message in messages:
             found.append(json.loads(message["Body"]))
             aws.sqs.delete_message(QueueUrl=aws.queue_url, ReceiptHandle=message["ReceiptHandle"])
+    raise AssertionError("the mailbox queue never ran dry")
 
 
 def links(sent: list[dict[str, Any]]) -> dict[str, str]:

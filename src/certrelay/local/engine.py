@@ -9,7 +9,6 @@ moto's EventBridge does not start Step Functions targets itself, so `send` does 
 from __future__ import annotations
 
 import contextlib
-import copy
 import datetime as dt
 import json
 import logging
@@ -17,7 +16,6 @@ import re
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -25,6 +23,7 @@ from typing import Any, cast
 
 import yaml
 
+from certrelay.local import moto_fixes
 from certrelay.local.fleet import (
     Fleet,
     FleetError,
@@ -44,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[3]
 TEMPLATE = ROOT / "template.yaml"
 STACK_NAME = "certrelay"
 FINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+_ENDED = {"ExecutionSucceeded", "ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted"}
 
 
 class EngineTimeout(Exception):
@@ -149,7 +149,9 @@ class LocalEngine:
         # moto logs every failed state at ERROR with a full object dump; the history has it.
         logging.getLogger("moto").setLevel(logging.CRITICAL)
         template = translate(self.template_path, self.parameters, self.fleet.region)
-        self._exits.enter_context(_isolated_aws_environment(self.fleet.account, self.fleet.region))
+        self._exits.enter_context(
+            moto_fixes.isolated_aws_environment(self.fleet.account, self.fleet.region)
+        )
         self._exits.enter_context(
             mock_aws(
                 config={
@@ -160,12 +162,14 @@ class LocalEngine:
             )
         )
         self._exits.enter_context(self.runtime.installed())
-        self._exits.enter_context(_send_task_failure_keeps_its_cause())
-        self._exits.enter_context(self._bus_delivers_to_state_machines())
-        self._exits.enter_context(_acm_lists_in_pages())
-        self._exits.enter_context(_definitions_parsed_once())
+        self._exits.enter_context(moto_fixes.send_task_failure_keeps_its_cause())
+        self._exits.enter_context(
+            moto_fixes.bus_delivers_to_state_machines(self.bus.append, self._start_from_bus)
+        )
+        self._exits.enter_context(moto_fixes.acm_lists_in_pages())
+        self._exits.enter_context(moto_fixes.definitions_parsed_once())
         if self.clock_speed != 1.0:
-            self._exits.enter_context(_faster_clock(self.clock_speed))
+            self._exits.enter_context(moto_fixes.faster_clock(self.clock_speed))
         if self.fleet.profiles is not None:
             overlay = Path(self._exits.enter_context(tempfile.TemporaryDirectory()))
             (overlay / "profiles.yaml").write_text(
@@ -343,50 +347,14 @@ class LocalEngine:
         pending = [(name, arn) for name, arn in self.started_from_bus if arn not in done]
         return [self.wait(arn, name=name, seconds=seconds) for name, arn in pending]
 
-    @contextlib.contextmanager
-    def _bus_delivers_to_state_machines(self) -> Iterator[None]:
-        """moto's EventBridge keeps put events and starts this stack's state machine targets.
-
-        moto delivers to SQS, logs and other buses but raises NotImplementedError for a Step
-        Functions target; here a matching rule starts the execution with the event (time in
-        ISO 8601, as EventBridge sends it), and every accepted event is kept in `self.bus`.
-        """
-        from unittest import mock
-
-        from moto.events.models import EventsBackend, Rule
-
-        engine = self
-        original_put, original_send = EventsBackend.put_events, Rule.send_to_targets
-
-        def put_events(backend: Any, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-            results = original_put(backend, entries)
-            for entry, result in zip(entries, results, strict=True):
-                if "EventId" in result:
-                    engine.bus.append(_delivered(entry, result["EventId"], backend))
-            return results
-
-        def send_to_targets(rule: Any, event: dict[str, Any], transform_input: bool = True) -> None:
-            machines = [t["Arn"] for t in rule.targets if ":states:" in t["Arn"]]
-            if machines and rule.event_pattern.matches_event(cast(Any, event)):
-                delivered = {**event, "time": _iso(event.get("time"))}
-                delivered.pop("ingestion-time", None)
-                for machine_arn in machines:
-                    engine._counter += 1
-                    name = _execution_name(delivered, engine._counter)
-                    arn = engine._sfn.start_execution(
-                        stateMachineArn=machine_arn, name=name, input=json.dumps(delivered)
-                    )["executionArn"]
-                    engine.started_from_bus.append((name, arn))
-            others = copy.copy(rule)
-            others.targets = [t for t in rule.targets if ":states:" not in t["Arn"]]
-            if others.targets:
-                original_send(others, cast(Any, event), transform_input)
-
-        with (
-            mock.patch.object(EventsBackend, "put_events", put_events),
-            mock.patch.object(Rule, "send_to_targets", send_to_targets),
-        ):
-            yield
+    def _start_from_bus(self, machine_arn: str, event: dict[str, Any]) -> None:
+        """A rule matched an event on the bus: start its state machine, as EventBridge does."""
+        self._counter += 1
+        name = _execution_name(event, self._counter)
+        arn = self._sfn.start_execution(
+            stateMachineArn=machine_arn, name=name, input=json.dumps(event)
+        )["executionArn"]
+        self.started_from_bus.append((name, arn))
 
     def status(self, execution_arn: str) -> str:
         return str(self._sfn.describe_execution(executionArn=execution_arn)["status"])
@@ -394,22 +362,18 @@ class LocalEngine:
     def wait_for_state(self, execution_arn: str, state: str, *, seconds: float = 30.0) -> None:
         """Poll until the execution has entered `state` (or ended), with a deadline."""
         deadline = time.monotonic() + seconds
-        while True:
+        history: list[dict[str, Any]] = []
+        while time.monotonic() <= deadline:
             history = self.history(execution_arn)
             if state in _entered_states(history):
                 return
-            if (
-                history
-                and history[-1]["type"].startswith("Execution")
-                and history[-1]["type"] not in ("ExecutionStarted",)
-            ):
+            if history and history[-1]["type"] in _ENDED:
                 raise EngineTimeout(f"execution ended before entering {state!r}")
-            if time.monotonic() > deadline:
-                raise EngineTimeout(
-                    f"{state!r} not entered after {seconds:.0f}s; states so far: "
-                    f"{' -> '.join(_entered_states(history))}"
-                )
             time.sleep(0.01)
+        raise EngineTimeout(
+            f"{state!r} not entered after {seconds:.0f}s; states so far: "
+            f"{' -> '.join(_entered_states(history))}"
+        )
 
     def approval_url(self) -> str:
         """Where the stack's approval pages are served locally."""
@@ -420,10 +384,8 @@ class LocalEngine:
     def wait(self, execution_arn: str, *, name: str, seconds: float) -> Execution:
         """Poll until the execution is no longer RUNNING, or fail loudly at the deadline."""
         deadline = time.monotonic() + seconds
-        while True:
-            described = self._sfn.describe_execution(executionArn=execution_arn)
-            if described["status"] in FINAL:
-                break
+        described = self._sfn.describe_execution(executionArn=execution_arn)
+        while described["status"] not in FINAL:
             if time.monotonic() > deadline:
                 states = _entered_states(self.history(execution_arn))
                 raise EngineTimeout(
@@ -431,6 +393,7 @@ class LocalEngine:
                     f"states so far: {' -> '.join(states)}"
                 )
             time.sleep(0.005)
+            described = self._sfn.describe_execution(executionArn=execution_arn)
         history = self.history(execution_arn)
         output = described.get("output")
         execution = Execution(
@@ -447,14 +410,10 @@ class LocalEngine:
         return execution
 
     def history(self, execution_arn: str) -> list[dict[str, Any]]:
-        events: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
-        while True:
-            page = self._sfn.get_execution_history(**kwargs)
-            events.extend(page["events"])
-            if not page.get("nextToken"):
-                return events
-            kwargs["nextToken"] = page["nextToken"]
+        pages = self._sfn.get_paginator("get_execution_history").paginate(
+            executionArn=execution_arn, PaginationConfig={"PageSize": 1000}
+        )
+        return [event for page in pages for event in page["events"]]
 
     # -- what happened -----------------------------------------------------------------------
     def notifications(self) -> list[dict[str, Any]]:
@@ -530,32 +489,6 @@ def restamp(
     return stamped
 
 
-def _delivered(entry: dict[str, Any], event_id: str, backend: Any) -> dict[str, Any]:
-    """A PutEvents entry as EventBridge hands it to a rule's target."""
-    return {
-        "version": "0",
-        "id": event_id,
-        "detail-type": entry["DetailType"],
-        "source": entry["Source"],
-        "account": backend.account_id,
-        "time": _iso(entry.get("Time")),
-        "region": backend.region_name,
-        "resources": entry.get("Resources", []),
-        "detail": json.loads(entry["Detail"]),
-    }
-
-
-def _iso(moment: Any) -> str:
-    """EventBridge's `time` (ISO 8601, seconds) from what moto keeps (a unix float or none)."""
-    if isinstance(moment, str):
-        return moment
-    if isinstance(moment, dt.datetime):
-        when = moment
-    else:
-        when = dt.datetime.fromtimestamp(moment if moment is not None else time.time(), dt.UTC)
-    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _entered_states(history: list[dict[str, Any]]) -> list[str]:
     return [
         e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e
@@ -565,141 +498,3 @@ def _entered_states(history: list[dict[str, Any]]) -> list[str]:
 def _execution_name(event: dict[str, Any], counter: int) -> str:
     event_id = re.sub(r"[^A-Za-z0-9_-]", "", str(event.get("id", "")))[:36] or "event"
     return f"{event_id}-{counter}-{uuid.uuid4().hex[:6]}"
-
-
-@contextlib.contextmanager
-def _isolated_aws_environment(account: str, region: str) -> Iterator[None]:
-    """Fake credentials and the fleet's account/region, whatever the caller's shell has."""
-    import os
-    from unittest import mock
-
-    variables = {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": region,
-        "AWS_REGION": region,
-        "MOTO_ACCOUNT_ID": account,
-    }
-    with mock.patch.dict(os.environ, variables):
-        for name in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
-            os.environ.pop(name, None)
-        for name in [n for n in os.environ if n.startswith("AWS_ENDPOINT_URL")]:
-            os.environ.pop(name)  # an endpoint override (LocalStack, say) would bypass moto
-        yield
-
-
-@contextlib.contextmanager
-def _faster_clock(speed: float) -> Iterator[None]:
-    """Divide every task timeout and every Wait state's duration by `speed`."""
-    from unittest import mock
-
-    from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import Timeout
-    from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import (
-        WaitFunction,
-    )
-
-    original = Timeout._eval_body
-
-    def scaled_timeout(self: Any, env: Any) -> None:
-        original(self, env)
-        env.stack.append(max(1, round(env.stack.pop() / speed)))
-
-    def scaled_wait(self: Any, env: Any, wait_seconds: int) -> None:
-        if wait_seconds > 0:
-            env.program_state_event.wait(wait_seconds / speed)
-
-    with (
-        mock.patch.object(Timeout, "_eval_body", scaled_timeout),
-        mock.patch.object(WaitFunction, "_wait_interval", scaled_wait),
-    ):
-        yield
-
-
-@contextlib.contextmanager
-def _send_task_failure_keeps_its_cause() -> Iterator[None]:
-    """moto 5.2.5 drops SendTaskFailure's `cause` in its request parsing; AWS keeps it."""
-    from unittest import mock
-
-    from moto.core.responses import EmptyResult
-    from moto.stepfunctions.responses import StepFunctionResponse
-
-    def send_task_failure(self: Any) -> Any:
-        self.stepfunction_backend.send_task_failure(
-            self._get_param("taskToken"),
-            error=self._get_param("error"),
-            cause=self._get_param("cause"),
-        )
-        return EmptyResult()
-
-    with mock.patch.object(StepFunctionResponse, "send_task_failure", send_task_failure):
-        yield
-
-
-@contextlib.contextmanager
-def _acm_lists_in_pages() -> Iterator[None]:
-    """ListCertificates as ACM answers it: MaxItems per page (1,000 at most) and a NextToken.
-
-    moto 5.2.5 returns every certificate in one page and ignores both, so a caller's paging
-    would never be exercised. The token is the position in the account's certificate order.
-    The page is answered as ACM's JSON directly (dates in epoch seconds, as ACM sends them):
-    moto's model-driven serializer took three quarters of a 10,000-certificate sweep.
-    """
-    from unittest import mock
-
-    from moto.acm.responses import AWSCertificateManagerResponse
-
-    def list_certificates(self: Any) -> Any:
-        statuses = self._get_param("CertificateStatuses") or []
-        key_types = (self._get_param("Includes") or {}).get("keyTypes") or ["RSA_1024", "RSA_2048"]
-        size = min(int(self._get_param("MaxItems") or 1000), 1000)
-        arns = list(self.acm_backend._certificates)
-        position = int(self._get_param("NextToken") or 0)
-        summaries: list[dict[str, Any]] = []
-        while position < len(arns) and len(summaries) < size:
-            bundle = self.acm_backend.get_certificate(arns[position])
-            position += 1
-            if statuses and bundle.status not in statuses:
-                continue
-            summary = bundle.describe()["Certificate"]
-            if summary["KeyAlgorithm"] not in key_types:
-                continue
-            summary["InUse"] = bool(summary.pop("InUseBy", []))
-            summary["Exported"] = bundle.cert_options["Export"] == "ENABLED"
-            summaries.append(summary)
-        result: dict[str, Any] = {"CertificateSummaryList": summaries}
-        if position < len(arns):
-            result["NextToken"] = str(position)
-        return json.dumps(result)
-
-    with mock.patch.object(AWSCertificateManagerResponse, "list_certificates", list_certificates):
-        yield
-
-
-@contextlib.contextmanager
-def _definitions_parsed_once() -> Iterator[None]:
-    """Parse each state machine definition once, not once per execution.
-
-    moto's interpreter parses the ASL (ANTLR, pure Python: 0.2-0.35 s for this one) every time
-    an execution starts, which was most of a short execution's time here. The parsed program
-    is declarations only: every run's state lives in its own Environment, and moto itself
-    already evaluates one parsed item processor for all of a Map's concurrent iterations.
-    """
-    import threading
-    from unittest import mock
-
-    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
-
-    original = ExecutionWorker._get_evaluation_entrypoint
-    parsed: dict[str, Any] = {}
-    lock = threading.Lock()
-
-    def entrypoint(worker: Any) -> Any:
-        definition = worker._evaluation_details.state_machine_details.definition
-        with lock:
-            if definition not in parsed:
-                parsed[definition] = original(worker)
-            return parsed[definition]
-
-    with mock.patch.object(ExecutionWorker, "_get_evaluation_entrypoint", entrypoint):
-        yield
