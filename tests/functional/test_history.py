@@ -16,7 +16,7 @@ import pytest
 from moto import mock_aws
 from moto.core import set_initial_no_auth_action_count
 
-from certrelay.local import history
+from certrelay.local import history, kept_runs
 from certrelay.local.engine import Execution, LocalEngine
 from certrelay.local.human import send_and_decide
 from tests.functional.cli_helpers import assert_one_line_error, run
@@ -195,7 +195,7 @@ def test_the_real_task_token_reaches_neither_the_view_nor_the_store(renewal, tmp
     steps = history.steps(renewal.history)
     shown = history.render(renewal.name, renewal.status, steps, color=False)
     as_json = json.dumps(history.as_json(renewal.name, renewal.arn, renewal.status, steps))
-    saved = history.save(renewal, tmp_path).read_text(encoding="utf-8")
+    saved = kept_runs.save(renewal, tmp_path).read_text(encoding="utf-8")
 
     for text in (shown, as_json, saved):
         assert token not in text
@@ -223,7 +223,7 @@ def test_neither_token_nor_pem_appears_in_the_rendered_view_or_the_saved_file(tm
 
     steps = history.steps(recorded.history)
     shown = history.render(recorded.name, recorded.status, steps, color=True)
-    saved = history.save(recorded, tmp_path).read_text(encoding="utf-8")
+    saved = kept_runs.save(recorded, tmp_path).read_text(encoding="utf-8")
 
     for text in (shown, saved, json.dumps(history.as_json("n", "a", "FAILED", steps))):
         assert TOKEN not in text
@@ -278,22 +278,22 @@ def test_a_successful_run_has_no_red_even_with_color():
 
 # -- the local store -------------------------------------------------------------------------
 def test_latest_is_the_last_saved_and_only_the_newest_are_kept(tmp_path, monkeypatch):
-    monkeypatch.setattr(history, "KEEP", 3)
+    monkeypatch.setattr(kept_runs, "KEEP", 3)
     for number in range(5):
-        history.save(
+        kept_runs.save(
             Recorded(f"run-{number}", "arn", "SUCCEEDED", task_history("succeeded")), tmp_path
         )
 
-    assert [s.name for s in history.list_saved(tmp_path)] == ["run-4", "run-3", "run-2"]
-    assert history.latest(tmp_path).name == "run-4"
-    assert history.load("run-2", tmp_path).status == "SUCCEEDED"
+    assert [s.name for s in kept_runs.list_saved(tmp_path)] == ["run-4", "run-3", "run-2"]
+    assert kept_runs.latest(tmp_path).name == "run-4"
+    assert kept_runs.load("run-2", tmp_path).status == "SUCCEEDED"
 
 
 def test_the_store_defaults_to_the_xdg_state_directory(monkeypatch, tmp_path):
     monkeypatch.delenv("CERTRELAY_STATE_DIR", raising=False)
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
 
-    assert history.default_directory() == tmp_path / "certrelay" / "executions"
+    assert kept_runs.default_directory() == tmp_path / "certrelay" / "executions"
 
 
 # -- the CLI ---------------------------------------------------------------------------------
@@ -310,7 +310,7 @@ def test_a_local_run_is_kept_and_history_shows_its_path(capsys, store):
     assert "Triage Event → Record Event → Route Event?" in out
     assert "Owners Alerted" in out
     assert "\x1b[" not in out  # not a terminal: no colors
-    (saved,) = history.list_saved(store)
+    (saved,) = kept_runs.list_saved(store)
     status, listed, _ = run(capsys, "history", "--list")
     assert saved.name in listed
     status, as_json, _ = run(capsys, "history", saved.name[:12], "--json")
@@ -390,7 +390,7 @@ def test_history_aws_without_credentials_is_one_line(capsys, monkeypatch, tmp_pa
 )
 def test_bad_history_requests_are_one_line(capsys, store, args, fragment):
     for name in ("run-a", "run-b"):
-        history.save(Recorded(name, "arn", "SUCCEEDED", task_history("succeeded")), store)
+        kept_runs.save(Recorded(name, "arn", "SUCCEEDED", task_history("succeeded")), store)
 
     status, _, err = run(capsys, *args)
 

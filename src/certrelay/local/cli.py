@@ -139,8 +139,8 @@ def _run_local(args: argparse.Namespace) -> int:
     from certrelay.local import render
     from certrelay.local.engine import LocalEngine
     from certrelay.local.fleet import load_fleet
-    from certrelay.local.history import keep
     from certrelay.local.human import send_and_decide
+    from certrelay.local.kept_runs import keep
     from certrelay.local.report import report
 
     event = read_event(args.event)
@@ -178,7 +178,7 @@ def _run_local(args: argparse.Namespace) -> int:
 
 
 def _run_history(args: argparse.Namespace) -> int:
-    from certrelay.local import history
+    from certrelay.local import history, kept_runs
 
     if args.aws:
         name, arn, status, events = _aws_history(args)
@@ -188,8 +188,8 @@ def _run_history(args: argparse.Namespace) -> int:
         return _list_saved(as_json=args.json)
     else:
         try:
-            saved = history.load(args.execution) if args.execution else history.latest()
-        except history.NotSaved as error:
+            saved = kept_runs.load(args.execution) if args.execution else kept_runs.latest()
+        except kept_runs.NotSaved as error:
             raise BadInput(str(error)) from None
         name, arn, status, events = saved.name, saved.arn, saved.status, saved.history
     steps = history.steps(events)
@@ -201,9 +201,9 @@ def _run_history(args: argparse.Namespace) -> int:
 
 
 def _list_saved(*, as_json: bool) -> int:
-    from certrelay.local import history
+    from certrelay.local import kept_runs
 
-    saved = history.list_saved()
+    saved = kept_runs.list_saved()
     if as_json:
         rows = [
             {
@@ -217,7 +217,7 @@ def _list_saved(*, as_json: bool) -> int:
         print(json.dumps({"executions": rows}, indent=2))
         return 0
     if not saved:
-        print(f"No saved executions in {history.default_directory()}: run `certrelay local run`.")
+        print(f"No saved executions in {kept_runs.default_directory()}: run `certrelay local run`.")
     for s in saved:
         started = s.started.astimezone().strftime("%Y-%m-%d %H:%M:%S") if s.started else "?"
         print(f"{started:19}  {s.status:9}  {s.name}")

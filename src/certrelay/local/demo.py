@@ -10,8 +10,8 @@ from typing import Any
 
 from certrelay.local import render
 from certrelay.local.engine import ROOT, Execution, LocalEngine
-from certrelay.local.history import keep
 from certrelay.local.human import send_and_decide
+from certrelay.local.kept_runs import keep
 from certrelay.local.report import distributions, report
 
 EVENTS = ROOT / "events"

@@ -1,11 +1,11 @@
 """What the Step Functions console shows of one execution, from its event history.
 
 `steps` turns a history (GetExecutionHistory's event shapes, local or from AWS) into one `Step`
-per state entered; `render` draws them for a terminal; `save`/`load` keep local runs, which
-vanish with their process, so `certrelay history` can show them afterwards. Everything passes
-through `redact` first: the workflow never puts a secret in state input or output, but AWS
-records the callback task token in `TaskScheduled` parameters, and a PEM block must never reach
-a screen or a file even if a future change let one through.
+per state entered; `render` draws them for a terminal (`kept_runs` keeps local runs, which
+vanish with their process, for `certrelay history`). Everything passes through `redact` first:
+the workflow never puts a secret in state input or output, but AWS records the callback task
+token in `TaskScheduled` parameters, and a PEM block must never reach a screen or a file even if
+a future change let one through.
 """
 
 from __future__ import annotations
@@ -14,14 +14,10 @@ import datetime as dt
 import json
 import os
 import re
-import time
-from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 REDACTED = "«redacted»"
-KEEP = 200  # saved executions kept; older ones are pruned on save
 _TOKEN_KEYS = {"tasktoken", "token"}
 _PEM = re.compile(r"-----BEGIN [A-Z0-9 ]+-----(?:.*?-----END [A-Z0-9 ]+-----|.*\Z)", re.DOTALL)
 _SCHEDULED = {"TaskScheduled", "LambdaFunctionScheduled", "ActivityScheduled"}
@@ -38,7 +34,6 @@ _TASK_FAILURES = {
 }
 _ITERATION_ENDS = ("MapIterationSucceeded", "MapIterationFailed", "MapIterationAborted")
 _BRANCHING_ENDS = ("ParallelStateSucceeded", "ParallelStateFailed", "ParallelStateAborted")
-_SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]")
 RED = "\x1b[31m"
 RESET = "\x1b[0m"
 
@@ -68,26 +63,6 @@ class Step:
     @property
     def failed(self) -> bool:
         return self.error is not None
-
-
-class Recorded(Protocol):
-    """What `save` needs of an execution (the engine's `Execution` has it)."""
-
-    name: str
-    arn: str
-    status: str
-    history: list[dict[str, Any]]
-
-
-@dataclass(frozen=True)
-class Saved:
-    """One execution as `save` left it: its history is already redacted."""
-
-    name: str
-    arn: str
-    status: str
-    started: dt.datetime | None
-    history: list[dict[str, Any]]
 
 
 # -- redaction -------------------------------------------------------------------------------
@@ -230,7 +205,7 @@ def _place(
                 name=str(details.get("name", "")),
                 state_type=kind.removesuffix("StateEntered"),
                 frame=frame,
-                entered=_timestamp(event.get("timestamp")),
+                entered=timestamp(event.get("timestamp")),
                 input=details.get("input"),
             )
         )
@@ -252,7 +227,7 @@ def _apply(event: dict[str, Any], current: int | None, drafts: list[_Draft]) -> 
     draft = drafts[current]
     kind = str(event.get("type", ""))
     if "stateExitedEventDetails" in event:
-        draft.exited = _timestamp(event.get("timestamp"))
+        draft.exited = timestamp(event.get("timestamp"))
         draft.output = event["stateExitedEventDetails"].get("output")
     elif kind in _SCHEDULED:
         draft.retries += draft.pending_failures
@@ -274,10 +249,10 @@ def _record_failure(event: dict[str, Any], draft: _Draft) -> None:
         return
     draft.error = details.get("error") or draft.error or str(event.get("type"))
     draft.cause = details.get("cause") or draft.cause
-    draft.exited = draft.exited or _timestamp(event.get("timestamp"))
+    draft.exited = draft.exited or timestamp(event.get("timestamp"))
 
 
-def _timestamp(value: Any) -> dt.datetime:
+def timestamp(value: Any) -> dt.datetime:
     """boto3 gives datetimes; a saved history gives ISO 8601 text."""
     stamp = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
     return stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.UTC)
@@ -390,114 +365,3 @@ def as_json(name: str, arn: str, status: str, steps: list[Step]) -> dict[str, An
 def use_color(stream: Any) -> bool:
     """Color when writing to a terminal, unless NO_COLOR says otherwise (no-color.org)."""
     return not os.environ.get("NO_COLOR") and bool(getattr(stream, "isatty", lambda: False)())
-
-
-# -- local store -----------------------------------------------------------------------------
-def state_directory() -> Path:
-    """certrelay's local state: $CERTRELAY_STATE_DIR, else $XDG_STATE_HOME/certrelay, else
-    ~/.local/state/certrelay (kept runs under executions/, a running `local up`'s address)."""
-    if os.environ.get("CERTRELAY_STATE_DIR"):
-        return Path(os.environ["CERTRELAY_STATE_DIR"])
-    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(state) / "certrelay"
-
-
-def default_directory() -> Path:
-    """Where local runs are kept for `certrelay history`."""
-    return state_directory() / "executions"
-
-
-def save(execution: Recorded, directory: Path | None = None) -> Path:
-    """Write the execution, redacted, to `<directory>/<name>.json`; keep the newest KEEP."""
-    folder = directory or default_directory()
-    folder.mkdir(parents=True, exist_ok=True)
-    history = redact(execution.history)
-    record = {
-        "name": execution.name,
-        "arn": execution.arn,
-        "status": execution.status,
-        "started": history[0].get("timestamp") if history else None,
-        "history": history,
-    }
-    path = folder / f"{_SAFE_NAME.sub('_', execution.name)}.json"
-    others = [p for p in _newest_first(folder) if p != path]
-    temporary = path.with_suffix(".json.tmp")
-    temporary.write_text(json.dumps(record, default=_iso, ensure_ascii=False), encoding="utf-8")
-    temporary.replace(path)
-    # File times are coarse (a few ms); the demo saves several at once, and "latest" must be
-    # the last one saved, so each save is stamped strictly after the newest before it.
-    stamp = max(time.time_ns(), others[0].stat().st_mtime_ns + 1 if others else 0)
-    os.utime(path, ns=(stamp, stamp))
-    for old in others[KEEP - 1 :]:
-        old.unlink(missing_ok=True)
-    return path
-
-
-def keep(executions: Iterable[Recorded], directory: Path | None = None) -> str | None:
-    """Save each execution for `certrelay history`; say why not, rather than fail the run."""
-    try:
-        for execution in executions:
-            save(execution, directory)
-    except OSError as error:
-        return f"this run is not kept for `certrelay history`: {error}"
-    return None
-
-
-class NotSaved(LookupError):
-    """No saved execution answers to that name; the message says why, in one line."""
-
-
-def load(name_or_prefix: str, directory: Path | None = None) -> Saved:
-    """The saved execution named so, or the only one whose name starts so."""
-    folder = directory or default_directory()
-    files = _newest_first(folder)
-    exact = [f for f in files if f.stem == name_or_prefix]
-    matches = exact or [f for f in files if f.stem.startswith(name_or_prefix)]
-    if not matches:
-        raise NotSaved(f"no saved execution named {name_or_prefix!r} in {folder}")
-    if len(matches) > 1:
-        names = ", ".join(f.stem for f in matches[:3]) + (", …" if len(matches) > 3 else "")
-        raise NotSaved(f"{name_or_prefix!r} matches {len(matches)} executions ({names})")
-    return _read(matches[0])
-
-
-def latest(directory: Path | None = None) -> Saved:
-    """The execution saved last."""
-    folder = directory or default_directory()
-    files = _newest_first(folder)
-    if not files:
-        raise NotSaved(f"no saved executions in {folder}: run `certrelay local run` first")
-    return _read(files[0])
-
-
-def list_saved(directory: Path | None = None) -> list[Saved]:
-    """Every saved execution, newest first."""
-    return [_read(path) for path in _newest_first(directory or default_directory())]
-
-
-def _newest_first(folder: Path) -> list[Path]:
-    if not folder.is_dir():
-        return []
-    files = [(p.stat().st_mtime_ns, p.name, p) for p in folder.glob("*.json")]
-    return [p for _, _, p in sorted(files, reverse=True)]
-
-
-def _read(path: Path) -> Saved:
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise NotSaved(f"cannot read saved execution {path}: {error}") from None
-    started = record.get("started")
-    return Saved(
-        name=str(record.get("name", path.stem)),
-        arn=str(record.get("arn", "")),
-        status=str(record.get("status", "UNKNOWN")),
-        started=_timestamp(started) if started else None,
-        history=record.get("history") or [],
-    )
-
-
-def _iso(value: Any) -> str:
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    return str(value)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from certrelay.errors import CertrelayError
-from certrelay.local.history import state_directory
+from certrelay.local.kept_runs import state_directory
 
 if TYPE_CHECKING:
     from certrelay.local.console import Console
@@ -209,7 +209,7 @@ class _Watcher:
 
     def _look(self) -> None:
         from certrelay.local import render
-        from certrelay.local.history import keep
+        from certrelay.local.kept_runs import keep
 
         messages = self.engine.notifications()
         for message in messages[self.shown :]:
