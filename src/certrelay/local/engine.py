@@ -267,14 +267,17 @@ class LocalEngine:
             if not EventPattern.load(json.dumps(rule.pattern)).matches_event(cast(Any, event)):
                 continue
             matched.append(rule.logical_id)
-            for machine_arn in rule.state_machine_arns:
-                self._counter += 1
-                name = _execution_name(event, self._counter)
-                arn = self._sfn.start_execution(
-                    stateMachineArn=machine_arn, name=name, input=json.dumps(event)
-                )["executionArn"]
-                started.append((name, arn))
+            started += [self._start_execution(arn, event) for arn in rule.state_machine_arns]
         return matched, started
+
+    def _start_execution(self, machine_arn: str, event: dict[str, Any]) -> tuple[str, str]:
+        """Start one execution on `event`, named after the event's id: (name, arn)."""
+        self._counter += 1
+        name = _execution_name(event, self._counter)
+        arn = self._sfn.start_execution(
+            stateMachineArn=machine_arn, name=name, input=json.dumps(event)
+        )["executionArn"]
+        return name, str(arn)
 
     def start(
         self,
@@ -349,12 +352,7 @@ class LocalEngine:
 
     def _start_from_bus(self, machine_arn: str, event: dict[str, Any]) -> None:
         """A rule matched an event on the bus: start its state machine, as EventBridge does."""
-        self._counter += 1
-        name = _execution_name(event, self._counter)
-        arn = self._sfn.start_execution(
-            stateMachineArn=machine_arn, name=name, input=json.dumps(event)
-        )["executionArn"]
-        self.started_from_bus.append((name, arn))
+        self.started_from_bus.append(self._start_execution(machine_arn, event))
 
     def status(self, execution_arn: str) -> str:
         return str(self._sfn.describe_execution(executionArn=execution_arn)["status"])
