@@ -156,9 +156,9 @@ def rejection(decision: dict[str, Any]) -> dict[str, str]:
     hand) still gives an event: the text is kept as the reason, the rest "unknown".
     """
     facts = _rejection(decision)
-    cause = (decision.get("error") or {}).get("Cause")
+    reason = facts.get("reason") if facts else (decision.get("error") or {}).get("Cause")
     return {
         "approver": str(facts.get("approver") or "unknown"),
         "decided_at": str(facts.get("decided_at") or "unknown"),
-        "reason": str(facts.get("reason") if facts else cause or ""),
+        "reason": str(reason or ""),
     }
