@@ -16,7 +16,7 @@ import pytest
 from moto import mock_aws
 from moto.core import set_initial_no_auth_action_count
 
-from certrelay.local import history, kept_runs
+from certrelay.local import history, kept_runs, render
 from certrelay.local.engine import Execution, LocalEngine
 from certrelay.local.human import send_and_decide
 from tests.functional.cli_helpers import assert_one_line_error, run
@@ -197,9 +197,13 @@ def test_the_real_task_token_reaches_neither_the_view_nor_the_store(renewal, tmp
     as_json = json.dumps(history.as_json(renewal.name, renewal.arn, renewal.status, steps))
     saved = kept_runs.save(renewal, tmp_path).read_text(encoding="utf-8")
 
-    for text in (shown, as_json, saved):
+    # the events table that `local run` and the demo print, however wide its column
+    table = render.history_table(renewal, width=100_000)
+
+    for text in (shown, as_json, saved, table):
         assert token not in text
     assert history.REDACTED in saved
+    assert history.REDACTED in table
 
 
 # -- redaction, retries, short, colors -------------------------------------------------------

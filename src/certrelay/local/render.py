@@ -7,6 +7,7 @@ import textwrap
 from typing import Any
 
 from certrelay.local.engine import Execution
+from certrelay.local.history import redact
 
 _DETAIL_KEYS = (
     "stateEnteredEventDetails",
@@ -46,12 +47,17 @@ def email(message: dict[str, Any]) -> str:
 
 
 def history_table(execution: Execution, *, width: int = 60) -> str:
-    """The execution's event history: the columns of the console's 'Events' table."""
+    """The execution's event history: the columns of the console's 'Events' table.
+
+    Read through `history.redact`, as every other view is: the callback's task token, which AWS
+    records in its TaskScheduled parameters, never reaches the terminal, however wide the column.
+    """
+    events = redact(execution.history)
     rows = [("ID", "Type", "Step", "Elapsed (ms)", "Input / output")]
-    start = execution.history[0]["timestamp"] if execution.history else None
+    start = events[0]["timestamp"] if events else None
     steps: dict[int, str] = {}  # event id -> the state it belongs to (Map iterations interleave)
     map_state = ""
-    for event in execution.history:
+    for event in events:
         details: dict[str, Any] = next((event[k] for k in _DETAIL_KEYS if k in event), {})
         if "stateEnteredEventDetails" in event:
             step = details["name"]
@@ -91,7 +97,9 @@ def _short(details: dict[str, Any], width: int) -> str:
         if details.get(key):
             text = details[key]
             compact = (
-                json.dumps(json.loads(text), separators=(",", ":")) if _is_json(text) else text
+                json.dumps(json.loads(text), separators=(",", ":"), ensure_ascii=False)
+                if _is_json(text)
+                else text
             )
             compact = " ".join(str(compact).split())
             return compact if len(compact) <= width else compact[: width - 1] + "…"
