@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import textwrap
 from typing import Any
 
 from certrelay.local.engine import Execution
-from certrelay.local.history import redact
+from certrelay.local.history import redact, short
 
 _DETAIL_KEYS = (
     "stateEnteredEventDetails",
@@ -95,25 +94,8 @@ def path(execution: Execution) -> str:
 def _short(details: dict[str, Any], width: int) -> str:
     for key in ("output", "input", "parameters", "cause", "error"):
         if details.get(key):
-            text = details[key]
-            compact = (
-                json.dumps(json.loads(text), separators=(",", ":"), ensure_ascii=False)
-                if _is_json(text)
-                else text
-            )
-            compact = " ".join(str(compact).split())
-            return compact if len(compact) <= width else compact[: width - 1] + "…"
+            return short(str(details[key]), width) or ""
     return ""
-
-
-def _is_json(text: Any) -> bool:
-    if not isinstance(text, str):
-        return False
-    try:
-        json.loads(text)
-    except ValueError:
-        return False
-    return True
 
 
 def operations(
