@@ -136,11 +136,15 @@ def test_one_server_failing_leaves_the_others_installed_and_is_named(
     assert after["web-1"] == after["web-2"] == bundle["fingerprint"]
     assert after["web-3"] == before["web-3"], "the broken server serves its old certificate again"
     broken = engine.servers.servers["i-0a1b2c3d4e5f60003"]
-    runs = [output for instance, _, output in engine.servers.runs if instance == broken.instance]
-    assert any("ROLLED BACK" in output for output in runs)
+    (run,) = [output for instance, _, output in engine.servers.runs if instance == broken.instance]
+    # the agent's shape: the status line, the ERROR title, the notes, the agent's exit status
+    assert run.startswith("ROLLED BACK: the reload failed (exit 1)\n\n----------ERROR-------\n")
+    assert run.endswith("\nfailed to run commands: exit status 3")
     report = engine.notifications()[-1]
     assert "FAILED" in report["body"]
-    assert "i-0a1b2c3d4e5f60003" in report["body"]
+    # the owners read why, not the agent's last line
+    assert "i-0a1b2c3d4e5f60003 Failed ROLLED BACK: the reload failed (exit 1)" in report["body"]
+    assert "exit status 3" not in report["body"]
 
 
 def test_certificate_revoked_before_export_is_reported_and_nothing_is_written(
