@@ -218,3 +218,29 @@ def test_distribution_inside_an_open_window_goes_straight_on():
     assert execution.states[-1] == "Renewal Distributed"
     assert "Find Window" in execution.states
     assert "Wait For Window" not in execution.states
+
+
+def test_a_hybrid_server_reloaded_by_an_allow_listed_hook_script_gets_the_certificate():
+    # GIVEN the web profile installs on a hybrid (mi-) server through hook scripts it allow-lists
+    fleet = load_fleet()
+    assert fleet.profiles is not None
+    web = fleet.profiles["web"]
+    web["script_dirs"] = ["/opt/certrelay/hooks"]
+    web["targets"][1].update(
+        instances=["mi-0123456789abcdef0"],
+        reload="script:/opt/certrelay/hooks/reload-web",
+        config_test="script:/opt/certrelay/hooks/check-web",
+    )
+    fleet.servers["mi-0123456789abcdef0"] = fleet.servers.pop("i-0a1b2c3d4e5f60001")
+    with LocalEngine(fleet=fleet, clock_speed=50) as engine:
+        # WHEN a renewal is approved
+        execution = renew_and_approve(engine)
+        bundle = bundle_of(execution)
+        hybrid = engine.servers.servers["mi-0123456789abcdef0"]
+
+        # THEN the hybrid server ran its own hooks and serves the new certificate
+        assert execution.states[-1] == "Renewal Distributed", execution.states
+        assert served(engine)[hybrid.name] == bundle["fingerprint"]
+        assert hybrid.path("/opt/certrelay/hooks/reload-web").exists()
+        assert hybrid.path("/opt/certrelay/hooks/check-web").exists()
+        assert hybrid.hook_dirs.read_text() == f"{hybrid.path('/opt/certrelay/hooks')}\n"
