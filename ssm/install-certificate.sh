@@ -4,8 +4,11 @@
 # The install step of the stack's own SSM Command document. An earlier step has fetched
 # cert.pem, chain.pem, privkey.pem (encrypted PKCS#8) and passphrase (mode 0600) into
 # SSM_WorkDir. Document parameters arrive as SSM_<Name> environment variables (interpolationType
-# ENV_VAR); they are never pasted into this text, and commands are run as argument vectors,
-# never through a shell. See ssm/README.md.
+# ENV_VAR); they are never pasted into this text. Reload and ConfigTest carry adapter names
+# (nginx, apache, haproxy, envoy, systemd:<unit>, script:<path>), never command lines: this
+# script maps each name to fixed argument vectors, run without a shell. A script: path must lie
+# under a directory listed in /etc/certrelay/hook-dirs, which only this host's root can write.
+# See ssm/README.md.
 #
 # stdout carries exactly one status line; progress goes to stderr:
 #   INSTALLED <sha256> <cert path>      exit 0
@@ -25,6 +28,9 @@ PATH="${PATH:+$PATH:}/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 
 readonly EXIT_REFUSED=2 EXIT_ROLLED_BACK=3 EXIT_ROLLBACK_FAILED=4
 readonly COMMAND_TIMEOUT=120 # seconds for ConfigTest and Reload
+# The host's own list of directories whose executables script: adapters may run (one absolute
+# path a line). The variable is for tests: the SSM agent's environment sets it only if root does.
+readonly HOOK_DIRS_FILE=${CERTRELAY_HOOK_DIRS_FILE:-/etc/certrelay/hook-dirs}
 readonly ATTEMPT_TIMEOUT=5   # seconds for one TLS handshake while verifying
 
 phase=checking # checking: nothing touched yet | installing: rollback on failure | finished
@@ -94,12 +100,92 @@ fingerprint_of() {
   printf '%s\n' "${digest%% *}"
 }
 
-# run_command COMMAND-LINE: split on blanks and run without a shell, output to stderr.
+# run_command ARG...: run an argument vector without a shell, output to stderr.
 run_command() {
-  local -a argv
-  read -r -a argv <<<"$1"
-  note "running: $1"
-  timeout "$COMMAND_TIMEOUT" "${argv[@]}" </dev/null >&2
+  note "running: $*"
+  timeout "$COMMAND_TIMEOUT" "$@" </dev/null >&2
+}
+
+# The adapters. Each maps to fixed commands (ssm/README.md has the table):
+#   nginx          test: nginx -t -q                                reload: systemctl reload nginx
+#   apache         test: apachectl configtest                       reload: systemctl reload
+#                  apache2 (Debian, Ubuntu) or httpd (RHEL, Amazon Linux), whichever unit exists
+#   haproxy        test: haproxy -c -q -f /etc/haproxy/haproxy.cfg reload: systemctl reload haproxy
+#   envoy          test: envoy --mode validate -c /etc/envoy/envoy.yaml
+#                                                        reload: systemctl reload envoy
+#   systemd:<unit> test: none                                       reload: systemctl reload <unit>
+#   script:<path>  test: the ConfigTest script, if given            reload: <path>, no arguments
+
+# config_test: run the adapter's config test (nothing for systemd: and a script: without one).
+config_test() {
+  case $reload in
+    nginx) run_command nginx -t -q ;;
+    apache) run_command apachectl configtest ;;
+    haproxy) run_command haproxy -c -q -f /etc/haproxy/haproxy.cfg ;;
+    envoy) run_command envoy --mode validate -c /etc/envoy/envoy.yaml ;;
+    script:*) if [[ -n $test_script ]]; then run_command "${test_script#script:}"; fi ;;
+    *) ;;
+  esac
+}
+
+# reload_service: run the adapter's reload.
+reload_service() {
+  case $reload in
+    nginx | haproxy | envoy) run_command systemctl reload "$reload" ;;
+    apache)
+      if systemctl cat apache2.service >/dev/null 2>&1; then
+        run_command systemctl reload apache2
+      else
+        run_command systemctl reload httpd
+      fi
+      ;;
+    systemd:*) run_command systemctl reload "${reload#systemd:}" ;;
+    script:*) run_command "${reload#script:}" ;;
+    *) return 126 ;;
+  esac
+}
+
+# trusted_hook PATH: PATH is an executable regular file under a directory listed in the host's
+# hook-dirs file, and neither it nor a directory from the listed one down to it is writable by
+# anyone but its owner, root or this user. Prints the problem and fails otherwise.
+trusted_hook() {
+  local path=$1 base="" line dir
+  if [[ ! -f $HOOK_DIRS_FILE ]]; then
+    printf '%s does not exist, so no hook directory is listed' "$HOOK_DIRS_FILE"
+    return 1
+  fi
+  if unsafe "$HOOK_DIRS_FILE"; then
+    printf '%s is writable by others' "$HOOK_DIRS_FILE"
+    return 1
+  fi
+  while IFS= read -r line || [[ -n $line ]]; do
+    line=${line%/}
+    [[ $line =~ ^(/[A-Za-z0-9._@+-]+)+$ && $path == "$line"/* ]] && base=$line
+  done <"$HOOK_DIRS_FILE"
+  if [[ -z $base ]]; then
+    printf '%s is not under a directory listed in %s' "$path" "$HOOK_DIRS_FILE"
+    return 1
+  fi
+  if [[ -L $path || ! -f $path || ! -x $path ]]; then
+    printf '%s is not an executable regular file' "$path"
+    return 1
+  fi
+  dir=$path
+  while [[ $dir == "$base" || $dir == "$base"/* ]]; do
+    if [[ -L $dir ]] || unsafe "$dir"; then
+      printf '%s is a link, writable by others or owned by someone else' "$dir"
+      return 1
+    fi
+    dir=${dir%/*}
+  done
+}
+
+# unsafe PATH: true when PATH is owned by neither root nor this user, or is group/other-writable.
+unsafe() {
+  local owner mode
+  read -r owner mode < <(stat -c '%u %a' -- "$1" 2>/dev/null) || return 0
+  [[ $owner == 0 || $owner == "$EUID" ]] || return 0
+  (((8#$mode & 8#022) != 0))
 }
 
 # explain_exit STATUS: words for a run_command status.
@@ -150,7 +236,7 @@ roll_back() {
     fi
   done
   local rc=0
-  run_command "$reload" || rc=$?
+  reload_service || rc=$?
   if ((rc != 0)); then problems+="; the reload after restoring failed ($(explain_exit "$rc"))"; fi
   if [[ -n $problems ]]; then
     status_line="ROLLBACK FAILED: $reason$problems"
@@ -179,7 +265,7 @@ expected_name=${SSM_ExpectedName:-}
 cert_path=${SSM_CertPath:-}
 key_path=${SSM_KeyPath:-}
 chain_path=${SSM_ChainPath:-}
-config_test=${SSM_ConfigTest:-}
+test_script=${SSM_ConfigTest:-}
 reload=${SSM_Reload:-}
 verify_host=${SSM_VerifyHost:-127.0.0.1}
 verify_port=${SSM_VerifyPort:-}
@@ -194,7 +280,8 @@ for name in WorkDir ExpectedFingerprint ExpectedName CertPath KeyPath ChainPath 
 done
 
 path_re='^(/\.?[A-Za-z0-9_@+-][A-Za-z0-9._@+-]*)+$'
-command_re='^[A-Za-z0-9/][A-Za-z0-9 _./:@-]{0,199}$'
+script_re='^script:(/\.?[A-Za-z0-9_@+-][A-Za-z0-9._@+-]*)+$'
+adapter_re='^(nginx|apache|haproxy|envoy|systemd:[A-Za-z0-9][A-Za-z0-9_.@-]{0,250})$'
 name_re='^(\*\.)?([A-Za-z0-9-]+\.)*[A-Za-z0-9-]+$'
 for name in WorkDir CertPath KeyPath ChainPath; do
   variable=SSM_$name
@@ -202,10 +289,20 @@ for name in WorkDir CertPath KeyPath ChainPath; do
 done
 [[ $expected_fp =~ ^[0-9a-f]{64}$ ]] || fail "parameter ExpectedFingerprint must be 64 lowercase hex digits"
 [[ $expected_name =~ $name_re ]] || fail "parameter ExpectedName must be a DNS name"
-[[ $reload =~ $command_re ]] || fail "parameter Reload must be one plain command line"
-if [[ -n $config_test && ! $config_test =~ $command_re ]]; then
-  fail "parameter ConfigTest must be one plain command line"
+if [[ ! $reload =~ $adapter_re && ! $reload =~ $script_re ]]; then
+  fail "parameter Reload must be an adapter: nginx, apache, haproxy, envoy, systemd:<unit> or script:<path>"
 fi
+if [[ -n $test_script && ! $test_script =~ $script_re ]]; then
+  fail "parameter ConfigTest must be empty or script:<absolute path>"
+fi
+if [[ -n $test_script && $reload != script:* ]]; then
+  fail "parameter ConfigTest is only for a script: Reload; the $reload adapter brings its own test"
+fi
+for hook in "$reload" "$test_script"; do
+  if [[ $hook == script:* ]] && ! problem=$(trusted_hook "${hook#script:}"); then
+    fail "hook script refused: $problem"
+  fi
+done
 if [[ $cert_path == "$key_path" || $cert_path == "$chain_path" || $key_path == "$chain_path" ]]; then
   fail "CertPath, KeyPath and ChainPath must be three different files"
 fi
@@ -301,11 +398,9 @@ for path in "$cert_path" "$key_path" "$chain_path"; do
 done
 
 # a configuration that is already broken is not this certificate's fault
-if [[ -n $config_test ]]; then
-  rc=0
-  run_command "$config_test" || rc=$?
-  ((rc == 0)) || fail "the config test fails before installing ($(explain_exit "$rc"))"
-fi
+rc=0
+config_test || rc=$?
+((rc == 0)) || fail "the config test fails before installing ($(explain_exit "$rc"))"
 
 # --- (f) back up, stage beside the targets, then swap --------------------------------------
 
@@ -337,13 +432,11 @@ note "installed $cert_path, $key_path, $chain_path"
 
 # --- (g) config test and reload ------------------------------------------------------------
 
-if [[ -n $config_test ]]; then
-  rc=0
-  run_command "$config_test" || rc=$?
-  ((rc == 0)) || fail "the config test fails with the new certificate ($(explain_exit "$rc"))"
-fi
 rc=0
-run_command "$reload" || rc=$?
+config_test || rc=$?
+((rc == 0)) || fail "the config test fails with the new certificate ($(explain_exit "$rc"))"
+rc=0
+reload_service || rc=$?
 ((rc == 0)) || fail "the reload failed ($(explain_exit "$rc"))"
 
 # --- (h) the service serves the new certificate --------------------------------------------

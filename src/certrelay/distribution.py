@@ -141,6 +141,7 @@ def check_install(ssm: SSMClient, command_id: str, instances: list[str]) -> dict
     be dispatching to more instances).
     """
     from certrelay.ssm_document import STEP_NAME
+    from certrelay.ssm_output import install_outcome
 
     listed: list[Any] = []
     pages = ssm.get_paginator("list_command_invocations").paginate(
@@ -158,12 +159,13 @@ def check_install(ssm: SSMClient, command_id: str, instances: list[str]) -> dict
         steps = invocation.get("CommandPlugins") or []
         install = next((p for p in steps if p.get("Name") == STEP_NAME), None)
         output = str((install or {}).get("Output") or "")
-        lines = [line for line in output.splitlines() if line.strip()]
+        status_line, reason = install_outcome(output)  # the agent appends stderr after stdout
         report.append(
             {
                 "instance": instance,
                 "status": invocation["Status"],
-                "last_line": lines[-1][:300] if lines else "",
+                "last_line": status_line or reason,
+                "reason": reason,
             }
         )
     done = bool(report) and all(i["status"] in FINAL_STATUSES for i in report)

@@ -27,10 +27,20 @@ from pydantic_core import ErrorDetails
 
 from certrelay.errors import ProfileError
 
-# The reload command reaches the host through an SSM document parameter; keep this pattern and
-# the document's allowedPattern identical.
-RELOAD_COMMAND_PATTERN = r"^[A-Za-z0-9/][A-Za-z0-9 _./:@-]{0,199}$"
-INSTANCE_ID_PATTERN = r"^i-[0-9a-f]{8}([0-9a-f]{9})?$"
+# Reload and config test reach the host as adapter names, never as command lines: the host script
+# (ssm/install-certificate.sh) maps each name to its commands. certrelay.ssm_document builds the
+# document's allowedPattern from these same pieces.
+NAMED_ADAPTERS = ("nginx", "apache", "haproxy", "envoy")
+SYSTEMD_UNIT_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,250}"
+# An absolute path: segments of letters, digits and . _ - @ +, a segment may start with one dot
+# (".well-known") but "." and ".." never match.
+SCRIPT_PATH_PATTERN = r"(/\.?[A-Za-z0-9_@+-][A-Za-z0-9._@+-]*)+"
+RELOAD_ADAPTER_PATTERN = (
+    rf"^({'|'.join(NAMED_ADAPTERS)}|systemd:{SYSTEMD_UNIT_PATTERN}|script:{SCRIPT_PATH_PATTERN})$"
+)
+CONFIG_TEST_PATTERN = rf"^$|^script:{SCRIPT_PATH_PATTERN}$"
+# EC2 instances (i-, 8 or 17 hex digits) and SSM managed instances of a hybrid fleet (mi-, 17).
+INSTANCE_ID_PATTERN = r"^(i-[0-9a-f]{8}([0-9a-f]{9})?|mi-[0-9a-f]{17})$"
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _IP_ADDRESS = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
 _PATH = re.compile(r"^[A-Za-z0-9._/@+-]+$")
@@ -71,12 +81,54 @@ def _kms_key(value: str) -> str:
     return value
 
 
-def _reload_command(value: str) -> str:
-    if not re.match(RELOAD_COMMAND_PATTERN, value):
+_ADAPTER_HELP = (
+    "nginx, apache, haproxy, envoy, systemd:<unit> or script:<absolute path under script_dirs>"
+)
+_SERVICE_ADAPTERS = {  # a program or unit named in an old command line -> its adapter
+    **{name: name for name in ("nginx", "haproxy", "envoy")},
+    **{name: "apache" for name in ("apache2", "httpd", "apachectl", "apache2ctl")},
+}
+
+
+def _reload_adapter(value: str) -> str:
+    if re.fullmatch(RELOAD_ADAPTER_PATTERN, value):
+        return value
+    if " " in value.strip() or value.startswith("/"):
         raise ValueError(
-            "must be one command line of letters, digits, spaces and . _ - / : "
-            "(no shell metacharacters), e.g. 'systemctl reload nginx'"
+            f"{value!r} is a command line; certrelay runs no free-form commands on servers: "
+            f"write reload: {_suggest(value)} (adapters: {_ADAPTER_HELP})"
         )
+    raise ValueError(f"{value!r} is not a reload adapter; use one of {_ADAPTER_HELP}")
+
+
+def _suggest(command: str) -> str:
+    """The adapter an old command line meant, e.g. 'systemctl reload nginx' -> nginx."""
+    words = command.split()
+    services = [w.removesuffix(".service") for w in words if not w.startswith("-")]
+    for word in services:
+        name = word.rsplit("/", 1)[-1]
+        if name in _SERVICE_ADAPTERS:
+            return _SERVICE_ADAPTERS[name]
+    if len(words) == 3 and words[:2] in (["systemctl", "reload"], ["service", "reload"]):
+        unit = words[2].removesuffix(".service")
+        if re.fullmatch(SYSTEMD_UNIT_PATTERN, unit):
+            return f"systemd:{unit}"
+    return "script:<path of an executable under one of the profile's script_dirs>"
+
+
+def _config_test(value: str) -> str:
+    if re.fullmatch(CONFIG_TEST_PATTERN, value) and value:
+        return value
+    raise ValueError(
+        f"{value!r} is not a config test: the named adapters bring their own; a script: "
+        "adapter may name a test script as config_test: script:<absolute path under script_dirs>"
+    )
+
+
+def _script_dir(value: str) -> str:
+    value = _absolute_path(value.rstrip("/") or "/")  # "/" itself is refused there
+    if not re.fullmatch(SCRIPT_PATH_PATTERN, value):
+        raise ValueError("must be a directory path without '.' or '..' segments")
     return value
 
 
@@ -150,8 +202,10 @@ class ServerTarget(_Strict):
     cert_path: AbsolutePath
     key_path: AbsolutePath
     chain_path: AbsolutePath
-    reload: Annotated[str, AfterValidator(_reload_command)]
-    config_test: Annotated[str, AfterValidator(_reload_command)] | None = None
+    # an adapter name: the host maps it to a config test and a reload (ssm/README.md)
+    reload: Annotated[str, AfterValidator(_reload_adapter)]
+    # only with a script: reload; the named adapters bring their own config test
+    config_test: Annotated[str, AfterValidator(_config_test)] | None = None
     verify_port: int | None = Field(None, ge=1, le=65535)
     # the SNI name to check on verify_port; needed when the certificate's name is a wildcard
     verify_server_name: Annotated[str, AfterValidator(_server_name)] | None = None
@@ -160,7 +214,17 @@ class ServerTarget(_Strict):
     def _one_selector(self) -> ServerTarget:
         if (self.instances is None) == (self.tags is None):
             raise ValueError("give either instances (EC2 ids) or tags ({key: value}), not both")
+        if self.config_test and not self.reload.startswith("script:"):
+            raise ValueError(
+                f"config_test: the {self.reload} adapter runs its own config test; "
+                "remove config_test (only a script: reload takes one)"
+            )
         return self
+
+    def scripts(self) -> list[tuple[str, str]]:
+        """(field, path) of each script this target runs."""
+        named = (("reload", self.reload), ("config_test", self.config_test or ""))
+        return [(f, v.removeprefix("script:")) for f, v in named if v.startswith("script:")]
 
 
 Target = Annotated[S3Target | ServerTarget, Field(discriminator="kind")]
@@ -176,12 +240,28 @@ class Profile(_Strict):
     escalation: list[EmailStr] = Field(default_factory=list)
     window: MaintenanceWindow | None = None
     max_concurrency: int | None = Field(None, ge=1, le=40)
+    # directories whose executables a server target may name as script:<path>
+    script_dirs: list[Annotated[str, AfterValidator(_script_dir)]] = Field(default_factory=list)
     targets: list[Target] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _someone_approves(self) -> Profile:
         if self.approval == "required" and self.targets and not self.approvers:
             raise ValueError("approval is 'required' but no approvers are listed")
+        return self
+
+    @model_validator(mode="after")
+    def _scripts_in_allowed_dirs(self) -> Profile:
+        for index, target in enumerate(self.targets):
+            if not isinstance(target, ServerTarget):
+                continue
+            for field, path in target.scripts():
+                if not any(path.startswith(f"{d}/") for d in self.script_dirs):
+                    allowed = ", ".join(self.script_dirs) or "none listed"
+                    raise ValueError(
+                        f"targets[{index}].{field}: {path} is not under a directory in "
+                        f"script_dirs ({allowed})"
+                    )
         return self
 
 
@@ -303,5 +383,8 @@ def _problem(error: ErrorDetails) -> str:
 
 def _pattern_problem(pattern: str, value: object) -> str:
     if pattern == INSTANCE_ID_PATTERN:
-        return f"{value!r} is not an EC2 instance id (i- followed by 8 or 17 hex digits)"
+        return (
+            f"{value!r} is not an EC2 instance id (i- followed by 8 or 17 hex digits) "
+            "or a managed-instance id (mi- followed by 17 hex digits)"
+        )
     return f"{value!r} is not a valid profile name (letters, digits, '.', '_', '-')"

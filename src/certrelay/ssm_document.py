@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from certrelay.profiles import RELOAD_COMMAND_PATTERN
+from certrelay.profiles import CONFIG_TEST_PATTERN, RELOAD_ADAPTER_PATTERN
 
 # A path segment may start with one dot (".well-known") but "." and ".." never match.
 _SEGMENT = r"\.?[A-Za-z0-9_@+-][A-Za-z0-9._@+-]*"
@@ -67,16 +67,18 @@ _PARAMETERS: tuple[_Parameter, ...] = (
     _Parameter("ChainPath", "Where the CA chain goes (mode 0644).", ABSOLUTE_PATH_PATTERN),
     _Parameter(
         "ConfigTest",
-        "Optional command that checks the service configuration, e.g. 'nginx -t'. Run as an "
-        "argument vector, never through a shell.",
-        "^$|" + RELOAD_COMMAND_PATTERN,
+        "Only with a script: Reload: script:<absolute path> of a test script, under a directory "
+        "the host lists in /etc/certrelay/hook-dirs. The named adapters bring their own test.",
+        CONFIG_TEST_PATTERN,
         default="",
     ),
     _Parameter(
         "Reload",
-        "Command that makes the service pick up the new files, e.g. 'systemctl reload nginx'. "
-        "Run as an argument vector, never through a shell.",
-        RELOAD_COMMAND_PATTERN,
+        "The reload adapter, a name and never a command line: nginx, apache, haproxy, envoy, "
+        "systemd:<unit> or script:<absolute path> (under a directory the host lists in "
+        "/etc/certrelay/hook-dirs). The script maps it to a config test and a reload "
+        "(ssm/README.md).",
+        RELOAD_ADAPTER_PATTERN,
     ),
     _Parameter(
         "VerifyHost",

@@ -170,6 +170,49 @@ def test_only_the_distribute_function_may_send_commands(translated):
     assert allowed(translated, "acm:ExportCertificate") == {"ExportFunctionRole"}
 
 
+def _arns(resource: Any) -> list[str]:
+    """Resource ARNs as text: Fn::Sub strings as written, anything else as JSON."""
+    listed = resource if isinstance(resource, list) else [resource]
+    return [
+        r["Fn::Sub"] if isinstance(r, dict) and "Fn::Sub" in r else json.dumps(r) for r in listed
+    ]
+
+
+def test_send_command_reaches_only_the_stacks_document_on_servers_tagged_for_a_profile(translated):
+    sends = [
+        statement
+        for _, statement in policy_statements(translated)
+        if "ssm:SendCommand" in _actions(statement) and statement["Effect"] == "Allow"
+    ]
+    prefix = "arn:${AWS::Partition}:"
+    account = "${AWS::Region}:${AWS::AccountId}"
+
+    by_resource = {tuple(_arns(s["Resource"])): s for s in sends}
+    document = by_resource[(f"{prefix}ssm:{account}:document/${{InstallDocument}}",)]
+    servers = by_resource[
+        (f"{prefix}ec2:{account}:instance/*", f"{prefix}ssm:{account}:managed-instance/*")
+    ]
+    assert len(sends) == 2, sends
+    assert "Condition" not in document  # a tag condition on the document would never match
+    assert servers["Condition"] == {"StringLike": {"ssm:resourceTag/certrelay:profile": "?*"}}
+    for statement in sends:
+        assert "*" not in _arns(statement["Resource"])
+
+
+def test_following_a_command_stays_read_and_cancel_only(translated):
+    (follow,) = [
+        s for _, s in policy_statements(translated) if s.get("Sid") == "FollowTheInstallCommand"
+    ]
+
+    # no resource-level permissions exist for these three, so "*" is all IAM accepts
+    assert sorted(_actions(follow)) == [
+        "ssm:CancelCommand",
+        "ssm:ListCommandInvocations",
+        "ssm:ListCommands",
+    ]
+    assert follow["Resource"] == "*"
+
+
 def test_bundle_bucket_is_private_versioned_and_refuses_plain_puts(translated):
     bucket = translated["Resources"]["CertificateBucket"]["Properties"]
     policy = translated["Resources"]["CertificateBucketPolicy"]["Properties"]["PolicyDocument"]

@@ -3,8 +3,10 @@
 Certificates come from `cryptography` (a CA, leaves with SANs, keys exported as encrypted
 PKCS#8 like ACM's ExportCertificate). The "service" is tests/functional/tls_listener.py: it
 serves the installed files and rereads them only when the Reload command touches its flag file.
-The Reload and ConfigTest commands are small sh scripts in the sandbox whose exit codes (and
-whether they signal the listener) each test chooses.
+Most tests use the script: adapter: Reload and ConfigTest name small sh scripts in the sandbox
+(a directory the sandbox's hook-dirs file lists) whose exit codes, and whether they signal the
+listener, each test chooses. The named adapters (nginx, apache, ...) run against stand-ins for
+nginx, apachectl and systemctl put first on PATH, which log the argument vectors they get.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -158,17 +161,24 @@ class Sandbox:
     etc: Path = field(init=False)
     tmp: Path = field(init=False)
     bin: Path = field(init=False)
+    tools: Path = field(init=False)
     reload_flag: Path = field(init=False)
+    hook_dirs: Path = field(init=False)
 
     def __post_init__(self) -> None:
         self.work = self.root / "work"
         self.etc = self.root / "etc" / "ssl"
         self.tmp = self.root / "tmp"
-        self.bin = self.root / "bin"
+        self.bin = self.root / "hooks"
+        self.tools = self.root / "tools"  # stand-ins for nginx, systemctl, ... first on PATH
         self.reload_flag = self.root / "reload-flag"
-        for directory in (self.work, self.etc, self.tmp, self.bin):
+        for directory in (self.work, self.etc, self.tmp, self.bin, self.tools):
             directory.mkdir(parents=True)
+            directory.chmod(0o755)
         self.work.chmod(0o700)
+        self.hook_dirs = self.root / "hook-dirs"  # the host's /etc/certrelay/hook-dirs
+        self.hook_dirs.write_text(f"{self.bin}\n")
+        self.hook_dirs.chmod(0o644)
         self.command("reload", codes=[0])  # the listener fixture makes it signal
 
     @property
@@ -239,8 +249,18 @@ class Sandbox:
             'exit "$code"\n'
         )
         script.chmod(0o755)
-        # The command pattern wants a leading letter or digit, so no bare absolute path.
-        return f"sh {script}"
+        return f"script:{script}"
+
+    def tool(self, name: str, script: str = "exit 0") -> None:
+        """A stand-in for a host program (nginx, systemctl, ...) that logs its arguments."""
+        log = self.root / "tools.log"
+        path = self.tools / name
+        path.write_text(f'#!/bin/sh\necho "{name} $*" >> "{log}"\n{script}\n')
+        path.chmod(0o755)
+
+    def tool_calls(self) -> list[str]:
+        log = self.root / "tools.log"
+        return log.read_text().splitlines() if log.exists() else []
 
     def calls(self, name: str) -> int:
         log = self.root / f"{name}.log"
@@ -254,7 +274,7 @@ class Sandbox:
             "CertPath": str(self.cert_path),
             "KeyPath": str(self.key_path),
             "ChainPath": str(self.chain_path),
-            "Reload": f"sh {self.bin / 'reload'}",
+            "Reload": f"script:{self.bin / 'reload'}",
             "VerifyTimeout": VERIFY_TIMEOUT,
         }
         params.update(overrides)
@@ -270,7 +290,12 @@ class Sandbox:
     ) -> Run:
         if validate:
             validate_parameters(params)  # the same gate SSM applies through allowedPattern
-        env = {"PATH": os.environ["PATH"], "TMPDIR": str(self.tmp), "HOME": str(self.root)}
+        env = {
+            "PATH": f"{self.tools}:{os.environ['PATH']}",
+            "TMPDIR": str(self.tmp),
+            "HOME": str(self.root),
+            "CERTRELAY_HOOK_DIRS_FILE": str(self.hook_dirs),
+        }
         env.update(extra_env or {})
         env.update({f"SSM_{name}": value for name, value in params.items()})
         started = time.monotonic()
@@ -601,7 +626,11 @@ def test_an_agent_without_env_var_parameters_is_refused(sandbox: Sandbox, ca: Is
     [
         ("Reload", "touch {pwned}; true"),
         ("Reload", "touch $(touch {pwned})"),
+        ("Reload", "systemctl reload nginx"),
+        ("Reload", "systemd:nginx;touch${{IFS}}{pwned}"),
+        ("Reload", "script:/bin/sh -c touch {pwned}"),
         ("ConfigTest", "true && touch {pwned}"),
+        ("ConfigTest", "script:{etc}/../../x"),
         ("CertPath", "{etc}/../../x`touch {pwned}`"),
         ("VerifyPort", "443; touch {pwned}"),
     ],
@@ -737,9 +766,14 @@ def test_an_install_interrupted_by_sigterm_rolls_back(
     started = sandbox.root / "slow.log"
     slow = sandbox.bin / "slow"
     slow.write_text(f'#!/bin/sh\necho called >> "{started}"\nsleep 1\n')
-    params = sandbox.parameters(new, Reload=f"sh {slow}")
+    slow.chmod(0o755)
+    params = sandbox.parameters(new, Reload=f"script:{slow}")
     before = sandbox.snapshot()
-    env = {"PATH": os.environ["PATH"], "TMPDIR": str(sandbox.tmp)}
+    env = {
+        "PATH": os.environ["PATH"],
+        "TMPDIR": str(sandbox.tmp),
+        "CERTRELAY_HOOK_DIRS_FILE": str(sandbox.hook_dirs),
+    }
     env.update({f"SSM_{name}": value for name, value in params.items()})
 
     with subprocess.Popen(
@@ -756,3 +790,139 @@ def test_an_install_interrupted_by_sigterm_rolls_back(
     _rolled_back(sandbox, run, before)
     assert run.status == "ROLLED BACK: interrupted by SIGTERM"
     assert started.read_text().count("called") == 2  # the reload ran again after restoring
+
+
+# --- adapters: names, never command lines ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("adapter", "tests", "reload"),
+    [
+        ("nginx", ["nginx -t -q"], "systemctl reload nginx"),
+        ("haproxy", ["haproxy -c -q -f /etc/haproxy/haproxy.cfg"], "systemctl reload haproxy"),
+        ("envoy", ["envoy --mode validate -c /etc/envoy/envoy.yaml"], "systemctl reload envoy"),
+        ("systemd:php8.2-fpm", [], "systemctl reload php8.2-fpm"),
+    ],
+)
+def test_a_named_adapter_runs_its_own_config_test_and_reload(
+    sandbox: Sandbox, ca: Issued, current: Issued, adapter: str, tests: list[str], reload: str
+) -> None:
+    for tool in ("nginx", "haproxy", "envoy", "systemctl"):
+        sandbox.tool(tool)
+    new = make_leaf(ca)
+    sandbox.fetch(new, ca.pem)
+
+    run = sandbox.run(sandbox.parameters(new, Reload=adapter))
+
+    assert (run.returncode, run.status) == (0, f"INSTALLED {new.fingerprint} {sandbox.cert_path}")
+    # the config test before touching anything, again with the new files, then the reload
+    assert sandbox.tool_calls() == [*tests, *tests, reload]
+
+
+@pytest.mark.parametrize(
+    ("units", "reloaded"),
+    [("apache2.service", "systemctl reload apache2"), ("httpd.service", "systemctl reload httpd")],
+)
+def test_the_apache_adapter_reloads_whichever_unit_the_distribution_has(
+    sandbox: Sandbox, ca: Issued, current: Issued, units: str, reloaded: str
+) -> None:
+    sandbox.tool("apachectl")
+    sandbox.tool("systemctl", f'if [ "$1" = cat ]; then [ "$2" = "{units}" ]; fi')
+    new = make_leaf(ca)
+    sandbox.fetch(new, ca.pem)
+
+    run = sandbox.run(sandbox.parameters(new, Reload="apache"))
+
+    assert run.returncode == 0, run.status
+    calls = [c for c in sandbox.tool_calls() if not c.startswith("systemctl cat")]
+    assert calls == ["apachectl configtest", "apachectl configtest", reloaded]
+
+
+def test_a_named_adapter_whose_config_test_fails_with_the_new_files_rolls_back(
+    sandbox: Sandbox, ca: Issued, current: Issued
+) -> None:
+    counter = sandbox.root / "nginx-t"
+    # passes with today's files, fails once the new ones are in place
+    sandbox.tool("nginx", f'echo x >> "{counter}"; [ "$(wc -l < "{counter}")" -lt 2 ]')
+    sandbox.tool("systemctl")
+    new = make_leaf(ca)
+    sandbox.fetch(new, ca.pem)
+    before = sandbox.snapshot()
+
+    run = sandbox.run(sandbox.parameters(new, Reload="nginx"))
+
+    _rolled_back(sandbox, run, before)
+    assert run.status == "ROLLED BACK: the config test fails with the new certificate (exit 1)"
+    assert sandbox.tool_calls()[-1] == "systemctl reload nginx"  # the reload after restoring
+
+
+def test_a_config_test_with_a_named_adapter_is_refused(
+    sandbox: Sandbox, ca: Issued, current: Issued
+) -> None:
+    new = make_leaf(ca)
+    sandbox.fetch(new, ca.pem)
+    config_test = sandbox.command("configtest", codes=[0])
+    before = sandbox.snapshot()
+
+    run = sandbox.run(sandbox.parameters(new, Reload="nginx", ConfigTest=config_test))
+
+    _refused(sandbox, run, before)
+    assert run.status.startswith("REFUSED: parameter ConfigTest is only for a script: Reload")
+    assert sandbox.calls("configtest") == 0
+
+
+def _hook_outside_the_list(sandbox: Sandbox) -> str:
+    other = sandbox.root / "elsewhere"
+    other.mkdir(mode=0o755)
+    hook = other / "reload"
+    hook.write_text("#!/bin/sh\nexit 0\n")
+    hook.chmod(0o755)
+    return f"script:{hook}"
+
+
+def _hook_writable_by_others(sandbox: Sandbox) -> str:
+    hook = sandbox.command("reload", codes=[0])
+    Path(hook.removeprefix("script:")).chmod(0o777)
+    return hook
+
+
+def _hook_through_a_link(sandbox: Sandbox) -> str:
+    link = sandbox.bin / "reload-link"
+    link.symlink_to(sandbox.bin / "reload")
+    return f"script:{link}"
+
+
+def _no_hook_list(sandbox: Sandbox) -> str:
+    sandbox.hook_dirs.unlink()
+    return f"script:{sandbox.bin / 'reload'}"
+
+
+def _hook_list_writable_by_others(sandbox: Sandbox) -> str:
+    sandbox.hook_dirs.chmod(0o666)
+    return f"script:{sandbox.bin / 'reload'}"
+
+
+@pytest.mark.parametrize(
+    ("make_hook", "problem"),
+    [
+        (_hook_outside_the_list, "is not under a directory listed in"),
+        (_hook_writable_by_others, "writable by others"),
+        (_hook_through_a_link, "is not an executable regular file"),
+        (_no_hook_list, "does not exist, so no hook directory is listed"),
+        (_hook_list_writable_by_others, "hook-dirs is writable by others"),
+    ],
+)
+def test_a_script_adapter_runs_only_trusted_scripts_in_a_listed_directory(
+    sandbox: Sandbox, ca: Issued, current: Issued, make_hook: Any, problem: str
+) -> None:
+    new = make_leaf(ca)
+    sandbox.fetch(new, ca.pem)
+    reload = make_hook(sandbox)
+    before = sandbox.snapshot()
+
+    run = sandbox.run(sandbox.parameters(new, Reload=reload))
+
+    assert run.returncode == 2, run.status
+    assert run.status.startswith("REFUSED: hook script refused: "), run.status
+    assert problem in run.status
+    assert sandbox.snapshot() == before

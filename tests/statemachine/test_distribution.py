@@ -136,11 +136,15 @@ def test_one_server_failing_leaves_the_others_installed_and_is_named(
     assert after["web-1"] == after["web-2"] == bundle["fingerprint"]
     assert after["web-3"] == before["web-3"], "the broken server serves its old certificate again"
     broken = engine.servers.servers["i-0a1b2c3d4e5f60003"]
-    runs = [output for instance, _, output in engine.servers.runs if instance == broken.instance]
-    assert any("ROLLED BACK" in output for output in runs)
+    (run,) = [output for instance, _, output in engine.servers.runs if instance == broken.instance]
+    # the agent's shape: the status line, the ERROR title, the notes, the agent's exit status
+    assert run.startswith("ROLLED BACK: the reload failed (exit 1)\n\n----------ERROR-------\n")
+    assert run.endswith("\nfailed to run commands: exit status 3")
     report = engine.notifications()[-1]
     assert "FAILED" in report["body"]
-    assert "i-0a1b2c3d4e5f60003" in report["body"]
+    # the owners read why, not the agent's last line
+    assert "i-0a1b2c3d4e5f60003 Failed ROLLED BACK: the reload failed (exit 1)" in report["body"]
+    assert "exit status 3" not in report["body"]
 
 
 def test_certificate_revoked_before_export_is_reported_and_nothing_is_written(
@@ -214,3 +218,29 @@ def test_distribution_inside_an_open_window_goes_straight_on():
     assert execution.states[-1] == "Renewal Distributed"
     assert "Find Window" in execution.states
     assert "Wait For Window" not in execution.states
+
+
+def test_a_hybrid_server_reloaded_by_an_allow_listed_hook_script_gets_the_certificate():
+    # GIVEN the web profile installs on a hybrid (mi-) server through hook scripts it allow-lists
+    fleet = load_fleet()
+    assert fleet.profiles is not None
+    web = fleet.profiles["web"]
+    web["script_dirs"] = ["/opt/certrelay/hooks"]
+    web["targets"][1].update(
+        instances=["mi-0123456789abcdef0"],
+        reload="script:/opt/certrelay/hooks/reload-web",
+        config_test="script:/opt/certrelay/hooks/check-web",
+    )
+    fleet.servers["mi-0123456789abcdef0"] = fleet.servers.pop("i-0a1b2c3d4e5f60001")
+    with LocalEngine(fleet=fleet, clock_speed=50) as engine:
+        # WHEN a renewal is approved
+        execution = renew_and_approve(engine)
+        bundle = bundle_of(execution)
+        hybrid = engine.servers.servers["mi-0123456789abcdef0"]
+
+        # THEN the hybrid server ran its own hooks and serves the new certificate
+        assert execution.states[-1] == "Renewal Distributed", execution.states
+        assert served(engine)[hybrid.name] == bundle["fingerprint"]
+        assert hybrid.path("/opt/certrelay/hooks/reload-web").exists()
+        assert hybrid.path("/opt/certrelay/hooks/check-web").exists()
+        assert hybrid.hook_dirs.read_text() == f"{hybrid.path('/opt/certrelay/hooks')}\n"

@@ -28,7 +28,7 @@ profiles:
         cert_path: /etc/ssl/web/cert.pem
         key_path: /etc/ssl/web/key.pem
         chain_path: /etc/ssl/web/chain.pem
-        reload: systemctl reload nginx
+        reload: nginx
         verify_port: 443
 """
 
@@ -118,8 +118,36 @@ BROKEN = [
     ),
     (
         "shell in reload",
-        ("systemctl reload nginx", "systemctl reload nginx && curl x | sh"),
-        "profile 'web', targets[1].reload: must be one command line",
+        ("reload: nginx", "reload: systemctl reload nginx && curl x | sh"),
+        "profile 'web', targets[1].reload: 'systemctl reload nginx && curl x | sh' is a command "
+        "line; certrelay runs no free-form commands on servers: write reload: nginx",
+    ),
+    (
+        "unknown adapter",
+        ("reload: nginx", "reload: lighttpd"),
+        "profile 'web', targets[1].reload: 'lighttpd' is not a reload adapter; use one of nginx,",
+    ),
+    (
+        "script outside script_dirs",
+        ("reload: nginx", "reload: script:/usr/local/bin/reload-web"),
+        "profile 'web': targets[1].reload: /usr/local/bin/reload-web is not under a directory in "
+        "script_dirs (none listed)",
+    ),
+    (
+        "config test beside a named adapter",
+        ("reload: nginx", "reload: nginx\n        config_test: script:/opt/hooks/t"),
+        "profile 'web', targets[1]: config_test: the nginx adapter runs its own config test",
+    ),
+    (
+        "config test as a command line",
+        ("reload: nginx", "reload: nginx\n        config_test: nginx -t"),
+        "profile 'web', targets[1].config_test: 'nginx -t' is not a config test",
+    ),
+    (
+        "bad managed instance",
+        ("i-0a1b2c3d4e5f60001", "mi-0a1b2c3d4e5f6000"),
+        "profile 'web', targets[1].instances[0]: 'mi-0a1b2c3d4e5f6000' is not an EC2 instance id "
+        "(i- followed by 8 or 17 hex digits) or a managed-instance id (mi- followed by 17",
     ),
     ("bad time", ('"02:00"', '"2am"'), "profile 'web', window.start: must be a time HH:MM"),
     (
@@ -224,3 +252,96 @@ def test_structural_mistakes_are_reported_in_one_line(text: str, message: str) -
         load_profiles(text)
     assert str(caught.value).startswith(message), str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("old", "adapter"),
+    [
+        ("systemctl reload nginx", "nginx"),
+        ("/usr/sbin/nginx -s reload", "nginx"),
+        ("systemctl reload apache2", "apache"),
+        ("apachectl graceful", "apache"),
+        ("service httpd reload", "apache"),
+        ("systemctl reload haproxy.service", "haproxy"),
+        ("systemctl reload php8.2-fpm", "systemd:php8.2-fpm"),
+        ("/opt/app/bin/reload --graceful", "script:<path of an executable under one of"),
+    ],
+)
+def test_a_free_form_reload_is_refused_with_the_adapter_to_write(old: str, adapter: str) -> None:
+    # GIVEN a profile written before adapters, with a command line as its reload
+    text = VALID.replace("reload: nginx", f"reload: {old}")
+    # WHEN it is loaded THEN one line says it is a command line and what to write instead
+    with pytest.raises(ProfileError) as caught:
+        load_profiles(text, source="config/profiles.yaml")
+    line = str(caught.value)
+    assert line.startswith(
+        f"config/profiles.yaml: profile 'web', targets[1].reload: {old!r} is a command line; "
+        f"certrelay runs no free-form commands on servers: write reload: {adapter}"
+    ), line
+    assert "\n" not in line
+
+
+@pytest.mark.parametrize(
+    "adapter",
+    ["nginx", "apache", "haproxy", "envoy", "systemd:php8.2-fpm", "systemd:app@1.service"],
+)
+def test_every_named_adapter_loads(adapter: str) -> None:
+    server = load_profiles(VALID.replace("reload: nginx", f"reload: {adapter}"))["web"].targets[1]
+    assert isinstance(server, ServerTarget)
+    assert (server.reload, server.config_test) == (adapter, None)
+
+
+def test_a_script_adapter_and_its_test_load_from_an_allowed_directory() -> None:
+    # GIVEN a profile that allow-lists /opt/certrelay/hooks
+    text = VALID.replace(
+        "    targets:\n", "    script_dirs: [/opt/certrelay/hooks/]\n    targets:\n"
+    )
+    text = text.replace(
+        "reload: nginx",
+        "reload: script:/opt/certrelay/hooks/reload-web\n"
+        "        config_test: script:/opt/certrelay/hooks/test-web",
+    )
+    # WHEN it is loaded THEN both scripts are taken as given
+    web = load_profiles(text)["web"]
+    server = web.targets[1]
+    assert isinstance(server, ServerTarget)
+    assert server.reload == "script:/opt/certrelay/hooks/reload-web"
+    assert server.config_test == "script:/opt/certrelay/hooks/test-web"
+    assert web.script_dirs == ["/opt/certrelay/hooks"]
+
+
+@pytest.mark.parametrize(
+    ("script", "field"),
+    [
+        ("reload: script:/opt/certrelay/hooks-evil/reload", "reload"),
+        ("reload: script:/opt/certrelay/reload", "reload"),
+        (
+            "reload: script:/opt/certrelay/hooks/r\n        config_test: script:/tmp/t",
+            "config_test",
+        ),
+    ],
+)
+def test_a_script_outside_the_allowed_directories_is_refused(script: str, field: str) -> None:
+    text = VALID.replace(
+        "    targets:\n", "    script_dirs: [/opt/certrelay/hooks]\n    targets:\n"
+    )
+    with pytest.raises(ProfileError) as caught:
+        load_profiles(text.replace("reload: nginx", script))
+    assert f"targets[1].{field}: " in str(caught.value)
+    assert "is not under a directory in script_dirs (/opt/certrelay/hooks)" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "path", ["/opt/../hooks", "opt/hooks", "/opt/./hooks", "/opt/ho oks", "/", "/opt/$(x)"]
+)
+def test_a_script_dir_must_be_a_plain_absolute_directory(path: str) -> None:
+    text = VALID.replace("    targets:\n", f"    script_dirs: ['{path}']\n    targets:\n")
+    with pytest.raises(ProfileError, match=r"profile 'web', script_dirs\[0\]: "):
+        load_profiles(text)
+
+
+def test_a_hybrid_managed_instance_is_a_server() -> None:
+    text = VALID.replace("i-0a1b2c3d4e5f60001", "mi-0123456789abcdef0")
+    server = load_profiles(text)["web"].targets[1]
+    assert isinstance(server, ServerTarget)
+    assert server.instances == ["mi-0123456789abcdef0"]

@@ -1,11 +1,15 @@
 """The fleet's servers, locally: a sandbox directory and a small TLS listener each.
 
 A server target's paths (/etc/ssl/...) live under the server's sandbox. Its listener serves
-the certificate and key found at those paths, and reloads them only when told (the target's
-reload command is mapped to touching the sandbox's reload flag), so "the new certificate is
-served" is proven by a real TLS handshake, as on the host. The SSM install document's script
-runs for real (bash, openssl) against the sandbox; only the fetch step (the AWS CLI reading S3
-and Secrets Manager) is done by the engine through the embedded AWS.
+the certificate and key found at those paths, and reloads them only when told, so "the new
+certificate is served" is proven by a real TLS handshake, as on the host. The SSM install
+document's script runs for real (bash, openssl) against the sandbox, adapters included: the
+sandbox puts stand-ins for nginx, apachectl, haproxy, envoy and systemctl first on PATH
+(`systemctl reload` touches the listener's reload flag), and a `script:<path>` adapter runs
+the sandbox's copy of that path (a stand-in doing the same, unless the fleet put a real one
+there) from a directory the sandbox's hook-dirs file lists. Only the fetch step (the AWS CLI
+reading S3 and Secrets Manager) is done by the engine through the embedded AWS. What the
+step reports is shaped as the SSM agent shapes it (`agent_output`).
 """
 
 from __future__ import annotations
@@ -28,6 +32,15 @@ from certrelay.local.fleet import ROOT
 INSTALL_SCRIPT = ROOT / "ssm" / "install-certificate.sh"
 INSTALL_STEP = "installCertificate"  # the document's install step (certrelay.ssm_document)
 BASH = shutil.which("bash") or "/bin/bash"
+TOOLS = ("nginx", "apachectl", "haproxy", "envoy")  # their config tests pass in the sandbox
+
+# How the SSM agent reports a plugin's output (amazon-ssm-agent,
+# agent/framework/processor/executer/iohandler/iohandler.go: MaximumPluginOutputSize,
+# TruncateOutput, MarkAsFailed; agent/plugins/runscript/runscript.go: "failed to run commands").
+AGENT_OUTPUT_LIMIT = 2500
+AGENT_ERROR_TITLE = "\n----------ERROR-------\n"
+AGENT_TRUNCATED_OUT = "\n---Output truncated---"
+AGENT_TRUNCATED_ERROR = "\n---Error truncated----"
 
 
 @dataclass
@@ -99,17 +112,52 @@ class LocalServer:
     def reload_flag(self) -> Path:
         return self.sandbox / "reload-requested"
 
-    def reload_command(self) -> Path:
+    @property
+    def tools(self) -> Path:
+        return self.sandbox / "tools"
+
+    @property
+    def hook_dirs(self) -> Path:
+        return self.sandbox / "etc" / "certrelay" / "hook-dirs"
+
+    def _reload_lines(self) -> list[str]:
         """The host's reload, here: flag the listener to reread its files (or fail once)."""
-        script = self.sandbox / "reload"
         once = self.sandbox / "reload-failed-once"
-        lines = ["#!/bin/sh"]
+        lines = []
         if self.reload_fails:
             lines.append(f'if [ ! -e "{once}" ]; then touch "{once}"; exit 1; fi')
         lines.append(f'touch "{self.reload_flag}"')
-        script.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        script.chmod(0o755)
-        return script
+        return lines
+
+    def install_tools(self) -> None:
+        """Stand-ins for the programs the named adapters run (a Debian-style host: apache2)."""
+        self.tools.mkdir(parents=True, exist_ok=True)
+        for name in TOOLS:
+            _executable(self.tools / name, ["exit 0"])
+        systemctl = [
+            'case "$1" in',
+            "  reload)",
+            *(f"    {line}" for line in self._reload_lines()),
+            "    ;;",
+            '  cat) [ "$2" = apache2.service ] ;;',
+            "esac",
+        ]
+        _executable(self.tools / "systemctl", systemctl)
+
+    def hook(self, adapter: str, *, reloads: bool) -> str:
+        """The sandbox's twin of a script:<path> adapter, listed in the hook-dirs file."""
+        if not adapter.startswith("script:"):
+            return adapter
+        path = self.path(adapter.removeprefix("script:"))
+        if not path.exists():
+            _executable(path, self._reload_lines() if reloads else ["exit 0"])
+        path.parent.chmod(0o755)
+        self.hook_dirs.parent.mkdir(parents=True, exist_ok=True)
+        listed = self.hook_dirs.read_text().splitlines() if self.hook_dirs.exists() else []
+        if str(path.parent) not in listed:
+            self.hook_dirs.write_text("".join(f"{d}\n" for d in [*listed, str(path.parent)]))
+        self.hook_dirs.chmod(0o644)
+        return f"script:{path}"
 
     def serving(self, port: int) -> str | None:
         """SHA-256 fingerprint of the certificate a TLS client sees on the target's port."""
@@ -127,10 +175,36 @@ class LocalServer:
         return hashlib.sha256(der or b"").hexdigest()
 
 
+def _executable(path: Path, lines: list[str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(["#!/bin/sh", *lines]) + "\n", encoding="utf-8")
+    path.chmod(0o755)
+
+
+def agent_output(stdout: str, stderr: str, exit_status: int) -> str:
+    """A step's Output as the SSM agent reports it: stdout, the ERROR title and stderr (with
+    the agent's own last line when the script failed), cut to 2,500 characters."""
+    if exit_status != 0:
+        failure = f"failed to run commands: exit status {exit_status}"
+        stderr = f"{stderr}\n{failure}" if stderr else failure
+    title = AGENT_ERROR_TITLE if stderr else ""
+    space = AGENT_OUTPUT_LIMIT - len(title)
+    if len(stdout) + len(stderr) < space:
+        return f"{stdout}{title}{stderr}"
+    if len(stdout) > space / 2 and len(stderr) > space / 2:
+        half = (space - len(AGENT_TRUNCATED_ERROR) - len(AGENT_TRUNCATED_OUT)) // 2
+        return f"{stdout[:half]}{AGENT_TRUNCATED_OUT}{title}{stderr[:half]}{AGENT_TRUNCATED_ERROR}"
+    if len(stdout) < space / 2:
+        keep = space - len(AGENT_TRUNCATED_ERROR) - len(stdout)
+        return f"{stdout}{title}{stderr[:keep]}{AGENT_TRUNCATED_ERROR}"
+    keep = space - len(AGENT_TRUNCATED_OUT) - len(stderr)
+    return f"{stdout[:keep]}{AGENT_TRUNCATED_OUT}{title}{stderr}"
+
+
 def run_install(
     server: LocalServer, parameters: dict[str, str], fetched: dict[str, bytes]
-) -> tuple[int, str]:
-    """Run the SSM document's install step for one server; (exit status, output)."""
+) -> tuple[int, str, str]:
+    """Run the SSM document's install step for one server; (exit status, stdout, stderr)."""
     work = server.sandbox / "work"
     work.mkdir(parents=True, exist_ok=True)
     os.chmod(work, 0o700)
@@ -146,10 +220,11 @@ def run_install(
         "CertPath": str(server.path(parameters["CertPath"])),
         "KeyPath": str(server.path(parameters["KeyPath"])),
         "ChainPath": str(server.path(parameters["ChainPath"])),
-        "Reload": str(server.reload_command()),
+        "Reload": server.hook(parameters["Reload"], reloads=True),
+        "ConfigTest": server.hook(parameters.get("ConfigTest", ""), reloads=False),
         "VerifyHost": "127.0.0.1",
     }
-    local.pop("ConfigTest", None)  # the host's own config test (nginx -t, ...) has no sandbox twin
+    server.install_tools()
     if listener is not None:
         local["VerifyPort"] = str(listener.port)
     else:
@@ -157,9 +232,10 @@ def run_install(
     for host_path in ("CertPath", "KeyPath", "ChainPath"):
         Path(local[host_path]).parent.mkdir(parents=True, exist_ok=True)
     environment = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PATH": f"{server.tools}:{os.environ.get('PATH', '/usr/bin:/bin')}",
         "HOME": str(server.sandbox),
         "LANG": "C.UTF-8",
+        "CERTRELAY_HOOK_DIRS_FILE": str(server.hook_dirs),
         **{f"SSM_{k}": v for k, v in local.items()},
     }
     done = subprocess.run(  # noqa: S603 - our own script, parameters validated by the document
@@ -170,7 +246,7 @@ def run_install(
         timeout=120,
         check=False,
     )
-    return done.returncode, (done.stdout + done.stderr)[-2400:]
+    return done.returncode, done.stdout, done.stderr
 
 
 def seed_files(
@@ -286,14 +362,16 @@ class LocalFleetServers:
         region: str,
     ) -> None:
         try:
-            status, output = run_install(server, parameters, _fetch(parameters, region))
+            status, stdout, stderr = run_install(server, parameters, _fetch(parameters, region))
         except Exception as error:
-            status, output = 1, f"REFUSED: {type(error).__name__}: {error}"
+            status, stdout, stderr = 1, "", f"certrelay: {type(error).__name__}: {error}"
+        output = agent_output(stdout, stderr, status)
         self.runs.append((server.instance, status, output))
         outcome = "Success" if status == 0 else "Failed"
         invocation["Status"] = invocation["StatusDetails"] = outcome
         invocation["ResponseCode"] = status
-        invocation["StandardOutputContent"] = output
+        invocation["StandardOutputContent"] = stdout[:24000]  # GetCommandInvocation's fields
+        invocation["StandardErrorContent"] = stderr[:8000]
         invocation["Plugins"] = [  # the document's steps, as ListCommandInvocations shows them
             {"Name": "fetchBundle", "Status": "Success", "ResponseCode": 0, "Output": ""},
             {"Name": INSTALL_STEP, "Status": outcome, "ResponseCode": status, "Output": output},
