@@ -2,8 +2,8 @@
 
 The Id is the certificate ARN plus the problem, so raising again updates (never duplicates) and
 resolving archives exactly what was raised. Descriptions carry references, never key material.
-Severity goes through FindingProviderFields; Workflow is never sent: it belongs to the analysts
-(Security Hub starts it at NEW and moves it to RESOLVED when a finding is archived).
+Severity goes through FindingProviderFields. Workflow is never sent: it belongs to the analysts
+(Security Hub starts a finding at NEW, and resets it to NEW if an archived one becomes ACTIVE).
 """
 
 from __future__ import annotations

@@ -124,7 +124,7 @@ def test_resolve_archives_only_this_certificates_active_findings(securityhub: An
     later = NOW + timedelta(days=1)
     archived = resolve_findings(securityhub, certificate_arn=ARN, now=later)
     # THEN both of its findings are archived and passed; the other stays ACTIVE
-    # (on AWS, Security Hub then moves Workflow to RESOLVED itself; certrelay never sends it)
+    # (certrelay never sends Workflow: Security Hub and the analysts keep it)
     assert archived == [finding_id(ARN, CertificateExpired), finding_id(ARN, OwnerMissing)]
     for identifier in archived:
         [found] = stored(securityhub, identifier)
@@ -150,7 +150,7 @@ def analyst_sets_workflow(identifier: str, status: str) -> None:
 
 def test_an_analysts_workflow_survives_raising_again_and_resolving(securityhub: Any) -> None:
     """SHB-03: certrelay never sends Workflow, so re-raising or resolving a finding leaves the
-    state an analyst gave it (on AWS, archiving is what moves it to RESOLVED)."""
+    state an analyst gave it."""
     # GIVEN an expired-certificate finding that an analyst marked NOTIFIED
     identifier = raise_(securityhub, CertificateExpired)["id"]
     analyst_sets_workflow(identifier, "NOTIFIED")

@@ -271,8 +271,8 @@ def test_raising_a_finding_that_exists_sends_severity_but_never_a_workflow() -> 
 
 
 def test_resolving_archives_and_passes_the_finding_without_touching_its_workflow() -> None:
-    """SHB-03: resolution is RecordState ARCHIVED plus Compliance PASSED; Security Hub itself
-    moves Workflow to RESOLVED, and an analyst's own Workflow or Note are not sent back."""
+    """SHB-03: resolution is RecordState ARCHIVED plus Compliance PASSED; the analyst's
+    Workflow and Note, read back with the finding, are not sent back."""
     with stubbed() as stub:
         sent = imports_sent(stub)
         # GIVEN the certificate's ACTIVE finding, NOTIFIED by an analyst
