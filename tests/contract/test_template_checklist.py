@@ -223,6 +223,30 @@ def test_approval_api_logs_each_request_without_the_link_and_throttles(translate
             assert method in {"GET", "HEAD", "POST"}, f"{name}: no catch-all or ANY route"
 
 
+# --- APR-12: no function logs below INFO ---------------------------------------------------------
+
+
+def test_no_function_logs_below_info_where_wire_logs_would_print_stored_items(translated):
+    """APR-12: at DEBUG, botocore prints whole request and response bodies (the approval table's
+    items with them); every function logs JSON at INFO or above, Powertools' level included, which
+    is what lets tests/functional/test_approval_checklist.py scan only the handlers' own DEBUG."""
+    functions = {
+        k: r["Properties"]
+        for k, r in translated["Resources"].items()
+        if r["Type"] == "AWS::Lambda::Function"
+    }
+    quiet = {None, "INFO", "WARN", "ERROR", "FATAL"}
+
+    assert functions
+    for name, function in functions.items():
+        logging = function["LoggingConfig"]
+        variables = function.get("Environment", {}).get("Variables", {})
+        assert logging["LogFormat"] == "JSON", name  # so ApplicationLogLevel applies
+        assert logging.get("ApplicationLogLevel") in quiet, name
+        assert logging.get("SystemLogLevel") in {None, "INFO", "WARN"}, name
+        assert variables.get("POWERTOOLS_LOG_LEVEL") in quiet - {None}, name
+
+
 # --- S3-06: no Object Lock on key bundles -------------------------------------------------------
 
 
