@@ -1,18 +1,22 @@
 """Checklist items of the approval mails and API, against moto (IDs from SECURITY-CHECKLIST.md).
 
-APR-16: each person's mail reaches only their own subscription. APR-12: nothing secret in any
-log line. INP-08: bodies over the caps are refused before anything is decided.
+APR-16: each person's mail reaches only their own subscription. APR-09: a callback the workflow
+no longer takes ends as EXPIRED. APR-12: nothing secret in any log line. INP-08: bodies over the
+caps are refused before anything is decided.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
+from certrelay.approval_links import ApiSettings, load_key
 from certrelay.outcomes import EXPIRED
 from functions.approval import app as approval_app
 from functions.notify import app as notify_app
@@ -103,6 +107,50 @@ def test_an_outcome_mail_reaches_each_owner_and_approver_in_their_own_box_only(a
     for who in people:
         (mail,) = delivered(aws, boxes[who])
         assert mail["MessageAttributes"]["recipient"]["Value"] == who
+
+
+# --- APR-09 ---------------------------------------------------------------------------------------
+
+
+class GoneSfn:
+    """Step Functions answering every callback with one error code, counting the calls."""
+
+    def __init__(self, code: str) -> None:
+        self.code, self.calls = code, 0
+
+    def _gone(self, **_: Any) -> Any:
+        self.calls += 1
+        raise ClientError({"Error": {"Code": self.code, "Message": "x"}}, "SendTaskSuccess")
+
+    send_task_success = send_task_failure = _gone
+
+
+@pytest.mark.parametrize("code", ["TaskTimedOut", "TaskDoesNotExist", "InvalidToken"])
+def test_a_callback_the_workflow_no_longer_takes_is_recorded_as_expired(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch, code: str
+) -> None:
+    """APR-09: when SendTaskSuccess says the wait is gone (timed out, no such task, or a token
+    Step Functions does not know), the approver gets 410, the approval and its request are
+    EXPIRED, the audit names the error, and the callback was tried once, not retried."""
+    # GIVEN a waiting link whose page is open, and Step Functions that answers `code`
+    execution, token = waiting_execution(aws)
+    request(token, execution)
+    approval_id = links(mails(aws))[APPROVER]
+    csrf = csrf_of(call(http("GET", approval_id))["body"])
+    settings = ApiSettings.from_env(os.environ)
+    key = load_key(boto3.client("secretsmanager"), settings.key_secret_arn)
+    gone = GoneSfn(code)
+    monkeypatch.setattr(approval_app, "_dependencies", lambda: (settings, key, aws.dynamodb, gone))
+    # WHEN the approver approves
+    answer = call(http("POST", approval_id, form={"csrf": csrf, "decision": "approve"}))
+    # THEN 410, both records EXPIRED, the audit names the error, one call was made
+    assert answer["statusCode"] == 410
+    assert gone.calls == 1
+    records = {row["pk"]["S"].split("#")[0]: row for row in table(aws)}
+    assert records["approval"]["status"]["S"] == "EXPIRED"
+    assert records["request"]["status"]["S"] == "EXPIRED"
+    audits = [row for row in table(aws) if "callback_error" in row]
+    assert [row["callback_error"]["S"] for row in audits] == [code]
 
 
 # --- APR-12 ---------------------------------------------------------------------------------------
