@@ -2,6 +2,8 @@
 
 The Id is the certificate ARN plus the problem, so raising again updates (never duplicates) and
 resolving archives exactly what was raised. Descriptions carry references, never key material.
+Severity goes through FindingProviderFields. Workflow is never sent: it belongs to the analysts
+(Security Hub starts a finding at NEW, and resets it to NEW if an archived one becomes ACTIVE).
 """
 
 from __future__ import annotations
@@ -90,7 +92,7 @@ def build_finding(
     product_arn: str | None = None,
     created_at: str | None = None,
 ) -> dict[str, Any]:
-    """One ASFF finding about one certificate, ACTIVE, FAILED and NEW."""
+    """One ASFF finding about one certificate, ACTIVE and FAILED, with no Workflow."""
     arn, moment = str(certificate["arn"]), iso_z(now)
     resource = {"Type": RESOURCE_TYPE, "Id": arn, "Partition": partition, "Region": region}
     return {
@@ -110,7 +112,6 @@ def build_finding(
         "Resources": [{**resource, **_details(certificate)}],
         "Compliance": {"Status": "FAILED"},
         "RecordState": "ACTIVE",
-        "Workflow": {"Status": "NEW"},
         "ProductFields": {"certrelay/problem": problem},
     }
 
@@ -162,7 +163,6 @@ def resolve_findings(
             "UpdatedAt": iso_z(now),
             "RecordState": "ARCHIVED",
             "Compliance": {"Status": "PASSED"},
-            "Workflow": {"Status": "RESOLVED"},
         }
         for found in active_findings(securityhub, ids)
     ]
@@ -199,7 +199,7 @@ def iso_z(moment: datetime) -> str:
 _OWN_KEYS = frozenset({  # what certrelay writes, so what it keeps when it re-imports a finding
     "SchemaVersion", "Id", "ProductArn", "GeneratorId", "AwsAccountId", "Types", "CreatedAt",
     "UpdatedAt", "Severity", "FindingProviderFields", "Title", "Description", "Resources",
-    "Compliance", "RecordState", "Workflow", "ProductFields",
+    "Compliance", "RecordState", "ProductFields",
 })  # fmt: skip
 _DETAILS = {  # ASFF certificate details, from the decision's certificate facts
     "DomainName": "domain", "Serial": "serial", "Status": "status", "Type": "type",

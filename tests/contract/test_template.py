@@ -236,9 +236,17 @@ def test_bundle_bucket_is_private_versioned_and_refuses_plain_puts(translated):
 KNOWN_METRICS = {  # namespace -> metric -> (dimension, resource type it names)
     "AWS/States": {
         m: ("StateMachineArn", "AWS::StepFunctions::StateMachine")
-        for m in ("ExecutionsFailed", "ExecutionsTimedOut", "ExecutionThrottled")
+        for m in (
+            "ExecutionsFailed",
+            "ExecutionsTimedOut",
+            "ExecutionsAborted",
+            "ExecutionThrottled",
+        )
     },
-    "AWS/Events": {"FailedInvocations": ("RuleName", "AWS::Events::Rule")},
+    "AWS/Events": {
+        m: ("RuleName", "AWS::Events::Rule")
+        for m in ("FailedInvocations", "InvocationsFailedToBeSentToDlq")
+    },
     "AWS/SQS": {"ApproximateNumberOfMessagesVisible": ("QueueName", "AWS::SQS::Queue")},
     "AWS/Lambda": {m: ("FunctionName", "AWS::Lambda::Function") for m in ("Errors", "Throttles")},
     "AWS/SNS": {"NumberOfNotificationsFailed": ("TopicName", "AWS::SNS::Topic")},
@@ -246,6 +254,8 @@ KNOWN_METRICS = {  # namespace -> metric -> (dimension, resource type it names)
 
 
 def test_every_alarm_watches_a_real_metric_of_a_stack_resource(translated):
+    """REL-12: runs failed, timed out, aborted or throttled, events not delivered (nor kept in the
+    dead-letter queue), dead letters, function errors and failed emails each page ops."""
     resources = translated["Resources"]
     alarms = {
         k: r["Properties"] for k, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"
@@ -263,9 +273,11 @@ def test_every_alarm_watches_a_real_metric_of_a_stack_resource(translated):
     functions = [k for k, r in resources.items() if r["Type"] == "AWS::Lambda::Function"]
     for function in functions:
         assert {("Errors", function), ("Throttles", function)} <= watched, function
-    for metric in ("ExecutionsFailed", "ExecutionsTimedOut", "ExecutionThrottled"):
+    for metric in ("ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted"):
         assert (metric, "CertificateLifecycleStateMachine") in watched
-    assert ("FailedInvocations", "CertificateEventsRule") in watched
+    assert ("ExecutionThrottled", "CertificateLifecycleStateMachine") in watched
+    for metric in ("FailedInvocations", "InvocationsFailedToBeSentToDlq"):
+        assert (metric, "CertificateEventsRule") in watched
     assert ("ApproximateNumberOfMessagesVisible", "CertificateEventsDeadLetterQueue") in watched
     assert ("NumberOfNotificationsFailed", "NotificationTopic") in watched
 

@@ -123,19 +123,50 @@ def test_resolve_archives_only_this_certificates_active_findings(securityhub: An
     # WHEN the certificate's findings are resolved
     later = NOW + timedelta(days=1)
     archived = resolve_findings(securityhub, certificate_arn=ARN, now=later)
-    # THEN both of its findings are archived, passed and resolved; the other stays ACTIVE
+    # THEN both of its findings are archived and passed; the other stays ACTIVE
+    # (certrelay never sends Workflow: Security Hub and the analysts keep it)
     assert archived == [finding_id(ARN, CertificateExpired), finding_id(ARN, OwnerMissing)]
     for identifier in archived:
         [found] = stored(securityhub, identifier)
         assert (found["RecordState"], found["Compliance"]["Status"]) == ("ARCHIVED", "PASSED")
-        assert found["Workflow"] == {"Status": "RESOLVED"}
+        assert "Workflow" not in found
         assert found["UpdatedAt"] == "2025-01-02T12:00:00.000Z"
         assert found["CreatedAt"] == "2025-01-01T12:00:00.000Z"
         assert found["Title"].startswith("ACM certificate")
     [other] = stored(securityhub, finding_id(OTHER, CertificateExpired))
-    assert (other["RecordState"], other["Workflow"]) == ("ACTIVE", {"Status": "NEW"})
+    assert (other["RecordState"], other["Compliance"]["Status"]) == ("ACTIVE", "FAILED")
     # AND resolving again finds nothing open
     assert resolve_findings(securityhub, certificate_arn=ARN, now=later) == []
+
+
+def analyst_sets_workflow(identifier: str, status: str) -> None:
+    """What BatchUpdateFindings (which moto lacks) does when an analyst takes a finding on."""
+    from moto.securityhub.models import securityhub_backends
+
+    backend = securityhub_backends[ACCOUNT][REGION]
+    [finding] = [f for f in backend.findings if f.id == identifier]
+    finding.data["Workflow"] = {"Status": status}
+
+
+def test_an_analysts_workflow_survives_raising_again_and_resolving(securityhub: Any) -> None:
+    """SHB-03: certrelay never sends Workflow, so re-raising or resolving a finding leaves the
+    state an analyst gave it."""
+    # GIVEN an expired-certificate finding that an analyst marked NOTIFIED
+    identifier = raise_(securityhub, CertificateExpired)["id"]
+    analyst_sets_workflow(identifier, "NOTIFIED")
+    # WHEN certrelay raises the same problem again
+    raise_(securityhub, CertificateExpired, now=NOW + timedelta(hours=1))
+    # THEN the finding is updated and still NOTIFIED
+    [found] = stored(securityhub, identifier)
+    assert (found["UpdatedAt"], found["Workflow"]) == (
+        "2025-01-01T13:00:00.000Z",
+        {"Status": "NOTIFIED"},
+    )
+    # AND WHEN it is resolved, it is archived and passed, still NOTIFIED as far as certrelay goes
+    resolve_findings(securityhub, certificate_arn=ARN, now=NOW + timedelta(days=1))
+    [found] = stored(securityhub, identifier)
+    assert (found["RecordState"], found["Compliance"]["Status"]) == ("ARCHIVED", "PASSED")
+    assert found["Workflow"] == {"Status": "NOTIFIED"}
 
 
 def test_resolve_with_nothing_open_returns_nothing_and_imports_nothing(securityhub: Any) -> None:

@@ -119,7 +119,7 @@ def test_other_problems_do_not_list_targets_and_fall_back_to_the_title() -> None
 def test_build_finding_is_valid_asff_for_a_custom_integration() -> None:
     # WHEN a finding is built
     built = finding()
-    # THEN every required ASFF field is there, and it is ACTIVE, FAILED and NEW
+    # THEN every required ASFF field is there, and it is ACTIVE and FAILED
     assert set(built) >= ASFF_REQUIRED
     assert built["SchemaVersion"] == "2018-10-08"
     assert built["Id"] == f"{ARN}/certrelay/CertificateExpired"
@@ -131,11 +131,8 @@ def test_build_finding_is_valid_asff_for_a_custom_integration() -> None:
     assert built["FindingProviderFields"] == {"Severity": {"Label": "CRITICAL"}}
     assert built["Severity"] == {"Label": "CRITICAL"}
     assert built["Types"] == ["Software and Configuration Checks/AWS Security Best Practices"]
-    assert (built["RecordState"], built["Compliance"], built["Workflow"]) == (
-        "ACTIVE",
-        {"Status": "FAILED"},
-        {"Status": "NEW"},
-    )
+    assert (built["RecordState"], built["Compliance"]) == ("ACTIVE", {"Status": "FAILED"})
+    assert "Workflow" not in built  # SHB-03: Security Hub starts it at NEW; analysts own it
     assert built["ProductFields"] == {"certrelay/problem": CertificateExpired}
     [resource] = built["Resources"]
     assert resource["Type"] == "AwsCertificateManagerCertificate"
@@ -235,3 +232,60 @@ def test_a_throttled_import_of_one_finding_is_retryable() -> None:
         )
         with pytest.raises(ServiceThrottled, match="ThrottlingException Rate exceeded"):
             raise_owner_missing(stub)
+
+
+def imports_sent(stub: Stubber) -> list[dict[str, Any]]:
+    """The findings each BatchImportFindings call sends, as the client was given them."""
+    sent: list[dict[str, Any]] = []
+    stub.client.meta.events.register(
+        "provide-client-params.securityhub.BatchImportFindings",
+        lambda params, **_: sent.extend(params["Findings"]),
+    )
+    return sent
+
+
+ANALYSTS_FINDING = {  # what GetFindings returns once an analyst has taken the finding on
+    **finding(problem=OwnerMissing, severity_label="LOW", created_at="2024-12-30T00:00:00.000Z"),
+    "Workflow": {"Status": "NOTIFIED"},
+    "Note": {"Text": "on it", "UpdatedBy": "analyst", "UpdatedAt": "2024-12-30T00:00:00.000Z"},
+}
+
+
+def test_raising_a_finding_that_exists_sends_severity_but_never_a_workflow() -> None:
+    """SHB-03: severity goes through FindingProviderFields; a re-import sends no Workflow, so
+    it cannot reset the state an analyst gave the finding."""
+    with stubbed() as stub:
+        sent = imports_sent(stub)
+        # GIVEN Security Hub holds the certificate's ACTIVE finding, NOTIFIED by an analyst
+        stub.add_response("get_findings", {"Findings": [ANALYSTS_FINDING]})
+        stub.add_response("batch_import_findings", {"FailedCount": 0, "SuccessCount": 1})
+        # WHEN the same problem is raised again
+        raise_owner_missing(stub)
+        stub.assert_no_pending_responses()
+    # THEN the update carries the severity and the original CreatedAt, and no Workflow
+    [update] = sent
+    assert update["FindingProviderFields"] == {"Severity": {"Label": "LOW"}}
+    assert update["CreatedAt"] == "2024-12-30T00:00:00.000Z"
+    assert "Workflow" not in update
+    assert "Note" not in update
+
+
+def test_resolving_archives_and_passes_the_finding_without_touching_its_workflow() -> None:
+    """SHB-03: resolution is RecordState ARCHIVED plus Compliance PASSED; the analyst's
+    Workflow and Note, read back with the finding, are not sent back."""
+    with stubbed() as stub:
+        sent = imports_sent(stub)
+        # GIVEN the certificate's ACTIVE finding, NOTIFIED by an analyst
+        stub.add_response("get_findings", {"Findings": [ANALYSTS_FINDING]})
+        stub.add_response("batch_import_findings", {"FailedCount": 0, "SuccessCount": 1})
+        # WHEN the certificate's findings are resolved
+        archived = resolve_findings(stub.client, certificate_arn=ARN, now=NOW)
+        stub.assert_no_pending_responses()
+    # THEN that finding is archived and passed, with no Workflow or Note in the import
+    [resolution] = sent
+    assert archived == [ANALYSTS_FINDING["Id"]]
+    assert (resolution["RecordState"], resolution["Compliance"]) == (
+        "ARCHIVED",
+        {"Status": "PASSED"},
+    )
+    assert not {"Workflow", "Note"} & set(resolution)

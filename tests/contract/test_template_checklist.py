@@ -1,0 +1,264 @@
+"""Security-checklist items that template.yaml alone must hold (IDs from SECURITY-CHECKLIST.md).
+
+Each test pins one item's intent on the translated template, so a change that weakens it fails
+here and has to be argued for in review rather than slipping through.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from certrelay.local.template import translate
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+
+
+@pytest.fixture(scope="module")
+def translated() -> dict[str, Any]:
+    return translate(
+        TEMPLATE,
+        {"FallbackOwnerEmail": "security@example.com"},
+        "us-east-1",
+        inline_definitions=False,
+    ).cloudformation
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def target_of(value: Any) -> str | None:
+    """The logical id a `Ref` or `Fn::GetAtt` points at, else None."""
+    if isinstance(value, dict):
+        if "Ref" in value:
+            return str(value["Ref"])
+        if "Fn::GetAtt" in value:
+            attribute = value["Fn::GetAtt"]
+            return str(attribute[0] if isinstance(attribute, list) else attribute.split(".")[0])
+    return None
+
+
+def role_statements(translated: dict[str, Any], role: str) -> list[dict[str, Any]]:
+    policies = translated["Resources"][role]["Properties"].get("Policies", [])
+    return [s for p in policies for s in p["PolicyDocument"]["Statement"]]
+
+
+# --- SSM-07: what a server's instance role may read ----------------------------------------------
+
+
+def test_servers_read_only_their_profiles_bundles_and_passphrases(translated):
+    """SSM-07: the instance policy reads bundles under one prefix, passphrases under the stack's
+    export path, both only when tagged for the host's own profile, and decrypts with the bundle
+    key only through S3 or Secrets Manager. Exactly these three statements, each conditioned."""
+    document = translated["Resources"]["ServerInstallPolicy"]["Properties"]["PolicyDocument"]
+    statements = {frozenset(as_list(s["Action"])): s for s in document["Statement"]}
+    own_profile = "${aws:PrincipalTag/certrelay:profile}"
+
+    assert set(statements) == {
+        frozenset({"s3:GetObject", "s3:GetObjectVersion"}),
+        frozenset({"secretsmanager:GetSecretValue"}),
+        frozenset({"kms:Decrypt"}),
+    }
+    assert all(s["Effect"] == "Allow" and s.get("Condition") for s in document["Statement"])
+
+    bundles = statements[frozenset({"s3:GetObject", "s3:GetObjectVersion"})]
+    assert bundles["Resource"] == {"Fn::Sub": "${CertificateBucket.Arn}/certificates/*"}
+    assert bundles["Condition"] == {
+        "StringEquals": {"s3:ExistingObjectTag/certrelay:profile": own_profile}
+    }
+
+    passphrases = statements[frozenset({"secretsmanager:GetSecretValue"})]
+    (resource,) = as_list(passphrases["Resource"])
+    assert resource["Fn::Sub"].endswith(":secret:${AWS::StackName}/export/*")
+    assert passphrases["Condition"] == {
+        "StringEquals": {"secretsmanager:ResourceTag/certrelay:profile": own_profile}
+    }
+
+    decrypt = statements[frozenset({"kms:Decrypt"})]
+    assert target_of(decrypt["Resource"]) == "BundleKey"
+    (operator,) = decrypt["Condition"]
+    assert operator == "StringEquals"
+    via = {v["Fn::Sub"] for v in as_list(decrypt["Condition"][operator]["kms:ViaService"])}
+    assert via <= {"s3.${AWS::Region}.amazonaws.com", "secretsmanager.${AWS::Region}.amazonaws.com"}
+    assert "s3.${AWS::Region}.amazonaws.com" in via
+
+
+# --- REL-02: events that cannot start the workflow are kept, encrypted, from this rule only ----
+
+
+def test_events_that_cannot_start_the_workflow_land_in_an_encrypted_queue_only_the_rule_feeds(
+    translated,
+):
+    """REL-02: the rule's target retries with a bounded event age and dead-letters into an
+    encrypted queue whose policy lets EventBridge send only on behalf of this rule, over TLS."""
+    resources = translated["Resources"]
+    (target,) = resources["CertificateEventsRule"]["Properties"]["Targets"]
+    queue = target_of(target["DeadLetterConfig"]["Arn"])
+    assert queue is not None
+    properties = resources[queue]["Properties"]
+    (policy,) = [
+        r["Properties"]["PolicyDocument"]
+        for r in resources.values()
+        if r["Type"] == "AWS::SQS::QueuePolicy"
+        and queue in {target_of(q) for q in r["Properties"]["Queues"]}
+    ]
+    allows = [s for s in policy["Statement"] if s["Effect"] == "Allow"]
+    denials = [s for s in policy["Statement"] if s["Effect"] == "Deny"]
+
+    assert resources[queue]["Type"] == "AWS::SQS::Queue"
+    assert properties.get("SqsManagedSseEnabled") is True or "KmsMasterKeyId" in properties
+    assert 0 < target["RetryPolicy"]["MaximumRetryAttempts"] <= 185
+    assert 60 <= target["RetryPolicy"]["MaximumEventAgeInSeconds"] <= 86400
+    (allow,) = allows
+    assert allow["Principal"] == {"Service": "events.amazonaws.com"}
+    assert as_list(allow["Action"]) == ["sqs:SendMessage"]
+    assert allow["Condition"] == {
+        "ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["CertificateEventsRule", "Arn"]}}
+    }
+    assert any(
+        d["Principal"] == "*" and d["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        for d in denials
+    )
+
+
+# --- SNS-02: who may use the notification key ----------------------------------------------------
+
+
+def test_notification_key_lets_publishers_and_alarms_encrypt_and_no_one_else(translated):
+    """SNS-02: CloudWatch (alarms to the ops topic) and every role that publishes to a topic this
+    key encrypts may GenerateDataKey*/Decrypt; the publishers only through SNS in this account.
+    No EventBridge rule targets SNS, so events.amazonaws.com gets nothing."""
+    resources = translated["Resources"]
+    statements = resources["NotificationKey"]["Properties"]["KeyPolicy"]["Statement"]
+    needed = {"kms:GenerateDataKey*", "kms:Decrypt"}
+    services = {
+        service: s
+        for s in statements
+        for service in as_list(s["Principal"].get("Service", []))
+        if s["Effect"] == "Allow"
+    }
+
+    assert set(services) == {"cloudwatch.amazonaws.com"}
+    alarms = services["cloudwatch.amazonaws.com"]
+    assert set(as_list(alarms["Action"])) == needed
+    assert alarms["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+
+    (publishers,) = [s for s in statements if s.get("Sid") == "PublishersEncryptThroughSns"]
+    assert set(as_list(publishers["Action"])) == needed
+    assert publishers["Condition"]["StringEquals"] == {
+        "kms:ViaService": {"Fn::Sub": "sns.${AWS::Region}.amazonaws.com"},
+        "kms:CallerAccount": {"Ref": "AWS::AccountId"},
+    }
+
+    topics = {
+        name
+        for name, r in resources.items()
+        if r["Type"] == "AWS::SNS::Topic"
+        and target_of(r["Properties"].get("KmsMasterKeyId")) == "NotificationKey"
+    }
+    assert {"NotificationTopic", "OpsTopic"} <= topics
+    publishing_roles = {
+        role
+        for role, r in resources.items()
+        if r["Type"] == "AWS::IAM::Role"
+        for s in role_statements(translated, role)
+        if "sns:Publish" in as_list(s["Action"])
+        and {target_of(t) for t in as_list(s["Resource"])} & topics
+    }
+    assert publishing_roles
+    for role in publishing_roles:
+        grants = [
+            s
+            for s in role_statements(translated, role)
+            if s["Effect"] == "Allow" and target_of(s["Resource"]) == "NotificationKey"
+        ]
+        granted = {a for s in grants for a in as_list(s["Action"])}
+        assert needed <= granted, role
+        for s in grants:
+            via = s["Condition"]["StringEquals"]["kms:ViaService"]
+            assert via == {"Fn::Sub": "sns.${AWS::Region}.amazonaws.com"}, role
+
+
+# --- APR-14: the approval API's stage -----------------------------------------------------------
+
+
+def test_approval_api_logs_each_request_without_the_link_and_throttles(translated):
+    """APR-14: the HTTP API stage writes an access log (to a group with a retention) that has who,
+    from where and the answer but never the path, which holds the approval link id; every route is
+    throttled; data tracing (a REST/WebSocket feature that logs bodies) is never switched on."""
+    resources = translated["Resources"]
+    stages = {k: r for k, r in resources.items() if r["Type"] == "AWS::ApiGatewayV2::Stage"}
+    (stage,) = stages.values()
+    properties = stage["Properties"]
+    access = properties["AccessLogSettings"]
+    log_group = resources[target_of(access["DestinationArn"]) or ""]
+    fields = set(re.findall(r"\$context\.[\w.]+", access["Format"]))
+
+    assert target_of(properties["ApiId"]) == "ApprovalApi"
+    assert log_group["Type"] == "AWS::Logs::LogGroup"
+    assert log_group["Properties"]["RetentionInDays"]
+    assert {
+        "$context.requestId",
+        "$context.identity.sourceIp",
+        "$context.status",
+        "$context.identity.userAgent",
+    } <= fields
+    assert not {f for f in fields if f.startswith(("$context.path", "$context.authorizer"))}
+    settings = [properties["DefaultRouteSettings"], *properties.get("RouteSettings", {}).values()]
+    for route_settings in settings:
+        assert route_settings["ThrottlingBurstLimit"] > 0
+        assert route_settings["ThrottlingRateLimit"] > 0
+        assert route_settings.get("DataTraceEnabled", False) is False
+    for name, resource in resources.items():
+        if resource["Type"] == "AWS::ApiGateway::Stage":  # a REST API, should one be added
+            for method in resource["Properties"].get("MethodSettings", []):
+                assert method.get("DataTraceEnabled", False) is False, name
+        if resource["Type"] == "AWS::ApiGatewayV2::Route":
+            method = resource["Properties"]["RouteKey"].split(" ")[0]
+            assert method in {"GET", "HEAD", "POST"}, f"{name}: no catch-all or ANY route"
+
+
+# --- APR-12: no function logs below INFO ---------------------------------------------------------
+
+
+def test_no_function_logs_below_info_where_wire_logs_would_print_stored_items(translated):
+    """APR-12: at DEBUG, botocore prints whole request and response bodies (the approval table's
+    items with them); every function logs JSON at INFO or above, Powertools' level included, which
+    is what lets tests/functional/test_approval_checklist.py scan only the handlers' own DEBUG."""
+    functions = {
+        k: r["Properties"]
+        for k, r in translated["Resources"].items()
+        if r["Type"] == "AWS::Lambda::Function"
+    }
+    quiet = {None, "INFO", "WARN", "ERROR", "FATAL"}
+
+    assert functions
+    for name, function in functions.items():
+        logging = function["LoggingConfig"]
+        variables = function.get("Environment", {}).get("Variables", {})
+        assert logging["LogFormat"] == "JSON", name  # so ApplicationLogLevel applies
+        assert logging.get("ApplicationLogLevel") in quiet, name
+        assert logging.get("SystemLogLevel") in {None, "INFO", "WARN"}, name
+        assert variables.get("POWERTOOLS_LOG_LEVEL") in quiet - {None}, name
+
+
+# --- S3-06: no Object Lock on key bundles -------------------------------------------------------
+
+
+def test_no_bucket_locks_its_objects_so_superseded_keys_can_be_deleted(translated):
+    """S3-06: key bundles must be deletable once replaced (docs/adr/0001); versioning with a
+    noncurrent expiry is the recovery path, not Object Lock."""
+    buckets = {k: r for k, r in translated["Resources"].items() if r["Type"] == "AWS::S3::Bucket"}
+    adr = ROOT / "docs" / "adr" / "0001-no-object-lock-on-key-bundles.md"
+
+    assert "CertificateBucket" in buckets
+    for name, bucket in buckets.items():
+        properties = bucket.get("Properties", {})
+        assert "ObjectLockEnabled" not in properties, name
+        assert "ObjectLockConfiguration" not in properties, name
+    assert "Object Lock" in adr.read_text(encoding="utf-8")
