@@ -3,6 +3,16 @@
 Each fix is a context manager the engine enters while it runs, and each says what moto does
 differently and why the engine needs it; ENGINE-NOTES.md lists the facts behind them. A moto
 upgrade is a deliberate step: re-run the whole suite.
+
+AWS quotas moto does not enforce, failed here the way AWS fails them (each cites its source):
+- `history_capped_like_aws`: a Standard execution's history stops at HISTORY_EVENT_LIMIT
+  (25,000) events; the execution fails with `States.Runtime`, its ExecutionFailed being the
+  last event.
+- `payloads_limited_like_aws`: PAYLOAD_LIMIT_BYTES (256 KiB) on a state's input after
+  Parameters, a state's output and a task's result (`States.DataLimitExceeded`, which
+  `States.ALL` does not match) and on StartExecution's input (ValidationException).
+- `bus_refuses_oversized_requests`: PutEvents refuses a request over
+  EVENTBRIDGE_REQUEST_LIMIT_BYTES (1 MiB) with ValidationException.
 """
 
 from __future__ import annotations
