@@ -256,10 +256,8 @@ def history_capped_like_aws() -> Iterator[None]:
     LIMIT. Nothing later is recorded (a Map iteration still running stops at its next state). A
     Catch cannot see this error (the engine forces it over any later one), as on AWS, where
     States.Runtime and the execution's end are beyond any state's reach. Cost: one dictionary
-    lookup and one uncontended lock per event.
+    attribute lookup and one uncontended lock per event (about 7 µs).
     """
-    import weakref
-
     from moto.stepfunctions.parser.api import HistoryEventType
     from moto.stepfunctions.parser.asl.eval.environment import Environment
     from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
@@ -274,16 +272,15 @@ def history_capped_like_aws() -> Iterator[None]:
         HistoryEventType.ExecutionAborted,
         HistoryEventType.ExecutionTimedOut,
     }
-    budgets: weakref.WeakKeyDictionary[Any, _HistoryBudget] = weakref.WeakKeyDictionary()
 
     def environment(worker: Any) -> Any:
         env = environment_original(worker)
         if env.is_standard_workflow():  # Express workflows keep no history and have no limit
-            budgets[env.event_manager] = _HistoryBudget(env)
+            env.event_manager.certrelay_budget = _HistoryBudget(env)
         return env
 
     def add_event(manager: Any, context: Any, event_type: Any, *args: Any, **kwargs: Any) -> Any:
-        budget = budgets.get(manager)
+        budget = getattr(manager, "certrelay_budget", None)
         if budget is None or event_type in ends:
             return add_original(manager, context, event_type, *args, **kwargs)
         with budget.lock:
@@ -300,7 +297,7 @@ def history_capped_like_aws() -> Iterator[None]:
             return last
 
     def set_error(env: Any, error: Any) -> None:
-        budget = budgets.get(env.event_manager)
+        budget = getattr(env.event_manager, "certrelay_budget", None)
         spent = budget.error if budget is not None else None
         set_error_original(env, spent or error)
 
