@@ -276,7 +276,7 @@ def history_capped_like_aws() -> Iterator[None]:
     def environment(worker: Any) -> Any:
         env = environment_original(worker)
         if env.is_standard_workflow():  # Express workflows keep no history and have no limit
-            env.event_manager.certrelay_budget = _HistoryBudget(env)
+            cast(Any, env.event_manager).certrelay_budget = _HistoryBudget(env)
         return env
 
     def add_event(manager: Any, context: Any, event_type: Any, *args: Any, **kwargs: Any) -> Any:
