@@ -50,6 +50,11 @@ class EngineTimeout(Exception):
     """An execution did not finish before its deadline."""
 
 
+class EventRefused(Exception):
+    """AWS would refuse this event: EventBridge takes no entry this large, or Step Functions
+    refuses it as an execution's input. Nothing was started; the message says why, in a line."""
+
+
 @dataclass
 class Execution:
     """One finished execution, as the console would show it."""
@@ -121,6 +126,8 @@ class LocalEngine:
         # EventBridge delivers it, and the executions the stack's rules started from them.
         self.bus: list[dict[str, Any]] = []
         self.started_from_bus: list[tuple[str, str]] = []
+        # Rule targets that could not start (EventBridge's FailedInvocations): (machine, why).
+        self.failed_invocations: list[tuple[str, str]] = []
         self._exits = contextlib.ExitStack()
         self._sfn: Any = None
         self._counter = 0
@@ -166,6 +173,9 @@ class LocalEngine:
         self._exits.enter_context(
             moto_fixes.bus_delivers_to_state_machines(self.bus.append, self._start_from_bus)
         )
+        self._exits.enter_context(moto_fixes.bus_refuses_oversized_requests())
+        self._exits.enter_context(moto_fixes.history_capped_like_aws())
+        self._exits.enter_context(moto_fixes.payloads_limited_like_aws())
         self._exits.enter_context(moto_fixes.acm_lists_in_pages())
         self._exits.enter_context(moto_fixes.definitions_parsed_once())
         if self.clock_speed != 1.0:
@@ -257,25 +267,42 @@ class LocalEngine:
         return SendResult(event, matched, executions)
 
     def put_event(self, event: dict[str, Any]) -> tuple[list[str], list[tuple[str, str]]]:
-        """Start every matching rule's state machine: (rules matched, [(name, arn) started])."""
+        """Start every matching rule's state machine: (rules matched, [(name, arn) started]).
+
+        Raises EventRefused, having started nothing, for an event EventBridge would not take
+        or whose size Step Functions would refuse as an execution's input.
+        """
         from moto.events.models import EventPattern
 
         stack = self._require_stack()
-        matched: list[str] = []
+        size = moto_fixes.put_events_entry_size(event)
+        if size > moto_fixes.EVENTBRIDGE_REQUEST_LIMIT_BYTES:
+            raise EventRefused(
+                f"EventBridge refuses this event: its entry is {size:,} bytes, "
+                f"over the {moto_fixes.EVENTBRIDGE_REQUEST_LIMIT_BYTES:,} it accepts"
+            )
+        matched = [
+            rule
+            for rule in stack.rules
+            if EventPattern.load(json.dumps(rule.pattern)).matches_event(cast(Any, event))
+        ]
+        size = moto_fixes.payload_size(_as_input(event))
+        if size > moto_fixes.PAYLOAD_LIMIT_BYTES and any(r.state_machine_arns for r in matched):
+            raise EventRefused(
+                f"Step Functions refuses this event as an execution's input: it is {size:,} "
+                f"bytes, over the {moto_fixes.PAYLOAD_LIMIT_BYTES:,} it accepts"
+            )
         started: list[tuple[str, str]] = []
-        for rule in stack.rules:
-            if not EventPattern.load(json.dumps(rule.pattern)).matches_event(cast(Any, event)):
-                continue
-            matched.append(rule.logical_id)
+        for rule in matched:
             started += [self._start_execution(arn, event) for arn in rule.state_machine_arns]
-        return matched, started
+        return [rule.logical_id for rule in matched], started
 
     def _start_execution(self, machine_arn: str, event: dict[str, Any]) -> tuple[str, str]:
         """Start one execution on `event`, named after the event's id: (name, arn)."""
         self._counter += 1
         name = _execution_name(event, self._counter)
         arn = self._sfn.start_execution(
-            stateMachineArn=machine_arn, name=name, input=json.dumps(event)
+            stateMachineArn=machine_arn, name=name, input=_as_input(event)
         )["executionArn"]
         return name, str(arn)
 
@@ -351,8 +378,16 @@ class LocalEngine:
         return [self.wait(arn, name=name, seconds=seconds) for name, arn in pending]
 
     def _start_from_bus(self, machine_arn: str, event: dict[str, Any]) -> None:
-        """A rule matched an event on the bus: start its state machine, as EventBridge does."""
-        self.started_from_bus.append(self._start_execution(machine_arn, event))
+        """A rule matched an event on the bus: start its state machine, as EventBridge does.
+
+        A start Step Functions refuses fails the target, not the PutEvents that put the event.
+        """
+        from botocore.exceptions import ClientError
+
+        try:
+            self.started_from_bus.append(self._start_execution(machine_arn, event))
+        except ClientError as error:
+            self.failed_invocations.append((machine_arn, str(error)))
 
     def status(self, execution_arn: str) -> str:
         return str(self._sfn.describe_execution(executionArn=execution_arn)["status"])
@@ -485,6 +520,11 @@ def restamp(
         }
         detail.update({k: v for k, v in facts.items() if k in detail})
     return stamped
+
+
+def _as_input(event: dict[str, Any]) -> str:
+    """The event as EventBridge hands it to StartExecution: compact JSON."""
+    return json.dumps(event, separators=(",", ":"), ensure_ascii=False)
 
 
 def _entered_states(history: list[dict[str, Any]]) -> list[str]:

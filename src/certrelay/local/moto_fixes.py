@@ -3,6 +3,16 @@
 Each fix is a context manager the engine enters while it runs, and each says what moto does
 differently and why the engine needs it; ENGINE-NOTES.md lists the facts behind them. A moto
 upgrade is a deliberate step: re-run the whole suite.
+
+AWS quotas moto does not enforce, failed here the way AWS fails them (each cites its source):
+- `history_capped_like_aws`: a Standard execution's history stops at HISTORY_EVENT_LIMIT
+  (25,000) events; the execution fails with `States.Runtime`, its ExecutionFailed being the
+  last event.
+- `payloads_limited_like_aws`: PAYLOAD_LIMIT_BYTES (256 KiB) on a state's input after
+  Parameters, a state's output and a task's result (`States.DataLimitExceeded`, which
+  `States.ALL` does not match) and on StartExecution's input (ValidationException).
+- `bus_refuses_oversized_requests`: PutEvents refuses a request over
+  EVENTBRIDGE_REQUEST_LIMIT_BYTES (1 MiB) with ValidationException.
 """
 
 from __future__ import annotations
@@ -15,6 +25,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any, cast
 from unittest import mock
 
@@ -208,4 +219,274 @@ def definitions_parsed_once() -> Iterator[None]:
             return parsed[definition]
 
     with mock.patch.object(ExecutionWorker, "_get_evaluation_entrypoint", entrypoint):
+        yield
+
+
+# -- AWS quotas moto does not enforce ---------------------------------------------------------
+# The numbers AWS applies; the history limit is read on every check, so a test may lower it.
+HISTORY_EVENT_LIMIT = 25_000  # events in one Standard execution's history (a hard quota)
+PAYLOAD_LIMIT_BYTES = 262_144  # state/task/execution input or output, as UTF-8 JSON
+EVENTBRIDGE_REQUEST_LIMIT_BYTES = 1_048_576  # the entries of one PutEvents request (since 2026-01)
+DATA_LIMIT_EXCEEDED = "States.DataLimitExceeded"
+
+
+@dataclass
+class _HistoryBudget:
+    """One Standard execution's history: its top-level environment and, once spent, the error."""
+
+    root: Any
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    error: dict[str, str] | None = None
+
+
+@contextlib.contextmanager
+def history_capped_like_aws() -> Iterator[None]:
+    """A Standard execution whose history reaches HISTORY_EVENT_LIMIT events fails, as on AWS.
+
+    AWS: "Maximum execution history size: 25,000 events in a single execution history. If the
+    execution history reaches this quota the execution will fail" (hard quota,
+    https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html). The failure is an
+    ExecutionFailed event that is itself event 25,000, error `States.Runtime`, cause "The
+    execution reached the maximum number of history events (25000)." (recorded on AWS in
+    floci-io/floci#2734 and reported by many users, e.g. loads/ardere#86). moto records events
+    without end, so a poll loop that would die on AWS ran on here.
+
+    Events are counted where moto numbers them: event LIMIT-1 is the last one the machine makes;
+    the next one is not recorded, the execution is set FAILED, and its ExecutionFailed takes id
+    LIMIT. Nothing later is recorded (a Map iteration still running stops at its next state). A
+    Catch cannot see this error (the engine forces it over any later one), as on AWS, where
+    States.Runtime and the execution's end are beyond any state's reach. Cost: one dictionary
+    attribute lookup and one uncontended lock per event (about 7 µs).
+    """
+    from moto.stepfunctions.parser.api import HistoryEventType
+    from moto.stepfunctions.parser.asl.eval.environment import Environment
+    from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    add_original = EventManager.add_event
+    environment_original = ExecutionWorker._get_evaluation_environment
+    set_error_original: Any = Environment.set_error
+    ends = {
+        HistoryEventType.ExecutionSucceeded,
+        HistoryEventType.ExecutionFailed,
+        HistoryEventType.ExecutionAborted,
+        HistoryEventType.ExecutionTimedOut,
+    }
+
+    def environment(worker: Any) -> Any:
+        env = environment_original(worker)
+        if env.is_standard_workflow():  # Express workflows keep no history and have no limit
+            cast(Any, env.event_manager).certrelay_budget = _HistoryBudget(env)
+        return env
+
+    def add_event(manager: Any, context: Any, event_type: Any, *args: Any, **kwargs: Any) -> Any:
+        budget = getattr(manager, "certrelay_budget", None)
+        if budget is None or event_type in ends:
+            return add_original(manager, context, event_type, *args, **kwargs)
+        with budget.lock:
+            last = manager._event_id_gen._next_id - 1
+            if budget.error is None and last + 1 < HISTORY_EVENT_LIMIT:
+                return add_original(manager, context, event_type, *args, **kwargs)
+            if budget.error is None:
+                budget.error = {
+                    "error": "States.Runtime",
+                    "cause": "The execution reached the maximum number of history events "
+                    f"({HISTORY_EVENT_LIMIT}).",
+                }
+                budget.root.set_error(budget.error)
+            return last
+
+    def set_error(env: Any, error: Any) -> None:
+        budget = getattr(env.event_manager, "certrelay_budget", None)
+        spent = budget.error if budget is not None else None
+        set_error_original(env, spent or error)
+
+    with (
+        mock.patch.object(ExecutionWorker, "_get_evaluation_environment", environment),
+        mock.patch.object(EventManager, "add_event", add_event),
+        mock.patch.object(Environment, "set_error", set_error),
+    ):
+        yield
+
+
+def payload_size(value: Any) -> int:
+    """Bytes of `value` as Step Functions measures a payload: its compact JSON, UTF-8 encoded."""
+    text = (
+        value
+        if isinstance(value, str)
+        else json.dumps(value, default=str, ensure_ascii=False, separators=(",", ":"))
+    )
+    return len(text.encode("utf-8"))
+
+
+@contextlib.contextmanager
+def payloads_limited_like_aws() -> Iterator[None]:
+    """Step Functions' 256 KiB payload quota where moto 5.2.5 misses it or applies it wrongly.
+
+    AWS: "Maximum input or output size for a task, state, or execution: 256 KiB of data as a
+    UTF-8 encoded string" (service-quotas.html; the history API's fields: "Maximum length of
+    262144"). `States.DataLimitExceeded` is raised when a connector's output, a state's output,
+    or a state's input after Parameters is larger, and "is a terminal error that can't be caught
+    by the States.ALL error type" (concepts-error-handling.html); a Catch naming it does catch it.
+
+    moto checks a state's output and a task's result but: counts 262,144 bytes as too many (and
+    measures JSON with spaces); lets `States.ALL` catch and retry it; turns any `States.*` error
+    that leaves a Map iteration or a Parallel branch into a `States.Runtime` ValueError; never
+    checks a task's input after Parameters; and starts an execution on any input, where
+    StartExecution refuses more than 262,144 bytes with a ValidationException (the API's
+    `input` has "Length Constraints: Maximum length of 262144"). Cost: one JSON encoding of
+    each Parameters result, next to the several moto already makes for the history.
+    """
+    from moto.stepfunctions.exceptions import ValidationException
+    from moto.stepfunctions.parser.asl.component.common.error_name import (
+        error_equals_decl,
+        states_error_name,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import (
+        CustomErrorName,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.error_name import ErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+    from moto.stepfunctions.parser.asl.component.common.parargs import Parargs
+    from moto.stepfunctions.parser.asl.component.state import state as state_module
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import (
+        iteration_worker,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_parallel import branches_decl
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_lambda
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service,
+    )
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    class _RaisedErrorName(ErrorName):
+        pass
+
+    limited = StatesErrorNameType.StatesStatesDataLimitExceeded
+    matches_original = error_equals_decl.ErrorEqualsDecl._eval_body
+    parargs_original = Parargs._eval_body
+    start_original: Any = StepFunctionsParserBackend.start_execution
+
+    def is_within_size_quota(value: Any) -> bool:
+        return payload_size(value) <= PAYLOAD_LIMIT_BYTES
+
+    def raised_error_name(error_name: str | None = None) -> Any:
+        """The name of an error leaving a branch: a States.* name stays one (moto raised)."""
+        if error_name is not None and error_name.startswith("States."):
+            try:
+                return states_error_name.StatesErrorName.from_name(error_name)
+            except ValueError:  # a States.* name moto does not know: keep it as raised
+                return _RaisedErrorName(error_name)
+        return CustomErrorName(error_name=error_name)
+
+    def matches(decl: Any, env: Any) -> None:
+        raised = env.stack[-1]
+        if getattr(raised, "error_name", None) == DATA_LIMIT_EXCEEDED and not any(
+            name.error_name == DATA_LIMIT_EXCEEDED for name in decl.error_names
+        ):
+            env.stack.pop()
+            env.stack.append(False)  # only a Catch or Retry naming it matches it
+            return
+        matches_original(decl, env)
+
+    def parameters(parargs: Any, env: Any) -> None:
+        parargs_original(parargs, env)
+        if is_within_size_quota(env.stack[-1]):
+            return
+        from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+        from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+            FailureEvent,
+            FailureEventException,
+        )
+
+        cause = (
+            f"The state/task '{env.next_state_name}' has an input with a size exceeding "
+            "the maximum number of bytes service limit."
+        )
+        raise FailureEventException(
+            failure_event=FailureEvent(
+                env=env,
+                error_name=states_error_name.StatesErrorName(typ=limited),
+                event_type=HistoryEventType.TaskFailed,
+                event_details=cast(Any, EventDetails)(
+                    taskFailedEventDetails=TaskFailedEventDetails(
+                        error=DATA_LIMIT_EXCEEDED, cause=cause
+                    )
+                ),
+            )
+        )
+
+    def start_execution(
+        backend: Any,
+        state_machine_arn: str,
+        name: str | None = None,
+        execution_input: str | None = None,
+        trace_header: str | None = None,
+    ) -> Any:
+        if execution_input is not None and payload_size(execution_input) > PAYLOAD_LIMIT_BYTES:
+            raise ValidationException(
+                "1 validation error detected: Value at 'input' failed to satisfy constraint: "
+                f"Member must have length less than or equal to {PAYLOAD_LIMIT_BYTES}"
+            )
+        return start_original(backend, state_machine_arn, name, execution_input, trace_header)
+
+    with (
+        mock.patch.object(state_module, "is_within_size_quota", is_within_size_quota),
+        mock.patch.object(state_task_lambda, "is_within_size_quota", is_within_size_quota),
+        mock.patch.object(state_task_service, "is_within_size_quota", is_within_size_quota),
+        mock.patch.object(iteration_worker, "CustomErrorName", raised_error_name),
+        mock.patch.object(branches_decl, "CustomErrorName", raised_error_name),
+        mock.patch.object(error_equals_decl.ErrorEqualsDecl, "_eval_body", matches),
+        mock.patch.object(Parargs, "_eval_body", parameters),
+        mock.patch.object(StepFunctionsParserBackend, "start_execution", start_execution),
+    ):
+        yield
+
+
+def put_events_entry_size(entry: dict[str, Any]) -> int:
+    """A PutEvents entry's size as EventBridge counts it (Time 14 bytes; Source, DetailType,
+    Detail and each Resources item as UTF-8), for an entry or an event as a rule delivers it.
+
+    https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-putevent-size.html
+    """
+    detail = entry.get("Detail", entry.get("detail"))
+    if detail is not None and not isinstance(detail, str):
+        detail = json.dumps(detail, separators=(",", ":"), ensure_ascii=False)
+    parts = [
+        entry.get("Source", entry.get("source")) or "",
+        entry.get("DetailType", entry.get("detail-type")) or "",
+        detail or "",
+        *(entry.get("Resources", entry.get("resources")) or []),
+    ]
+    timed = entry.get("Time", entry.get("time")) is not None
+    return (14 if timed else 0) + sum(len(str(part).encode("utf-8")) for part in parts)
+
+
+@contextlib.contextmanager
+def bus_refuses_oversized_requests() -> Iterator[None]:
+    """PutEvents refuses a request whose entries add up to more than EventBridge accepts.
+
+    AWS: the entry size is computed as put_events_entry_size does, "the total entry size must
+    be less than" the limit, and a request over it fails as a whole with ValidationException
+    "Total size of the entries in the request is over the limit." (no per-entry ErrorCode: none
+    of PutEventsResultEntry's codes is about size). The limit was 256 KB until 2026-01-29, when
+    EventBridge raised it to 1 MB ("More room to build: serverless services now support payloads
+    up to 1 MB", AWS Compute Blog); measured since: 1,048,576 bytes pass, one more is refused.
+    moto accepts any size. Enter after bus_delivers_to_state_machines: nothing oversized is
+    delivered.
+    """
+    from moto.events.exceptions import ValidationException
+    from moto.events.models import EventsBackend
+
+    original = EventsBackend.put_events
+
+    def put_events(backend: Any, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if sum(put_events_entry_size(entry) for entry in entries) > EVENTBRIDGE_REQUEST_LIMIT_BYTES:
+            raise ValidationException("Total size of the entries in the request is over the limit.")
+        return original(backend, entries)
+
+    with mock.patch.object(EventsBackend, "put_events", put_events):
         yield
