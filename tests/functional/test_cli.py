@@ -325,3 +325,11 @@ def test_an_event_of_exactly_256_kb_is_read(tmp_path):
 
 def _never_deployed(*args: object, **kwargs: object) -> None:
     raise AssertionError("bad input must be refused before anything is deployed")
+
+
+def test_an_execution_arn_with_a_trailing_newline_is_one_line_exit_2(capsys):
+    arn = "arn:aws:states:us-east-1:123456789012:execution:certrelay:run-1\n"
+
+    status, _, err = run(capsys, "history", "--aws", "--execution-arn", arn)
+
+    assert_one_line_error(status, err, "is not a Step Functions execution ARN")

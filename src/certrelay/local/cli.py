@@ -243,7 +243,7 @@ def _aws_history(args: argparse.Namespace) -> tuple[str, str, str, list[dict[str
         raise BadInput("--aws reads the one execution named by --execution-arn")
     if not args.execution_arn:
         raise BadInput("--aws needs --execution-arn ARN (the execution to read)")
-    match = _EXECUTION_ARN.match(args.execution_arn)
+    match = _EXECUTION_ARN.fullmatch(args.execution_arn)
     if not match:
         raise BadInput(
             f"{args.execution_arn!r} is not a Step Functions execution ARN "
