@@ -297,8 +297,6 @@ def _say(text: str) -> None:
 
 def read_event(path: Path) -> dict[str, Any]:
     """Load an event file, or raise BadInput naming the file and the problem."""
-    from certrelay.events import EVENT_SIZE_LIMIT, entry_size
-
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
@@ -320,13 +318,20 @@ def read_event(path: Path) -> dict[str, Any]:
             f"{path} nests JSON {depth(event)} levels deep; certrelay reads events of at most "
             f"{MAX_EVENT_DEPTH} (an ACM event has 2)"
         )
+    check_size(event, str(path))
+    return event
+
+
+def check_size(event: dict[str, Any], name: str = "the event") -> None:
+    """Refuse an event EventBridge would refuse: over its PutEvents entry limit."""
+    from certrelay.events import EVENT_SIZE_LIMIT, entry_size
+
     size = entry_size(event)
     if size > EVENT_SIZE_LIMIT:
         raise BadInput(
-            f"{path} is a {size}-byte event; EventBridge refuses entries over "
+            f"{name} is a {size}-byte event; EventBridge refuses entries over "
             f"{EVENT_SIZE_LIMIT} bytes (256 KB), so it could never reach the stack"
         )
-    return event
 
 
 # JSON nested deeper than this is refused before any parser recurses into it: an ACM event
@@ -349,11 +354,13 @@ def depth(value: object) -> int:
 
 
 def check_event(event: dict[str, Any], *, account: str, region: str, parse: Any) -> None:
-    """Refuse, in one line, an event this stack would never accept: malformed, of another
-    kind, or from (or about a certificate in) another account, region or partition."""
+    """Refuse, in one line, an event this stack would never accept: over EventBridge's size
+    limit, malformed, of another kind, or from (or about a certificate in) another account,
+    region or partition."""
     from certrelay.errors import ForeignEvent
     from certrelay.events import check_origin
 
+    check_size(event)  # again: a re-stamped event is a little larger
     parsed = parse(event)  # MalformedEvent / UnsupportedEvent name the problem
     try:
         check_origin(parsed, account=account, region=region, partition=LOCAL_PARTITION)
