@@ -60,6 +60,8 @@ def lambda_env() -> dict[str, str]:
         AWS_SECRET_ACCESS_KEY="testing",  # fake: never sent anywhere
         POWERTOOLS_SERVICE_NAME="certrelay",
         FALLBACK_OWNER_EMAIL="security@example.com",
+        STACK_ACCOUNT_ID="123456789012",
+        STACK_PARTITION="aws",
         PROFILES_FILE=str(ROOT / "config" / "profiles.yaml"),
         EXPIRY_THRESHOLD_DAYS="45,30,15,7,3,1",
         # the other functions' settings (values only have to be well-formed here)

@@ -73,7 +73,7 @@ class RequestSettings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> RequestSettings:
         base_url = required(environ, "APPROVAL_BASE_URL").rstrip("/")
-        if not _BASE_URL.match(base_url):
+        if not _BASE_URL.fullmatch(base_url):
             raise ConfigurationError(
                 f"APPROVAL_BASE_URL {base_url!r} must be an https:// URL without query or fragment"
             )

@@ -51,6 +51,8 @@ class Certificate:
     renewal_eligibility: str | None
     exportable: bool
     tags: dict[str, str] = field(default_factory=dict)
+    revoked_at: datetime | None = None
+    revocation_reason: str | None = None
 
     @property
     def managed(self) -> bool:
@@ -96,6 +98,8 @@ def certificate_from_description(detail: dict[str, Any], tags: dict[str, str]) -
         renewal_eligibility=detail.get("RenewalEligibility"),
         exportable=cert_type == "PRIVATE" or export == "ENABLED",
         tags=dict(tags),
+        revoked_at=_utc(detail.get("RevokedAt")),
+        revocation_reason=detail.get("RevocationReason") or None,
     )
 
 

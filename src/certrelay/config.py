@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from certrelay.errors import ConfigurationError
+from certrelay.events import ACCOUNT_ID, REGION
 from certrelay.owners import normalize_email
 from certrelay.reminders import expiry_thresholds
 
@@ -21,6 +23,10 @@ class Settings:
     fallback_owner_email: str
     expiry_threshold_days: frozenset[int]
     profiles_file: Path | None
+    # The stack's own account, region and partition: triage takes events about these only.
+    account: str
+    region: str
+    partition: str
     event_record_ttl_days: int = DEFAULT_RECORD_TTL_DAYS
     approval_timeout_hours: int = DEFAULT_APPROVAL_HOURS  # when the profile sets none
     escalation_timeout_hours: int = DEFAULT_APPROVAL_HOURS
@@ -44,10 +50,28 @@ class Settings:
             fallback_owner_email=email,
             expiry_threshold_days=expiry_thresholds(environ),
             profiles_file=Path(profiles_file) if profiles_file else None,
+            account=_matching(environ, "STACK_ACCOUNT_ID", ACCOUNT_ID, "a 12-digit account ID"),
+            region=_matching(environ, "AWS_REGION", REGION, "an AWS region name"),
+            partition=_matching(environ, "STACK_PARTITION", _PARTITION, "an AWS partition"),
             event_record_ttl_days=_ttl_days(environ.get("EVENT_RECORD_TTL_DAYS", "").strip()),
             approval_timeout_hours=_hours(environ, "APPROVAL_TIMEOUT_HOURS"),
             escalation_timeout_hours=_hours(environ, "ESCALATION_TIMEOUT_HOURS"),
         )
+
+
+_PARTITION = re.compile(r"aws(?:-[a-z]+)*\Z")
+
+
+def _matching(environ: Mapping[str, str], name: str, pattern: re.Pattern[str], what: str) -> str:
+    """A required identifier (the template or Lambda sets it), checked against its pattern."""
+    text = environ.get(name, "").strip()
+    if not text:
+        raise ConfigurationError(
+            f"{name} is not set: triage compares each event's origin with the stack's own"
+        )
+    if not pattern.fullmatch(text):
+        raise ConfigurationError(f"{name} {text!r} is not {what}")
+    return text
 
 
 def _ttl_days(text: str) -> int:

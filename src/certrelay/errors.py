@@ -53,3 +53,7 @@ class ExportRefused(CertrelayError):
 
 class ExportMismatch(CertrelayError):
     """What ExportCertificate returned disagrees with ACM's description; nothing was written."""
+
+
+class ForeignEvent(CertrelayError):
+    """The event or its certificate belongs to another account, region or partition; not retried."""

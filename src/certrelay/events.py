@@ -3,11 +3,15 @@
 `parse_event` turns the raw EventBridge payload into an `AcmEvent` (one model per ACM
 detail-type) or raises `MalformedEvent` / `UnsupportedEvent` with one line a person can act on.
 Detail models accept both the older and the newer documented field sets and ignore fields they
-do not know, so a new ACM field never breaks triage.
+do not know, so a new ACM field never breaks triage; the fields they do know are strict JSON
+types (no "7" for 7, no "true" for true, no number for a date-time).
+`check_origin` then refuses, with `ForeignEvent`, an event that is not about this stack's own
+account, region and partition.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -15,16 +19,36 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
-from pydantic_core import ErrorDetails
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
+from pydantic_core import ErrorDetails, PydanticCustomError
 
-from certrelay.errors import MalformedEvent, UnsupportedEvent
+from certrelay.errors import ForeignEvent, MalformedEvent, UnsupportedEvent
 from certrelay.reminders import APPROACHING_EXPIRATION_DETAIL_TYPE, SWEEP_SOURCE
 
 ACM_SOURCE = "aws.acm"
 
 NO_RESOURCES = "event has no resources: an ACM event names the certificate ARN in resources[0]"
-CERTIFICATE_ARN = re.compile(r"^arn:aws(-[a-z]+)*:acm:[a-z0-9-]+:\d{12}:certificate/[A-Za-z0-9-]+$")
+# Matched with fullmatch and \Z: Python's `$` also matches before a final newline.
+CERTIFICATE_ARN = re.compile(
+    r"arn:(?P<partition>aws(?:-[a-z]+)*):acm:(?P<region>[a-z]{2}(?:-[a-z]+)+-\d{1,2}):"
+    r"(?P<account>\d{12}):certificate/[A-Za-z0-9-]{1,128}\Z"
+)
+ACCOUNT_ID = re.compile(r"\d{12}\Z")
+REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d{1,2}\Z")
+# EventBridge's PutEvents entry limit (bytes, measured by `entry_size`): a bigger event never
+# reaches the bus, so the CLI refuses it up front.
+EVENT_SIZE_LIMIT = 256 * 1024
+_ISO_DATETIME = re.compile(
+    r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:?\d{2})?\Z"
+)
 
 
 class EventKind(StrEnum):
@@ -53,14 +77,26 @@ def _as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
+def _iso_datetime(value: object) -> datetime:
+    """Strict: a JSON string in ISO 8601 with a time (EventBridge's and ACM's own format)."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _ISO_DATETIME.fullmatch(value):
+        raise PydanticCustomError("datetime_type", "must be an ISO 8601 date-time")
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise PydanticCustomError("datetime_type", "must be an ISO 8601 date-time") from None
+
+
+UtcDatetime = Annotated[datetime, BeforeValidator(_iso_datetime), AfterValidator(_as_utc)]
 Action = Literal["ISSUANCE", "RENEWAL", "IMPORT", "REIMPORT"]
 
 
 class AcmDetail(BaseModel):
     """Fields any ACM event detail may carry; all optional, unknown ones ignored."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True, strict=True)
 
     days_to_expiry: int | None = Field(None, alias="DaysToExpiry")
     common_name: str | None = Field(None, alias="CommonName")
@@ -111,22 +147,37 @@ class RotatedDetail(AcmDetail):
 class AcmEvent(EventBridgeModel):
     """An ACM EventBridge event; the certificate ARN is resources[0]."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", strict=True)
 
     time: UtcDatetime
     detail: AcmDetail
 
     @field_validator("resources")
     @classmethod
-    def _names_a_certificate(cls, resources: list[str]) -> list[str]:
+    def _names_certificates(cls, resources: list[str]) -> list[str]:
         if not resources:
             raise ValueError(NO_RESOURCES)
-        if not CERTIFICATE_ARN.match(resources[0]):
-            raise ValueError(
-                f"resources[0] {_show(resources[0])} is not an ACM certificate ARN "
-                "(arn:aws:acm:<region>:<account>:certificate/<id>)"
-            )
+        for index, resource in enumerate(resources):
+            if not CERTIFICATE_ARN.fullmatch(resource):
+                raise ValueError(
+                    f"resources[{index}] {_show(resource)} is not an ACM certificate ARN "
+                    "(arn:aws:acm:<region>:<account>:certificate/<id>)"
+                )
         return resources
+
+    @field_validator("account")
+    @classmethod
+    def _is_an_account_id(cls, account: str) -> str:
+        if not ACCOUNT_ID.fullmatch(account):
+            raise ValueError(f"account {_show(account)} is not a 12-digit AWS account ID")
+        return account
+
+    @field_validator("region")
+    @classmethod
+    def _is_a_region(cls, region: str) -> str:
+        if not REGION.fullmatch(region):
+            raise ValueError(f"region {_show(region)} is not an AWS region name")
+        return region
 
     @property
     def kind(self) -> EventKind:
@@ -201,6 +252,52 @@ def parse_event(raw: Mapping[str, Any]) -> AcmEvent:
         return _MODELS[kind].model_validate(raw)
     except ValidationError as error:
         raise MalformedEvent(_explain(detail_type, error)) from None
+
+
+def check_origin(event: AcmEvent, *, account: str, region: str, partition: str) -> None:
+    """Raise ForeignEvent unless the event and every certificate it names are this stack's own.
+
+    ACM sends a certificate's events in the certificate's own account and region; anything else
+    was forwarded, replayed or forged, and triage must not act on it for this stack's owners.
+    """
+    if event.account != account:
+        raise ForeignEvent(
+            f"the event is from account {event.account}, not this stack's account {account}"
+        )
+    if event.region != region:
+        raise ForeignEvent(
+            f"the event is from region {event.region}, not this stack's region {region}"
+        )
+    for resource in event.resources:
+        parts = CERTIFICATE_ARN.fullmatch(resource)
+        if parts is None:  # parse_event already refused it; kept for callers of the model
+            raise ForeignEvent(f"{_show(resource)} is not an ACM certificate ARN")
+        theirs = (parts["partition"], parts["region"], parts["account"])
+        if theirs != (partition, region, account):
+            raise ForeignEvent(
+                f"certificate {_show(resource, 120)} is not in this stack's partition, region "
+                f"and account ({partition}, {region}, {account})"
+            )
+
+
+def entry_size(event: Mapping[str, Any]) -> int:
+    """The event's size as EventBridge counts a PutEvents entry (bytes, UTF-8).
+
+    Time counts 14 bytes; Source, DetailType, Detail (as compact JSON) and each resource count
+    their UTF-8 length. Detail is measured in its most compact form, so an event over the limit
+    here is over it however the sender encodes it.
+    """
+    size = 14 if event.get("time") is not None else 0
+    for key in ("source", "detail-type"):
+        value = event.get(key)
+        size += len(value.encode("utf-8", "surrogatepass")) if isinstance(value, str) else 0
+    if "detail" in event:
+        compact = json.dumps(event["detail"], separators=(",", ":"), ensure_ascii=False)
+        size += len(compact.encode("utf-8", "surrogatepass"))
+    resources = event.get("resources")
+    for resource in resources if isinstance(resources, list) else []:
+        size += len(resource.encode("utf-8", "surrogatepass")) if isinstance(resource, str) else 0
+    return size
 
 
 _PROBLEMS = {

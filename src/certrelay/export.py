@@ -79,7 +79,7 @@ class ExportSettings:
         ]
         if missing:
             raise ConfigurationError(f"{', '.join(missing)} not set: the export has nowhere to go")
-        if not _SECRET_PREFIX.match(prefix):
+        if not _SECRET_PREFIX.fullmatch(prefix):
             raise ConfigurationError(
                 f"PASSPHRASE_SECRET_PREFIX {prefix!r} may hold only letters, digits and /_+=.@-"
             )
@@ -247,7 +247,7 @@ def _certificate_arn(event: Mapping[str, Any]) -> tuple[str, str]:
     decision = event.get("decision")
     certificate = decision.get("certificate") if isinstance(decision, Mapping) else None
     arn = certificate.get("arn") if isinstance(certificate, Mapping) else None
-    if not isinstance(arn, str) or (match := _CERTIFICATE_ARN.match(arn)) is None:
+    if not isinstance(arn, str) or (match := _CERTIFICATE_ARN.fullmatch(arn)) is None:
         raise InvalidExportRequest("the decision names no ACM certificate ARN to export")
     return arn, match.group(1)
 

@@ -23,7 +23,7 @@ _EXECUTION_ARN = re.compile(r"^arn:(aws[a-z-]*):states:([a-z0-9-]+):\d{12}:execu
 
 def console_url_for(execution_arn: str) -> str:
     """The Step Functions console page of an execution; empty when the ARN is not one."""
-    match = _EXECUTION_ARN.match(execution_arn)
+    match = _EXECUTION_ARN.fullmatch(execution_arn)
     if match is None:
         return ""
     partition, region = match.groups()

@@ -26,8 +26,8 @@ def compose_messages(
     execution_arn: str,
     console_url: str,
 ) -> list[dict[str, Any]]:
-    """One message per owner; an ignored event tells nobody."""
-    if decision.route == policy.ROUTE_IGNORE:
+    """One message per owner; an ignored or inconsistent event tells no owner."""
+    if decision.route in (policy.ROUTE_IGNORE, policy.ROUTE_INCONSISTENT):
         return []
     name = _name(event, certificate)
     subject = _subject(decision, name, certificate)

@@ -20,6 +20,7 @@ ROUTE_IGNORE = "ignore"  # nothing to tell anyone
 ROUTE_NOTIFY = "notify"  # tell the owners
 ROUTE_ATTENTION = "attention"  # raise a finding and alert the owners
 ROUTE_DISTRIBUTE = "distribute"  # ask for approval, then export and distribute
+ROUTE_INCONSISTENT = "inconsistent"  # the event contradicts ACM: tell operations, not owners
 
 
 class Severity(StrEnum):
@@ -53,6 +54,7 @@ DISTRIBUTION_PENDING = "DistributionPending"  # renewed exportable certificate h
 CERTIFICATE_NOT_FOUND = "CertificateNotFound"  # ACM no longer has the certificate
 OWNER_MISSING = "OwnerMissing"  # no owner tag or profile owners: the fallback owner was told
 PROFILE_UNKNOWN = "ProfileUnknown"  # the certrelay:profile tag names no configured profile
+EVENT_INCONSISTENT = "EventInconsistent"  # the event's kind contradicts what ACM says now
 
 # ACM's NotAfter may differ from the event's idea of expiry by rounding; beyond this it moved.
 RENEWED_TOLERANCE = timedelta(days=1)
@@ -103,9 +105,11 @@ def decide(
         else None
     )
     name = _name(event, certificate)
-    route, reason, severity, summary = _judge(event, certificate, owners, days, name, thresholds)
+    route, reason, severity, summary = _judge(
+        event, certificate, owners, days, name, thresholds, now
+    )
     reasons = [reason]
-    if route != ROUTE_IGNORE and certificate is not None:
+    if route not in (ROUTE_IGNORE, ROUTE_INCONSISTENT) and certificate is not None:
         if owners.fallback:
             reasons.append(OWNER_MISSING)
         if owners.profile_unknown:
@@ -120,6 +124,7 @@ def _judge(
     days: int | None,
     name: str,
     thresholds: frozenset[int],
+    now: datetime,
 ) -> tuple[str, str, Severity, str]:
     detail = event.detail
     kind = event.kind
@@ -138,6 +143,15 @@ def _judge(
             Severity.MEDIUM,
             f"ACM no longer has certificate {event.certificate_arn} ({name}) named by an "
             f"ACM {_title(kind)} event.",
+        )
+    contradiction = contradicts(event, cert, now=now)
+    if contradiction is not None:
+        return (
+            ROUTE_INCONSISTENT,
+            EVENT_INCONSISTENT,
+            Severity.MEDIUM,
+            f"The ACM {_title(kind)} event about {name} contradicts ACM: {contradiction}. "
+            "Nothing was done for its owners.",
         )
     if kind is EventKind.APPROACHING_EXPIRATION:
         return _approaching(event, cert, days, name)
@@ -173,6 +187,76 @@ def _judge(
             f"ACM rotated {name}; it is now valid until {_date(cert.not_after)}.",
         )
     return _available(event, cert, owners, name)
+
+
+# What each event kind claims, and what ACM's DescribeCertificate answer now contradicts it.
+# "Past" is NotAfter before now (or status EXPIRED); "revoked" is status REVOKED or a
+# RevokedAt date; "never issued" is PENDING_VALIDATION, VALIDATION_TIMED_OUT or FAILED.
+#
+# | event kind                   | contradicted when ACM says now                          |
+# |------------------------------|---------------------------------------------------------|
+# | any, with CertificateType    | another Type                                            |
+# | any                          | never issued (no certificate to speak of)               |
+# | Approaching Expiration       | past (a NotAfter moved further is AlreadyRenewed: a     |
+# |                              | stale reminder, not a contradiction)                    |
+# | Renewal Action Required      | IMPORTED (ACM never renews it), revoked, past           |
+# | Expired                      | NotAfter still ahead                                    |
+# | Revoked                      | not revoked: no REVOKED status and no RevokedAt         |
+# | Rotated                      | revoked, past                                           |
+# | Available ISSUANCE / RENEWAL | revoked, past, status not ISSUED, IMPORTED              |
+# | Available IMPORT / REIMPORT  | revoked, past, status not ISSUED, issued by ACM         |
+#
+# A certificate ACM no longer has is not a contradiction: it is CertificateNotFound.
+NEVER_ISSUED = frozenset({"PENDING_VALIDATION", "VALIDATION_TIMED_OUT", "FAILED"})
+
+
+def contradicts(event: AcmEvent, cert: Certificate, *, now: datetime) -> str | None:
+    """The way the event's kind contradicts ACM's current view of `cert`, or None."""
+    detail = event.detail
+    claimed_type = detail.certificate_type
+    if claimed_type is not None and claimed_type != cert.type:
+        return f"the event says type {_quoted(claimed_type)}, ACM says {cert.type}"
+    if cert.status in NEVER_ISSUED:
+        return f"ACM never issued it (status {cert.status})"
+    revoked = cert.status == "REVOKED" or cert.revoked_at is not None
+    past = cert.status == "EXPIRED" or (cert.not_after is not None and cert.not_after < now)
+    expired_on = f"ACM says it expired{_on(cert.not_after)}"
+    revoked_on = f"ACM says it was revoked{_on(cert.revoked_at)}"
+    kind = event.kind
+    if kind is EventKind.APPROACHING_EXPIRATION:
+        return expired_on if past else None
+    if kind is EventKind.RENEWAL_ACTION_REQUIRED:
+        if cert.type == "IMPORTED":
+            return "ACM never renews an imported certificate, so no renewal can need action"
+        return revoked_on if revoked else expired_on if past else None
+    if kind is EventKind.EXPIRED:
+        if past:
+            return None
+        return f"ACM says it is valid until {_date(cert.not_after)} (status {cert.status})"
+    if kind is EventKind.REVOKED:
+        if revoked:
+            return None
+        return f"ACM says status {cert.status} with no revocation date"
+    if revoked:
+        return revoked_on
+    if past:
+        return expired_on
+    if kind is EventKind.ROTATED:
+        return None
+    if cert.status != "ISSUED":
+        return f"ACM says status {cert.status}, not ISSUED"
+    action = detail.action
+    if action in ("IMPORT", "REIMPORT") and cert.type != "IMPORTED":
+        return f"the event says {action}, but ACM issued it ({cert.type})"
+    if action in ("ISSUANCE", "RENEWAL") and cert.type == "IMPORTED":
+        return f"the event says {action}, but the certificate was imported and ACM never issues it"
+    return None
+
+
+def _quoted(text: str, limit: int = 40) -> str:
+    """An event-supplied string, quoted on one line: it reaches an operator's email."""
+    shown = repr(text)
+    return shown if len(shown) <= limit else shown[: limit - 4] + "...'"
 
 
 def _approaching(

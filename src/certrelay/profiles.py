@@ -52,13 +52,13 @@ _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
 def _bucket_name(value: str) -> str:
-    if not _BUCKET.match(value) or ".." in value or _IP_ADDRESS.match(value):
+    if not _BUCKET.fullmatch(value) or ".." in value or _IP_ADDRESS.fullmatch(value):
         raise ValueError("must be an S3 bucket name (3-63 lowercase letters, digits, '.', '-')")
     return value
 
 
 def _prefix(value: str) -> str:
-    if value.startswith("/") or ".." in value.split("/") or (value and not _PATH.match(value)):
+    if value.startswith("/") or ".." in value.split("/") or (value and not _PATH.fullmatch(value)):
         raise ValueError(
             "must be a relative key prefix without '..' (letters, digits, . _ - / @ +)"
         )
@@ -70,13 +70,13 @@ def _absolute_path(value: str) -> str:
         raise ValueError("must be an absolute path")
     if ".." in value.split("/"):
         raise ValueError("must not contain '..'")
-    if not _PATH.match(value) or value.endswith("/"):
+    if not _PATH.fullmatch(value) or value.endswith("/"):
         raise ValueError("must be a file path of letters, digits and . _ - / @ +")
     return value
 
 
 def _kms_key(value: str) -> str:
-    if not _KMS_KEY.match(value):
+    if not _KMS_KEY.fullmatch(value):
         raise ValueError("must be a KMS key id, key ARN, alias/<name> or alias ARN")
     return value
 
@@ -142,7 +142,7 @@ def _server_name(value: str) -> str:
 
 
 def _hhmm(value: str) -> str:
-    if not _HHMM.match(value):
+    if not _HHMM.fullmatch(value):
         raise ValueError("must be a time HH:MM between 00:00 and 23:59")
     return value
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from certrelay import policy
 from certrelay.certificates import Certificate, read_certificate
 from certrelay.config import Settings
-from certrelay.events import AcmEvent, EventKind, parse_event
+from certrelay.events import AcmEvent, EventKind, check_origin, parse_event
 from certrelay.mail import console_url_for
 from certrelay.notifications import compose_messages
 from certrelay.owners import Owners, resolve_owners
@@ -36,8 +36,15 @@ def triage(
     execution_arn: str,
     now: datetime,
 ) -> dict[str, Any]:
-    """Return the JSON-able decision for one raw EventBridge event (raises MalformedEvent)."""
+    """Return the JSON-able decision for one raw EventBridge event.
+
+    Raises MalformedEvent / UnsupportedEvent for an event it cannot read, and ForeignEvent for
+    one about another account, region or partition, before any call to ACM.
+    """
     event = parse_event(raw_event)
+    check_origin(
+        event, account=settings.account, region=settings.region, partition=settings.partition
+    )
     certificate = read_certificate(acm_client, event.certificate_arn)
     tags = certificate.tags if certificate is not None else {}
     owners = resolve_owners(tags, profiles, settings.fallback_owner_email)
@@ -63,7 +70,7 @@ def triage(
         "certificate": _certificate_view(event, certificate, decision),
         "owners": list(owners.emails),
         "profile": _profile_name(owners),
-        "dedupe_key": dedupe_key(event, certificate),
+        "dedupe_key": dedupe_key(event, certificate) + _inconsistent_suffix(decision),
         "record_expires_at": str(int(expires_at.timestamp())),
         "messages": messages,
         "approval": _approval(decision, owners, settings),
@@ -88,8 +95,12 @@ _RESOLVING = {
 
 
 def _finding(decision: Decision) -> dict[str, str] | None:
-    """Raise a Security Hub finding, resolve the certificate's open ones, or neither."""
-    if decision.route == policy.ROUTE_IGNORE:
+    """Raise a Security Hub finding, resolve the certificate's open ones, or neither.
+
+    An inconsistent event changes nothing about the certificate's findings: operations hear
+    of it, and a forged Revoked event raises no CRITICAL finding.
+    """
+    if decision.route in (policy.ROUTE_IGNORE, policy.ROUTE_INCONSISTENT):
         return None
     if decision.reason in _PROBLEMS:
         return {"action": "raise", "problem": _PROBLEMS[decision.reason]}
@@ -141,6 +152,12 @@ def dedupe_key(event: AcmEvent, certificate: Certificate | None) -> str:
         days = event.detail.days_to_expiry
         key += f"#{days if days is not None else 'unknown'}"
     return key
+
+
+def _inconsistent_suffix(decision: Decision) -> str:
+    """An inconsistent event is recorded apart: it must not mark the real event as handled
+    (a Revoked event that arrived before ACM revoked the certificate, say)."""
+    return "#inconsistent" if decision.route == policy.ROUTE_INCONSISTENT else ""
 
 
 def _certificate_view(

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.functional.cli_helpers import assert_one_line_error, run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,8 +55,10 @@ def test_json_output_has_the_contract_keys_and_the_path_taken(capsys):
 
 
 def test_every_sample_with_a_fitting_certificate_takes_its_route(capsys):
+    # --cert brings the certificate into the state the event reports; the Approaching
+    # Expiration sample says 31 days, which is not a threshold day, so the rule filters it
     expected = {
-        "approaching-expiration.json": ("legacy-imported", "Owners Notified"),
+        "approaching-expiration.json": ("legacy-imported", None),
         "renewal-action-required.json": ("web-private", "Owners Alerted"),
         "expired.json": ("expired-imported", "Owners Alerted"),
         "available.json": ("web-private", "Renewal Distributed"),
@@ -69,8 +73,9 @@ def test_every_sample_with_a_fitting_certificate_takes_its_route(capsys):
             capsys, "local", "run", str(EVENTS / name), "--cert", certificate, "--json"
         )
         assert status == 0, name
-        (execution,) = json.loads(out)["executions"]
-        assert execution["states"][-1] == final_state, name
+        executions = json.loads(out)["executions"]
+        assert [e["states"][-1] for e in executions] == ([final_state] if final_state else []), name
+        assert all(e["output"]["route"] != "inconsistent" for e in executions), name
 
 
 def test_non_threshold_day_starts_no_execution(capsys, tmp_path):
@@ -165,3 +170,166 @@ def test_console_script_prints_no_traceback_on_bad_input(tmp_path):
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1, result.stderr
     assert "Traceback" not in result.stderr
+
+
+def local_run(capsys, tmp_path: Path, event: dict, *args: str) -> tuple[int, dict, str]:
+    """`certrelay local run` on `event` written to a file: (status, --json report, stderr)."""
+    path = write(tmp_path, "event.json", json.dumps(event))
+    status, out, err = run(capsys, "local", "run", str(path), *args, "--json")
+    return status, (json.loads(out) if status == 0 else {}), err
+
+
+def sample(name: str, **detail: object) -> dict:
+    event = json.loads((EVENTS / name).read_text())
+    event["detail"].update(detail)
+    return event
+
+
+# --cert NAME brings the fleet certificate into the state each kind of event reports, so the
+# event is consistent with ACM: (sample, detail changes, certificate, what ACM says afterwards)
+REPORTED_STATES = [
+    ("revoked.json", {}, "public-site", {"status": "REVOKED"}, "CertificateRevoked"),
+    ("expired.json", {}, "public-site", {"status": "EXPIRED"}, "CertificateExpired"),
+    ("available.json", {}, "web-private", {"days_to_expiry": 395}, "DistributionPending"),
+    ("rotated.json", {}, "legacy-imported", {"days_to_expiry": 395}, "CertificateRotated"),
+    (
+        "approaching-expiration.json",
+        {"DaysToExpiry": 7},
+        "legacy-imported",
+        {"days_to_expiry": 7},
+        "ImportedExpiring",
+    ),
+    (
+        "renewal-action-required.json",
+        {"DaysToExpiry": 15},
+        "orphan",
+        {"days_to_expiry": 15},
+        "RenewalActionRequired",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "detail", "certificate", "acm", "reason"),
+    REPORTED_STATES,
+    ids=[f"{r[0]}-{r[2]}" for r in REPORTED_STATES],
+)
+def test_cert_brings_the_certificate_into_the_state_the_event_reports(
+    capsys, tmp_path, name, detail, certificate, acm, reason
+):
+    # GIVEN a fleet certificate that is not (yet) in the state the event reports
+    # WHEN the event is run with --cert
+    status, report, err = local_run(capsys, tmp_path, sample(name, **detail), "--cert", certificate)
+
+    # THEN ACM says what the event says, and the event takes its consistent route
+    assert status == 0, err
+    (execution,) = report["executions"]
+    decision = execution["output"]
+    assert decision["reason"] == reason, decision["summary"]
+    for field, value in acm.items():
+        assert decision["certificate"][field] == value, field
+
+
+def test_a_contradiction_cert_cannot_bring_about_is_reported_as_inconsistent(capsys, tmp_path):
+    # GIVEN an imported certificate, WHEN a RENEWAL (which only ACM-issued ones get) is run for it
+    status, report, err = local_run(
+        capsys, tmp_path, sample("available.json"), "--cert", "legacy-imported"
+    )
+
+    # THEN it goes to operations as inconsistent: no owner email, no finding
+    assert status == 0, err
+    (execution,) = report["executions"]
+    assert execution["states"][-2:] == ["Report Inconsistent Event", "Event Inconsistent"]
+    assert "the certificate was imported" in execution["output"]["summary"]
+    assert [n for n in report["notifications"] if n["recipient"]] == []
+    assert report["findings"] == []
+
+
+ARN = "arn:aws:acm:us-east-1:123456789012:certificate/61f50cd4-45b9-4259-b049-d0a53682fa4b"
+
+
+def nested(levels: int) -> dict:
+    event = sample("expired.json")
+    event["detail"]["Deep"] = json.loads("[" * levels + "]" * levels)
+    return event
+
+
+def oversized() -> dict:
+    return sample("expired.json", Padding="x" * 300 * 1024)  # 300 KB
+
+
+BAD_EVENTS = [
+    ("ARN with a trailing newline", {"resources": [ARN + "\n"]}, "is not an ACM certificate ARN"),
+    ("ARN of another service", {"resources": [ARN.replace(":acm:", ":iam:")]}, "not an ACM"),
+    ("ARN of another account", {"resources": [ARN.replace("1234", "9999")]}, "999956789012"),
+    ("ARN in another region", {"resources": [ARN.replace("us-east-1", "eu-west-1")]}, "eu-west"),
+    ("ARN in another partition", {"resources": [ARN.replace("aws:", "aws-cn:", 1)]}, "aws-cn"),
+    ("second ARN of another account", {"resources": [ARN, ARN.replace("1234", "9999")]}, "9999"),
+    ("event from another region", {"region": "eu-west-1"}, "region eu-west-1"),
+    ("account with a newline", {"account": "123456789012\n"}, "not a 12-digit AWS account"),
+    ("DaysToExpiry as text", {"detail": {"DaysToExpiry": "7"}}, "must be a whole number"),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "changes", "fragment"), BAD_EVENTS, ids=[b[0] for b in BAD_EVENTS]
+)
+def test_an_event_the_stack_would_refuse_is_one_line_before_anything_is_deployed(
+    capsys, tmp_path, monkeypatch, case, changes, fragment
+):
+    monkeypatch.setattr("certrelay.local.engine.LocalEngine._start", _never_deployed)
+    event = {**sample("approaching-expiration.json", DaysToExpiry=7), **changes}
+
+    status, _, err = local_run(capsys, tmp_path, event)
+
+    assert_one_line_error(status, err, fragment)
+
+
+@pytest.mark.parametrize(
+    ("case", "text", "fragment"),
+    [
+        ("deeper than Python's parser", "[" * 100_000 + "]" * 100_000, "nests JSON too deeply"),
+        ("deep object", '{"a":' * 100_000 + "1" + "}" * 100_000, "nests JSON too deeply"),
+        ("deeper than an event needs", json.dumps(nested(200)), "levels deep"),
+        ("over EventBridge's 256 KB", json.dumps(oversized()), "EventBridge refuses entries over"),
+    ],
+    ids=lambda value: value if len(str(value)) < 40 else "",
+)
+@pytest.mark.parametrize("command", ["run", "send"])
+def test_nested_or_oversized_json_is_one_line_exit_2_before_anything_is_deployed(
+    capsys, tmp_path, monkeypatch, command, case, text, fragment
+):
+    monkeypatch.setattr("certrelay.local.engine.LocalEngine._start", _never_deployed)
+    monkeypatch.setattr("certrelay.local.up.send", _never_deployed)
+    path = write(tmp_path, "event.json", text)
+
+    status, _, err = (
+        run(capsys, "local", command, str(path), "--port", "1")
+        if command == "send"
+        else run(capsys, "local", "run", str(path))
+    )
+
+    assert_one_line_error(status, err, fragment)
+
+
+def test_an_event_of_exactly_256_kb_is_read(tmp_path):
+    from certrelay.events import EVENT_SIZE_LIMIT, entry_size
+    from certrelay.local.cli import read_event
+
+    event = sample("expired.json", Padding="")
+    event["detail"]["Padding"] = "x" * (EVENT_SIZE_LIMIT - entry_size(event))
+    path = write(tmp_path, "event.json", json.dumps(event, indent=2))
+
+    assert entry_size(read_event(path)) == EVENT_SIZE_LIMIT
+
+
+def _never_deployed(*args: object, **kwargs: object) -> None:
+    raise AssertionError("bad input must be refused before anything is deployed")
+
+
+def test_an_execution_arn_with_a_trailing_newline_is_one_line_exit_2(capsys):
+    arn = "arn:aws:states:us-east-1:123456789012:execution:certrelay:run-1\n"
+
+    status, _, err = run(capsys, "history", "--aws", "--execution-arn", arn)
+
+    assert_one_line_error(status, err, "is not a Step Functions execution ARN")

@@ -121,6 +121,9 @@ def test_up_serves_send_feeds_it_and_ctrl_c_stops_it_cleanly(local_up, state_dir
     assert "stopped" in out_text.splitlines()[-1]
 
 
+JSON = {"Content-Type": "application/json"}
+
+
 def test_up_refuses_and_answers_in_one_line_while_it_runs(local_up, state_dir, capsys):
     record = wait_for_state_file(state_dir, local_up)
     url = record["url"]
@@ -135,6 +138,13 @@ def test_up_refuses_and_answers_in_one_line_while_it_runs(local_up, state_dir, c
     event = json.dumps({"event": {"detail-type": "nonsense"}}).encode()
     assert post(f"{url}/events", event, **{"Content-Type": "application/json"})[0] == 400
     assert post(f"{url}/events", b"{not json", **{"Content-Type": "application/json"})[0] == 400
+    deep = b'{"event": ' + b"[" * 50_000 + b"]" * 50_000 + b"}"
+    assert post(f"{url}/events", deep, **{"Content-Type": "application/json"})[0] == 400
+    foreign = json.loads((EVENTS / "expired.json").read_text())
+    foreign["resources"] = [foreign["resources"][0].replace("123456789012", "999999999999")]
+    answer = post(f"{url}/events", json.dumps({"event": foreign}).encode(), **JSON)
+    assert answer[0] == 400
+    assert "999999999999" in answer[1]["message"]
     assert post(f"{url}/events", event, **{"Content-Type": "text/plain"})[0] == 415
     assert (
         post(

@@ -17,7 +17,7 @@ from cryptography.x509.oid import NameOID
 from moto import mock_aws
 
 from certrelay.config import Settings
-from certrelay.errors import MalformedEvent
+from certrelay.errors import ForeignEvent, MalformedEvent
 from certrelay.owners import OWNER_TAG, PROFILE_TAG
 from certrelay.profiles import load_profiles_file
 from certrelay.triage import triage
@@ -29,7 +29,14 @@ ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
 NOW = datetime.now(UTC).replace(microsecond=0)
 EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:CertrelayStateMachine:run-1"
-SETTINGS = Settings.from_env({"FALLBACK_OWNER_EMAIL": "ops@example.com"})
+SETTINGS = Settings.from_env(
+    {
+        "FALLBACK_OWNER_EMAIL": "ops@example.com",
+        "AWS_REGION": REGION,
+        "STACK_ACCOUNT_ID": "123456789012",
+        "STACK_PARTITION": "aws",
+    }
+)
 PROFILES = load_profiles_file(ROOT / "config" / "profiles.yaml")
 DECISION_KEYS = {
     "route", "reason", "reasons", "severity", "summary", "event_kind", "certificate",
@@ -209,11 +216,13 @@ def test_dedupe_keys_include_the_day_only_for_daily_kinds(acm: ACMClient) -> Non
     keys = {
         kind: run(acm, acm_event(kind, arn, **detail))["dedupe_key"] for kind, detail in details
     }
-    # THEN reminders are distinct per day, the rest per serial
+    # THEN reminders are distinct per day, the rest per serial; an event ACM contradicts (an
+    # imported certificate needs no renewal action; ACM says it is not revoked) is kept apart,
+    # so that it never marks the real event of its kind as already handled
     assert keys == {
         "Approaching Expiration": f"{arn}#ApproachingExpiration#{serial}#7",
-        "Renewal Action Required": f"{arn}#RenewalActionRequired#{serial}#7",
-        "Revoked": f"{arn}#Revoked#{serial}",
+        "Renewal Action Required": f"{arn}#RenewalActionRequired#{serial}#7#inconsistent",
+        "Revoked": f"{arn}#Revoked#{serial}#inconsistent",
         "Available": f"{arn}#Available#{serial}",
     }
 
@@ -234,3 +243,64 @@ def test_an_ignored_reminder_composes_no_messages(acm: ACMClient) -> None:
 def test_a_malformed_event_fails_before_any_acm_call(acm: ACMClient) -> None:
     with pytest.raises(MalformedEvent, match="event has no resources"):
         run(acm, acm_event("Expired", "x") | {"resources": []})
+
+
+def revoke_in_moto(arn: str) -> None:
+    """What ACM shows once a certificate is revoked (moto's ACM has no revocation call)."""
+    from moto.acm.models import acm_backends
+
+    acm_backends["123456789012"][REGION]._certificates[arn].status = "REVOKED"
+
+
+def test_a_revoked_event_for_an_issued_certificate_is_inconsistent_and_tells_no_owner(
+    acm: ACMClient,
+) -> None:
+    # GIVEN a certificate ACM says is ISSUED, in use by nobody, owned by alice
+    arn = import_certificate(acm, days_left=60, tags={OWNER_TAG: "alice@example.com"})
+    # WHEN a Revoked event about it is triaged
+    result = run(acm, acm_event("Revoked", arn))
+    # THEN operations get the contradiction; the owner, Security Hub and the approvers get nothing
+    assert (result["route"], result["reason"], result["severity"]) == (
+        "inconsistent",
+        "EventInconsistent",
+        "MEDIUM",
+    )
+    assert result["reasons"] == ["EventInconsistent"]
+    assert "ACM says status ISSUED with no revocation date" in result["summary"]
+    assert result["messages"] == []
+    assert result["finding"] is None
+    assert result["approval"] is None
+    assert result["distribution"] is None
+
+
+def test_a_revoked_event_for_a_revoked_certificate_is_critical(acm: ACMClient) -> None:
+    arn = import_certificate(acm, days_left=60, tags={OWNER_TAG: "alice@example.com"})
+    revoke_in_moto(arn)
+    result = run(acm, acm_event("Revoked", arn))
+    assert (result["route"], result["severity"]) == ("attention", "CRITICAL")
+    assert result["finding"] == {"action": "raise", "problem": "CertificateRevoked"}
+    assert result["dedupe_key"].endswith("#Revoked#" + result["certificate"]["serial"])
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"account": "999999999999"}, "account 999999999999"),
+        ({"region": "eu-west-1"}, "region eu-west-1"),
+    ],
+)
+def test_a_foreign_event_is_refused_before_any_acm_call(
+    acm: ACMClient, change: dict[str, str], named: str
+) -> None:
+    arn = import_certificate(acm, days_left=7, tags={})
+    calls: list[str] = []
+    acm.meta.events.register("before-call.acm.*", lambda model, **_: calls.append(model.name))
+    with pytest.raises(ForeignEvent, match=named):
+        run(acm, acm_event("Expired", arn) | change)
+    assert calls == []
+
+
+def test_an_event_about_another_accounts_certificate_is_foreign(acm: ACMClient) -> None:
+    arn = "arn:aws:acm:us-east-1:999999999999:certificate/0000aaaa-1111-2222-3333-444455556666"
+    with pytest.raises(ForeignEvent, match="999999999999"):
+        run(acm, acm_event("Revoked", arn))

@@ -78,6 +78,8 @@ def test_renewal_action_required_alerts_owners_as_high(engine: LocalEngine):
 
 
 def test_revoked_certificate_alerts_owners_as_critical(engine: LocalEngine):
+    engine.revoke("public-site")  # GIVEN ACM has revoked it, as the event says
+
     execution = only_execution(send(engine, "revoked.json", "public-site"))
 
     assert execution.states[-1] == "Owners Alerted"
@@ -210,3 +212,97 @@ def test_certificate_without_owner_raises_a_low_finding(engine: LocalEngine):
 
     assert "Raise Finding" in execution.states
     assert [f["severity"] for f in engine.findings()] == ["LOW"]
+
+
+INCONSISTENT = [
+    "Triage Event",
+    "Record Event",
+    "Route Event?",
+    "Report Inconsistent Event",
+    "Event Inconsistent",
+]
+
+
+def ops_messages(engine: LocalEngine) -> list[tuple[str, str]]:
+    """(subject, body) of every message the stack published to its operations topic."""
+    from moto.sns.models import sns_backends
+
+    topic = sns_backends[engine.fleet.account][engine.fleet.region].topics[
+        engine._require_stack().ref("OpsTopic")
+    ]
+    return [(subject, body) for _id, body, subject, _attrs, _group in topic.sent_notifications]
+
+
+def test_revoked_event_for_an_issued_certificate_is_reported_to_operations_only(
+    engine: LocalEngine,
+):
+    # GIVEN public-site, which ACM says is ISSUED, WHEN a Revoked event about it arrives
+    execution = only_execution(send(engine, "revoked.json", "public-site"))
+
+    # THEN operations hear of the contradiction; no owner email, no finding, no CRITICAL
+    assert execution.status == "SUCCEEDED"
+    assert execution.states == INCONSISTENT
+    assert execution.output["reason"] == "EventInconsistent"
+    ((subject, body),) = ops_messages(engine)
+    assert subject == "[certrelay] an ACM event contradicts ACM"
+    assert "ACM says status ISSUED with no revocation date" in body
+    assert engine.certificates["public-site"].arn in body
+    assert execution.arn in body
+    assert [n for n in engine.notifications() if n["recipient"]] == []
+    assert engine.findings() == []
+
+
+def test_the_real_revocation_after_an_inconsistent_one_is_still_handled(engine: LocalEngine):
+    # GIVEN a Revoked event arrived before ACM revoked the certificate
+    early = only_execution(send(engine, "revoked.json", "public-site"))
+    # WHEN ACM then revokes it and sends the same event again
+    engine.revoke("public-site")
+    real = only_execution(send(engine, "revoked.json", "public-site"))
+
+    # THEN the early one did not mark the real one as handled
+    assert early.states == INCONSISTENT
+    assert real.states[-1] == "Owners Alerted"
+    assert [f["severity"] for f in engine.findings()] == ["CRITICAL"]
+
+
+def foreign(engine: LocalEngine, **changes: object) -> dict[str, object]:
+    event = engine.certificate_event(
+        json.loads((EVENTS / "revoked.json").read_text()), "public-site"
+    )
+    return {**event, **changes}
+
+
+def assert_rejected_as_foreign(engine: LocalEngine, execution, named: str) -> None:
+    assert execution.status == "FAILED"
+    assert execution.states == ["Triage Event", "Report Rejected Event", "Event Rejected"]
+    assert execution.error == "ForeignEvent"
+    assert named in (execution.cause or "")
+    (report,) = engine.notifications()
+    assert report["recipient"] == engine.fleet.fallback_owner
+    assert "ForeignEvent" in report["body"]
+    assert engine.findings() == []
+
+
+def test_event_from_another_account_started_directly_is_rejected_as_foreign(
+    engine: LocalEngine,
+):
+    # GIVEN the rule would filter it, WHEN someone starts the state machine with it anyway
+    execution = engine.start(foreign(engine, account="999999999999"))
+
+    assert_rejected_as_foreign(engine, execution, "account 999999999999")
+
+
+def test_event_from_another_region_is_rejected_as_foreign(engine: LocalEngine):
+    execution = engine.start(foreign(engine, region="eu-west-1"))
+
+    assert_rejected_as_foreign(engine, execution, "region eu-west-1")
+
+
+def test_event_naming_another_accounts_certificate_is_rejected_as_foreign(engine: LocalEngine):
+    # GIVEN an event from this account that names a certificate of account 999999999999
+    theirs = engine.certificates["public-site"].arn.replace(engine.fleet.account, "999999999999")
+
+    # WHEN it comes through the stack's own rule
+    execution = only_execution(engine.send(foreign(engine, resources=[theirs])))
+
+    assert_rejected_as_foreign(engine, execution, "999999999999")

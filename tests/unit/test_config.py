@@ -9,9 +9,12 @@ import pytest
 from certrelay.config import Settings
 from certrelay.errors import ConfigurationError
 
+# What Lambda (AWS_REGION) and the template (the stack's account and partition) always set.
+STACK = {"AWS_REGION": "eu-west-1", "STACK_ACCOUNT_ID": "123456789012", "STACK_PARTITION": "aws"}
+
 
 def test_defaults_apply_when_only_the_fallback_owner_is_set() -> None:
-    settings = Settings.from_env({"FALLBACK_OWNER_EMAIL": "ops@example.com"})
+    settings = Settings.from_env({"FALLBACK_OWNER_EMAIL": "ops@example.com", **STACK})
     assert settings.fallback_owner_email == "ops@example.com"
     assert settings.expiry_threshold_days == frozenset({45, 30, 15, 7, 3, 1})
     assert settings.profiles_file is None
@@ -21,6 +24,7 @@ def test_defaults_apply_when_only_the_fallback_owner_is_set() -> None:
 def test_every_setting_is_read() -> None:
     settings = Settings.from_env(
         {
+            **STACK,
             "FALLBACK_OWNER_EMAIL": " ops@example.com ",
             "EXPIRY_THRESHOLD_DAYS": "30, 7,1",
             "PROFILES_FILE": "/var/task/config/profiles.yaml",
@@ -30,6 +34,11 @@ def test_every_setting_is_read() -> None:
     assert settings.expiry_threshold_days == frozenset({30, 7, 1})
     assert settings.profiles_file == Path("/var/task/config/profiles.yaml")
     assert settings.event_record_ttl_days == 30
+    assert (settings.account, settings.region, settings.partition) == (
+        "123456789012",
+        "eu-west-1",
+        "aws",
+    )
 
 
 @pytest.mark.parametrize(
@@ -42,8 +51,24 @@ def test_every_setting_is_read() -> None:
             "EXPIRY_THRESHOLD_DAYS '30,seven' must be comma-separated whole days",
         ),
         (
-            {"FALLBACK_OWNER_EMAIL": "ops@example.com", "EVENT_RECORD_TTL_DAYS": "-1"},
+            {"FALLBACK_OWNER_EMAIL": "ops@example.com", "EVENT_RECORD_TTL_DAYS": "-1", **STACK},
             "EVENT_RECORD_TTL_DAYS '-1' must be a whole number of days",
+        ),
+        (
+            {"FALLBACK_OWNER_EMAIL": "ops@example.com", **STACK, "STACK_ACCOUNT_ID": ""},
+            "STACK_ACCOUNT_ID is not set: triage compares each event's origin with the stack's",
+        ),
+        (
+            {"FALLBACK_OWNER_EMAIL": "ops@example.com", **STACK, "AWS_REGION": "us-east-1 x"},
+            "AWS_REGION 'us-east-1 x' is not an AWS region name",
+        ),
+        (
+            {"FALLBACK_OWNER_EMAIL": "ops@example.com", **STACK, "STACK_ACCOUNT_ID": "12345"},
+            "STACK_ACCOUNT_ID '12345' is not a 12-digit account ID",
+        ),
+        (
+            {"FALLBACK_OWNER_EMAIL": "ops@example.com", **STACK, "STACK_PARTITION": "azure"},
+            "STACK_PARTITION 'azure' is not an AWS partition",
         ),
     ],
 )

@@ -10,8 +10,15 @@ from typing import Any
 
 import pytest
 
-from certrelay.errors import MalformedEvent, UnsupportedEvent
-from certrelay.events import AvailableDetail, EventKind, parse_event
+from certrelay.errors import ForeignEvent, MalformedEvent, UnsupportedEvent
+from certrelay.events import (
+    EVENT_SIZE_LIMIT,
+    AvailableDetail,
+    EventKind,
+    check_origin,
+    entry_size,
+    parse_event,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
@@ -157,6 +164,31 @@ MALFORMED = [
     ("DaysToExpiry text", _detail(DaysToExpiry="soon"), "detail.DaysToExpiry must be a whole"),
     ("bad time", _with("time", "yesterday"), "time must be an ISO 8601 date-time"),
     ("no time", _without("time"), "time is missing"),
+    # Strict JSON types: what a lax parser would coerce is refused.
+    ("DaysToExpiry as text", _detail(DaysToExpiry="7"), "detail.DaysToExpiry must be a whole"),
+    ("DaysToExpiry a float", _detail(DaysToExpiry=7.0), "detail.DaysToExpiry must be a whole"),
+    ("DaysToExpiry a bool", _detail(DaysToExpiry=True), "detail.DaysToExpiry must be a whole"),
+    ("CommonName a number", _detail(CommonName=7), "detail.CommonName must be a string"),
+    ("InUse as text", _detail(InUse="true"), "detail.InUse must be true or false"),
+    ("InUse as 1", _detail(InUse=1), "detail.InUse must be true or false"),
+    ("time a number", _with("time", 1600000000), "time must be an ISO 8601 date-time"),
+    ("time a date", _with("time", "2020-09-30"), "time must be an ISO 8601 date-time"),
+    ("time digits", _with("time", "1600000000"), "time must be an ISO 8601 date-time"),
+    ("time newline", _with("time", "2020-09-30T06:51:08Z\n"), "time must be an ISO 8601"),
+    ("account a number", _with("account", 123456789012), "account must be a string"),
+    ("id a number", _with("id", 1), "id must be a string"),
+    ("account short", _with("account", "12345"), "account '12345' is not a 12-digit AWS"),
+    ("account newline", _with("account", "123456789012\n"), "is not a 12-digit AWS account"),
+    ("region odd", _with("region", "moon-1"), "region 'moon-1' is not an AWS region name"),
+    ("region newline", _with("region", "us-east-1\n"), "is not an AWS region name"),
+    ("resource tuple-ish", _with("resources", {"0": ARN}), "resources must be a list"),
+    ("resource a number", _with("resources", [7]), "resources[0] must be a string"),
+    ("ARN with newline", _with("resources", [ARN + "\n"]), "is not an ACM certificate ARN"),
+    ("ARN with space", _with("resources", [ARN + " "]), "is not an ACM certificate ARN"),
+    ("ARN of a load balancer", _with("resources", [ARN.replace(":acm:", ":elb:")]), "not an ACM"),
+    ("ARN of an ACM-PCA CA", _with("resources", [ARN.replace(":acm:", ":acm-pca:")]), "not an"),
+    ("ARN short account", _with("resources", [ARN.replace("123456789012", "1234")]), "not an ACM"),
+    ("second resource", _with("resources", [ARN, "arn:aws:s3:::b"]), "resources[1] 'arn:aws:s3"),
 ]
 
 
@@ -203,3 +235,56 @@ def test_an_unknown_acm_detail_type_is_unsupported_not_malformed() -> None:
         parse_event(raw)
     assert "'ACM Certificate Teleported' is not an ACM event certrelay handles" in str(caught.value)
     assert not isinstance(caught.value, MalformedEvent)
+
+
+STACK = {"account": "123456789012", "region": "us-east-1", "partition": "aws"}
+OTHER_ACCOUNT_ARN = ARN.replace("123456789012", "999999999999")
+FOREIGN = [
+    ("event from another account", {"account": "999999999999"}, "account 999999999999"),
+    ("event from another region", {"region": "eu-west-1"}, "region eu-west-1"),
+    ("certificate of another account", {"resources": [OTHER_ACCOUNT_ARN]}, "999999999999"),
+    ("certificate in another region", {"resources": [ARN.replace("us-east-1", "us-west-2")]}, ""),
+    ("certificate in another partition", {"resources": [ARN.replace("aws:", "aws-cn:", 1)]}, ""),
+    ("second certificate elsewhere", {"resources": [ARN, OTHER_ACCOUNT_ARN]}, "999999999999"),
+]
+
+
+@pytest.mark.parametrize(("case", "changes", "named"), FOREIGN, ids=[f[0] for f in FOREIGN])
+def test_an_event_not_about_this_stacks_account_region_and_partition_is_foreign(
+    case: str, changes: dict[str, Any], named: str
+) -> None:
+    # GIVEN a well-formed event from, or about a certificate in, somewhere else
+    event = parse_event({**load("expired.json"), **changes})
+    # WHEN its origin is checked against the stack's THEN ForeignEvent says what is foreign
+    with pytest.raises(ForeignEvent) as caught:
+        check_origin(event, **STACK)
+    assert named in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("path", sorted(EVENTS.glob("*.json")), ids=lambda path: path.name)
+def test_every_sample_is_from_and_about_the_samples_own_account_and_region(path: Path) -> None:
+    # GIVEN AWS's documented samples (and ours for Revoked and Rotated), in a stack of their
+    # account and region THEN strict parsing takes them and none of them is foreign
+    check_origin(parse_event(json.loads(path.read_text(encoding="utf-8"))), **STACK)
+
+
+def test_entry_size_counts_as_eventbridge_does() -> None:
+    # GIVEN an event: Time counts 14 bytes, the rest their UTF-8 bytes, Detail as compact JSON
+    raw = load("revoked.json")
+    raw["detail"]["CommonName"] = "é.example.com"
+    expected = (
+        14
+        + len(b"aws.acm")
+        + len(b"ACM Certificate Revoked")
+        + len(json.dumps(raw["detail"], separators=(",", ":"), ensure_ascii=False).encode())
+        + len(ARN)
+    )
+    assert entry_size(raw) == expected
+    assert entry_size({k: v for k, v in raw.items() if k != "time"}) == expected - 14
+
+
+def test_the_size_limit_is_eventbridges_256_kb() -> None:
+    raw = load("revoked.json")
+    raw["detail"]["Padding"] = "x" * (EVENT_SIZE_LIMIT - entry_size(raw) - len(',"Padding":""'))
+    assert entry_size(raw) == EVENT_SIZE_LIMIT == 262144

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -76,7 +77,8 @@ def test_owner_problems_and_the_fallback_reason_appear_in_the_body() -> None:
         "fallback",
         ("tag certrelay:profile names unknown profile 'wbe'",),
     )
-    messages = compose(event("Revoked"), owners=owners)
+    revoked = replace(CERT, status="REVOKED")
+    messages = compose(event("Revoked"), cert=revoked, owners=owners)
     body = messages[0]["message"]
     assert len(messages) == 1
     assert "  - tag certrelay:profile names unknown profile 'wbe'" in body
@@ -106,26 +108,40 @@ def test_hostile_names_cannot_break_the_subject_or_inject_lines() -> None:
     assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f]", messages[0]["message"])
 
 
+EXPIRED_CERT = replace(CERT, not_after=NOW - timedelta(days=1), status="EXPIRED")
+PRIVATE_CERT = replace(CERT, type="PRIVATE", renewal_eligibility="ELIGIBLE")
+
+
 @pytest.mark.parametrize(
-    ("acm_event", "subject"),
+    ("acm_event", "cert", "subject"),
     [
         (
             event("Expired", InUse=True),
+            EXPIRED_CERT,
             "[certrelay] CRITICAL: legacy.example.com has expired and is in use",
         ),
         (
             event("Renewal Action Required"),
+            PRIVATE_CERT,
             "[certrelay] HIGH: legacy.example.com needs action to renew",
         ),
-        (event("Rotated"), "[certrelay] INFORMATIONAL: legacy.example.com was rotated"),
+        (event("Rotated"), CERT, "[certrelay] INFORMATIONAL: legacy.example.com was rotated"),
         (
             event("Available", Action="REIMPORT"),
+            CERT,
             "[certrelay] INFORMATIONAL: legacy.example.com was imported",
         ),
     ],
 )
-def test_every_kind_has_a_readable_subject(acm_event: AcmEvent, subject: str) -> None:
-    assert compose(acm_event)[0]["subject"] == subject
+def test_every_kind_has_a_readable_subject(
+    acm_event: AcmEvent, cert: Certificate, subject: str
+) -> None:
+    assert compose(acm_event, cert)[0]["subject"] == subject
+
+
+def test_an_event_that_contradicts_acm_tells_no_owner() -> None:
+    # GIVEN ACM says the certificate is ISSUED WHEN a Revoked event arrives THEN no owner hears
+    assert compose(event("Revoked")) == []
 
 
 def test_ignored_events_tell_nobody() -> None:

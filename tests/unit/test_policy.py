@@ -171,8 +171,13 @@ def test_an_expired_certificate_is_critical_when_in_use(
     assert decision.days_to_expiry == -1
 
 
+REVOKED = {"status": "REVOKED", "revoked_at": NOW - timedelta(hours=1)}
+
+
 def test_a_revoked_certificate_is_critical() -> None:
-    decision = decide(event("Revoked"), certificate(), OWNED, now=NOW, thresholds=THRESHOLDS)
+    decision = decide(
+        event("Revoked"), certificate(**REVOKED), OWNED, now=NOW, thresholds=THRESHOLDS
+    )
     assert (decision.route, decision.reason) == (policy.ROUTE_ATTENTION, policy.CERTIFICATE_REVOKED)
     assert decision.severity is Severity.CRITICAL
 
@@ -251,7 +256,9 @@ def test_an_unknown_profile_tag_adds_profile_unknown() -> None:
 
 def test_owner_missing_and_profile_unknown_both_follow_the_primary_reason() -> None:
     owners = Owners(("ops@example.com",), None, "wbe", "fallback")
-    decision = decide(event("Revoked"), certificate(), owners, now=NOW, thresholds=THRESHOLDS)
+    decision = decide(
+        event("Revoked"), certificate(**REVOKED), owners, now=NOW, thresholds=THRESHOLDS
+    )
     assert decision.reasons == (
         policy.CERTIFICATE_REVOKED,
         policy.OWNER_MISSING,
@@ -271,7 +278,7 @@ def test_reason_codes_are_unique_pascal_case_strings() -> None:
         for name, value in vars(policy).items()
         if name.isupper() and isinstance(value, str) and not name.startswith("ROUTE_")
     ]
-    assert len(codes) == len(set(codes)) == 16
+    assert len(codes) == len(set(codes)) == 17
     assert all(code[0].isupper() and code.isalpha() for code in codes)
 
 
@@ -282,3 +289,105 @@ def test_days_are_calendar_days_ahead_and_rounded_down_once_past() -> None:
     assert policy.days_until(datetime(2026, 11, 27, 23, 0, tzinfo=UTC), now) == 0
     assert policy.days_until(now - timedelta(hours=1), now) == -1
     assert policy.days_until(now - timedelta(days=2), now) == -2
+
+
+# The consistency table in policy.py, row by row: (event, its detail, ACM's view, why it conflicts)
+PAST = {"not_after": NOW - timedelta(days=2)}
+PRIVATE = {"type": "PRIVATE", "renewal_eligibility": "ELIGIBLE"}
+CONTRADICTIONS = [
+    ("Revoked", {}, {}, "ACM says status ISSUED with no revocation date"),
+    ("Expired", {}, {}, "ACM says it is valid until 2025-01-08 12:00 UTC (status ISSUED)"),
+    ("Approaching Expiration", {"DaysToExpiry": 7}, PAST, "ACM says it expired (2024-12-30"),
+    ("Approaching Expiration", {"DaysToExpiry": 1}, {"status": "EXPIRED"}, "ACM says it expired"),
+    ("Renewal Action Required", {}, {}, "ACM never renews an imported certificate"),
+    ("Renewal Action Required", {}, {**PRIVATE, **REVOKED}, "ACM says it was revoked"),
+    ("Renewal Action Required", {}, {**PRIVATE, **PAST}, "ACM says it expired"),
+    ("Rotated", {}, REVOKED, "ACM says it was revoked"),
+    ("Rotated", {}, PAST, "ACM says it expired"),
+    ("Available", {"Action": "RENEWAL"}, {**PRIVATE, **REVOKED}, "ACM says it was revoked"),
+    ("Available", {"Action": "RENEWAL"}, {**PRIVATE, **PAST}, "ACM says it expired"),
+    ("Available", {"Action": "ISSUANCE"}, {**PRIVATE, "status": "INACTIVE"}, "status INACTIVE"),
+    ("Available", {"Action": "RENEWAL"}, {}, "the event says RENEWAL, but the certificate was"),
+    ("Available", {"Action": "ISSUANCE"}, {}, "the event says ISSUANCE, but the certificate was"),
+    ("Available", {"Action": "IMPORT"}, PRIVATE, "the event says IMPORT, but ACM issued it"),
+    ("Available", {"Action": "REIMPORT"}, PAST, "ACM says it expired"),
+    ("Expired", {}, {"status": "PENDING_VALIDATION", "not_after": None}, "ACM never issued it"),
+    ("Rotated", {"CertificateType": "PRIVATE"}, {}, "event says type 'PRIVATE', ACM says IMPORTED"),
+]
+
+
+@pytest.mark.parametrize(
+    ("detail_type", "detail", "acm", "why"),
+    CONTRADICTIONS,
+    ids=[f"{c[0]}-{c[3][:30]}" for c in CONTRADICTIONS],
+)
+def test_an_event_that_contradicts_acm_goes_to_operations_only(
+    detail_type: str, detail: dict[str, Any], acm: dict[str, Any], why: str
+) -> None:
+    # GIVEN an event whose kind ACM's current view of the certificate contradicts
+    decision = decide(
+        event(detail_type, **detail),
+        certificate(**acm),
+        Owners(("ops@example.com",), None, "wbe", "fallback"),
+        now=NOW,
+        thresholds=THRESHOLDS,
+    )
+    # THEN it is inconsistent, says exactly how, and carries no owner reasons and no CRITICAL
+    assert (decision.route, decision.reason) == (
+        policy.ROUTE_INCONSISTENT,
+        policy.EVENT_INCONSISTENT,
+    )
+    assert decision.reasons == (policy.EVENT_INCONSISTENT,)
+    assert decision.severity is Severity.MEDIUM
+    assert why in decision.summary
+    assert "\n" not in decision.summary
+
+
+CONSISTENT = [
+    ("Revoked", {}, REVOKED, policy.CERTIFICATE_REVOKED),
+    ("Revoked", {}, {"status": "REVOKED"}, policy.CERTIFICATE_REVOKED),
+    ("Revoked", {}, {"revoked_at": NOW}, policy.CERTIFICATE_REVOKED),
+    ("Revoked", {}, {**REVOKED, **PAST}, policy.CERTIFICATE_REVOKED),
+    ("Expired", {}, PAST, policy.CERTIFICATE_EXPIRED),
+    ("Expired", {}, {**PAST, **REVOKED}, policy.CERTIFICATE_EXPIRED),
+    ("Approaching Expiration", {"DaysToExpiry": 7}, {}, policy.IMPORTED_EXPIRING),
+    ("Renewal Action Required", {}, PRIVATE, policy.RENEWAL_ACTION_REQUIRED),
+    ("Rotated", {}, {}, policy.CERTIFICATE_ROTATED),
+    ("Available", {"Action": "RENEWAL"}, PRIVATE, policy.CERTIFICATE_RENEWED),
+    ("Available", {"Action": "REIMPORT", "CertificateType": "IMPORTED"}, {}, "CertificateImported"),
+]
+
+
+@pytest.mark.parametrize(
+    ("detail_type", "detail", "acm", "reason"),
+    CONSISTENT,
+    ids=[f"{c[0]}-{c[3]}-{i}" for i, c in enumerate(CONSISTENT)],
+)
+def test_an_event_acm_agrees_with_takes_its_usual_route(
+    detail_type: str, detail: dict[str, Any], acm: dict[str, Any], reason: str
+) -> None:
+    decision = decide(
+        event(detail_type, **detail), certificate(**acm), OWNED, now=NOW, thresholds=THRESHOLDS
+    )
+    assert decision.route != policy.ROUTE_INCONSISTENT, decision.summary
+    assert decision.reason == reason
+
+
+def test_an_event_supplied_type_is_quoted_on_one_line_in_the_summary() -> None:
+    planted = "PRIVATE\nExecution: https://evil.example/approve"
+    decision = decide(
+        event("Rotated", CertificateType=planted),
+        certificate(),
+        OWNED,
+        now=NOW,
+        thresholds=THRESHOLDS,
+    )
+    assert decision.route == policy.ROUTE_INCONSISTENT
+    # THEN the planted line stays inside one quoted, escaped, shortened value
+    assert "\n" not in decision.summary
+    assert "type 'PRIVATE\\nExecution: https://evil.ex...'," in decision.summary
+
+
+def test_a_certificate_acm_no_longer_has_is_not_found_not_inconsistent() -> None:
+    decision = decide(event("Revoked"), None, OWNED, now=NOW, thresholds=THRESHOLDS)
+    assert decision.reason == policy.CERTIFICATE_NOT_FOUND

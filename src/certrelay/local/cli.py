@@ -145,11 +145,19 @@ def _run_local(args: argparse.Namespace) -> int:
 
     event = read_event(args.event)
     fleet = load_fleet(args.fleet)
+    if not args.cert:  # refused before anything is deployed; --cert re-stamps it first
+        check_event(event, account=fleet.account, region=fleet.region, parse=parse_event)
     speed = 86400 / 2 if args.decision == "timeout" else 50.0
     with LocalEngine(fleet=fleet, clock_speed=speed) as engine:
-        if args.cert:
-            event = engine.certificate_event(event, args.cert)
-        check_event(event, account=fleet.account, parse=parse_event)
+        if args.cert:  # the re-stamped event is checked before the certificate is changed
+            check_event(
+                engine.certificate_event(event, args.cert),
+                account=fleet.account,
+                region=fleet.region,
+                parse=parse_event,
+            )
+            event = engine.reported_event(event, args.cert)
+        check_event(event, account=fleet.account, region=fleet.region, parse=parse_event)
         result = send_and_decide(
             engine, event, args.decision, reason="Approved with certrelay local run."
         )
@@ -235,7 +243,7 @@ def _aws_history(args: argparse.Namespace) -> tuple[str, str, str, list[dict[str
         raise BadInput("--aws reads the one execution named by --execution-arn")
     if not args.execution_arn:
         raise BadInput("--aws needs --execution-arn ARN (the execution to read)")
-    match = _EXECUTION_ARN.match(args.execution_arn)
+    match = _EXECUTION_ARN.fullmatch(args.execution_arn)
     if not match:
         raise BadInput(
             f"{args.execution_arn!r} is not a Step Functions execution ARN "
@@ -301,20 +309,69 @@ def read_event(path: Path) -> dict[str, Any]:
         raise BadInput(
             f"{path} is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
         ) from None
+    except RecursionError:
+        raise BadInput(f"{path} nests JSON too deeply to be an EventBridge event") from None
     if not isinstance(event, dict):
         raise BadInput(f"{path} must hold one JSON object (an EventBridge event)")
+    if depth(event) > MAX_EVENT_DEPTH:
+        raise BadInput(
+            f"{path} nests JSON {depth(event)} levels deep; certrelay reads events of at most "
+            f"{MAX_EVENT_DEPTH} (an ACM event has 2)"
+        )
+    check_size(event, str(path))
     return event
 
 
-def check_event(event: dict[str, Any], *, account: str, parse: Any) -> None:
-    """Refuse, in one line, an event this stack would never accept."""
-    parse(event)  # MalformedEvent / UnsupportedEvent name the problem
-    if event.get("account") != account:
+def check_size(event: dict[str, Any], name: str = "the event") -> None:
+    """Refuse an event EventBridge would refuse: over its PutEvents entry limit."""
+    from certrelay.events import EVENT_SIZE_LIMIT, entry_size
+
+    size = entry_size(event)
+    if size > EVENT_SIZE_LIMIT:
         raise BadInput(
-            f"the event is from account {event.get('account')}, and this stack only takes events "
-            f"from its own account {account} (use --cert NAME to re-stamp it for a fleet "
-            "certificate)"
+            f"{name} is a {size}-byte event; EventBridge refuses entries over "
+            f"{EVENT_SIZE_LIMIT} bytes (256 KB), so it could never reach the stack"
         )
+
+
+# JSON nested deeper than this is refused before any parser recurses into it: an ACM event
+# nests 2 levels, and Python's own parsers (json, pydantic, the ASL interpreter) stop near 1,000.
+MAX_EVENT_DEPTH = 64
+
+
+def depth(value: object) -> int:
+    """How deeply `value` nests (a scalar is 0, `{}` is 1), without recursion."""
+    deepest = 0
+    pending: list[tuple[object, int]] = [(value, 0)]
+    while pending:
+        item, level = pending.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            deepest = max(deepest, level + 1)
+            pending.extend((child, level + 1) for child in item)
+    return deepest
+
+
+def check_event(event: dict[str, Any], *, account: str, region: str, parse: Any) -> None:
+    """Refuse, in one line, an event this stack would never accept: over EventBridge's size
+    limit, malformed, of another kind, or from (or about a certificate in) another account,
+    region or partition."""
+    from certrelay.errors import ForeignEvent
+    from certrelay.events import check_origin
+
+    check_size(event)  # again: a re-stamped event is a little larger
+    parsed = parse(event)  # MalformedEvent / UnsupportedEvent name the problem
+    try:
+        check_origin(parsed, account=account, region=region, partition=LOCAL_PARTITION)
+    except ForeignEvent as error:
+        raise BadInput(
+            f"{error}: this stack only takes events about its own certificates (use --cert "
+            "NAME to re-stamp it for a fleet certificate)"
+        ) from None
+
+
+LOCAL_PARTITION = "aws"  # the local engine deploys the template as in the aws partition
 
 
 if __name__ == "__main__":

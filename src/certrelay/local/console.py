@@ -117,11 +117,18 @@ class Console:
             cert = request.get("cert")
             if cert is not None and not isinstance(cert, str):
                 raise BadInput("cert must be the name of a fleet certificate, or null")
+            fleet = self.engine.fleet
             with self._events:
                 if cert:
-                    event = self.engine.certificate_event(event, cert)
-                check_event(event, account=self.engine.fleet.account, parse=parse_event)
+                    stamped = self.engine.certificate_event(event, cert)
+                    check_event(
+                        stamped, account=fleet.account, region=fleet.region, parse=parse_event
+                    )
+                    event = self.engine.reported_event(event, cert)
+                check_event(event, account=fleet.account, region=fleet.region, parse=parse_event)
                 matched, started = self.engine.put_event(event)
+        except RecursionError:
+            return _json(400, {"message": "the body nests JSON too deeply"})
         except ValueError as error:  # invalid JSON
             return _json(400, {"message": f"the body is not valid JSON: {error}"})
         except (BadInput, CertrelayError) as error:

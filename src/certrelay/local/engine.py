@@ -19,7 +19,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, cast
+from typing import Any, TypeGuard, cast
 
 import yaml
 
@@ -30,7 +30,9 @@ from certrelay.local.fleet import (
     Issuers,
     SeededCertificate,
     load_fleet,
+    reissue_certificate,
     renew_certificate,
+    revoke_certificate,
     seed_certificates,
 )
 from certrelay.local.lambdas import LambdaRuntime
@@ -221,6 +223,31 @@ class LocalEngine:
         renewed = renew_certificate(self.fleet, seeded, self._issuers, now=self.now)
         self.certificates[name] = renewed
         return renewed
+
+    def revoke(self, name: str) -> SeededCertificate:
+        """Revoke fleet certificate `name`, as ACM (or its private CA) would: status REVOKED."""
+        seeded = self._seeded(name)
+        revoke_certificate(self.fleet, seeded, now=self.now)
+        return seeded
+
+    def reissue(self, name: str, *, days_to_expiry: int) -> SeededCertificate:
+        """Fleet certificate `name` again, new key and serial, NotAfter `days_to_expiry` days
+        from now (negative: already expired)."""
+        seeded = self._seeded(name)
+        if self._issuers is None:
+            raise FleetError("the engine is not started: use it as a context manager")
+        reissued = reissue_certificate(
+            self.fleet, seeded, self._issuers, now=self.now, days_to_expiry=days_to_expiry
+        )
+        self.certificates[name] = reissued
+        return reissued
+
+    def _seeded(self, name: str) -> SeededCertificate:
+        seeded = self.certificates.get(name)
+        if seeded is None:
+            known = ", ".join(sorted(self.certificates)) or "none"
+            raise FleetError(f"unknown certificate {name!r}: the fleet has {known}")
+        return seeded
 
     def profiles(self) -> dict[str, Any]:
         """The profiles the stack runs with: the fleet's own, else config/profiles.yaml."""
@@ -488,16 +515,61 @@ class LocalEngine:
 
     def certificate_event(self, event: dict[str, Any], name: str) -> dict[str, Any]:
         """Re-stamp `event` as ACM would send it for fleet certificate `name` right now."""
-        seeded = self.certificates.get(name)
-        if seeded is None:
-            known = ", ".join(sorted(self.certificates)) or "none"
-            raise FleetError(f"unknown certificate {name!r}: the fleet has {known}")
-        return restamp(event, seeded, self.fleet, now=self.now)
+        return restamp(event, self._seeded(name), self.fleet, now=self.now)
+
+    def reported_event(self, event: dict[str, Any], name: str) -> dict[str, Any]:
+        """Bring fleet certificate `name` into the state `event` reports, as it would be on AWS
+        when ACM sends that event, then re-stamp the event for it (`local run --cert`).
+
+        Revoked: revoked. Expired: NotAfter in the past. Available RENEWAL or REIMPORT, and
+        Rotated: a new certificate (new serial, new NotAfter). Available ISSUANCE or IMPORT: a
+        new one only if the current one is revoked or expired. Approaching Expiration and
+        Renewal Action Required with DaysToExpiry d: NotAfter d days from now. What cannot be
+        brought about (the event's type against the certificate's) is left for triage to
+        report as inconsistent.
+        """
+        from certrelay.events import DETAIL_TYPES, EventKind
+        from certrelay.reminders import days_until
+
+        seeded = self._seeded(name)
+        raw_detail = event.get("detail")
+        detail: dict[str, Any] = raw_detail if isinstance(raw_detail, dict) else {}
+        kind = DETAIL_TYPES.get(str(event.get("detail-type")))
+        revoked = self._status(seeded) == "REVOKED"
+        days = days_until(seeded.not_after, self.now)
+        unusable = revoked or days < 0
+        if kind is EventKind.REVOKED and not revoked:
+            self.revoke(name)
+        elif kind is EventKind.EXPIRED and days >= 0:
+            self.reissue(name, days_to_expiry=-1)
+        elif kind is EventKind.ROTATED or (
+            kind is EventKind.AVAILABLE and (detail.get("Action") in _RENEWING or unusable)
+        ):
+            self.renew(name)
+        elif kind in (EventKind.APPROACHING_EXPIRATION, EventKind.RENEWAL_ACTION_REQUIRED):
+            wanted = detail.get("DaysToExpiry")
+            if _is_day_count(wanted) and (wanted != days or unusable):
+                self.reissue(name, days_to_expiry=wanted)
+        return self.certificate_event(event, name)
+
+    def _status(self, seeded: SeededCertificate) -> str:
+        from moto.acm.models import acm_backends
+
+        backend = acm_backends[self.fleet.account][self.fleet.region]
+        return str(backend._certificates[seeded.arn].status)
 
     def _require_stack(self) -> Stack:
         if self.stack is None:
             raise RuntimeError("the engine is not started: use it as a context manager")
         return self.stack
+
+
+_RENEWING = ("RENEWAL", "REIMPORT")
+
+
+def _is_day_count(value: object) -> TypeGuard[int]:
+    """A DaysToExpiry a fleet certificate can take (not a bool, within the fleet's range)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 3650
 
 
 def restamp(

@@ -121,17 +121,45 @@ def renew_certificate(
     fleet: Fleet, seeded: SeededCertificate, authorities: Issuers, *, now: dt.datetime
 ) -> SeededCertificate:
     """What ACM's managed renewal does: a new key and certificate under the same ARN."""
+    return reissue_certificate(
+        fleet, seeded, authorities, now=now, days_to_expiry=seeded.spec.validity_days
+    )
+
+
+def reissue_certificate(
+    fleet: Fleet,
+    seeded: SeededCertificate,
+    authorities: Issuers,
+    *,
+    now: dt.datetime,
+    days_to_expiry: int,
+) -> SeededCertificate:
+    """A new key and certificate under the same ARN and tags, expiring `days_to_expiry` days
+    from `now` (in the past when negative: ACM then reports it EXPIRED)."""
     from moto.acm.models import acm_backends
 
     backend = acm_backends[fleet.account][fleet.region]
     previous = backend._certificates[seeded.arn]
-    renewed_spec = seeded.spec.model_copy(update={"days_to_expiry": seeded.spec.validity_days})
-    bundle = authorities.issue(renewed_spec, now=now, arn=seeded.arn)
+    spec = seeded.spec.model_copy(update={"days_to_expiry": days_to_expiry})
+    bundle = authorities.issue(spec, now=now, arn=seeded.arn)
     bundle.tags = previous.tags
     backend._certificates[seeded.arn] = bundle
     return SeededCertificate(
-        seeded.name, seeded.arn, renewed_spec, now + dt.timedelta(days=renewed_spec.days_to_expiry)
+        seeded.name, seeded.arn, spec, now + dt.timedelta(days=spec.days_to_expiry)
     )
+
+
+def revoke_certificate(
+    fleet: Fleet, seeded: SeededCertificate, *, now: dt.datetime, reason: str = "KEY_COMPROMISE"
+) -> None:
+    """What ACM shows once the certificate is revoked: status REVOKED, RevokedAt, the reason."""
+    from moto.acm.models import acm_backends
+
+    bundle = acm_backends[fleet.account][fleet.region]._certificates[seeded.arn]
+    bundle.status = "REVOKED"
+    if isinstance(bundle, LocalCertBundle):
+        bundle.revoked_at = now
+        bundle.revocation_reason = reason
 
 
 class Issuers:
@@ -236,6 +264,8 @@ class LocalCertBundle(CertBundle):
         super().__init__(**kwargs)
         self.renewal_eligibility = renewal_eligibility
         self.in_use_by = in_use_by
+        self.revoked_at: dt.datetime | None = None
+        self.revocation_reason: str | None = None
 
     def validate_certificate(self) -> Any:
         # ACM keeps expired certificates; moto refuses to import them.
@@ -248,4 +278,7 @@ class LocalCertBundle(CertBundle):
     def describe(self) -> dict[str, Any]:
         description: dict[str, Any] = super().describe()
         description["Certificate"]["RenewalEligibility"] = self.renewal_eligibility
+        if self.revoked_at is not None:  # as ACM describes a revoked certificate
+            description["Certificate"]["RevokedAt"] = self.revoked_at.timestamp()
+            description["Certificate"]["RevocationReason"] = self.revocation_reason
         return description

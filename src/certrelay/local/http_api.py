@@ -39,7 +39,7 @@ class Route:
         if method != self.method:
             return None
         pattern = "^" + re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(self.path)) + "$"
-        found = re.match(pattern, path)
+        found = re.fullmatch(pattern, path)
         return found.groupdict() if found else None
 
 
