@@ -43,8 +43,10 @@ CERTIFICATE_ARN = re.compile(
 )
 ACCOUNT_ID = re.compile(r"\d{12}\Z")
 REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d{1,2}\Z")
-# EventBridge's PutEvents entry limit (bytes, measured by `entry_size`): a bigger event never
-# reaches the bus, so the CLI refuses it up front.
+# The largest event the workflow can take (bytes, measured by `entry_size`): Step Functions
+# refuses execution input over 256 KiB, so a bigger event never starts a run. (EventBridge itself
+# takes entries up to 1 MiB since 2026-01; see certrelay.local.moto_fixes.) The CLI refuses it
+# up front.
 EVENT_SIZE_LIMIT = 256 * 1024
 _ISO_DATETIME = re.compile(
     r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:?\d{2})?\Z"
@@ -292,8 +294,10 @@ def entry_size(event: Mapping[str, Any]) -> int:
         value = event.get(key)
         size += len(value.encode("utf-8", "surrogatepass")) if isinstance(value, str) else 0
     if "detail" in event:
-        compact = json.dumps(event["detail"], separators=(",", ":"), ensure_ascii=False)
-        size += len(compact.encode("utf-8", "surrogatepass"))
+        detail = event["detail"]  # a PutEvents Detail string counts as sent
+        if not isinstance(detail, str):
+            detail = json.dumps(detail, separators=(",", ":"), ensure_ascii=False)
+        size += len(detail.encode("utf-8", "surrogatepass"))
     resources = event.get("resources")
     for resource in resources if isinstance(resources, list) else []:
         size += len(resource.encode("utf-8", "surrogatepass")) if isinstance(resource, str) else 0

@@ -291,7 +291,7 @@ def test_an_event_the_stack_would_refuse_is_one_line_before_anything_is_deployed
         ("deeper than Python's parser", "[" * 100_000 + "]" * 100_000, "nests JSON too deeply"),
         ("deep object", '{"a":' * 100_000 + "1" + "}" * 100_000, "nests JSON too deeply"),
         ("deeper than an event needs", json.dumps(nested(200)), "levels deep"),
-        ("over EventBridge's 256 KB", json.dumps(oversized()), "EventBridge refuses entries over"),
+        ("over Step Functions' 256 KiB", json.dumps(oversized()), "refuses execution input over"),
     ],
     ids=lambda value: value if len(str(value)) < 40 else "",
 )

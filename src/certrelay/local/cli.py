@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from certrelay.errors import CertrelayError
-from certrelay.local.engine import EngineTimeout
+from certrelay.local.engine import EngineTimeout, EventRefused
 from certrelay.local.human import DECISIONS
 
 EXIT_BAD_INPUT = 2
@@ -42,7 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         result: int = args.run(args)
-    except (BadInput, CertrelayError) as error:
+    except (BadInput, CertrelayError, EventRefused) as error:
         message = error.args[0] if error.args else str(error)
         print(f"certrelay: {message}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -329,8 +329,8 @@ def check_size(event: dict[str, Any], name: str = "the event") -> None:
     size = entry_size(event)
     if size > EVENT_SIZE_LIMIT:
         raise BadInput(
-            f"{name} is a {size}-byte event; EventBridge refuses entries over "
-            f"{EVENT_SIZE_LIMIT} bytes (256 KB), so it could never reach the stack"
+            f"{name} is a {size}-byte event; Step Functions refuses execution input over "
+            f"{EVENT_SIZE_LIMIT} bytes (256 KiB), so it could never start a run"
         )
 
 

@@ -447,22 +447,22 @@ def payloads_limited_like_aws() -> Iterator[None]:
 
 
 def put_events_entry_size(entry: dict[str, Any]) -> int:
-    """A PutEvents entry's size as EventBridge counts it (Time 14 bytes; Source, DetailType,
-    Detail and each Resources item as UTF-8), for an entry or an event as a rule delivers it.
+    """A PutEvents entry's size as EventBridge counts it, for an entry (Source, DetailType, …)
+    or an event as a rule delivers it (source, detail-type, …): certrelay.events.entry_size.
 
     https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-putevent-size.html
     """
-    detail = entry.get("Detail", entry.get("detail"))
-    if detail is not None and not isinstance(detail, str):
-        detail = json.dumps(detail, separators=(",", ":"), ensure_ascii=False)
-    parts = [
-        entry.get("Source", entry.get("source")) or "",
-        entry.get("DetailType", entry.get("detail-type")) or "",
-        detail or "",
-        *(entry.get("Resources", entry.get("resources")) or []),
-    ]
-    timed = entry.get("Time", entry.get("time")) is not None
-    return (14 if timed else 0) + sum(len(str(part).encode("utf-8")) for part in parts)
+    from certrelay.events import entry_size
+
+    if "Source" in entry or "DetailType" in entry or "Detail" in entry:
+        entry = {
+            "source": entry.get("Source"),
+            "detail-type": entry.get("DetailType"),
+            "time": entry.get("Time"),
+            "resources": entry.get("Resources") or [],
+            **({"detail": entry["Detail"]} if entry.get("Detail") is not None else {}),
+        }
+    return entry_size(entry)
 
 
 @contextlib.contextmanager
