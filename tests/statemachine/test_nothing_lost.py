@@ -240,3 +240,49 @@ def test_a_failed_export_releases_the_event_and_a_redelivery_runs_again(
     assert "Owner Mailed" not in second.states
     assert len(records(engine)) == 1
     assert owner_notices(engine) == notices
+
+
+def test_an_alert_without_its_finding_releases_the_event_and_a_redelivery_raises_it(
+    engine: LocalEngine, monkeypatch: pytest.MonkeyPatch
+):
+    # GIVEN an expired certificate in use, and Security Hub refusing the import (not transient)
+    from moto.core.exceptions import JsonRESTError
+    from moto.securityhub.models import SecurityHubBackend
+
+    original = SecurityHubBackend.batch_import_findings
+    refusing = [True]
+
+    def batch_import_findings(self: SecurityHubBackend, *args: Any, **kwargs: Any) -> Any:
+        if refusing:
+            raise JsonRESTError("AccessDeniedException", "not authorized to import findings")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SecurityHubBackend, "batch_import_findings", batch_import_findings)
+
+    # WHEN ACM says it expired
+    first = only_execution(send(engine, "expired.json", "expired-imported"))
+
+    # THEN the owners are alerted, but the run fails with Security Hub's error and is released
+    assert first.status == "FAILED"
+    assert first.states[-6:] == [
+        "Announce Notice",
+        "After Notice?",
+        "Finding Not Raised",
+        "Forget Failed Event",
+        "Report Failure",
+        "Execution Failed",
+    ]
+    assert owner_mails(engine) == Counter({"partner-integrations@example.com": 1})
+    assert engine.findings() == []
+    assert records(engine) == []
+
+    # WHEN the event arrives again, Security Hub working again
+    refusing.clear()
+    second = only_execution(send(engine, "expired.json", "expired-imported"))
+
+    # THEN the finding is raised and the owners are not alerted a second time
+    assert second.status == "SUCCEEDED"
+    assert second.states[-1] == "Owners Alerted"
+    assert "Owner Already Mailed" in second.states
+    assert [(f["severity"], f["status"]) for f in engine.findings()] == [("CRITICAL", "ACTIVE")]
+    assert owner_mails(engine) == Counter({"partner-integrations@example.com": 1})
