@@ -17,7 +17,8 @@ import pytest
 
 from certrelay.local import human
 from certrelay.local.engine import Execution, LocalEngine
-from tests.statemachine.conftest import EVENTS, only_execution, send
+from certrelay.local.fleet import load_fleet
+from tests.statemachine.conftest import EVENTS, assert_no_secrets, only_execution, send
 
 LEGACY, PAYMENTS = "legacy-owners@example.com", "payments-team@example.com"
 WEB = "web-private"
@@ -286,3 +287,50 @@ def test_an_alert_without_its_finding_releases_the_event_and_a_redelivery_raises
     assert "Owner Already Mailed" in second.states
     assert [(f["severity"], f["status"]) for f in engine.findings()] == [("CRITICAL", "ACTIVE")]
     assert owner_mails(engine) == Counter({"partner-integrations@example.com": 1})
+
+
+def test_a_retried_approval_request_mails_each_approver_once():
+    # GIVEN a profile with two approvers, and SNS throttling the second one's mail once
+    fleet = load_fleet()
+    assert fleet.profiles is not None
+    fleet.profiles["web"]["approvers"] = ["web-lead@example.com", "web-deputy@example.com"]
+    with LocalEngine(fleet=fleet, clock_speed=50) as engine, pytest.MonkeyPatch.context() as mp:
+        inbox = RefusingInbox(mp, {"web-deputy@example.com"}, "KMSThrottling")
+        from moto.sns.models import SNSBackend
+
+        refusing = SNSBackend.publish
+
+        def once(backend: SNSBackend, *args: Any, **kwargs: Any) -> str:
+            try:
+                return refusing(backend, *args, **kwargs)
+            finally:
+                if inbox.refused:
+                    inbox.heal()
+
+        mp.setattr(SNSBackend, "publish", once)
+        engine.renew(WEB)
+        event = engine.certificate_event(
+            json.loads((EVENTS / "available.json").read_text(encoding="utf-8")), WEB
+        )
+
+        # WHEN the renewal asks for approval: the first attempt fails on the second mail and
+        # Step Functions retries Request Approval with the same task token
+        (execution,) = human.send_and_decide(engine, event, "approve").executions
+
+        # THEN the retry mailed only the approver not reached; each got one mail and one link
+        failures = [
+            e["taskFailedEventDetails"]["error"]
+            for e in execution.history
+            if e["type"] == "TaskFailed"
+        ]
+        assert failures == ["ServiceThrottled"]
+        assert inbox.refused == ["web-deputy@example.com"]
+        requests = [
+            n["recipient"]
+            for n in engine.notifications()
+            if n["attributes"].get("event_kind") == "ApprovalRequested"
+        ]
+        assert sorted(requests) == ["web-deputy@example.com", "web-lead@example.com"]
+        assert len(human.approval_links(engine, execution.arn)) == 2
+        assert execution.states[-1] == "Renewal Distributed"
+        assert_no_secrets(engine, engine.executions)
