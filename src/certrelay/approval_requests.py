@@ -2,7 +2,8 @@
 
 "Request Approval" waits on its task token; this stores the token in a request record, stores one
 approval record per recipient, and publishes each recipient their own link. It returns a receipt
-that holds no secret; running the same invocation again sends no second mail.
+that holds no secret. Running the same invocation again (a Lambda retry, same task token) mails
+only the recipients an earlier attempt did not reach: those reached keep their one mail and link.
 """
 
 from __future__ import annotations
@@ -38,8 +39,12 @@ if TYPE_CHECKING:
 _EVENT_KINDS = {"request": "ApprovalRequested", "escalation": "ApprovalEscalated"}
 _THROTTLED = frozenset(
     {"ThrottlingException", "Throttling", "ProvisionedThroughputExceededException"}
+    | {"Throttled", "KMSThrottling"}  # SNS Publish's own throttling codes
     | {"RequestLimitExceeded", "InternalServerError", "InternalError", "ServiceUnavailable"}
 )
+
+# A marker per (round's task token, recipient): SENDING while its mail is out, SENT once sent.
+MAILED, SENDING, SENT = "mailed#", "SENDING", "SENT"
 
 # The table's TTL (purge_at) runs this long past a link's deadline, so a late click still gets
 # "expired" (410) or "already decided" (409) instead of "unknown" (404).
@@ -111,25 +116,78 @@ def request_approval(
             execution=console_url or execution,
         )
         severity = str(decision.get("severity") or "INFO")
-        for email in recipients:
-            link = _new_link(dynamodb, settings, key, request, email, now)
-            subject, body = pages.email(mail, link=link, escalation_contact=email not in approvers)
-            message = sns_message(
+        sent = [
+            _mail_once(
+                dynamodb,
+                sns,
+                settings,
+                key,
+                request,
+                mail,
                 email,
-                subject,
-                body,
                 severity=severity,
-                event_kind=_EVENT_KINDS[round_],
-                certificate_arn=mail.arn,
+                escalation_contact=email not in approvers,
+                now=now,
             )
-            sns.publish(
-                TopicArn=settings.topic_arn,
-                Subject=message["subject"],
-                Message=message["message"],
-                MessageAttributes=message["attributes"],
-            )
+            for email in recipients
+        ]
         set_fields(dynamodb, settings.table, request["pk"], {"notified": True})
-    return {**summary, "mailed": True}
+    return {**summary, "mailed": any(sent)}
+
+
+def _mail_once(
+    dynamodb: DynamoDBClient,
+    sns: SNSClient,
+    settings: RequestSettings,
+    key: bytes,
+    request: Mapping[str, Any],
+    mail: pages.Mail,
+    email: str,
+    *,
+    severity: str,
+    escalation_contact: bool,
+    now: datetime,
+) -> bool:
+    """Mint and mail one recipient's link unless an earlier run of this round already did.
+
+    A marker keyed by (task token digest, recipient) is claimed SENDING before the link is minted
+    and set SENT once SNS took the mail. Step Functions retries the task only after an attempt
+    ended, so a SENDING marker found here is an attempt whose publish failed or that died before
+    confirming: the recipient is mailed again, with a fresh link. A second mail is possible only
+    if an attempt died between SNS accepting and the confirm; a recipient is never skipped.
+    True when this call mailed.
+    """
+    pk = MAILED + digest(f"{request['pk']}|{email}")
+    marker = {
+        "pk": pk,
+        "kind": "mailed",
+        "request": request["pk"],
+        "status": SENDING,
+        "claimed_at": iso(now),
+        "purge_at": request["purge_at"],
+    }
+    if not put_new(dynamodb, settings.table, marker):
+        earlier = get_record(dynamodb, settings.table, pk) or {}
+        if earlier.get("status") == SENT:
+            return False
+    link = _new_link(dynamodb, settings, key, request, email, now)
+    subject, body = pages.email(mail, link=link, escalation_contact=escalation_contact)
+    message = sns_message(
+        email,
+        subject,
+        body,
+        severity=severity,
+        event_kind=_EVENT_KINDS[mail.round],
+        certificate_arn=mail.arn,
+    )
+    sns.publish(
+        TopicArn=settings.topic_arn,
+        Subject=message["subject"],
+        Message=message["message"],
+        MessageAttributes=message["attributes"],
+    )
+    set_fields(dynamodb, settings.table, pk, {"status": SENT, "sent_at": iso(now)})
+    return True
 
 
 def _new_link(

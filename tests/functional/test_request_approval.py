@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import logging
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from certrelay.approval_links import digest
-from certrelay.errors import InvalidApprovalRequest
+from certrelay.errors import InvalidApprovalRequest, ServiceThrottled
 from tests.functional.approval_fixtures import (
     APPROVER,
     BASE_URL,
@@ -121,6 +122,51 @@ def test_the_same_invocation_twice_sends_the_mails_once(aws: Aws) -> None:
     assert mails(aws) == []
     assert set(receipt) == RECEIPT_KEYS
     assert receipt["mailed"] is False, "so the handler does not announce the round again"
+
+
+def test_a_retry_after_a_failed_publish_mails_only_the_approver_not_reached(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN two approvers, and SNS refusing the second approver's mail (its KMS key throttled)
+    from moto.sns.exceptions import SNSException
+    from moto.sns.models import SNSBackend
+
+    class KMSThrottling(SNSException):
+        code = "KMSThrottling"
+
+    original = SNSBackend.publish
+    refused: list[str] = []
+
+    def publish(self: SNSBackend, *args: Any, **kwargs: Any) -> str:
+        recipient = (kwargs.get("message_attributes") or {}).get("recipient", {})
+        if recipient.get("Value") == SECOND and len(refused) < 1:
+            refused.append(SECOND)
+            raise KMSThrottling("KMS throttled the request")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SNSBackend, "publish", publish)
+    execution, token = waiting_execution(aws)
+    # WHEN the first invocation fails on the second mail, and Step Functions retries the task
+    # with the same token
+    with pytest.raises(ServiceThrottled):
+        request(token, execution, approvers=[APPROVER, SECOND])
+    first = links(mails(aws))
+    receipt = request(token, execution, approvers=[APPROVER, SECOND])
+    second = links(mails(aws))
+    # THEN each approver got exactly one mail: the first approver is not mailed again and keeps
+    # the one link minted for them; the second approver is mailed by the retry
+    assert refused == [SECOND]
+    assert list(first) == [APPROVER]
+    assert list(second) == [SECOND]
+    assert receipt["mailed"] is True
+    approvals = [i for i in table(aws) if i["pk"]["S"].startswith("approval#")]
+    minted_for_first = [i for i in approvals if i["approver"]["S"] == APPROVER]
+    assert len(minted_for_first) == 1, "no second link for the approver already reached"
+    assert call(http("GET", first[APPROVER]))["statusCode"] == 200
+    assert call(http("GET", second[SECOND]))["statusCode"] == 200
+    # AND a third delivery of the same invocation mails nobody
+    assert request(token, execution, approvers=[APPROVER, SECOND])["mailed"] is False
+    assert mails(aws) == []
 
 
 def test_a_hostile_domain_yields_a_clean_ascii_subject(aws: Aws) -> None:
