@@ -31,6 +31,7 @@ REQUEST_ENV = {
     "APPROVAL_BASE_URL": "https://abc.execute-api.us-east-1.amazonaws.com/",
     "NOTIFICATION_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:certrelay",
     "APPROVAL_KEY_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:k",
+    "APPROVAL_TOKEN_KEY_ARN": "arn:aws:kms:us-east-1:123456789012:alias/certrelay-approval-token",
 }
 MAIL = pages.Mail(
     round="request",
@@ -129,12 +130,28 @@ def test_request_settings_name_a_missing_setting() -> None:
         RequestSettings.from_env({k: v for k, v in REQUEST_ENV.items() if "TOPIC" not in k})
 
 
-def test_api_settings_default_to_link_only_and_reject_a_vague_sso_flag() -> None:
-    env = {"APPROVAL_TABLE_NAME": "t", "APPROVAL_KEY_SECRET_ARN": "arn"}
+def test_api_settings_default_to_link_only_and_sso_needs_an_https_issuer_and_a_client() -> None:
+    env = {
+        "APPROVAL_TABLE_NAME": "t",
+        "APPROVAL_KEY_SECRET_ARN": "arn",
+        "APPROVAL_TOKEN_KEY_ARN": "key",
+        "PROFILES_FILE": "/opt/profiles.yaml",
+    }
     assert ApiSettings.from_env(env).sso_enabled is False
-    assert ApiSettings.from_env({**env, "SSO_ENABLED": "TRUE"}).sso_enabled is True
-    with pytest.raises(ConfigurationError, match="SSO_ENABLED"):
-        ApiSettings.from_env({**env, "SSO_ENABLED": "yes"})
+    sso_env = {
+        **env,
+        "SSO_ISSUER": "https://idp.example.com/",
+        "SSO_CLIENT_ID": "certrelay",
+        "APPROVAL_BASE_URL": "https://abc.execute-api.us-east-1.amazonaws.com/",
+    }
+    sso = ApiSettings.from_env(sso_env).sso
+    assert sso is not None
+    assert sso.issuer == "https://idp.example.com"
+    assert sso.redirect_uri == "https://abc.execute-api.us-east-1.amazonaws.com/callback"
+    with pytest.raises(ConfigurationError, match="SSO_ISSUER"):
+        ApiSettings.from_env({**sso_env, "SSO_ISSUER": "http://idp.example.com"})
+    with pytest.raises(ConfigurationError, match="SSO_CLIENT_ID"):
+        ApiSettings.from_env({k: v for k, v in sso_env.items() if k != "SSO_CLIENT_ID"})
 
 
 def test_approval_rejected_is_the_non_retryable_name_the_state_machine_catches() -> None:
