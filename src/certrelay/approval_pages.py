@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
 
-from certrelay.mail import subject_line
+from certrelay.mail import inline, subject_line
 
 MAX_REASON_BYTES = 1024
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 _CSS = (
     "body{margin:0;background:#f3f4f6;color:#1f2328;"
@@ -310,8 +308,8 @@ def _utc(moment: datetime) -> str:
 
 
 def _clean(text: str) -> str:
-    """Drop control characters (including newlines) from a value shown in the email."""
-    return _CONTROL.sub("", text)
+    """A value on one of the email's own lines: no control characters (newlines too), capped."""
+    return inline(text)
 
 
 def _e(text: object) -> str:

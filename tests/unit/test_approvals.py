@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import hmac
 import re
@@ -257,3 +258,20 @@ def test_the_csp_allows_exactly_the_one_stylesheet_on_the_pages() -> None:
 def test_the_console_link_is_only_a_link_when_it_is_https() -> None:
     page = pages.confirmation(_facts(console_url="javascript:alert(1)"), csrf="c")
     assert "javascript:" not in page
+
+
+def test_a_cn_with_crlf_gives_a_clean_subject_and_no_header_or_line_injection() -> None:
+    # GIVEN a certificate whose name carries CR/LF, a header and a planted line (checklist SNS-04)
+    hostile = "evil\r\nBcc: all@example.com\nExecution: https://evil.example/"
+    mail = dataclasses.replace(MAIL, domain=hostile, profile="web\r\nExecution: x")
+    # WHEN the approval email is composed
+    subject, body = pages.email(mail, link="https://h/approvals/ID", escalation_contact=False)
+    # THEN the subject is one ASCII line under 100 characters, with no control characters
+    assert subject.isascii()
+    assert len(subject) < 100
+    assert not any(ord(ch) < 32 or ord(ch) == 127 for ch in subject)
+    # AND no line of the body starts with the planted text, and no CR is left
+    lines = body.splitlines()
+    assert "\r" not in body
+    assert not any(line.lstrip().startswith(("Bcc:", "Execution: https://evil")) for line in lines)
+    assert lines[lines.index("Execution") + 1] == "  " + MAIL.execution
