@@ -256,8 +256,10 @@ def http(
     query: str = "",
     email: str | None = None,
     source_ip: str = "198.51.100.7",
+    cookies: list[str] | None = None,
+    path: str | None = None,
 ) -> dict[str, Any]:
-    """An API Gateway HTTP API (payload v2) event for /approvals/{id}."""
+    """An API Gateway HTTP API (payload v2) event for /approvals/{id} (or another `path`)."""
     if form is not None:
         body = urlencode(form)
     if body is not None and base64_encoded:
@@ -299,6 +301,11 @@ def http(
         event["cookies"] = [
             f"{SESSION_COOKIE}={new_session(KEY.encode(), email, datetime.now(UTC))}"
         ]
+    if cookies is not None:
+        event["cookies"] = cookies
+    if path is not None:
+        event["rawPath"] = context["http"]["path"] = path
+        event["routeKey"] = context["routeKey"] = f"{method} {path}"
     return event
 
 
