@@ -7,6 +7,7 @@ cannot decide a request that was mailed before the change.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,8 @@ from certrelay.profiles import Profile
 if TYPE_CHECKING:
     from mypy_boto3_acm import ACMClient
 
+_ACM_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[A-Za-z0-9-]+$")
+
 
 def current_approvers(
     acm: ACMClient, profiles: Mapping[str, Profile], certificate_arn: str, round_: str
@@ -26,7 +29,8 @@ def current_approvers(
     Approvers always; escalation contacts in the escalation round. Nobody when ACM no longer has
     the certificate or its tag names no deployed profile.
     """
-    certificate = read_certificate(acm, certificate_arn) if certificate_arn else None
+    genuine = _ACM_ARN.fullmatch(certificate_arn) is not None
+    certificate = read_certificate(acm, certificate_arn) if genuine else None
     if certificate is None:
         return frozenset()
     profile = profiles.get(certificate.tags.get(PROFILE_TAG, "").strip())

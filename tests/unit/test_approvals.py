@@ -275,3 +275,14 @@ def test_a_cn_with_crlf_gives_a_clean_subject_and_no_header_or_line_injection() 
     assert "\r" not in body
     assert not any(line.lstrip().startswith(("Bcc:", "Execution: https://evil")) for line in lines)
     assert lines[lines.index("Execution") + 1] == "  " + MAIL.execution
+
+
+def test_nobody_may_decide_for_a_record_without_a_certificate_arn() -> None:
+    from certrelay.approvers import current_approvers
+
+    class NoAcm:
+        def __getattr__(self, name: str) -> Any:
+            raise AssertionError(f"ACM must not be asked ({name})")
+
+    for arn in ("unknown", "", "arn:aws:acm:us-east-1:123456789012:certificate/x\n"):
+        assert current_approvers(NoAcm(), {}, arn, "request") == frozenset()  # type: ignore[arg-type]
