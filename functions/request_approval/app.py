@@ -23,20 +23,22 @@ logger = Logger()
 
 
 @cache
-def _dependencies() -> tuple[RequestSettings, bytes, Any, Any, Any]:
-    """Read once per container: settings, the HMAC key, the DynamoDB, SNS and events clients."""
+def _dependencies() -> tuple[RequestSettings, bytes, Any, Any, Any, Any]:
+    """Read once per container: settings, the HMAC key, the DynamoDB, SNS, events, KMS clients."""
     settings = RequestSettings.from_env(os.environ)
     key = load_key(boto3.client("secretsmanager"), settings.key_secret_arn)
-    return settings, key, boto3.client("dynamodb"), boto3.client("sns"), boto3.client("events")
+    dynamodb, sns, events, kms = (boto3.client(n) for n in ("dynamodb", "sns", "events", "kms"))
+    return settings, key, dynamodb, sns, events, kms
 
 
 @logger.inject_lambda_context(log_event=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    settings, key, dynamodb, sns, events = _dependencies()
+    settings, key, dynamodb, sns, events, kms = _dependencies()
     receipt = request_approval(
         event,
         dynamodb=dynamodb,
         sns=sns,
+        kms=kms,
         key=key,
         settings=settings,
         now=datetime.now(UTC),

@@ -42,22 +42,50 @@ def load_key(secrets_client: SecretReader, secret_arn: str) -> bytes:
 
 
 @dataclass(frozen=True)
+class SsoSettings:
+    """The OIDC client the approval pages are when SSO is on: issuer, client id, own base URL."""
+
+    issuer: str
+    client_id: str
+    base_url: str  # the API's URL; the redirect URI is <base_url>/callback
+
+    @property
+    def redirect_uri(self) -> str:
+        return f"{self.base_url}/callback"
+
+
+@dataclass(frozen=True)
 class ApiSettings:
-    """What the approval API needs: its table, its key, and whether SSO names the approver."""
+    """What the approval API needs: its table, its keys, the profiles, and SSO when it is on."""
 
     table: str
     key_secret_arn: str
-    sso_enabled: bool
+    token_key_arn: str
+    profiles_file: str
+    sso: SsoSettings | None = None
+
+    @property
+    def sso_enabled(self) -> bool:
+        return self.sso is not None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> ApiSettings:
-        sso = environ.get("SSO_ENABLED", "false").strip().lower()
-        if sso not in {"true", "false"}:
-            raise ConfigurationError(f"SSO_ENABLED {sso!r} must be 'true' or 'false'")
+        issuer = environ.get("SSO_ISSUER", "").strip().rstrip("/")
+        sso = None
+        if issuer:
+            if not _BASE_URL.fullmatch(issuer):
+                raise ConfigurationError(f"SSO_ISSUER {issuer!r} must be an https:// URL")
+            sso = SsoSettings(
+                issuer=issuer,
+                client_id=required(environ, "SSO_CLIENT_ID"),
+                base_url=_base_url(environ),
+            )
         return cls(
             table=required(environ, "APPROVAL_TABLE_NAME"),
             key_secret_arn=required(environ, "APPROVAL_KEY_SECRET_ARN"),
-            sso_enabled=sso == "true",
+            token_key_arn=required(environ, "APPROVAL_TOKEN_KEY_ARN"),
+            profiles_file=required(environ, "PROFILES_FILE"),
+            sso=sso,
         )
 
 
@@ -69,20 +97,26 @@ class RequestSettings:
     base_url: str
     topic_arn: str
     key_secret_arn: str
+    token_key_arn: str
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> RequestSettings:
-        base_url = required(environ, "APPROVAL_BASE_URL").rstrip("/")
-        if not _BASE_URL.fullmatch(base_url):
-            raise ConfigurationError(
-                f"APPROVAL_BASE_URL {base_url!r} must be an https:// URL without query or fragment"
-            )
         return cls(
             table=required(environ, "APPROVAL_TABLE_NAME"),
-            base_url=base_url,
+            base_url=_base_url(environ),
             topic_arn=required(environ, "NOTIFICATION_TOPIC_ARN"),
             key_secret_arn=required(environ, "APPROVAL_KEY_SECRET_ARN"),
+            token_key_arn=required(environ, "APPROVAL_TOKEN_KEY_ARN"),
         )
+
+
+def _base_url(environ: Mapping[str, str]) -> str:
+    base_url = required(environ, "APPROVAL_BASE_URL").rstrip("/")
+    if not _BASE_URL.fullmatch(base_url):
+        raise ConfigurationError(
+            f"APPROVAL_BASE_URL {base_url!r} must be an https:// URL without query or fragment"
+        )
+    return base_url
 
 
 def required(environ: Mapping[str, str], name: str) -> str:
@@ -111,9 +145,22 @@ def link_is_genuine(key: bytes, approval_id: str, approver: str, expires_at: int
     return well_formed and genuine
 
 
-def csrf_token(key: bytes, approval_id: str) -> str:
-    """Stateless CSRF token for the page's form, bound to its link."""
-    return _mac(key, f"csrf|{approval_id}")
+def csrf_token(key: bytes, approval_id: str, session: str = "") -> str:
+    """Stateless CSRF token for the page's form, bound to its link (and SSO session's email)."""
+    return _mac(key, f"csrf|{approval_id}|{session}" if session else f"csrf|{approval_id}")
+
+
+def sign(key: bytes, purpose: str, text: str) -> str:
+    """`text` with an HMAC over it and its purpose: for the SSO cookies."""
+    return f"{text}.{_mac(key, f'{purpose}|{text}')}"
+
+
+def signed_text(key: bytes, purpose: str, value: str) -> str | None:
+    """The text `sign` signed for this purpose; None when the MAC does not hold."""
+    text, _, given = value.rpartition(".")
+    expected = _mac(key, f"{purpose}|{text}")
+    genuine = hmac.compare_digest(expected.encode(), given.encode("utf-8", "surrogatepass"))
+    return text if genuine and text else None
 
 
 def digest(text: str) -> str:

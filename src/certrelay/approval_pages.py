@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
 
-from certrelay.mail import subject_line
+from certrelay.mail import inline, subject_line
 
 MAX_REASON_BYTES = 1024
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 _CSS = (
     "body{margin:0;background:#f3f4f6;color:#1f2328;"
@@ -220,9 +218,15 @@ def gone(*, recorded: bool = False) -> str:
     return _page("Link expired", f"<h1>This approval link has expired</h1><p>{text}</p>")
 
 
-def forbidden(signed_in: str | None = None) -> str:
-    """403: the form did not come from the page, or the signed-in person is not the approver."""
-    if signed_in is not None:
+def forbidden(signed_in: str | None = None, *, no_longer: bool = False) -> str:
+    """403: the form did not come from the page, the signed-in person is not the approver, or
+    the certificate's profile no longer names the approver."""
+    if no_longer:
+        text = (
+            "The certificate's profile no longer names you as an approver, so you cannot "
+            "decide this request. Nothing was changed; the refusal was recorded."
+        )
+    elif signed_in is not None:
         text = (
             f"You are signed in as {_e(signed_in or 'nobody')}, but this link was sent to "
             "another approver. Sign in with the address the email went to."
@@ -233,6 +237,20 @@ def forbidden(signed_in: str | None = None) -> str:
             "Open the link from the email again and use its buttons. Nothing was changed."
         )
     return _page("Not allowed", f"<h1>Not allowed</h1><p>{text}</p>")
+
+
+def signing_in() -> str:
+    """The body of a 302 on the way to or back from the SSO issuer."""
+    return _page("Signing in", "<h1>Signing in</h1><p>Taking you to sign in and back.</p>")
+
+
+def sign_in_failed(why: str) -> str:
+    """400/403: the SSO sign-in did not complete; nothing was changed."""
+    return _page(
+        "Sign-in failed",
+        f"<h1>Sign-in failed</h1><p>{_e(why[:200])}. Nothing was changed. Open the link from "
+        "the email again to sign in once more.</p>",
+    )
 
 
 def bad_request() -> str:
@@ -290,8 +308,8 @@ def _utc(moment: datetime) -> str:
 
 
 def _clean(text: str) -> str:
-    """Drop control characters (including newlines) from a value shown in the email."""
-    return _CONTROL.sub("", text)
+    """A value on one of the email's own lines: no control characters (newlines too), capped."""
+    return inline(text)
 
 
 def _e(text: object) -> str:

@@ -1,13 +1,16 @@
 """The approval table: its key prefixes, record states, and the few DynamoDB calls made on it.
 
 One table holds three kinds of record, each under its own prefix: the request (keyed by the task
-token's digest), one approval per link (keyed by the link id's digest) and the audit item the
-decision writes. Times stored for people to read are ISO-8601 UTC to the second.
+token's digest), one approval per link (keyed by the link id's digest) and the audit items. Audit
+items are append-only: each attempt, refusal and callback result is a new item under its own key
+(`audit#<link digest>#<time>#<random>`), put only where none exists, never updated or deleted.
+Times stored for people to read are ISO-8601 UTC to the second.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import secrets
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +45,21 @@ def put_new(dynamodb: DynamoDBClient, table: str, item: Mapping[str, Any]) -> bo
     return True
 
 
+def audit_key(approval_pk: str, now: datetime) -> str:
+    """A fresh key for one audit item about an approval: its link digest, the time, 64 random bits.
+
+    Items of one approval sort by time; two attempts in the same microsecond still differ.
+    """
+    moment = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return f"{AUDIT}{approval_pk.removeprefix(APPROVAL)}#{moment}#{secrets.token_hex(8)}"
+
+
+def append_audit(dynamodb: DynamoDBClient, table: str, item: Mapping[str, Any]) -> None:
+    """Append one audit item; a key that exists already is never overwritten."""
+    if not put_new(dynamodb, table, item):
+        raise RuntimeError("an audit key collided with a stored one")
+
+
 def set_fields(dynamodb: DynamoDBClient, table: str, pk: str, values: Mapping[str, Any]) -> None:
     """Best-effort bookkeeping on an existing record (TTL may have removed it)."""
     try:
@@ -52,17 +70,27 @@ def set_fields(dynamodb: DynamoDBClient, table: str, pk: str, values: Mapping[st
 
 
 def update_params(
-    table: str, pk: str, values: Mapping[str, Any], condition: str, extra: Mapping[str, Any]
+    table: str,
+    pk: str,
+    values: Mapping[str, Any],
+    condition: str,
+    extra: Mapping[str, Any],
+    *,
+    remove: Sequence[str] = (),
 ) -> Any:
-    """UpdateItem parameters: SET every value, under `condition` (which may use #status)."""
+    """UpdateItem parameters: SET every value and REMOVE `remove`, under `condition`."""
     names = {f"#a{i}": name for i, name in enumerate(values)}
+    names |= {f"#r{i}": name for i, name in enumerate(remove)}
     if "#status" in condition:
         names["#status"] = "status"
     placeholders = {f":v{i}": value for i, value in enumerate(values.values())}
+    expression = "SET " + ", ".join(f"#a{i} = :v{i}" for i in range(len(values)))
+    if remove:
+        expression += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(remove)))
     return {
         "TableName": table,
         "Key": {"pk": {"S": pk}},
-        "UpdateExpression": "SET " + ", ".join(f"#a{i} = :v{i}" for i in range(len(values))),
+        "UpdateExpression": expression,
         "ConditionExpression": condition,
         "ExpressionAttributeNames": names,
         "ExpressionAttributeValues": to_db({**placeholders, **extra}),

@@ -1,6 +1,7 @@
 """The request side of approval: store the waiting task token, mail each approver a link.
 
-"Request Approval" waits on its task token; this stores the token in a request record, stores one
+"Request Approval" waits on its task token; this stores the token, encrypted under the approval
+key (see approval_tokens), in a request record, stores one
 approval record per recipient, and publishes each recipient their own link. It returns a receipt
 that holds no secret. Running the same invocation again (a Lambda retry, same task token) mails
 only the recipients an earlier attempt did not reach: those reached keep their one mail and link.
@@ -28,6 +29,7 @@ from certrelay.approval_records import (
     put_new,
     set_fields,
 )
+from certrelay.approval_tokens import TOKEN_FIELD, Kms, seal
 from certrelay.errors import InvalidApprovalRequest, ServiceThrottled
 from certrelay.mail import console_url_for, sns_message
 from certrelay.owners import normalize_email
@@ -56,6 +58,7 @@ def request_approval(
     *,
     dynamodb: DynamoDBClient,
     sns: SNSClient,
+    kms: Kms,
     key: bytes,
     settings: RequestSettings,
     now: datetime,
@@ -82,10 +85,13 @@ def request_approval(
     console_url = console_url_for(execution)
     targets = approval.get("targets")
     targets = targets if isinstance(targets, int) and not isinstance(targets, bool) else None
+    record_pk = REQUEST + digest(token)
+    with _throttling():
+        sealed = seal(kms, settings.token_key_arn, record_pk, token)
     request: dict[str, Any] = {
-        "pk": REQUEST + digest(token),
+        "pk": record_pk,
         "kind": "request",
-        "token": token,
+        TOKEN_FIELD: sealed,
         "execution": execution,
         "console_url": console_url,
         "round": round_,

@@ -1,8 +1,10 @@
 """The decision side of approval: the page a link opens (GET) and the decision it posts (POST).
 
 A link resolves to its approval and request records only when its HMAC holds. GET only reads;
-the page's CSRF-bound POST decides once (one conditional transaction, audit included), then calls
-SendTaskSuccess or SendTaskFailure("ApprovalRejected").
+the page's CSRF-bound POST re-checks the approver against the profile as deployed now, decides
+once (one conditional transaction: both records DECIDED, the stored token removed, an audit item
+appended), then calls SendTaskSuccess or SendTaskFailure("ApprovalRejected"). Audit items are
+only ever appended: a refusal, each attempt and each callback result is an item of its own.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import base64
 import hmac
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -22,10 +24,11 @@ from certrelay import approval_pages as pages
 from certrelay.approval_links import ApiSettings, csrf_token, digest, link_is_genuine
 from certrelay.approval_records import (
     APPROVAL,
-    AUDIT,
     DECIDED,
     EXPIRED,
     PENDING,
+    append_audit,
+    audit_key,
     error_code,
     get_record,
     iso,
@@ -33,12 +36,15 @@ from certrelay.approval_records import (
     to_db,
     update_params,
 )
+from certrelay.approval_tokens import TOKEN_FIELD, Kms, unseal
 from certrelay.errors import ApprovalRejected
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import PutTypeDef
     from mypy_boto3_stepfunctions import SFNClient
+
+    from certrelay.approval_sso import Http
 
 AUDIT_RETENTION = timedelta(days=400)
 _GONE = frozenset({"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"})
@@ -48,6 +54,22 @@ _DONE = {"approve": "approved", "reject": "rejected"}
 DECISION_OUTCOMES = frozenset(_DONE.values())
 _PENDING = "#status = :pending"
 _STILL_OPEN = "#status = :pending AND expires_at >= :now"
+
+# (certificate ARN, round) -> who the certificate's profile names as deciders now
+ApproversNow = Callable[[str, str], frozenset[str]]
+
+
+@dataclass(frozen=True)
+class Dependencies:
+    """What the approval function reads once per container: settings, key, clients, profiles."""
+
+    settings: ApiSettings
+    key: bytes
+    dynamodb: Any
+    sfn: Any
+    kms: Any
+    approvers_now: ApproversNow
+    http: Http
 
 
 @dataclass(frozen=True)
@@ -61,11 +83,13 @@ class Visitor:
 
 @dataclass(frozen=True)
 class Answer:
-    """An HTTP status, its page, and a one-word outcome for the log."""
+    """An HTTP status, its page, a one-word outcome for the log; a redirect and cookies for SSO."""
 
     status: int
     page: str
     outcome: str
+    location: str = ""
+    cookies: tuple[tuple[str, str, int], ...] = ()  # (name, value, max-age seconds; 0 clears)
 
 
 NOT_FOUND = Answer(404, pages.NOT_FOUND, "not_found")
@@ -104,7 +128,9 @@ def show(
         console_url=str(request.get("console_url") or ""),
         signed_in=visitor.email if settings.sso_enabled else None,
     )
-    return Answer(200, pages.confirmation(facts, csrf_token(key, approval_id)), "shown")
+    return Answer(
+        200, pages.confirmation(facts, _csrf(key, approval_id, settings, visitor)), "shown"
+    )
 
 
 def decide(
@@ -114,12 +140,14 @@ def decide(
     base64_encoded: bool,
     dynamodb: DynamoDBClient,
     sfn: SFNClient,
+    kms: Kms,
+    approvers_now: ApproversNow,
     key: bytes,
     settings: ApiSettings,
     visitor: Visitor,
     now: datetime,
 ) -> Answer:
-    """POST: check link, CSRF, form and state; decide once; then tell the waiting workflow."""
+    """POST: check link, CSRF, form, state and approver; decide once; tell the waiting workflow."""
     link = _resolve(dynamodb, settings.table, key, approval_id)
     if link is None:
         return NOT_FOUND
@@ -128,7 +156,7 @@ def decide(
     if form is None:
         return Answer(400, pages.bad_request(), "bad_body")
     sent = form.get("csrf", "").encode("utf-8", "replace")
-    if not hmac.compare_digest(sent, csrf_token(key, approval_id).encode()):
+    if not hmac.compare_digest(sent, _csrf(key, approval_id, settings, visitor).encode()):
         return Answer(403, pages.forbidden(), "csrf")
     blocked = _blocked(approval, request, settings, visitor, now)
     if blocked is not None:
@@ -138,8 +166,17 @@ def decide(
         return Answer(400, pages.bad_request(), "bad_body")
     approver = visitor.email if settings.sso_enabled and visitor.email else approval["approver"]
     outcome = pages.Outcome(decision, approver.lower(), iso(now), reason)
+    certificate_arn = _cert(request, "arn")
+    if outcome.approver not in approvers_now(certificate_arn, str(approval["round"])):
+        denied = _audit(settings, approval, request, outcome, visitor, now, event="denied")
+        append_audit(dynamodb, settings.table, denied | {"denied_because": "not_in_profile"})
+        return Answer(403, pages.forbidden(no_longer=True), "not_in_profile")
+    sealed = str(request.get(TOKEN_FIELD) or "")
+    if not sealed:  # a PENDING request always holds its token; without one nobody waits
+        return Answer(410, pages.gone(), "no_token")
+    token = unseal(kms, settings.token_key_arn, request["pk"], sealed)
     try:
-        _record(dynamodb, settings, approval, request, outcome, visitor, now)
+        attempt = _record(dynamodb, settings, approval, request, outcome, visitor, now)
     except ClientError as error:
         if error_code(error) != "TransactionCanceledException":
             raise
@@ -149,7 +186,7 @@ def decide(
         return _blocked(*relook, settings, visitor, now) or Answer(
             503, pages.unavailable(), "conflict"
         )
-    return _callback(dynamodb, sfn, settings.table, approval, request, outcome)
+    return _callback(dynamodb, sfn, settings.table, token, attempt, approval, request, now)
 
 
 def _resolve(
@@ -198,8 +235,9 @@ def _record(
     outcome: pages.Outcome,
     visitor: Visitor,
     now: datetime,
-) -> None:
-    """One transaction: both records PENDING→DECIDED (conditional) and the audit item."""
+) -> dict[str, Any]:
+    """One transaction: both records PENDING→DECIDED (conditional), the request's token removed,
+    and a new audit item for this attempt. Returns that audit item."""
     table = settings.table
     decided = {
         "status": DECIDED,
@@ -208,9 +246,44 @@ def _record(
         "decided_at": outcome.decided_at,
         "decision_reason": outcome.reason,
     }
-    audit = {
-        "pk": AUDIT + approval["pk"].removeprefix(APPROVAL),
+    audit = _audit(settings, approval, request, outcome, visitor, now, event="decided")
+    conditional = {":pending": PENDING}
+    both_pending = {**conditional, ":now": int(now.timestamp())}
+    approval_update = update_params(table, approval["pk"], decided, _STILL_OPEN, both_pending)
+    request_update = update_params(
+        table,
+        request["pk"],
+        {**decided, "decided_via": approval["pk"]},
+        _PENDING,
+        conditional,
+        remove=[TOKEN_FIELD],
+    )
+    audit_put: PutTypeDef = {
+        "TableName": table,
+        "Item": to_db(audit),
+        "ConditionExpression": "attribute_not_exists(pk)",
+    }
+    dynamodb.transact_write_items(
+        TransactItems=[{"Update": approval_update}, {"Update": request_update}, {"Put": audit_put}]
+    )
+    return audit
+
+
+def _audit(
+    settings: ApiSettings,
+    approval: dict[str, Any],
+    request: dict[str, Any],
+    outcome: pages.Outcome,
+    visitor: Visitor,
+    now: datetime,
+    *,
+    event: str,
+) -> dict[str, Any]:
+    """A new audit item: who, what, why, when, from where, about which execution."""
+    return {
+        "pk": audit_key(approval["pk"], now),
         "kind": "audit",
+        "event": event,
         "approval": approval["pk"],
         "request": request["pk"],
         "round": approval["round"],
@@ -223,86 +296,79 @@ def _record(
         "user_agent": visitor.user_agent[:512],
         "execution": request["execution"],
         "certificate": request.get("certificate", {}),
-        "callback": "PENDING",
         "purge_at": int((now + AUDIT_RETENTION).timestamp()),  # the table's TTL attribute
     }
-    conditional = {":pending": PENDING}
-    both_pending = {**conditional, ":now": int(now.timestamp())}
-    approval_update = update_params(table, approval["pk"], decided, _STILL_OPEN, both_pending)
-    request_update = update_params(
-        table, request["pk"], {**decided, "decided_via": approval["pk"]}, _PENDING, conditional
-    )
-    audit_put: PutTypeDef = {
-        "TableName": table,
-        "Item": to_db(audit),
-        "ConditionExpression": "attribute_not_exists(pk) OR #callback = :failed",
-        "ExpressionAttributeNames": {"#callback": "callback"},
-        "ExpressionAttributeValues": to_db({":failed": "FAILED"}),
-    }
-    dynamodb.transact_write_items(
-        TransactItems=[{"Update": approval_update}, {"Update": request_update}, {"Put": audit_put}]
-    )
 
 
 def _callback(
     dynamodb: DynamoDBClient,
     sfn: SFNClient,
     table: str,
+    token: str,
+    attempt: dict[str, Any],
     approval: dict[str, Any],
     request: dict[str, Any],
-    outcome: pages.Outcome,
+    now: datetime,
 ) -> Answer:
-    """Tell the workflow; a vanished wait marks the records EXPIRED; a refused call undoes."""
-    audit_pk = AUDIT + approval["pk"].removeprefix(APPROVAL)
+    """Tell the workflow; a vanished wait marks the records EXPIRED; a refused call undoes.
+
+    Each result is appended as an audit item of its own, naming the attempt it answers.
+    """
+    outcome = _outcome_of(attempt)
     facts = {name: value for name, value in asdict(outcome).items() if name != "decision"}
+
+    def result(callback: str, callback_error: str = "") -> None:
+        item = {
+            **attempt,
+            "pk": attempt["pk"] + "#callback",  # one result per attempt, sorted right after it
+            "event": "callback",
+            "recorded_at": iso(now),
+            "attempt": attempt["pk"],
+            "callback": callback,
+        }
+        if callback_error:
+            item["callback_error"] = callback_error
+        append_audit(dynamodb, table, item)
+
     try:
         if outcome.decision == "approve":
             output = json.dumps({"decision": "approve", **facts})
-            sfn.send_task_success(taskToken=request["token"], output=output)
+            sfn.send_task_success(taskToken=token, output=output)
         else:
             sfn.send_task_failure(
-                taskToken=request["token"],
-                error=ApprovalRejected.__name__,
-                cause=json.dumps(facts),
+                taskToken=token, error=ApprovalRejected.__name__, cause=json.dumps(facts)
             )
     except ClientError as error:
         if error_code(error) not in _GONE:
-            return _undo(dynamodb, table, approval, request, audit_pk, error_code(error))
+            result("FAILED", error_code(error))
+            return _undo(dynamodb, table, approval, request)
         for pk in (approval["pk"], request["pk"]):
             set_fields(dynamodb, table, pk, {"status": EXPIRED})
-        set_fields(
-            dynamodb, table, audit_pk, {"callback": EXPIRED, "callback_error": error_code(error)}
-        )
+        result(EXPIRED, error_code(error))
         return Answer(410, pages.gone(recorded=True), "callback_gone")
     except BotoCoreError as error:
         # The call may have reached Step Functions before the connection failed: reopening the
         # records could let a second approver contradict a workflow already acting on this one.
         # Keep the decision; if it never arrived, the wait times out into the escalation round,
         # which asks again with a new task.
-        set_fields(
-            dynamodb,
-            table,
-            audit_pk,
-            {"callback": "UNCONFIRMED", "callback_error": type(error).__name__},
-        )
+        result("UNCONFIRMED", type(error).__name__)
         return Answer(503, pages.unavailable(), "callback_unconfirmed")
-    set_fields(dynamodb, table, audit_pk, {"callback": "DELIVERED"})
+    result("DELIVERED")
     return Answer(200, pages.thanks(outcome), _DONE[outcome.decision])
 
 
 def _undo(
-    dynamodb: DynamoDBClient,
-    table: str,
-    approval: dict[str, Any],
-    request: dict[str, Any],
-    audit_pk: str,
-    code: str,
+    dynamodb: DynamoDBClient, table: str, approval: dict[str, Any], request: dict[str, Any]
 ) -> Answer:
-    """The workflow was not told: reopen both records so the approver can try again."""
-    set_fields(dynamodb, table, audit_pk, {"callback": "FAILED", "callback_error": code})
-    for pk in (approval["pk"], request["pk"]):
-        set_fields(dynamodb, table, pk, {"status": PENDING})
+    """The workflow was not told: reopen both records (the token back) so the approver can retry."""
+    set_fields(dynamodb, table, approval["pk"], {"status": PENDING})
+    reopened = {"status": PENDING, TOKEN_FIELD: request[TOKEN_FIELD]}
+    set_fields(dynamodb, table, request["pk"], reopened)
     return Answer(503, pages.unavailable(), "callback_failed")
+
+
+def _outcome_of(audit: Mapping[str, Any]) -> pages.Outcome:
+    return pages.Outcome(audit["decision"], audit["approver"], audit["decided_at"], audit["reason"])
 
 
 def _outcome(request: Mapping[str, Any]) -> pages.Outcome:
@@ -326,6 +392,12 @@ def _form(body: str, base64_encoded: bool) -> dict[str, str] | None:
     if any(len(values) != 1 for values in fields.values()):
         return None
     return {name: values[0] for name, values in fields.items()}
+
+
+def _csrf(key: bytes, approval_id: str, settings: ApiSettings, visitor: Visitor) -> str:
+    """The form's CSRF token: bound to the link, and with SSO to the signed-in session too."""
+    session = (visitor.email or "").lower() if settings.sso_enabled else ""
+    return csrf_token(key, approval_id, session)
 
 
 def _cert(request: Mapping[str, Any], field: str) -> str:

@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from certrelay.distribution import summarize, target_label
-from certrelay.mail import console_url_for, sns_message, subject_line
+from certrelay.mail import console_url_for, inline, quoted, sns_message, subject_line
 
 REJECTED = "rejected"
 EXPIRED = "expired"
@@ -32,7 +32,7 @@ def compose_outcome(
     if kind not in KINDS:
         raise ValueError(f"unknown outcome {kind!r}; expected one of {', '.join(KINDS)}")
     certificate = decision.get("certificate") or {}
-    name = str(certificate.get("domain") or certificate.get("arn") or "the certificate")
+    name = inline(certificate.get("domain") or certificate.get("arn") or "the certificate")
     approval = decision.get("approval") or {}
     recipients = list(decision.get("owners") or [])
     if kind == EXPIRED:
@@ -44,7 +44,8 @@ def compose_outcome(
             f"{name} {'distributed to every target' if complete else 'NOT distributed everywhere'}"
         )
         lines = [
-            f"The renewed certificate {name} (serial {certificate.get('serial')}) was delivered to "
+            f"The renewed certificate {name} (serial {inline(certificate.get('serial'))}) was "
+            "delivered to "
             f"{summary['distributed']} of {summary['distributed'] + summary['failed']} target(s).",
             "",
             *_result_lines(decision),
@@ -64,18 +65,20 @@ def compose_outcome(
             f"certrelay could not export the renewed certificate {name} safely, so nothing was "
             "distributed.",
             "",
-            f"Error: {error.get('Error')}",
-            f"Cause: {error.get('Cause')}",
+            f"Error: {inline(error.get('Error'))}",
+            "Cause, as the failing step reported it:",
+            *quoted(str(error.get("Cause") or "")),
         ]
         severity = "HIGH"
     elif kind == REJECTED:
         who = _rejection(decision)
         headline = f"distribution of {name} was rejected"
         lines = [
-            f"{who.get('approver', 'An approver')} rejected distributing the renewed certificate "
-            f"{name} at {who.get('decided_at', 'an unknown time')}.",
+            f"{inline(who.get('approver', 'An approver'))} rejected distributing the renewed "
+            f"certificate {name} at {inline(who.get('decided_at', 'an unknown time'))}.",
             "",
-            f"Reason given: {who.get('reason') or '(none)'}",
+            "Reason given, in the approver's words:",
+            *quoted(str(who.get("reason") or "")),
             "",
             "Nothing was exported or distributed; the servers and buckets of the profile keep "
             "the certificate they have. If the rejection was a mistake, send the ACM "
@@ -96,9 +99,9 @@ def compose_outcome(
     lines += [
         "",
         "Certificate",
-        f"  ARN:       {certificate.get('arn')}",
-        f"  Serial:    {certificate.get('serial')}",
-        f"  Not after: {certificate.get('not_after')}",
+        f"  ARN:       {inline(certificate.get('arn'))}",
+        f"  Serial:    {inline(certificate.get('serial'))}",
+        f"  Not after: {inline(certificate.get('not_after'))}",
         "",
         "Execution",
         f"  {console_url_for(execution_arn) or execution_arn}",
@@ -122,7 +125,7 @@ def _result_lines(decision: dict[str, Any]) -> list[str]:
     for result in (decision.get("distribution") or {}).get("results") or []:
         label = target_label(result.get("target") or {})
         mark = "ok    " if result.get("status") == "DISTRIBUTED" else "FAILED"
-        lines.append(f"  {mark} {label}: {_detail(result.get('detail'))}")
+        lines.append(f"  {mark} {inline(label)}: {inline(_detail(result.get('detail')))}")
     return lines
 
 

@@ -93,3 +93,51 @@ def _first_link(engine: LocalEngine, arn: str) -> str:
             return links[0]
         time.sleep(0.01)
     raise AssertionError("no approval email within 10 s")
+
+
+def test_with_sso_the_approver_signs_in_at_the_issuer_and_approves(browser, tmp_path):
+    # GIVEN the stack deployed with SSO against a small OIDC issuer the test runs
+    from tests.functional.oidc_issuer import CLIENT_ID, running_issuer
+
+    with running_issuer() as issuer:
+        parameters = {"ApprovalSsoIssuer": issuer.url, "ApprovalSsoAudience": CLIENT_ID}
+        with LocalEngine(parameters=parameters) as engine:
+            event = json.loads((ROOT / "events" / "available.json").read_text(encoding="utf-8"))
+            _, started = engine.put_event(engine.certificate_event(event, "web-private"))
+            ((name, arn),) = started
+            engine.wait_for_state(arn, "Request Approval")
+            link = _first_link(engine, arn)
+
+            # WHEN the approver opens the link: the browser goes to the issuer and comes back
+            browser.get(link)
+            WebDriverWait(browser, 20).until(
+                expected_conditions.presence_of_element_located((By.TAG_NAME, "textarea"))
+            )
+            page = browser.find_element(By.TAG_NAME, "body").text
+            browser.save_screenshot(str(tmp_path / "sso-approval-page.png"))
+            # THEN the page shows who signed in, and signing in decided nothing
+            assert len(issuer.authorize_requests) == 1
+            assert len(issuer.token_requests) == 1
+            assert "Signed in as" in page
+            assert "web-lead@example.com" in page
+            assert browser.current_url == link
+            assert engine.status(arn) == "RUNNING"
+            session = browser.get_cookie("certrelay_session")
+            assert session is not None
+            assert session["httpOnly"] is True
+            assert session["sameSite"] == "Lax"
+
+            # WHEN they approve with the page's button
+            confirmation_page = browser.find_element(By.TAG_NAME, "html")
+            browser.find_element(By.TAG_NAME, "textarea").send_keys("Signed in with SSO")
+            browser.find_element(By.CSS_SELECTOR, "button[value='approve']").click()
+            WebDriverWait(browser, 20).until(expected_conditions.staleness_of(confirmation_page))
+            answer = browser.find_element(By.TAG_NAME, "body").text
+            execution = engine.wait(arn, name=name, seconds=30)
+
+    # THEN the execution was approved by the signed-in person
+    assert "approve" in answer.lower()
+    assert execution.states[-1] == "Renewal Distributed"
+    decision = execution.output["approval_decision"]
+    assert decision["approver"] == "web-lead@example.com"
+    assert decision["reason"] == "Signed in with SSO"

@@ -5,17 +5,22 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import boto3
 import pytest
+import yaml
 from moto import mock_aws
 
+from certrelay.approval_links import digest
+from certrelay.approval_sso import SESSION_COOKIE, new_session
 from functions.approval import app as approval_app
 from functions.request_approval import app as request_app
 
@@ -23,7 +28,6 @@ REGION = "us-east-1"
 TABLE = "certrelay-approvals"
 KEY = "k3y-for-tests-0123456789abcdefghijklmnop"  # >= 32 characters
 BASE_URL = "https://abc123.execute-api.us-east-1.amazonaws.com"
-CERT_ARN = "arn:aws:acm:us-east-1:123456789012:certificate/0000aaaa-1111-2222-3333-444455556666"
 APPROVER = "web-lead@example.com"
 SECOND = "deputy@example.com"
 ESCALATION = "ops@example.com"
@@ -43,6 +47,19 @@ class Aws:
     sfn: Any
     sqs: Any
     queue_url: str
+    acm: Any
+    profiles_file: Path
+
+
+def cert_arn() -> str:
+    """The ARN of the test's certificate in moto ACM (tagged certrelay:profile=web)."""
+    return os.environ["TEST_CERTIFICATE_ARN"]
+
+
+def write_profiles(path: Path, approvers: list[str], escalation: list[str]) -> None:
+    """The deployed profiles: profile web with these approvers and escalation contacts."""
+    web = {"owners": ["web-team@example.com"], "approvers": approvers, "escalation": escalation}
+    path.write_text(yaml.safe_dump({"profiles": {"web": web, "other": {"approvers": [SECOND]}}}))
 
 
 @dataclass(frozen=True)
@@ -54,9 +71,10 @@ class FakeContext:
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
-    """Moto with the approval table, the key secret, the mail topic (read through a queue) and a
-    state machine whose one task waits for a token, like "Request Approval" does."""
+def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Aws]:
+    """Moto with the approval table, the key secret, the token key, the mail topic (read through a
+    queue), a certificate tagged with profile web, the deployed profiles, and a state machine
+    whose one task waits for a token, like "Request Approval" does."""
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     config = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
     with mock_aws(config=config):  # type: ignore[arg-type]
@@ -80,18 +98,29 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
         queue_url = sqs.create_queue(QueueName="mailbox")["QueueUrl"]
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
         sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn["Attributes"]["QueueArn"])
+        token_key = boto3.client("kms", region_name=REGION).create_key()["KeyMetadata"]["Arn"]
+        acm = boto3.client("acm", region_name=REGION)
+        certificate = acm.request_certificate(
+            DomainName="www.example.com", Tags=[{"Key": "certrelay:profile", "Value": "web"}]
+        )["CertificateArn"]
+        profiles_file = tmp_path / "profiles.yaml"
+        write_profiles(profiles_file, [APPROVER, SECOND], [ESCALATION])
         for name, value in {
             "APPROVAL_TABLE_NAME": TABLE,
             "APPROVAL_KEY_SECRET_ARN": secret,
+            "APPROVAL_TOKEN_KEY_ARN": token_key,
             "APPROVAL_BASE_URL": BASE_URL + "/",
             "NOTIFICATION_TOPIC_ARN": topic,
-            "SSO_ENABLED": "false",
+            "PROFILES_FILE": str(profiles_file),
+            "TEST_CERTIFICATE_ARN": certificate,
         }.items():
             monkeypatch.setenv(name, value)
+        monkeypatch.delenv("SSO_ISSUER", raising=False)
         clears = [request_app._dependencies.cache_clear, approval_app._dependencies.cache_clear]
         for clear in clears:
             clear()
-        yield Aws(dynamodb, boto3.client("stepfunctions", region_name=REGION), sqs, queue_url)
+        sfn = boto3.client("stepfunctions", region_name=REGION)
+        yield Aws(dynamodb, sfn, sqs, queue_url, acm, profiles_file)
         for clear in clears:  # a test may have replaced _dependencies by now
             clear()
 
@@ -159,7 +188,7 @@ def triage_output(
         "summary": f"{domain} was renewed and is ready to distribute.",
         "event_kind": "Available",
         "certificate": {
-            "arn": CERT_ARN,
+            "arn": cert_arn(),
             "domain": domain,
             "type": "AMAZON_ISSUED",
             "status": "ISSUED",
@@ -227,8 +256,10 @@ def http(
     query: str = "",
     email: str | None = None,
     source_ip: str = "198.51.100.7",
+    cookies: list[str] | None = None,
+    path: str | None = None,
 ) -> dict[str, Any]:
-    """An API Gateway HTTP API (payload v2) event for /approvals/{id}."""
+    """An API Gateway HTTP API (payload v2) event for /approvals/{id} (or another `path`)."""
     if form is not None:
         body = urlencode(form)
     if body is not None and base64_encoded:
@@ -250,8 +281,6 @@ def http(
         "time": datetime.now(UTC).strftime("%d/%b/%Y:%H:%M:%S +0000"),
         "timeEpoch": int(time.time() * 1000),
     }
-    if email is not None:
-        context["authorizer"] = {"jwt": {"claims": {"email": email, "sub": "u-1"}, "scopes": None}}
     headers = {"host": context["domainName"], "user-agent": BROWSER}
     if body is not None:
         headers["content-type"] = "application/x-www-form-urlencoded"
@@ -268,6 +297,15 @@ def http(
         event["queryStringParameters"] = dict(part.split("=", 1) for part in query.split("&"))
     if body is not None:
         event["body"] = body
+    if email is not None:  # signed in through SSO: the session cookie the callback sets
+        event["cookies"] = [
+            f"{SESSION_COOKIE}={new_session(KEY.encode(), email, datetime.now(UTC))}"
+        ]
+    if cookies is not None:
+        event["cookies"] = cookies
+    if path is not None:
+        event["rawPath"] = context["http"]["path"] = path
+        event["routeKey"] = context["routeKey"] = f"{method} {path}"
     return event
 
 
@@ -281,6 +319,22 @@ def table(aws: Aws) -> list[dict[str, Any]]:
     """Every item in the approval table, in key order: for before/after comparisons."""
     items = aws.dynamodb.scan(TableName=TABLE, ConsistentRead=True)["Items"]
     return sorted(items, key=lambda item: item["pk"]["S"])
+
+
+def audits(aws: Aws, approval_id: str) -> list[dict[str, Any]]:
+    """The audit items of one link, oldest first (their keys sort by time)."""
+    prefix = "audit#" + digest(approval_id) + "#"
+    return [
+        {k: next(iter(v.values())) for k, v in found.items()}
+        for found in table(aws)
+        if found["pk"]["S"].startswith(prefix)
+    ]
+
+
+def last_callback(aws: Aws, approval_id: str) -> dict[str, Any]:
+    """The latest callback result appended for a link ({} when none)."""
+    results = [a for a in audits(aws, approval_id) if a.get("event") == "callback"]
+    return results[-1] if results else {}
 
 
 def item(aws: Aws, pk: str) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import json
 import logging
 import os
@@ -13,30 +15,35 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from certrelay.approval_links import ApiSettings, RequestSettings, csrf_token, digest, load_key
+from certrelay.approval_links import RequestSettings, csrf_token, digest, load_key
 from certrelay.approval_requests import request_approval
 from functions.approval import app as approval_app
 from tests.functional.approval_fixtures import (
     APPROVER,
     BROWSER,
+    ESCALATION,
     KEY,
     REGION,
     SECOND,
     SECURITY_HEADERS,
     TABLE,
     Aws,
+    audits,
     aws,
     call,
+    cert_arn,
     csrf_of,
     finished,
     http,
     item,
+    last_callback,
     links,
     mails,
     request,
     table,
     triage_output,
     waiting_execution,
+    write_profiles,
 )
 
 __all__ = ["aws"]  # the fixture, imported for pytest
@@ -95,10 +102,9 @@ class CountingSfn:
 
 @pytest.fixture
 def sfn_spy(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> CountingSfn:
-    settings = ApiSettings.from_env(os.environ)
-    key = load_key(boto3.client("secretsmanager"), settings.key_secret_arn)
     spy = CountingSfn(aws.sfn)
-    monkeypatch.setattr(approval_app, "_dependencies", lambda: (settings, key, aws.dynamodb, spy))
+    deps = dataclasses.replace(approval_app._dependencies(), sfn=spy)
+    monkeypatch.setattr(approval_app, "_dependencies", lambda: deps)
     return spy
 
 
@@ -195,15 +201,17 @@ def test_approving_resumes_the_execution_once_and_audits_who_from_where(
     assert output["reason"] == "change CHG-42"
     assert sfn_spy.calls == 1
     # AND the audit record says who, what, why, when, from which address and browser
-    audit = item(aws, "audit#" + digest(approval_id))
+    audit, callback = audits(aws, approval_id)
+    assert audit["event"] == "decided"
     assert audit["approver"] == APPROVER
     assert audit["decision"] == "approve"
     assert audit["reason"] == "change CHG-42"
     assert audit["source_ip"] == "203.0.113.9"
     assert audit["user_agent"] == BROWSER
     assert audit["execution"] == execution
-    assert audit["callback"] == "DELIVERED"
     assert audit["decided_at"] == output["decided_at"]
+    assert (callback["event"], callback["callback"]) == ("callback", "DELIVERED")
+    assert callback["attempt"] == audit["pk"]
 
 
 def test_a_double_click_or_replay_decides_once_and_shows_the_first_decision(
@@ -260,7 +268,7 @@ def test_rejecting_fails_the_execution_with_approval_rejected(aws: Aws) -> None:
     described = finished(aws, execution)
     assert described["status"] == "FAILED"
     assert described.get("error") == "ApprovalRejected"
-    assert item(aws, "audit#" + digest(approval_id))["decision"] == "reject"
+    assert audits(aws, approval_id)[0]["decision"] == "reject"
 
 
 def test_a_link_past_its_deadline_is_gone(aws: Aws) -> None:
@@ -272,6 +280,7 @@ def test_a_link_past_its_deadline_is_gone(aws: Aws) -> None:
         {"token": token, "execution": execution, "round": "request", "decision": triage_output()},
         dynamodb=aws.dynamodb,
         sns=boto3.client("sns", region_name=REGION),
+        kms=boto3.client("kms", region_name=REGION),
         key=key,
         settings=settings,
         now=datetime.now(UTC) - timedelta(hours=2),
@@ -303,7 +312,7 @@ def test_a_decision_after_the_workflow_stopped_waiting_is_recorded_as_expired(aw
     assert answer["statusCode"] == 410
     assert "stopped waiting" in answer["body"]
     assert item(aws, "approval#" + digest(approval_id))["status"] == "EXPIRED"
-    audit = item(aws, "audit#" + digest(approval_id))
+    audit = last_callback(aws, approval_id)
     assert audit["callback"] == "EXPIRED"
     assert audit["callback_error"] in {"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"}
     assert secure(call(http("GET", approval_id)))["statusCode"] == 410
@@ -319,12 +328,12 @@ def test_a_failed_callback_reopens_the_link_so_the_approver_can_retry(
     first = post(approval_id)
     assert first["statusCode"] == 503
     assert item(aws, "approval#" + digest(approval_id))["status"] == "PENDING"
-    assert item(aws, "audit#" + digest(approval_id))["callback"] == "FAILED"
+    assert last_callback(aws, approval_id)["callback"] == "FAILED"
     second = post(approval_id)
     # THEN the retry goes through and the execution resumes
     assert second["statusCode"] == 200
     assert finished(aws, execution)["status"] == "SUCCEEDED"
-    assert item(aws, "audit#" + digest(approval_id))["callback"] == "DELIVERED"
+    assert last_callback(aws, approval_id)["callback"] == "DELIVERED"
 
 
 @pytest.mark.parametrize(
@@ -361,18 +370,22 @@ def test_with_sso_only_the_signed_in_approver_may_decide(
     aws: Aws, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN SSO mode and a link sent to the approver
-    monkeypatch.setenv("SSO_ENABLED", "true")
+    monkeypatch.setenv("SSO_ISSUER", "https://idp.example.com")
+    monkeypatch.setenv("SSO_CLIENT_ID", "certrelay")
     approval_app._dependencies.cache_clear()
     execution, approval_id = waiting_link(aws, approvers=[APPROVER, SECOND])
     before = table(aws)
-    # WHEN someone else, signed in, opens and posts to it: a stranger, nobody, another approver
+    # WHEN someone else, signed in, opens and posts to it: a stranger, another approver
     shown = secure(call(http("GET", approval_id, email="mallory@example.com")))
-    unsigned = secure(call(http("GET", approval_id)))
     colleague = secure(call(http("GET", approval_id, email=SECOND)))
-    form = {"csrf": csrf_token(KEY.encode(), approval_id), "decision": "approve"}
-    posted = secure(call(http("POST", approval_id, form=form, email="mallory@example.com")))
+    session = "mallory@example.com"
+    form = {"csrf": csrf_token(KEY.encode(), approval_id, session), "decision": "approve"}
+    posted = secure(call(http("POST", approval_id, form=form, email=session)))
+    # AND nobody signed in posts the link-only CSRF token
+    unsigned = {"csrf": csrf_token(KEY.encode(), approval_id), "decision": "approve"}
+    anonymous = secure(call(http("POST", approval_id, form=unsigned)))
     # THEN 403 showing who is signed in, and nothing changed
-    statuses = [a["statusCode"] for a in (shown, unsigned, colleague, posted)]
+    statuses = [a["statusCode"] for a in (shown, colleague, posted, anonymous)]
     assert statuses == [403, 403, 403, 403]
     assert "mallory@example.com" in shown["body"]
     assert table(aws) == before
@@ -380,7 +393,24 @@ def test_with_sso_only_the_signed_in_approver_may_decide(
     answer = post(approval_id, email=APPROVER.upper())
     assert answer["statusCode"] == 200
     assert finished(aws, execution)["status"] == "SUCCEEDED"
-    assert item(aws, "audit#" + digest(approval_id))["authenticated_by"] == "sso"
+    assert audits(aws, approval_id)[0]["authenticated_by"] == "sso"
+
+
+def test_with_sso_a_page_csrf_token_does_not_serve_another_session(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN SSO mode and the page the approver saw while signed in
+    monkeypatch.setenv("SSO_ISSUER", "https://idp.example.com")
+    monkeypatch.setenv("SSO_CLIENT_ID", "certrelay")
+    approval_app._dependencies.cache_clear()
+    execution, approval_id = waiting_link(aws, approvers=[APPROVER, SECOND])
+    page = secure(call(http("GET", approval_id, email=APPROVER)))["body"]
+    form = {"csrf": csrf_of(page), "decision": "approve"}
+    # WHEN that form is posted with another person's session
+    answer = secure(call(http("POST", approval_id, form=form, email=SECOND)))
+    # THEN it is refused and the workflow still waits
+    assert answer["statusCode"] == 403
+    assert aws.sfn.describe_execution(executionArn=execution)["status"] == "RUNNING"
 
 
 def test_hostile_domain_and_reason_are_shown_as_text(aws: Aws) -> None:
@@ -441,8 +471,8 @@ def test_two_racing_clicks_are_decided_once_by_the_conditional_transaction(
     ids = links(mails(aws))
     pages = {email: call(http("GET", ids[email]))["body"] for email in (APPROVER, SECOND)}
     racing = StaleReads(aws.dynamodb)
-    settings, key, _, spy = approval_app._dependencies()
-    monkeypatch.setattr(approval_app, "_dependencies", lambda: (settings, key, racing, spy))
+    deps = dataclasses.replace(approval_app._dependencies(), dynamodb=racing)
+    monkeypatch.setattr(approval_app, "_dependencies", lambda: deps)
     # AND the first approver's request reads the records as they were before the second's click
     before = racing.snapshot("approval#" + digest(ids[APPROVER]), "request#" + digest(token))
     second = {"csrf": csrf_of(pages[SECOND]), "decision": "approve", "reason": "second"}
@@ -456,7 +486,7 @@ def test_two_racing_clicks_are_decided_once_by_the_conditional_transaction(
     assert "second" in answer["body"]
     assert sfn_spy.calls == 1
     assert finished(aws, execution)["status"] == "SUCCEEDED"
-    assert item(aws, "audit#" + digest(ids[APPROVER])) == {}
+    assert audits(aws, ids[APPROVER]) == []
 
 
 @pytest.mark.parametrize(
@@ -504,6 +534,121 @@ def test_an_unconfirmed_callback_keeps_the_decision_so_nobody_can_contradict_it(
     # THEN the page says try later, yet the decision stays recorded (a second click is 409)
     assert answer["statusCode"] == 503
     assert item(aws, "approval#" + digest(approval_id))["status"] == "DECIDED"
-    assert item(aws, "audit#" + digest(approval_id))["callback"] == "UNCONFIRMED"
+    assert last_callback(aws, approval_id)["callback"] == "UNCONFIRMED"
     assert call(http("POST", approval_id, form=form))["statusCode"] == 409
     assert finished(aws, execution)["status"] == "SUCCEEDED"
+
+
+def redeployed(monkeypatch: pytest.MonkeyPatch) -> CountingSfn:
+    """New containers (after a profile redeploy), their Step Functions calls counted."""
+    approval_app._dependencies.cache_clear()
+    spy = CountingSfn(boto3.client("stepfunctions", region_name=REGION))
+    deps = dataclasses.replace(approval_app._dependencies(), sfn=spy)
+    monkeypatch.setattr(approval_app, "_dependencies", lambda: deps)
+    return spy
+
+
+def test_an_approver_removed_from_the_profile_before_deciding_is_refused_and_audited(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a link mailed to the approver, whose page is open
+    execution, approval_id = waiting_link(aws)
+    page = call(http("GET", approval_id))["body"]
+    # AND the profile is redeployed without them before they decide
+    write_profiles(aws.profiles_file, [SECOND], [ESCALATION])
+    sfn = redeployed(monkeypatch)
+    # WHEN they press Approve
+    form = {"csrf": csrf_of(page), "decision": "approve", "reason": "still me"}
+    answer = secure(call(http("POST", approval_id, form=form)))
+    # THEN 403, no SendTask* call, the records still PENDING, and a `denied` audit item
+    assert answer["statusCode"] == 403
+    assert "no longer names you" in answer["body"]
+    assert sfn.calls == 0
+    assert item(aws, "approval#" + digest(approval_id))["status"] == "PENDING"
+    (denied,) = audits(aws, approval_id)
+    assert (denied["event"], denied["approver"]) == ("denied", APPROVER)
+    assert (denied["decision"], denied["reason"]) == ("approve", "still me")
+    assert denied["source_ip"] == "198.51.100.7"
+    assert aws.sfn.describe_execution(executionArn=execution)["status"] == "RUNNING"
+
+
+def test_a_certificate_moved_to_another_profile_cannot_be_decided_by_the_old_approver(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a link mailed to web's approver; then the certificate is re-tagged to profile other
+    execution, approval_id = waiting_link(aws)
+    aws.acm.add_tags_to_certificate(
+        CertificateArn=cert_arn(), Tags=[{"Key": "certrelay:profile", "Value": "other"}]
+    )
+    sfn = redeployed(monkeypatch)
+    # WHEN the old approver rejects
+    answer = post(approval_id, decision="reject")
+    # THEN 403 and no callback
+    assert answer["statusCode"] == 403
+    assert sfn.calls == 0
+    assert [a["event"] for a in audits(aws, approval_id)] == ["denied"]
+    assert aws.sfn.describe_execution(executionArn=execution)["status"] == "RUNNING"
+
+
+def test_a_retried_callback_appends_and_never_overwrites_the_first_attempts_audit(
+    aws: Aws, sfn_spy: CountingSfn
+) -> None:
+    # GIVEN a first attempt whose callback Step Functions throttled
+    execution, approval_id = waiting_link(aws)
+    sfn_spy.fail_with = "ThrottlingException"
+    assert post(approval_id, reason="first try")["statusCode"] == 503
+    first = audits(aws, approval_id)
+    # WHEN the approver tries again and it goes through
+    assert post(approval_id, reason="second try")["statusCode"] == 200
+    assert finished(aws, execution)["status"] == "SUCCEEDED"
+    # THEN the first attempt's items are unchanged, and the second attempt's were appended
+    after = audits(aws, approval_id)
+    assert after[: len(first)] == first
+    assert [(a["event"], a.get("callback"), a["reason"]) for a in after] == [
+        ("decided", None, "first try"),
+        ("callback", "FAILED", "first try"),
+        ("decided", None, "second try"),
+        ("callback", "DELIVERED", "second try"),
+    ]
+    assert len({a["pk"] for a in after}) == 4
+
+
+def test_the_stored_task_token_is_encrypted_and_removed_once_decided(aws: Aws) -> None:
+    # GIVEN a request round that stored its token
+    execution, token = waiting_execution(aws)
+    request(token, execution)
+    approval_id = links(mails(aws))[APPROVER]
+    pk = "request#" + digest(token)
+    stored = item(aws, pk)
+    # THEN the table holds no plaintext token, only a ciphertext bound to the record
+    assert token not in json.dumps(table(aws))
+    assert "token" not in stored
+    kms = boto3.client("kms", region_name=REGION)
+    blob = base64.b64decode(stored["token_ciphertext"])
+    plain = kms.decrypt(CiphertextBlob=blob, EncryptionContext={"certrelay:record": pk})
+    assert plain["Plaintext"].decode() == token
+    with pytest.raises(ClientError):  # the same ciphertext opens for no other record
+        kms.decrypt(CiphertextBlob=blob, EncryptionContext={"certrelay:record": "request#x"})
+    # WHEN the approver approves
+    assert post(approval_id)["statusCode"] == 200
+    # THEN the execution resumed and the decided record keeps no token at all
+    assert finished(aws, execution)["status"] == "SUCCEEDED"
+    decided = item(aws, pk)
+    assert decided["status"] == "DECIDED"
+    assert "token_ciphertext" not in decided
+
+
+def test_a_decision_too_late_leaves_no_token_behind(aws: Aws) -> None:
+    # GIVEN a wait that timed out before the approver's click
+    execution, token = waiting_execution(aws, timeout_seconds=1)
+    request(token, execution)
+    approval_id = links(mails(aws))[APPROVER]
+    page = call(http("GET", approval_id))["body"]
+    assert finished(aws, execution)["status"] == "FAILED"
+    # WHEN the approver approves
+    form = {"csrf": csrf_of(page), "decision": "approve"}
+    assert call(http("POST", approval_id, form=form))["statusCode"] == 410
+    # THEN the request is closed as EXPIRED without its token
+    closed = item(aws, "request#" + digest(token))
+    assert closed["status"] == "EXPIRED"
+    assert "token_ciphertext" not in closed

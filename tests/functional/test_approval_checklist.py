@@ -7,16 +7,15 @@ caps are refused before anything is decided.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
-import os
 from typing import Any
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from certrelay.approval_links import ApiSettings, load_key
 from certrelay.outcomes import EXPIRED
 from functions.approval import app as approval_app
 from functions.notify import app as notify_app
@@ -137,10 +136,9 @@ def test_a_callback_the_workflow_no_longer_takes_is_recorded_as_expired(
     request(token, execution)
     approval_id = links(mails(aws))[APPROVER]
     csrf = csrf_of(call(http("GET", approval_id))["body"])
-    settings = ApiSettings.from_env(os.environ)
-    key = load_key(boto3.client("secretsmanager"), settings.key_secret_arn)
     gone = GoneSfn(code)
-    monkeypatch.setattr(approval_app, "_dependencies", lambda: (settings, key, aws.dynamodb, gone))
+    deps = dataclasses.replace(approval_app._dependencies(), sfn=gone)
+    monkeypatch.setattr(approval_app, "_dependencies", lambda: deps)
     # WHEN the approver approves
     answer = call(http("POST", approval_id, form={"csrf": csrf, "decision": "approve"}))
     # THEN 410, both records EXPIRED, the audit names the error, one call was made

@@ -14,12 +14,12 @@ from certrelay.errors import InvalidApprovalRequest, ServiceThrottled
 from tests.functional.approval_fixtures import (
     APPROVER,
     BASE_URL,
-    CERT_ARN,
     ESCALATION,
     SECOND,
     Aws,
     aws,
     call,
+    cert_arn,
     http,
     item,
     links,
@@ -58,9 +58,9 @@ def test_each_approver_gets_one_mail_with_their_own_link_and_the_token_goes_nowh
         attributes = {k: v["Value"] for k, v in mail["MessageAttributes"].items()}
         assert attributes["event_kind"] == "ApprovalRequested"
         assert attributes["severity"] == "MEDIUM"
-        assert attributes["certificate"] == CERT_ARN
+        assert attributes["certificate"] == cert_arn()
         assert mail["Subject"] == "[certrelay] Approval needed: distribute www.example.com"
-        for text in ("0a:1b:2c:3d", "2026-03-01T12:00:00Z", CERT_ARN, "3 target(s)", "'web'"):
+        for text in ("0a:1b:2c:3d", "2026-03-01T12:00:00Z", cert_arn(), "3 target(s)", "'web'"):
             assert text in mail["Message"]
         assert f"Decide by {deadline:%Y-%m-%d %H:%M} UTC" in mail["Message"]
         assert "nothing happens until you press Approve" in mail["Message"]

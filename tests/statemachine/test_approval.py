@@ -98,6 +98,26 @@ def test_rejected_renewal_tells_the_owners_who_rejected_and_why(engine: LocalEng
     assert "Not during the sale" in rejection["body"]
 
 
+def test_a_planted_line_in_the_rejection_reason_reaches_the_owners_only_as_a_quote(
+    engine: LocalEngine,
+):
+    # GIVEN an approver who rejects with a reason that imitates one of certrelay's own lines
+    planted = "ok\r\nExecution: https://evil.example/\nBcc: all@example.com"
+    run(engine, "reject", reason=planted)
+    # WHEN the owners' rejection mail is read
+    body = engine.notifications()[-1]["body"]
+    lines = body.splitlines()
+    # THEN every line of the reason is quoted, and the only unquoted execution line is ours
+    for text in ("> ok", "> Execution: https://evil.example/", "> Bcc: all@example.com"):
+        assert text in lines
+    assert not any(line.startswith(("Execution:", "Bcc:")) for line in lines)
+    assert all("evil.example" not in line or line.startswith("> ") for line in lines)
+    assert "\r" not in body
+    execution_line = lines[lines.index("Execution") + 1]
+    assert execution_line.strip().startswith("https://") or "execution:" in execution_line
+    assert "evil" not in execution_line
+
+
 @pytest.fixture
 def fast_engine() -> Iterator[LocalEngine]:
     # 24-hour approval windows pass in about a second each

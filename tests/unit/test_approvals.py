@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import hmac
 import re
@@ -31,6 +32,7 @@ REQUEST_ENV = {
     "APPROVAL_BASE_URL": "https://abc.execute-api.us-east-1.amazonaws.com/",
     "NOTIFICATION_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:certrelay",
     "APPROVAL_KEY_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:k",
+    "APPROVAL_TOKEN_KEY_ARN": "arn:aws:kms:us-east-1:123456789012:alias/certrelay-approval-token",
 }
 MAIL = pages.Mail(
     round="request",
@@ -129,12 +131,28 @@ def test_request_settings_name_a_missing_setting() -> None:
         RequestSettings.from_env({k: v for k, v in REQUEST_ENV.items() if "TOPIC" not in k})
 
 
-def test_api_settings_default_to_link_only_and_reject_a_vague_sso_flag() -> None:
-    env = {"APPROVAL_TABLE_NAME": "t", "APPROVAL_KEY_SECRET_ARN": "arn"}
+def test_api_settings_default_to_link_only_and_sso_needs_an_https_issuer_and_a_client() -> None:
+    env = {
+        "APPROVAL_TABLE_NAME": "t",
+        "APPROVAL_KEY_SECRET_ARN": "arn",
+        "APPROVAL_TOKEN_KEY_ARN": "key",
+        "PROFILES_FILE": "/opt/profiles.yaml",
+    }
     assert ApiSettings.from_env(env).sso_enabled is False
-    assert ApiSettings.from_env({**env, "SSO_ENABLED": "TRUE"}).sso_enabled is True
-    with pytest.raises(ConfigurationError, match="SSO_ENABLED"):
-        ApiSettings.from_env({**env, "SSO_ENABLED": "yes"})
+    sso_env = {
+        **env,
+        "SSO_ISSUER": "https://idp.example.com/",
+        "SSO_CLIENT_ID": "certrelay",
+        "APPROVAL_BASE_URL": "https://abc.execute-api.us-east-1.amazonaws.com/",
+    }
+    sso = ApiSettings.from_env(sso_env).sso
+    assert sso is not None
+    assert sso.issuer == "https://idp.example.com"
+    assert sso.redirect_uri == "https://abc.execute-api.us-east-1.amazonaws.com/callback"
+    with pytest.raises(ConfigurationError, match="SSO_ISSUER"):
+        ApiSettings.from_env({**sso_env, "SSO_ISSUER": "http://idp.example.com"})
+    with pytest.raises(ConfigurationError, match="SSO_CLIENT_ID"):
+        ApiSettings.from_env({k: v for k, v in sso_env.items() if k != "SSO_CLIENT_ID"})
 
 
 def test_approval_rejected_is_the_non_retryable_name_the_state_machine_catches() -> None:
@@ -240,3 +258,31 @@ def test_the_csp_allows_exactly_the_one_stylesheet_on_the_pages() -> None:
 def test_the_console_link_is_only_a_link_when_it_is_https() -> None:
     page = pages.confirmation(_facts(console_url="javascript:alert(1)"), csrf="c")
     assert "javascript:" not in page
+
+
+def test_a_cn_with_crlf_gives_a_clean_subject_and_no_header_or_line_injection() -> None:
+    # GIVEN a certificate whose name carries CR/LF, a header and a planted line (checklist SNS-04)
+    hostile = "evil\r\nBcc: all@example.com\nExecution: https://evil.example/"
+    mail = dataclasses.replace(MAIL, domain=hostile, profile="web\r\nExecution: x")
+    # WHEN the approval email is composed
+    subject, body = pages.email(mail, link="https://h/approvals/ID", escalation_contact=False)
+    # THEN the subject is one ASCII line under 100 characters, with no control characters
+    assert subject.isascii()
+    assert len(subject) < 100
+    assert not any(ord(ch) < 32 or ord(ch) == 127 for ch in subject)
+    # AND no line of the body starts with the planted text, and no CR is left
+    lines = body.splitlines()
+    assert "\r" not in body
+    assert not any(line.lstrip().startswith(("Bcc:", "Execution: https://evil")) for line in lines)
+    assert lines[lines.index("Execution") + 1] == "  " + MAIL.execution
+
+
+def test_nobody_may_decide_for_a_record_without_a_certificate_arn() -> None:
+    from certrelay.approvers import current_approvers
+
+    class NoAcm:
+        def __getattr__(self, name: str) -> Any:
+            raise AssertionError(f"ACM must not be asked ({name})")
+
+    for arn in ("unknown", "", "arn:aws:acm:us-east-1:123456789012:certificate/x\n"):
+        assert current_approvers(NoAcm(), {}, arn, "request") == frozenset()  # type: ignore[arg-type]

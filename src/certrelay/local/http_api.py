@@ -100,6 +100,8 @@ class LocalHttpApi:
     ) -> dict[str, Any]:
         now = dt.datetime.now(dt.UTC)
         lowered = {k.lower(): v for k, v in headers.items()}
+        # Payload 2.0 lists the Cookie header's pairs in `cookies`, not among the headers.
+        cookie_header = lowered.pop("cookie", "")
         content_type = lowered.get("content-type", "")
         is_text = not body or content_type.startswith(TEXT_TYPES)
         event: dict[str, Any] = {
@@ -129,6 +131,8 @@ class LocalHttpApi:
             "pathParameters": parameters,
             "isBase64Encoded": not is_text,
         }
+        if cookie_header:
+            event["cookies"] = [c.strip() for c in cookie_header.split(";") if c.strip()]
         if query:
             event["queryStringParameters"] = dict(parse_qsl(query, keep_blank_values=True))
         if body:
