@@ -475,11 +475,64 @@ def test_bundles_and_passphrases_are_on_separate_keys(translated):
     assert export_grant["Principal"] == {"AWS": {"Fn::GetAtt": ["ExportFunctionRole", "Arn"]}}
 
 
-def test_bundle_bucket_outlives_the_stack(translated):
+def test_bundle_bucket_outlives_the_stack_and_takes_puts_under_its_key_only(translated):
+    """S3-03: a put naming another key (or none) is denied; the export names the bundle key."""
     bucket = translated["Resources"]["CertificateBucket"]
+    policy = translated["Resources"]["CertificateBucketPolicy"]["Properties"]["PolicyDocument"]
+    denials = {s["Sid"]: s for s in policy["Statement"] if s["Effect"] == "Deny"}
+    export = (ROOT / "src" / "certrelay" / "export.py").read_text(encoding="utf-8")
 
     assert bucket["DeletionPolicy"] == "Retain"
     assert bucket["UpdateReplacePolicy"] == "Retain"
+    assert denials["BundleKeyPutsOnly"]["Action"] == "s3:PutObject"
+    assert denials["BundleKeyPutsOnly"]["Condition"] == {
+        "StringNotEquals": {
+            "s3:x-amz-server-side-encryption-aws-kms-key-id": {"Fn::GetAtt": ["BundleKey", "Arn"]}
+        }
+    }
+    assert "SSEKMSKeyId=settings.bundle_kms_key_arn" in export
+
+
+def test_the_local_engine_deploys_every_store_under_its_key():
+    """GIVEN the template WHEN the local engine deploys it THEN the machine, the approval table
+    and secret and the state machine's log group carry the stack's keys as on AWS (moto keeps
+    the settings; key policies are not enforced there and are checked above)."""
+    import boto3
+
+    from certrelay.local.engine import LocalEngine
+
+    with LocalEngine() as engine:
+        stack = engine.stack
+        assert stack is not None
+        arn = {
+            k: stack.resources[k].attributes["Arn"] for k in ("StateMachineKey", "ApprovalDataKey")
+        }
+        region = stack.region
+        machine = boto3.client("stepfunctions", region_name=region).describe_state_machine(
+            stateMachineArn=stack.state_machines["CertificateLifecycleStateMachine"]
+        )
+        table = boto3.client("dynamodb", region_name=region).describe_table(
+            TableName=stack.ref("ApprovalTable")
+        )["Table"]
+        secret = boto3.client("secretsmanager", region_name=region).describe_secret(
+            SecretId=stack.ref("ApprovalKeySecret")
+        )
+        policy = boto3.client("secretsmanager", region_name=region).get_resource_policy(
+            SecretId=stack.ref("ApprovalKeySecret")
+        )
+        (log_group,) = boto3.client("logs", region_name=region).describe_log_groups(
+            logGroupNamePrefix=stack.ref("StateMachineLogGroup")
+        )["logGroups"]
+
+    assert machine["encryptionConfiguration"] == {
+        "type": "CUSTOMER_MANAGED_KMS_KEY",
+        "kmsKeyId": arn["StateMachineKey"],
+        "kmsDataKeyReusePeriodSeconds": 300,
+    }
+    assert table["SSEDescription"]["KMSMasterKeyArn"] == arn["ApprovalDataKey"]
+    assert secret["KmsKeyId"] == arn["ApprovalDataKey"]
+    assert "OnlyTheApprovalFunctionsReadTheKey" in policy["ResourcePolicy"]
+    assert log_group["kmsKeyId"] == arn["StateMachineKey"]
 
 
 def test_topics_use_the_stacks_key_and_its_policy_lets_publishers_and_alarms_encrypt(translated):
