@@ -676,3 +676,28 @@ def test_partner_keys_in_other_accounts_are_allowed_by_arn_through_s3_only(trans
         assert statement["Condition"] == {
             "StringEquals": {"kms:ViaService": "s3.eu-west-1.amazonaws.com"}
         }
+
+
+def test_bundle_access_is_logged_to_a_separate_private_bucket(translated):
+    """S3-05: server access logs of the bundle bucket go to a bucket of their own, which only
+    S3's log delivery for that bucket may write, without Object Lock."""
+    resources = translated["Resources"]
+    logging = resources["CertificateBucket"]["Properties"]["LoggingConfiguration"]
+    target = logging["DestinationBucketName"]["Ref"]
+    log_bucket = resources[target]
+    (policy,) = [
+        r["Properties"]["PolicyDocument"]
+        for r in resources.values()
+        if r["Type"] == "AWS::S3::BucketPolicy" and r["Properties"]["Bucket"] == {"Ref": target}
+    ]
+    (delivery,) = [s for s in policy["Statement"] if s["Effect"] == "Allow"]
+
+    assert target != "CertificateBucket"
+    assert log_bucket["Type"] == "AWS::S3::Bucket"
+    assert "ObjectLockEnabled" not in log_bucket["Properties"]
+    assert set(log_bucket["Properties"]["PublicAccessBlockConfiguration"].values()) == {True}
+    assert delivery["Principal"] == {"Service": "logging.s3.amazonaws.com"}
+    assert delivery["Condition"]["ArnEquals"]["aws:SourceArn"] == {
+        "Fn::GetAtt": ["CertificateBucket", "Arn"]
+    }
+    assert log_bucket["DeletionPolicy"] == "Retain"
