@@ -6,6 +6,14 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
 .PHONY: install demo test lint browser-deps bench diagram deploy-check clean
 
+# checkov in its own venv: heavy, and its pins would fight cfn-lint's in .venv.
+CHECKOV_VERSION ?= 3.3.30
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
+# Offline: no Prisma Cloud API key, no policy or mapping downloads, no package scan, no PyPI
+# update check.
+CHECKOV_ENV := BC_SKIP_MAPPING=TRUE CHECKOV_RUN_SCA_PACKAGE_SCAN_V2=false CKV_SKIP_PACKAGE_UPDATE_CHECK=TRUE
+
 # deploy-check: the AWS SAM CLI in its own venv (heavy, ~330 MB; not needed by `make test` or CI).
 SAM_CLI_VERSION ?= 1.170.0
 SAM_VENV := .venv-sam
@@ -28,11 +36,19 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/certrelay demo
 
-lint: $(STAMP)
+lint: $(STAMP) $(CHECKOV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/cfn-lint template.yaml -a cfn_lint_serverless.rules
+	$(CHECKOV_ENV) $(CHECKOV_VENV)/bin/checkov -f template.yaml --config-file .checkov.yaml \
+		--quiet --compact --skip-download
+
+$(CHECKOV_STAMP):
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check "checkov==$(CHECKOV_VERSION)"
+	rm -f $(CHECKOV_VENV)/.installed-* && touch $(CHECKOV_STAMP)
 
 # The browser test drives Debian's chromium through its chromedriver (no browser download).
 browser-deps:
@@ -68,4 +84,4 @@ deploy-check: $(SAM_STAMP)
 		PATH="$(dir $(LAMBDA_PYTHON)):$$PATH" $(SAM_VENV)/bin/sam build
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -7,6 +7,7 @@ the sweep must count days the same way for the idempotency gate to see one remin
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
@@ -19,6 +20,7 @@ SWEEP_SOURCE = "certrelay.sweep"
 
 DEFAULT_THRESHOLDS = frozenset({45, 30, 15, 7, 3, 1})
 DEFAULT_THRESHOLD_DAYS = ",".join(str(day) for day in sorted(DEFAULT_THRESHOLDS, reverse=True))
+_THRESHOLD_DAY = re.compile(r"[1-9][0-9]{0,2}")  # a JSON number: no sign, no leading zero
 
 
 def days_until(moment: datetime, now: datetime) -> int:
@@ -34,13 +36,18 @@ def days_until(moment: datetime, now: datetime) -> int:
 
 
 def expiry_thresholds(environ: Mapping[str, str]) -> frozenset[int]:
-    """EXPIRY_THRESHOLD_DAYS (the rule's and the sweep's reminder days), or the defaults."""
+    """EXPIRY_THRESHOLD_DAYS (the rule's and the sweep's reminder days), or the defaults.
+
+    The same days sit in the rule's event pattern as JSON numbers, where `07` is not a number:
+    the template's AllowedPattern and this parse refuse leading zeros alike.
+    """
     text = environ.get("EXPIRY_THRESHOLD_DAYS", "").strip() or DEFAULT_THRESHOLD_DAYS
     days: set[int] = set()
     for part in (piece.strip() for piece in text.split(",")):
-        if not part.isdigit() or not 0 <= int(part) <= 365:
+        if _THRESHOLD_DAY.fullmatch(part) is None or int(part) > 365:
             raise ConfigurationError(
-                f"EXPIRY_THRESHOLD_DAYS {text!r} must be comma-separated whole days, 0 to 365"
+                f"EXPIRY_THRESHOLD_DAYS {text!r} must be comma-separated whole days, 1 to 365, "
+                "without leading zeros"
             )
         days.add(int(part))
     return frozenset(days)

@@ -364,3 +364,395 @@ def test_dashboard_charts_every_business_metric_the_functions_emit(translated):
     names = {name for name, _ in emitted}
     assert {"EventsTriaged", "CertificatesByDaysToExpiry", "Approvals", "Distributions"} <= names
     assert charted == emitted
+
+
+# --- keys (KEY-06, KEY-07, HIS-07, S3-*, SNS-01/02) --------------------------------------------
+
+KEY_USE = {"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:ReEncrypt*", "kms:Encrypt*"}
+ACCOUNT_ROOT = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}
+
+
+def _keys(translated: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {k: r for k, r in translated["Resources"].items() if r["Type"] == "AWS::KMS::Key"}
+
+
+def _uses_the_key(actions: list[str]) -> bool:
+    return any(a in KEY_USE or a.startswith(("kms:Decrypt", "kms:GenerateData")) for a in actions)
+
+
+def _principals(statement: dict[str, Any]) -> list[Any]:
+    principal = statement["Principal"]
+    if principal == "*":
+        return ["*"]
+    values = principal.get("AWS", principal.get("Service"))
+    return values if isinstance(values, list) else [values]
+
+
+def test_every_key_rotates_and_outlives_the_stack(translated):
+    keys = _keys(translated)
+
+    expected = {"NotificationKey", "BundleKey", "PassphraseKey", "StateMachineKey"}
+    expected.add("ApprovalDataKey")
+    assert expected <= set(keys)
+    for name, key in keys.items():
+        assert key["Properties"]["EnableKeyRotation"] is True, name
+        assert key.get("DeletionPolicy") == "Retain", name
+        assert key.get("UpdateReplacePolicy") == "Retain", name
+
+
+def test_no_key_policy_lets_anyone_or_the_whole_account_use_a_key_unconditionally(translated):
+    """GIVEN every key policy WHEN a statement allows using the key THEN its principal is a named
+    role or service, or the account root bound by kms:CallerAccount and kms:ViaService; the
+    root's unconditioned statement administers the key but cannot decrypt with it."""
+    for name, key in _keys(translated).items():
+        statements = key["Properties"]["KeyPolicy"]["Statement"]
+        for statement in statements:
+            assert statement["Effect"] == "Allow", name
+            principals = _principals(statement)
+            assert "*" not in principals, f"{name}/{statement['Sid']}: '*' principal"
+            actions = _actions(statement)
+            assert "kms:*" not in actions, f"{name}/{statement['Sid']}: kms:*"
+            if principals == [ACCOUNT_ROOT] and _uses_the_key(actions):
+                condition = statement.get("Condition", {}).get("StringEquals", {})
+                assert {"kms:CallerAccount", "kms:ViaService"} <= set(condition), (
+                    f"{name}/{statement['Sid']}: the account uses the key without conditions"
+                )
+            if principals == [ACCOUNT_ROOT] and "Condition" not in statement:
+                assert not _uses_the_key(actions), f"{name}/{statement['Sid']}"
+                assert "kms:PutKeyPolicy" in actions or "kms:Put*" in actions, name
+
+
+def _key_policy_grants(translated, key: str, action: str) -> list[dict[str, Any]]:
+    statements = translated["Resources"][key]["Properties"]["KeyPolicy"]["Statement"]
+    return [s for s in statements if action in _actions(s)]
+
+
+def test_state_machine_is_encrypted_with_its_own_key_and_its_policy_names_the_readers(translated):
+    """HIS-03 and HIS-07: the execution history is under a customer managed key whose policy
+    names the state machine's role and the approval function's; nobody else but through Step
+    Functions with their own IAM grant (the rule's role, operators)."""
+    machine = translated["Resources"]["CertificateLifecycleStateMachine"]["Properties"]
+    log_group = translated["Resources"]["StateMachineLogGroup"]["Properties"]
+
+    assert machine["EncryptionConfiguration"]["Type"] == "CUSTOMER_MANAGED_KMS_KEY"
+    assert machine["EncryptionConfiguration"]["KmsKeyId"] == {
+        "Fn::GetAtt": ["StateMachineKey", "Arn"]
+    }
+    assert 60 <= machine["EncryptionConfiguration"]["KmsDataKeyReusePeriodSeconds"] <= 900
+    assert log_group["KmsKeyId"] == {"Fn::GetAtt": ["StateMachineKey", "Arn"]}
+    named = {
+        p["Fn::GetAtt"][0]
+        for s in _key_policy_grants(translated, "StateMachineKey", "kms:Decrypt")
+        for p in _principals(s)
+        if isinstance(p, dict) and "Fn::GetAtt" in p
+    }
+    assert named == {"CertificateLifecycleStateMachineRole", "ApprovalFunctionRole"}
+    for statement in _key_policy_grants(translated, "StateMachineKey", "kms:Decrypt"):
+        if "AWS" in statement["Principal"]:
+            assert (
+                "kms:EncryptionContext:aws:states:stateMachineArn"
+                in statement["Condition"]["ArnLike"]
+            ), statement["Sid"]
+    rule_role = translated["Resources"]["CertificateEventsRuleRole"]["Properties"]
+    (grant,) = [
+        s
+        for p in rule_role["Policies"]
+        for s in p["PolicyDocument"]["Statement"]
+        if s["Resource"] == {"Fn::GetAtt": ["StateMachineKey", "Arn"]}
+    ]
+    assert grant["Condition"]["StringEquals"][
+        "kms:EncryptionContext:aws:states:stateMachineArn"
+    ] == {"Ref": "CertificateLifecycleStateMachine"}
+
+
+def test_approval_table_and_link_secret_use_a_customer_managed_key(translated):
+    """KEY-07: the link-signing secret is under a CMK and only the two approval roles read it."""
+    resources = translated["Resources"]
+    table = resources["ApprovalTable"]["Properties"]["SSESpecification"]
+    secret = resources["ApprovalKeySecret"]["Properties"]
+    policy = resources["ApprovalKeySecretPolicy"]["Properties"]
+
+    assert table == {
+        "SSEEnabled": True,
+        "SSEType": "KMS",
+        "KMSMasterKeyId": {"Fn::GetAtt": ["ApprovalDataKey", "Arn"]},
+    }
+    assert secret["KmsKeyId"] == {"Fn::GetAtt": ["ApprovalDataKey", "Arn"]}
+    assert policy["SecretId"] == {"Ref": "ApprovalKeySecret"}
+    assert policy["BlockPublicPolicy"] is True
+    (deny,) = policy["ResourcePolicy"]["Statement"]
+    assert (deny["Effect"], deny["Action"]) == ("Deny", "secretsmanager:GetSecretValue")
+    assert deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"] == [
+        {"Fn::GetAtt": ["RequestApprovalFunctionRole", "Arn"]},
+        {"Fn::GetAtt": ["ApprovalFunctionRole", "Arn"]},
+    ]
+    readers = allowed(translated, "secretsmanager:GetSecretValue")
+    assert {"RequestApprovalFunctionRole", "ApprovalFunctionRole"} <= readers
+
+
+def _kms_grants(translated, role: str) -> dict[str, set[str]]:
+    """key logical id -> kms actions the role's own policies allow on it"""
+    grants: dict[str, set[str]] = {}
+    for policy in translated["Resources"][role]["Properties"].get("Policies", []):
+        for statement in policy["PolicyDocument"]["Statement"]:
+            resource = statement.get("Resource")
+            if isinstance(resource, dict) and "Fn::GetAtt" in resource:
+                key = resource["Fn::GetAtt"][0]
+                if translated["Resources"][key]["Type"] == "AWS::KMS::Key":
+                    grants.setdefault(key, set()).update(_actions(statement))
+    return grants
+
+
+def test_bundles_and_passphrases_are_on_separate_keys(translated):
+    resources = translated["Resources"]
+    bucket = resources["CertificateBucket"]["Properties"]["BucketEncryption"]
+    (rule,) = bucket["ServerSideEncryptionConfiguration"]
+    variables = resources["ExportFunction"]["Properties"]["Environment"]["Variables"]
+    install = resources["ServerInstallPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    via = {
+        s["Resource"]["Fn::GetAtt"][0]: s["Condition"]["StringEquals"]["kms:ViaService"]
+        for s in install
+        if "kms:Decrypt" in _actions(s)
+    }
+
+    assert rule["ServerSideEncryptionByDefault"]["KMSMasterKeyID"] == {
+        "Fn::GetAtt": ["BundleKey", "Arn"]
+    }
+    assert variables["BUNDLE_KMS_KEY_ARN"] == {"Fn::GetAtt": ["BundleKey", "Arn"]}
+    assert variables["PASSPHRASE_KMS_KEY_ARN"] == {"Fn::GetAtt": ["PassphraseKey", "Arn"]}
+    assert via == {
+        "BundleKey": {"Fn::Sub": "s3.${AWS::Region}.amazonaws.com"},
+        "PassphraseKey": {"Fn::Sub": "secretsmanager.${AWS::Region}.amazonaws.com"},
+    }
+    assert set(_kms_grants(translated, "DistributeFunctionRole")) == {"BundleKey"}
+    assert set(_kms_grants(translated, "ExportFunctionRole")) == {"BundleKey"}
+    (export_grant,) = _key_policy_grants(translated, "PassphraseKey", "kms:GenerateDataKey")
+    assert export_grant["Principal"] == {"AWS": {"Fn::GetAtt": ["ExportFunctionRole", "Arn"]}}
+
+
+def test_bundle_bucket_outlives_the_stack_and_takes_puts_under_its_key_only(translated):
+    """S3-03: a put naming another key (or none) is denied; the export names the bundle key."""
+    bucket = translated["Resources"]["CertificateBucket"]
+    policy = translated["Resources"]["CertificateBucketPolicy"]["Properties"]["PolicyDocument"]
+    denials = {s["Sid"]: s for s in policy["Statement"] if s["Effect"] == "Deny"}
+    export = (ROOT / "src" / "certrelay" / "export.py").read_text(encoding="utf-8")
+
+    assert bucket["DeletionPolicy"] == "Retain"
+    assert bucket["UpdateReplacePolicy"] == "Retain"
+    assert denials["BundleKeyPutsOnly"]["Action"] == "s3:PutObject"
+    assert denials["BundleKeyPutsOnly"]["Condition"] == {
+        "StringNotEquals": {
+            "s3:x-amz-server-side-encryption-aws-kms-key-id": {"Fn::GetAtt": ["BundleKey", "Arn"]}
+        }
+    }
+    assert "SSEKMSKeyId=settings.bundle_kms_key_arn" in export
+
+
+def test_the_local_engine_deploys_every_store_under_its_key():
+    """GIVEN the template WHEN the local engine deploys it THEN the machine, the approval table
+    and secret and the state machine's log group carry the stack's keys as on AWS (moto keeps
+    the settings; key policies are not enforced there and are checked above)."""
+    import boto3
+
+    from certrelay.local.engine import LocalEngine
+
+    with LocalEngine() as engine:
+        stack = engine.stack
+        assert stack is not None
+        arn = {
+            k: stack.resources[k].attributes["Arn"] for k in ("StateMachineKey", "ApprovalDataKey")
+        }
+        region = stack.region
+        machine = boto3.client("stepfunctions", region_name=region).describe_state_machine(
+            stateMachineArn=stack.state_machines["CertificateLifecycleStateMachine"]
+        )
+        table = boto3.client("dynamodb", region_name=region).describe_table(
+            TableName=stack.ref("ApprovalTable")
+        )["Table"]
+        secret = boto3.client("secretsmanager", region_name=region).describe_secret(
+            SecretId=stack.ref("ApprovalKeySecret")
+        )
+        policy = boto3.client("secretsmanager", region_name=region).get_resource_policy(
+            SecretId=stack.ref("ApprovalKeySecret")
+        )
+        (log_group,) = boto3.client("logs", region_name=region).describe_log_groups(
+            logGroupNamePrefix=stack.ref("StateMachineLogGroup")
+        )["logGroups"]
+
+    assert machine["encryptionConfiguration"] == {
+        "type": "CUSTOMER_MANAGED_KMS_KEY",
+        "kmsKeyId": arn["StateMachineKey"],
+        "kmsDataKeyReusePeriodSeconds": 300,
+    }
+    assert table["SSEDescription"]["KMSMasterKeyArn"] == arn["ApprovalDataKey"]
+    assert secret["KmsKeyId"] == arn["ApprovalDataKey"]
+    assert "OnlyTheApprovalFunctionsReadTheKey" in policy["ResourcePolicy"]
+    assert log_group["kmsKeyId"] == arn["StateMachineKey"]
+
+
+def test_topics_use_the_stacks_key_and_its_policy_lets_publishers_and_alarms_encrypt(translated):
+    """SNS-01/02: a customer managed key, granted to CloudWatch and, through SNS, to publishers."""
+    resources = translated["Resources"]
+    grants = _key_policy_grants(translated, "NotificationKey", "kms:Decrypt")
+    by_principal = {json.dumps(_principals(s)): s for s in grants}
+
+    for topic in ("NotificationTopic", "OpsTopic"):
+        assert resources[topic]["Properties"]["KmsMasterKeyId"] == {"Ref": "NotificationKey"}
+    alarms = by_principal[json.dumps(["cloudwatch.amazonaws.com"])]
+    assert "kms:GenerateDataKey*" in _actions(alarms)
+    publishers = by_principal[json.dumps([ACCOUNT_ROOT])]
+    assert publishers["Condition"]["StringEquals"]["kms:ViaService"] == {
+        "Fn::Sub": "sns.${AWS::Region}.amazonaws.com"
+    }
+    assert "kms:GenerateDataKey*" in _actions(publishers)
+
+
+# --- the review's smaller template findings --------------------------------------------------
+
+
+def test_ops_topic_deliveries_can_reach_their_encrypted_dead_letter_queue(translated):
+    """GIVEN the on-call subscription redrives to a queue WHEN SNS sends a dead letter from
+    OpsTopic THEN the queue's policy lets OpsTopic (not only the owners' topic) send it."""
+    resources = translated["Resources"]
+    subscription = resources["OpsSubscription"]["Properties"]
+    queue_arn = subscription["RedrivePolicy"]["deadLetterTargetArn"]
+    queue = queue_arn["Fn::GetAtt"][0]
+    (policy,) = [
+        r["Properties"]
+        for r in resources.values()
+        if r["Type"] == "AWS::SQS::QueuePolicy" and {"Ref": queue} in r["Properties"]["Queues"]
+    ]
+    (allow,) = [s for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
+
+    assert resources[queue]["Properties"].get("SqsManagedSseEnabled") is True
+    assert allow["Principal"] == {"Service": "sns.amazonaws.com"}
+    assert {"Ref": "OpsTopic"} in allow["Condition"]["ArnEquals"]["aws:SourceArn"]
+    assert {"Ref": "NotificationTopic"} in allow["Condition"]["ArnEquals"]["aws:SourceArn"]
+
+
+def _threshold_pattern() -> str:
+    from certrelay.local.template import load_sam
+
+    return load_sam(TEMPLATE)["Parameters"]["ExpiryThresholdDays"]["AllowedPattern"]
+
+
+@pytest.mark.parametrize("days", ["07", "45,07", "0", "45,30,", "366", "1,2 ", "-1", "1.5"])
+def test_threshold_days_the_rule_pattern_cannot_hold_fail_the_parameter(days):
+    import re
+
+    assert re.fullmatch(_threshold_pattern(), days) is None
+
+
+def test_every_threshold_list_the_parameter_accepts_makes_a_valid_rule_pattern():
+    """GIVEN every single day 0..400 and some lists WHEN the parameter accepts one THEN the rule's
+    pattern built from it is JSON and matches that day's reminder."""
+    import re
+
+    from moto.events.models import EventPattern
+
+    from certrelay.local.template import load_sam
+
+    sam = load_sam(TEMPLATE)
+    allowed_pattern = sam["Parameters"]["ExpiryThresholdDays"]["AllowedPattern"]
+    rule = sam["Resources"]["CertificateEventsRule"]["Properties"]
+    text = rule["EventPattern"]["Fn::Sub"].replace("${AWS::AccountId}", "1")
+    accepted = []
+    for days in [*(str(d) for d in range(400)), "45,30,15,7,3,1", "365,100,10"]:
+        if re.fullmatch(allowed_pattern, days):
+            accepted.append(days)
+            pattern = EventPattern.load(text.replace("${ExpiryThresholdDays}", days))
+            last = int(days.split(",")[-1])
+            reminder = {
+                "source": "aws.acm",
+                "account": "1",
+                "detail-type": "ACM Certificate Approaching Expiration",
+                "detail": {"DaysToExpiry": last},
+            }
+            assert pattern.matches_event(reminder), days
+
+    assert accepted[0] == "1"
+    assert "365" in accepted
+    assert "366" not in accepted
+    assert len(accepted) == 365 + 2
+
+
+def test_sweep_schedule_name_fits_schedulers_limit_for_any_stack_name(translated):
+    """Scheduler names are 1-64 of [0-9a-zA-Z-_.]; a stack name may be 128 characters, so the
+    template names no schedule and CloudFormation generates one that fits."""
+    schedules = [
+        r["Properties"]
+        for r in translated["Resources"].values()
+        if r["Type"] == "AWS::Scheduler::Schedule"
+    ]
+
+    assert schedules
+    for schedule in schedules:
+        name = schedule.get("Name")
+        assert name is None or (isinstance(name, str) and len(name) <= 64), name
+
+
+def _distribute_kms_statements(
+    translated: dict[str, Any], parameters: dict[str, str]
+) -> list[dict[str, Any]]:
+    """The distribute role's kms statements as CloudFormation resolves them with `parameters`."""
+    from certrelay.local.intrinsics import NO_VALUE, resolve
+
+    values = {
+        name: str(parameters.get(name, spec.get("Default", "")))
+        for name, spec in translated["Parameters"].items()
+    }
+    pseudo = {"AWS::Region": "eu-west-1", "AWS::AccountId": "123456789012", "AWS::Partition": "aws"}
+
+    def lookup(logical_id: str, attribute: str | None) -> Any:
+        if logical_id == "PartnerKmsKeyArns":
+            return values[logical_id].split(",")
+        return values.get(logical_id) or pseudo.get(logical_id) or f"{logical_id}.{attribute}"
+
+    conditions = {"PartnerKmsKeysGiven": values["PartnerKmsKeyArns"] != ""}
+    role = translated["Resources"]["DistributeFunctionRole"]["Properties"]
+    statements = role["Policies"][0]["PolicyDocument"]["Statement"]
+    resolved = resolve(statements, lookup, conditions)
+    return [s for s in resolved if s is not NO_VALUE and "kms:GenerateDataKey" in _actions(s)]
+
+
+def test_partner_keys_in_other_accounts_are_allowed_by_arn_through_s3_only(translated):
+    """GIVEN a profile's s3 target names a partner's key in another account WHEN the stack lists
+    that key in PartnerKmsKeyArns THEN the distribute role may encrypt with it through S3, and
+    with no other key of that account."""
+    partner = "arn:aws:kms:eu-west-1:210987654321:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+    without = _distribute_kms_statements(translated, {})
+    with_partner = _distribute_kms_statements(translated, {"PartnerKmsKeyArns": partner})
+
+    own = "arn:aws:kms:eu-west-1:123456789012:key/*"
+    assert [s["Resource"] for s in without] == [own]
+    assert [s["Resource"] for s in with_partner] == [own, [partner]]
+    for statement in with_partner:
+        assert statement["Condition"] == {
+            "StringEquals": {"kms:ViaService": "s3.eu-west-1.amazonaws.com"}
+        }
+
+
+def test_bundle_access_is_logged_to_a_separate_private_bucket(translated):
+    """S3-05: server access logs of the bundle bucket go to a bucket of their own, which only
+    S3's log delivery for that bucket may write, without Object Lock."""
+    resources = translated["Resources"]
+    logging = resources["CertificateBucket"]["Properties"]["LoggingConfiguration"]
+    target = logging["DestinationBucketName"]["Ref"]
+    log_bucket = resources[target]
+    (policy,) = [
+        r["Properties"]["PolicyDocument"]
+        for r in resources.values()
+        if r["Type"] == "AWS::S3::BucketPolicy" and r["Properties"]["Bucket"] == {"Ref": target}
+    ]
+    (delivery,) = [s for s in policy["Statement"] if s["Effect"] == "Allow"]
+
+    assert target != "CertificateBucket"
+    assert log_bucket["Type"] == "AWS::S3::Bucket"
+    assert "ObjectLockEnabled" not in log_bucket["Properties"]
+    assert set(log_bucket["Properties"]["PublicAccessBlockConfiguration"].values()) == {True}
+    assert delivery["Principal"] == {"Service": "logging.s3.amazonaws.com"}
+    assert delivery["Condition"]["ArnEquals"]["aws:SourceArn"] == {
+        "Fn::GetAtt": ["CertificateBucket", "Arn"]
+    }
+    assert log_bucket["DeletionPolicy"] == "Retain"

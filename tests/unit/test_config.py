@@ -77,3 +77,29 @@ def test_invalid_settings_raise_one_line(environ: dict[str, str], message: str) 
         Settings.from_env(environ)
     assert str(caught.value).startswith(message)
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("days", ["07", "45,07", "0", "30,366", "+7", "7.0", "\u0667"])
+def test_threshold_days_the_rule_pattern_cannot_hold_are_refused(days: str) -> None:
+    """GIVEN a threshold day with a leading zero (invalid JSON in the rule), zero or past a year
+    WHEN the settings are read THEN one ConfigurationError line names the setting."""
+    environ = {"FALLBACK_OWNER_EMAIL": "ops@example.com", "EXPIRY_THRESHOLD_DAYS": days}
+
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_env(environ)
+
+    assert str(caught.value).startswith(f"EXPIRY_THRESHOLD_DAYS {days!r} must be")
+    assert "without leading zeros" in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_threshold_days_from_one_to_a_year_are_accepted() -> None:
+    settings = Settings.from_env(
+        {
+            "FALLBACK_OWNER_EMAIL": "ops@example.com",
+            "EXPIRY_THRESHOLD_DAYS": "365,100,10,1",
+            **STACK,
+        }
+    )
+
+    assert settings.expiry_threshold_days == frozenset({365, 100, 10, 1})

@@ -161,6 +161,7 @@ def deploy(
         "AWS::StepFunctions::StateMachine": _state_machine,
         "AWS::Events::Rule": _rule,
         "AWS::SecretsManager::Secret": _secret,
+        "AWS::SecretsManager::ResourcePolicy": _secret_policy,
         "AWS::ApiGatewayV2::Api": _http_api,
         "AWS::ApiGatewayV2::Stage": _http_api_stage,
         "AWS::ApiGatewayV2::Integration": _http_api_integration,
@@ -291,7 +292,7 @@ def _dynamodb_table(ctx: _Context, p: dict[str, Any]) -> Deployed:
         KeySchema=p["KeySchema"],
         AttributeDefinitions=p["AttributeDefinitions"],
         BillingMode=p.get("BillingMode", "PAY_PER_REQUEST"),
-        SSESpecification={"Enabled": bool(p.get("SSESpecification", {}).get("SSEEnabled"))},
+        SSESpecification=_table_encryption(p.get("SSESpecification", {})),
     )["TableDescription"]
     ttl = p.get("TimeToLiveSpecification")
     if ttl and ttl.get("Enabled"):
@@ -300,6 +301,15 @@ def _dynamodb_table(ctx: _Context, p: dict[str, Any]) -> Deployed:
             TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True},
         )
     return Deployed(ref=name, attributes={"Arn": table["TableArn"]})
+
+
+def _table_encryption(sse: dict[str, Any]) -> dict[str, Any]:
+    encryption: dict[str, Any] = {"Enabled": bool(sse.get("SSEEnabled"))}
+    if sse.get("SSEType"):
+        encryption["SSEType"] = sse["SSEType"]
+    if sse.get("KMSMasterKeyId"):
+        encryption["KMSMasterKeyId"] = sse["KMSMasterKeyId"]
+    return encryption
 
 
 def _iam_role(ctx: _Context, p: dict[str, Any]) -> Deployed:
@@ -322,7 +332,8 @@ def _iam_role(ctx: _Context, p: dict[str, Any]) -> Deployed:
 
 def _log_group(ctx: _Context, p: dict[str, Any]) -> Deployed:
     name = p.get("LogGroupName", f"/local/{ctx.physical_name()}")
-    ctx.client("logs").create_log_group(logGroupName=name)
+    kms = {"kmsKeyId": p["KmsKeyId"]} if p.get("KmsKeyId") else {}
+    ctx.client("logs").create_log_group(logGroupName=name, **kms)
     return Deployed(ref=name, attributes={"Arn": ctx.arn("logs", f"log-group:{name}:*")})
 
 
@@ -380,14 +391,29 @@ def _state_machine(ctx: _Context, p: dict[str, Any]) -> Deployed:
     for key, value in p.get("DefinitionSubstitutions", {}).items():
         definition = definition.replace("${" + key + "}", json.dumps(str(value))[1:-1])
     name = p.get("StateMachineName", ctx.physical_name(80))
+    # EncryptionConfiguration is passed on as given: moto keeps it (describe_state_machine shows
+    # it) but encrypts nothing and checks no key policy; the key policies are checked on the
+    # template (tests/contract/test_template.py).
+    encryption = p.get("EncryptionConfiguration")
     arn = ctx.client("stepfunctions").create_state_machine(
         name=name,
         definition=definition,
         roleArn=p["RoleArn"],
         type=p.get("StateMachineType", "STANDARD"),
+        **({"encryptionConfiguration": _sfn_encryption(encryption)} if encryption else {}),
     )["stateMachineArn"]
     ctx.stack.state_machines[ctx.logical_id] = arn
     return Deployed(ref=arn, attributes={"Arn": arn, "Name": name})
+
+
+def _sfn_encryption(given: dict[str, Any]) -> dict[str, Any]:
+    """CloudFormation's EncryptionConfiguration in the API's spelling."""
+    encryption: dict[str, Any] = {"type": given["Type"]}
+    if "KmsKeyId" in given:
+        encryption["kmsKeyId"] = given["KmsKeyId"]
+    if "KmsDataKeyReusePeriodSeconds" in given:
+        encryption["kmsDataKeyReusePeriodSeconds"] = int(given["KmsDataKeyReusePeriodSeconds"])
+    return encryption
 
 
 def _rule(ctx: _Context, p: dict[str, Any]) -> Deployed:
@@ -420,10 +446,21 @@ def _secret(ctx: _Context, p: dict[str, Any]) -> Deployed:
         value = secrets.token_urlsafe(length)[:length]
     else:
         value = p.get("SecretString", "")
+    kms = {"KmsKeyId": p["KmsKeyId"]} if p.get("KmsKeyId") else {}
     arn = ctx.client("secretsmanager").create_secret(
-        Name=p.get("Name", ctx.physical_name(512)), SecretString=value
+        Name=p.get("Name", ctx.physical_name(512)), SecretString=value, **kms
     )["ARN"]
     return Deployed(ref=arn, attributes={"Id": arn})
+
+
+def _secret_policy(ctx: _Context, p: dict[str, Any]) -> Deployed:
+    # moto stores the policy and enforces none of it (IAM is not emulated): checked on the template
+    ctx.client("secretsmanager").put_resource_policy(
+        SecretId=p["SecretId"],
+        ResourcePolicy=json.dumps(p["ResourcePolicy"]),
+        BlockPublicPolicy=bool(p.get("BlockPublicPolicy", False)),
+    )
+    return Deployed(ref=p["SecretId"], attributes={"Id": p["SecretId"]})
 
 
 def _http_api(ctx: _Context, p: dict[str, Any]) -> Deployed:

@@ -1,9 +1,10 @@
 """Read template.yaml as CloudFormation would see it: through the SAM translator, offline.
 
 Local `CodeUri` / `ContentUri` paths become `s3://certrelay-local-code/<path>` placeholders (the
-key keeps the path, so the engine can find the code again) and `DefinitionUri` is inlined, as
-`sam package` would do. The translator runs with a region-only boto3 session and no managed
-policy lookups, so nothing here talks to AWS.
+key keeps the path, so the engine can find the code again) and a state machine's `DefinitionUri`
+(SAM) or `DefinitionS3Location` (plain CloudFormation) is inlined, as `sam package` would do.
+The translator runs with a region-only boto3 session and no managed policy lookups, so nothing
+here talks to AWS.
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ CODE_BUCKET = "certrelay-local-code"
 _CODE_PROPERTIES = {
     "AWS::Serverless::Function": "CodeUri",
     "AWS::Serverless::LayerVersion": "ContentUri",
+}
+_DEFINITION_PROPERTIES = {
+    "AWS::Serverless::StateMachine": "DefinitionUri",
+    "AWS::StepFunctions::StateMachine": "DefinitionS3Location",
 }
 
 
@@ -56,7 +61,7 @@ def translate(
 ) -> Template:
     """Translate the SAM template at `path` into plain CloudFormation, offline.
 
-    With `inline_definitions=False` a `DefinitionUri` becomes an S3 location, as `sam package`
+    With `inline_definitions=False` a definition path becomes an S3 location, as `sam package`
     leaves it (what CloudFormation receives); the engine needs it inlined to create the machine.
     """
     import boto3
@@ -73,13 +78,15 @@ def translate(
         code_property = _CODE_PROPERTIES.get(resource.get("Type", ""))
         if code_property and isinstance(properties.get(code_property), str):
             properties[code_property] = {"Bucket": CODE_BUCKET, "Key": properties[code_property]}
-        if isinstance(properties.get("DefinitionUri"), str) and not inline_definitions:
-            properties["DefinitionUri"] = {
+        # SAM's DefinitionUri, or a plain state machine's DefinitionS3Location: both local paths
+        definition_property = _DEFINITION_PROPERTIES.get(resource.get("Type", ""), "")
+        if isinstance(properties.get(definition_property), str) and not inline_definitions:
+            properties[definition_property] = {
                 "Bucket": CODE_BUCKET,
-                "Key": properties["DefinitionUri"],
+                "Key": properties[definition_property],
             }
-        elif isinstance(properties.get("DefinitionUri"), str):
-            definition_path = root / properties.pop("DefinitionUri")
+        elif isinstance(properties.get(definition_property), str):
+            definition_path = root / properties.pop(definition_property)
             try:
                 properties["Definition"] = json.loads(definition_path.read_text(encoding="utf-8"))
             except (OSError, ValueError) as error:
