@@ -1,4 +1,9 @@
-"""Distribute Certificate, one target: copy to a bucket, or send / check the server install."""
+"""Distribute Certificate, one target: copy to a bucket, send (or cancel) the server install.
+
+The Map item is references only; the target, the certificate's profile and the bundle are
+looked up again (deployed profiles, ACM, the stack's bucket). The task token is stored, never
+logged or returned.
+"""
 
 from __future__ import annotations
 
@@ -10,54 +15,63 @@ from typing import Any
 import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
 
-from certrelay.distribution import (
-    InstallSettings,
-    cancel_install,
-    check_install,
-    copy_to_bucket,
-    send_install,
-    target_label,
-)
+from certrelay.distribution import copy_to_bucket, resolve, result
+from certrelay.errors import TargetNotInProfile
+from certrelay.install_callbacks import INSTALL_DEADLINE_SECONDS, CallbackSettings, cancel, start
+from certrelay.profiles import Profile, load_profiles_file
 from certrelay.windows import next_opening
+from certrelay.workflow import InstallRequest, ItemRequest
 
 logger = Logger()
 
 
 @cache
-def _clients() -> tuple[Any, Any, InstallSettings]:
-    return boto3.client("s3"), boto3.client("ssm"), InstallSettings(os.environ["INSTALL_DOCUMENT"])
+def _dependencies() -> tuple[CallbackSettings, dict[str, Profile]]:
+    settings = CallbackSettings.from_env(os.environ)
+    return settings, load_profiles_file(settings.profiles_file)
+
+
+@cache
+def _client(service: str) -> Any:
+    return boto3.client(service)  # type: ignore[call-overload]
 
 
 @logger.inject_lambda_context(log_event=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    s3, ssm, settings = _clients()
-    action = event.get("action")
-    if action == "copy":
-        result = copy_to_bucket(s3, event["bundle"], event["target"])
-        result["target"] = event["target"]
-    elif action == "send":
-        result = send_install(
-            ssm, event["bundle"], event["target"], name=str(event["name"]), settings=settings
-        )
-    elif action == "cancel":
-        result = cancel_install(ssm, str(event["command_id"]))
-    elif action == "window":
+    if event.get("action") == "window":
         opens = next_opening(event["window"], datetime.now(UTC))
-        result = {"opens_at": opens.strftime("%Y-%m-%dT%H:%M:%SZ") if opens else None}
-    elif action == "check":
-        instance_ids = list(event.get("instances") or [])
-        result = check_install(ssm, str(event["command_id"]), instance_ids)
-        result["instance_ids"] = instance_ids
-        result["attempt"] = int(event.get("attempt", 0)) + 1
-    else:
-        raise ValueError(f"unknown action {action!r}: expected copy, send, check, cancel or window")
-    logger.info(
-        "distribution step",
-        extra={
-            "action": action,
-            "target": target_label(event.get("target") or {}),
-            "status": result.get("status"),
-        },
+        return {"opens_at": opens.strftime("%Y-%m-%dT%H:%M:%SZ") if opens else None}
+    settings, profiles = _dependencies()
+    try:
+        request = (InstallRequest if event.get("action") == "send" else ItemRequest)(**event)
+    except ValidationError as error:  # the fields only: an input value may be the token
+        fields = ", ".join(".".join(map(str, e["loc"])) for e in error.errors())
+        raise TargetNotInProfile(f"not a reference to a profile's target ({fields})") from None
+    item, ddb, ssm = request.item, _client("dynamodb"), _client("ssm")
+    logger.append_keys(action=request.action, target=item.target.id, execution=request.execution)
+    if request.action == "cancel":
+        cancelled = cancel(
+            ddb, ssm, settings.table, execution=request.execution, target_id=item.target.id
+        )
+        logger.info("install cancelled", extra={"command_id": cancelled.get("command_id")})
+        detail = (
+            f"no answer within {INSTALL_DEADLINE_SECONDS // 60} minutes; the command was cancelled"
+        )
+        return result(item.target.id, item.target.kind, "TIMED_OUT", detail)
+    resolved = resolve(
+        item, acm=_client("acm"), s3=_client("s3"), bucket=settings.bucket, profiles=profiles
     )
-    return result
+    if request.action == "copy":
+        copied = copy_to_bucket(_client("s3"), resolved.bundle, resolved.spec)
+        logger.info("bundle copied", extra={"status": copied["status"]})
+        return result(item.target.id, "s3", copied["status"], str(copied["detail"]))
+    assert isinstance(request, InstallRequest)
+    clients = {name: _client(name) for name in ("dynamodb", "ssm", "lambda")}
+    token, execution = request.token, request.execution
+    sent = start(
+        clients, settings, resolved, token=token, execution=execution, now=datetime.now(UTC)
+    )
+    logger.info("install sent", extra=sent)
+    return {"command_id": sent["command_id"], "instances": sent["instances"], "status": "SENT"}
