@@ -101,10 +101,17 @@ def test_only_the_workflow_and_its_notifiers_publish(translated):
     }
 
 
-def test_only_the_approval_function_may_answer_a_waiting_task(translated):
+def test_only_the_approval_function_and_the_install_callback_may_answer_a_waiting_task(
+    translated,
+):
     assert allowed(
         translated, "states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"
-    ) == {"ApprovalFunctionRole"}
+    ) == {"ApprovalFunctionRole", "InstallCallbackAnswersTasks"}
+    answers = translated["Resources"]["InstallCallbackAnswersTasks"]["Properties"]
+    assert answers["Roles"] == [{"Ref": "InstallCallbackFunctionRole"}]
+    (statement,) = answers["PolicyDocument"]["Statement"]
+    assert statement["Action"] == "states:SendTaskSuccess"
+    assert statement["Resource"] == {"Ref": "CertificateLifecycleStateMachine"}
 
 
 def _actions(statement: dict[str, Any]) -> list[str]:

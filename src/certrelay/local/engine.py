@@ -166,6 +166,7 @@ class LocalEngine:
         self._exits.enter_context(
             moto_fixes.bus_delivers_to_state_machines(self.bus.append, self._start_from_bus)
         )
+        self._exits.enter_context(moto_fixes.bus_invokes_functions(self.runtime.invoke))
         self._exits.enter_context(moto_fixes.acm_lists_in_pages())
         self._exits.enter_context(moto_fixes.definitions_parsed_once())
         if self.clock_speed != 1.0:

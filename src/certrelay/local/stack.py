@@ -155,6 +155,7 @@ def deploy(
         "AWS::SQS::QueuePolicy": _sqs_queue_policy,
         "AWS::DynamoDB::Table": _dynamodb_table,
         "AWS::IAM::Role": _iam_role,
+        "AWS::IAM::Policy": _iam_policy,
         "AWS::Logs::LogGroup": _log_group,
         "AWS::Lambda::LayerVersion": _layer,
         "AWS::Lambda::Function": _function,
@@ -318,6 +319,16 @@ def _iam_role(ctx: _Context, p: dict[str, Any]) -> Deployed:
             PolicyDocument=json.dumps({"Version": "2012-10-17", **policy["PolicyDocument"]}),
         )
     return Deployed(ref=name, attributes={"Arn": role["Arn"], "RoleId": role["RoleId"]})
+
+
+def _iam_policy(ctx: _Context, p: dict[str, Any]) -> Deployed:
+    for role in p.get("Roles", []):
+        ctx.client("iam").put_role_policy(
+            RoleName=role,
+            PolicyName=p["PolicyName"],
+            PolicyDocument=json.dumps(p["PolicyDocument"]),
+        )
+    return Deployed(ref=ctx.physical_name())
 
 
 def _log_group(ctx: _Context, p: dict[str, Any]) -> Deployed:
