@@ -16,6 +16,7 @@ import pytest
 from certrelay.local.engine import LocalEngine
 from certrelay.local.fleet import load_fleet
 from certrelay.local.report import distributions
+from certrelay.workflow import Workflow
 from tests.statemachine.conftest import assert_no_secrets
 from tests.statemachine.test_distribution import renew_and_approve
 
@@ -90,6 +91,13 @@ def test_fifty_unreachable_servers_end_incomplete_with_a_finding_far_below_the_q
     largest = max(payload_sizes(execution.history))
     assert largest[0] < PAYLOAD_QUOTA / 8, f"{largest[1]} carries {largest[0]} bytes"
     assert "Wait For Install" not in execution.states, "no poll loop"
+    after_map = next(
+        json.loads(e["stateExitedEventDetails"]["output"])
+        for e in execution.history
+        if e["type"] == "MapStateExited"
+        and e["stateExitedEventDetails"]["name"] == "Distribute Certificate"
+    )
+    Workflow.model_validate(after_map)  # the payload's model holds for the real payload
     assert "Send Install Command" in execution.states
 
 
