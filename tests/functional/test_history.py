@@ -188,7 +188,8 @@ def test_the_real_task_token_reaches_neither_the_view_nor_the_store(renewal, tmp
         json.loads(e["taskScheduledEventDetails"]["parameters"])["Payload"]["token"]
         for e in scheduled
     ]
-    assert len(tokens) == 3 and all(tokens)
+    assert len(tokens) == 3
+    assert all(tokens)
     assert all(t in json.dumps(renewal.history, default=str) for t in tokens)  # so it can fail
 
     steps = history.steps(renewal.history)

@@ -416,8 +416,8 @@ def _rule(ctx: _Context, p: dict[str, Any]) -> Deployed:
     targets = p.get("Targets", [])
     if targets:
         events.put_targets(Rule=name, Targets=targets)
-    if p.get("State", "ENABLED") == "ENABLED":
-        machines = [t["Arn"] for t in targets if ":states:" in t["Arn"]]
+    machines = [t["Arn"] for t in targets if ":states:" in t["Arn"]]
+    if p.get("State", "ENABLED") == "ENABLED" and machines:  # Lambda targets: moto_fixes
         ctx.stack.rules.append(Rule(ctx.logical_id, name, pattern, machines))
     return Deployed(ref=name, attributes={"Arn": arn})
 
