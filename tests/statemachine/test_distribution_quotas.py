@@ -124,3 +124,41 @@ def test_no_task_token_reaches_a_state_output_or_a_log(fifty_unreachable_servers
         assert token not in outputs
         assert token not in logs
         assert token not in bus
+
+
+@pytest.fixture
+def a_server_that_never_answers() -> Iterator[LocalEngine]:
+    """A target selected by a tag no instance has: SSM never finishes, no event ever comes.
+
+    The clock runs 1,500x, so Send Install Command's 25-minute deadline passes in a second.
+    """
+    fleet = load_fleet()
+    assert fleet.profiles is not None
+    (target, *_) = unreachable_targets(1)
+    target.pop("instances")
+    target["tags"] = {"certrelay:role": "nowhere"}
+    fleet.profiles["web"]["targets"] = [target]
+    with LocalEngine(fleet=fleet, clock_speed=1500) as engine:
+        yield engine
+
+
+def test_an_install_that_never_answers_is_cancelled_at_its_deadline_and_reported_timed_out(
+    a_server_that_never_answers: LocalEngine,
+):
+    engine = a_server_that_never_answers
+    execution = renew_and_approve(engine)
+
+    assert execution.status == "FAILED"
+    assert execution.error == "DistributionIncomplete"
+    position = execution.states.index("Send Install Command")
+    assert execution.states[position : position + 2] == ["Send Install Command", "Cancel Install"]
+    assert distributions(execution) == [{"target": "web#1", "status": "TIMED_OUT"}]
+    assert "cancelled" in (execution.cause or "")
+    (finding,) = engine.findings()
+    assert finding["status"] == "ACTIVE"
+    import boto3
+
+    ssm = boto3.client("ssm", region_name=engine.fleet.region)
+    (command,) = ssm.list_commands()["Commands"]
+    assert command["Status"] == "Cancelled", "no host installs after the report"
+    assert "Install Timed Out" not in execution.states, "the cancel itself worked"

@@ -276,7 +276,27 @@ class LocalFleetServers:
                 invocations.append(item)
             return ActionResult({"CommandInvocations": invocations})
 
+        def cancel_command(response: Any) -> Any:
+            """CancelCommand, which moto 5.2.5 lacks: what has not finished is Cancelled."""
+            from moto.core.responses import EmptyResult
+
+            command = response.ssm_backend.get_command_by_id(response._get_param("CommandId"))
+            with fleet._lock:
+                for invocation in command.invocations:
+                    if invocation["Status"] in ("Pending", "InProgress", "Delayed"):
+                        invocation["Status"] = invocation["StatusDetails"] = "Cancelled"
+                ended = command.status not in ("Pending", "InProgress")
+                command.status = command.status if ended else "Cancelled"
+            if not ended:
+                thread = threading.Thread(target=announce, args=(command, region), daemon=True)
+                fleet._threads.append(thread)
+                thread.start()
+            return EmptyResult()
+
         with (
+            mock.patch.object(
+                SimpleSystemManagerResponse, "cancel_command", cancel_command, create=True
+            ),
             mock.patch.object(SimpleSystemManagerBackend, "send_command", send_command),
             mock.patch.object(
                 SimpleSystemManagerResponse,
