@@ -293,8 +293,8 @@ def install_outcome(report: dict[str, Any], *, limit: int = 5) -> tuple[str, str
     if report.get("status") == "DISTRIBUTED":
         return "DISTRIBUTED", f"installed on {len(instances)} instance(s)"
     shown = "; ".join(
-        f"{i.get('instance')} {i.get('status')}: {str(i.get('last_line') or '')[:80]}".rstrip(": ")
+        f"{i.get('instance')} {i.get('status')}: {str(i.get('last_line') or '')[:60]}".rstrip(": ")
         for i in failed[:limit]
     )
     more = f" (+{len(failed) - limit} more)" if len(failed) > limit else ""
-    return "FAILED", (shown or "no instance answered") + more
+    return "FAILED", (shown or "no instance answered")[: DETAIL_LIMIT - len(more)] + more
