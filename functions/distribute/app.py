@@ -15,14 +15,12 @@ from typing import Any
 import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import ValidationError
 
-from certrelay.distribution import copy_to_bucket, resolve, result
-from certrelay.errors import TargetNotInProfile
-from certrelay.install_callbacks import INSTALL_DEADLINE_SECONDS, CallbackSettings, cancel, start
+from certrelay.distribution import copy_target, resolve
+from certrelay.install_callbacks import CallbackSettings, cancel, start, timed_out
 from certrelay.profiles import Profile, load_profiles_file
 from certrelay.windows import next_opening
-from certrelay.workflow import InstallRequest, ItemRequest
+from certrelay.workflow import InstallRequest, parse_request
 
 logger = Logger()
 
@@ -44,34 +42,22 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         opens = next_opening(event["window"], datetime.now(UTC))
         return {"opens_at": opens.strftime("%Y-%m-%dT%H:%M:%SZ") if opens else None}
     settings, profiles = _dependencies()
-    try:
-        request = (InstallRequest if event.get("action") == "send" else ItemRequest)(**event)
-    except ValidationError as error:  # the fields only: an input value may be the token
-        fields = ", ".join(".".join(map(str, e["loc"])) for e in error.errors())
-        raise TargetNotInProfile(f"not a reference to a profile's target ({fields})") from None
-    item, ddb, ssm = request.item, _client("dynamodb"), _client("ssm")
-    logger.append_keys(action=request.action, target=item.target.id, execution=request.execution)
+    request = parse_request(event)
+    item, execution = request.item, request.execution
+    logger.append_keys(action=request.action, target=item.target.id, execution=execution)
     if request.action == "cancel":
-        cancelled = cancel(
-            ddb, ssm, settings.table, execution=request.execution, target_id=item.target.id
-        )
+        ddb, ssm = _client("dynamodb"), _client("ssm")
+        cancelled = cancel(ddb, ssm, settings.table, execution=execution, target_id=item.target.id)
         logger.info("install cancelled", extra={"command_id": cancelled.get("command_id")})
-        detail = (
-            f"no answer within {INSTALL_DEADLINE_SECONDS // 60} minutes; the command was cancelled"
-        )
-        return result(item.target.id, item.target.kind, "TIMED_OUT", detail)
-    resolved = resolve(
-        item, acm=_client("acm"), s3=_client("s3"), bucket=settings.bucket, profiles=profiles
-    )
-    if request.action == "copy":
-        copied = copy_to_bucket(_client("s3"), resolved.bundle, resolved.spec)
+        return timed_out(item.target.id, item.target.kind)
+    s3 = _client("s3")
+    resolved = resolve(item, acm=_client("acm"), s3=s3, bucket=settings.bucket, profiles=profiles)
+    if not isinstance(request, InstallRequest):
+        copied = copy_target(s3, resolved)
         logger.info("bundle copied", extra={"status": copied["status"]})
-        return result(item.target.id, "s3", copied["status"], str(copied["detail"]))
-    assert isinstance(request, InstallRequest)
+        return copied
     clients = {name: _client(name) for name in ("dynamodb", "ssm", "lambda")}
-    token, execution = request.token, request.execution
-    sent = start(
-        clients, settings, resolved, token=token, execution=execution, now=datetime.now(UTC)
-    )
+    now, token = datetime.now(UTC), request.token
+    sent = start(clients, settings, resolved, token=token, execution=execution, now=now)
     logger.info("install sent", extra=sent)
     return {"command_id": sent["command_id"], "instances": sent["instances"], "status": "SENT"}

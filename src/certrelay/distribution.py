@@ -121,6 +121,12 @@ def copy_to_bucket(s3: S3Client, bundle: dict[str, Any], target: dict[str, Any])
     return {"status": "DISTRIBUTED", "detail": landed["fullchain"], "objects": landed}
 
 
+def copy_target(s3: S3Client, resolved: Resolved) -> dict[str, Any]:
+    """Copy To Bucket for one resolved s3 target, as the Map item's fixed-shape result."""
+    copied = copy_to_bucket(s3, resolved.bundle, resolved.spec)
+    return result(resolved.target_id, "s3", str(copied["status"]), str(copied["detail"]))
+
+
 def install_parameters(bundle: dict[str, Any], target: dict[str, Any], name: str) -> dict[str, str]:
     """The install document's parameters for one server target: references only."""
     import hashlib

@@ -194,6 +194,12 @@ def cancel(ddb: Any, ssm: Any, table: str, *, execution: str, target_id: str) ->
     return {"command_id": command_id, "status": "CANCELLED"}
 
 
+def timed_out(target_id: str, kind: str) -> dict[str, Any]:
+    """Cancel Install's result for the Map: the target, reported as timed out."""
+    minutes = INSTALL_DEADLINE_SECONDS // 60
+    return result(target_id, kind, "TIMED_OUT", f"no answer within {minutes} minutes; cancelled")
+
+
 def command_of(event: Mapping[str, Any]) -> str:
     """The command id of SSM's status-change event (or of the sender's own hand-over)."""
     detail = event.get("detail")

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from certrelay.errors import TargetNotInProfile
 from certrelay.profiles import MAX_TARGETS
 
 DETAIL_LIMIT = 300  # characters of a target's result detail
@@ -200,3 +201,20 @@ class ItemRequest(_Closed):
     action: Literal["copy", "cancel"]
     execution: str
     item: DistributionItem
+
+
+def parse_request(event: dict[str, Any]) -> InstallRequest | ItemRequest:
+    """The distribute function's request; anything but references is TargetNotInProfile.
+
+    The message names the fields only: an input value may be the task token.
+    """
+    model = InstallRequest if event.get("action") == "send" else ItemRequest
+    try:
+        request = model.model_validate(event)
+    except ValidationError as error:
+        fields = ", ".join(".".join(map(str, e["loc"])) for e in error.errors())
+        raise TargetNotInProfile(f"not a reference to a profile's target ({fields})") from None
+    wanted = {"copy": "s3", "send": "server"}.get(request.action, request.item.target.kind)
+    if request.item.target.kind != wanted:
+        raise TargetNotInProfile(f"{request.action} is not for {request.item.target.kind} targets")
+    return request

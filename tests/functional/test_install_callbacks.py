@@ -53,7 +53,7 @@ class FakeSsm:
             for instance, status in self.statuses.items()
         ]
 
-    def cancel_command(self, CommandId: str) -> None:  # noqa: N803 - boto3's spelling
+    def cancel_command(self, CommandId: str) -> None:
         self.cancelled.append(CommandId)
 
 
@@ -61,7 +61,7 @@ class FakeSfn:
     def __init__(self) -> None:
         self.answers: list[tuple[str, dict[str, Any]]] = []
 
-    def send_task_success(self, *, taskToken: str, output: str) -> None:  # noqa: N803
+    def send_task_success(self, *, taskToken: str, output: str) -> None:
         self.answers.append((taskToken, json.loads(output)))
 
 

@@ -124,6 +124,20 @@ def test_a_tampered_install_is_refused_and_no_command_is_sent(
     nothing_done(engine, runs, commands)
 
 
+def test_a_bucket_target_sent_the_install_command_is_refused(
+    engine: LocalEngine, exported: dict[str, Any]
+):
+    commands = len(boto3.client("ssm", region_name=engine.fleet.region).list_commands()["Commands"])
+    runs = len(engine.servers.runs)
+
+    failed, body = invoke(
+        engine, {"action": "send", "execution": "x", "token": "t", "item": exported}
+    )
+
+    assert (failed, body["errorType"]) == ("Unhandled", "TargetNotInProfile")
+    nothing_done(engine, runs, commands)
+
+
 def test_the_old_instruction_shaped_payload_is_refused(
     engine: LocalEngine, exported: dict[str, Any]
 ):
