@@ -297,7 +297,9 @@ def install_outcome(report: dict[str, Any], *, limit: int = 5) -> tuple[str, str
     instances = list(report.get("instances") or [])
     failed = [i for i in instances if i.get("status") != "Success"]
     if report.get("status") == "DISTRIBUTED":
-        return "DISTRIBUTED", f"installed on {len(instances)} instance(s)"
+        names = ", ".join(str(i.get("instance")) for i in instances[:limit])
+        more = f" (+{len(instances) - limit} more)" if len(instances) > limit else ""
+        return "DISTRIBUTED", f"installed and served on {names}{more}"
     shown = "; ".join(
         f"{i.get('instance')} {i.get('status')}: {str(i.get('last_line') or '')[:60]}".rstrip(": ")
         for i in failed[:limit]
