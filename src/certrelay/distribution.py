@@ -247,12 +247,6 @@ def check_install(ssm: SSMClient, command_id: str, instances: list[str]) -> dict
     }
 
 
-def cancel_install(ssm: SSMClient, command_id: str) -> dict[str, Any]:
-    """Stop a command that outlived the poll's deadline (the script rolls back on SIGTERM)."""
-    ssm.cancel_command(CommandId=command_id)
-    return {"command_id": command_id, "status": "CANCELLED"}
-
-
 def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
     """Report Distribution: which targets got the certificate and which did not."""
     failed = [r for r in results if r.get("status") != "DISTRIBUTED"]
