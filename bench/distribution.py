@@ -2,7 +2,9 @@
 
 For each N, a fleet whose "web" profile has N server targets (one local server each, no S3
 target) receives a renewed certificate; the approver approves at once and the install runs on
-every server. The time is the whole send-and-approve round trip.
+every server. The time is the whole send-and-approve round trip. History events per server
+target are the events of the Distribute Certificate state divided by N: what one more server costs
+against Step Functions' 25,000-event history quota.
 """
 
 from __future__ import annotations
@@ -23,9 +25,11 @@ from certrelay.local.report import distributions
 ROOT = Path(__file__).resolve().parents[1]
 CLOCK_SPEED = 50.0
 SUCCESS = "Renewal Distributed"
+HISTORY_QUOTA = 25_000
 NOTE = (
-    f"The engine's clock runs {CLOCK_SPEED:g}x (the 5 s install-poll Wait takes "
-    f"{5 / CLOCK_SPEED:g} s). The local Lambda runtime runs one handler at a time; the SSM "
+    f"The engine's clock runs {CLOCK_SPEED:g}x. Send Install Command waits for SSM's "
+    "status-change event (a task token), so a server costs the same history events however "
+    "long its install takes. The local Lambda runtime runs one handler at a time; the SSM "
     "installs (bash + openssl) run in parallel threads."
 )
 
@@ -59,17 +63,32 @@ def measure(servers: int, concurrency: int, event: dict[str, Any]) -> dict[str, 
         raise RuntimeError(f"expected one execution, got {len(result.executions)}")
     execution = result.executions[0]
     history = execution.history
+    in_map = map_events(history, "Distribute Certificate")
     return {
         "servers": servers,
         "seconds": seconds,
         "transitions": sum(1 for e in history if e["type"].endswith("StateEntered")),
         "history_events": len(history),
+        "events_per_server": in_map / servers,
+        "servers_within_quota": int((HISTORY_QUOTA - (len(history) - in_map)) / (in_map / servers))
+        if in_map
+        else 0,
         "status": execution.status,
         "final_state": execution.states[-1] if execution.states else "",
         "distributed": sum(1 for d in distributions(execution) if d["status"] == "DISTRIBUTED"),
         "seconds_per_server": seconds / servers,
         "per_batch": seconds / math.ceil(servers / concurrency),
     }
+
+
+def map_events(history: list[dict[str, Any]], state: str) -> int:
+    """How many history events the Map state `state` took, its own entry and exit included."""
+    names = [
+        (e.get("stateEnteredEventDetails") or e.get("stateExitedEventDetails") or {}).get("name")
+        for e in history
+    ]
+    positions = [i for i, name in enumerate(names) if name == state]
+    return positions[-1] - positions[0] + 1 if positions else 0
 
 
 def growth(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -81,7 +100,7 @@ def growth(runs: list[dict[str, Any]]) -> dict[str, Any]:
 def table(runs: list[dict[str, Any]], concurrency: int) -> str:
     head = (
         f"{'servers':>7} {'wall s':>8} {'trans':>6} {'events':>7} {'status':<10} "
-        f"{'final state':<23} {'distrib':>8} {'s/server':>9} {'s/batch':>8}"
+        f"{'final state':<23} {'distrib':>8} {'s/server':>9} {'s/batch':>8} {'ev/server':>9}"
     )
     lines = [head, "-" * len(head)]
     for r in runs:
@@ -89,13 +108,19 @@ def table(runs: list[dict[str, Any]], concurrency: int) -> str:
             f"{r['servers']:>7} {r['seconds']:>8.2f} {r['transitions']:>6} "
             f"{r['history_events']:>7} {r['status']:<10} {r['final_state']:<23} "
             f"{r['distributed']:>4}/{r['servers']:<3} {r['seconds_per_server']:>9.3f} "
-            f"{r['per_batch']:>8.2f}"
+            f"{r['per_batch']:>8.2f} {r['events_per_server']:>9.1f}"
         )
     g = growth(runs)
     verdict = "near-linear" if g["near_linear"] else "NOT near-linear"
     lines.append(
         f"\ns/batch = wall s / ceil(servers / {concurrency}); max/min = {g['spread']:.2f} "
         f"-> {verdict} in servers / concurrency (within 2x)"
+    )
+    worst = max(runs, key=lambda r: r["events_per_server"])
+    lines.append(
+        f"history events per server target: {worst['events_per_server']:.1f} (at most); "
+        f"a profile would need {worst['servers_within_quota']} targets to reach the "
+        f"{HISTORY_QUOTA:,}-event quota (profiles hold at most 100)"
     )
     lines.append(NOTE)
     return "\n".join(lines)

@@ -12,16 +12,18 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from certrelay.export import ExportSettings, export_certificate
+from certrelay.profiles import Profile, load_profiles_file
 
 logger = Logger()
 
 
 @cache
-def _dependencies() -> tuple[ExportSettings, Any, Any, Any]:
-    """Read once per container: settings, the ACM, S3 and Secrets Manager clients."""
+def _dependencies() -> tuple[ExportSettings, dict[str, Profile], Any, Any, Any]:
+    """Read once per container: settings, the deployed profiles, ACM, S3, Secrets Manager."""
     settings = ExportSettings.from_env(os.environ)
     return (
         settings,
+        load_profiles_file(os.environ.get("PROFILES_FILE")),
         boto3.client("acm"),
         boto3.client("s3"),
         boto3.client("secretsmanager"),
@@ -30,13 +32,14 @@ def _dependencies() -> tuple[ExportSettings, Any, Any, Any]:
 
 @logger.inject_lambda_context(log_event=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    settings, acm, s3, secretsmanager = _dependencies()
+    settings, profiles, acm, s3, secretsmanager = _dependencies()
     result = export_certificate(
         event,
         acm_client=acm,
         s3_client=s3,
         secrets_client=secretsmanager,
         settings=settings,
+        profiles=profiles,
         now=datetime.now(UTC),
     )
     logger.info(

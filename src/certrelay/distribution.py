@@ -1,10 +1,13 @@
 """Distribute Certificate: one target at a time, as the Map state hands them out.
 
-An `s3` target gets a copy of the exported bundle (re-encrypted with the target's KMS key when
-the profile names one). A `server` target gets the stack's SSM install document, whose
-parameters are references only (bucket, keys, version ids, secret ARN, expected fingerprint,
-paths, commands), checked against the document's own patterns before anything is sent. The
-state machine then polls the command with a bounded loop. No key material passes through here.
+The Map item holds references only (certificate ARN, serial, profile, target id): `resolve`
+looks the target up again in the deployed profiles, the profile in ACM's tag, and the bundle
+in the stack's own bucket, and refuses anything they do not hold. An `s3` target gets a copy
+of the bundle (re-encrypted with the target's KMS key when the profile names one). A `server`
+target gets the stack's SSM install document, whose parameters are references only (bucket,
+keys, version ids, secret ARN, expected fingerprint, paths, commands), checked against the
+document's own patterns before anything is sent; SSM's command status-change event then ends
+the task (certrelay.install_callbacks). No key material passes through here.
 """
 
 from __future__ import annotations
@@ -12,9 +15,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from certrelay.errors import CertrelayError
+from certrelay.certificates import read_certificate
+from certrelay.errors import BundleNotFound, CertrelayError, ProfileMismatch, TargetNotInProfile
+from certrelay.export import PROFILE_TAG, find_bundle, parse_serial, serial_text
+from certrelay.profiles import Profile, S3Target, ServerTarget
+from certrelay.workflow import DETAIL_LIMIT, DistributionItem
 
 if TYPE_CHECKING:
+    from mypy_boto3_acm import ACMClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import CopySourceTypeDef
     from mypy_boto3_ssm import SSMClient
@@ -32,6 +40,60 @@ class TargetInvalid(CertrelayError):
 class InstallSettings:
     document: str
     output_bucket: str | None = None
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """One Map item, looked up again: the deployed target, ACM's name for the certificate,
+    and the bundle Export Certificate left in the stack's bucket."""
+
+    target_id: str
+    target: S3Target | ServerTarget
+    name: str
+    bundle: dict[str, Any]
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        return self.target.model_dump(mode="json", exclude_none=True)
+
+
+def resolve(
+    item: DistributionItem,
+    *,
+    acm: ACMClient,
+    s3: Any,
+    bucket: str,
+    profiles: dict[str, Profile],
+) -> Resolved:
+    """The target the item names, from the deployed profiles; a typed error for anything else.
+
+    The certificate's profile is ACM's tag (the item's must agree), the target must be in that
+    profile with the kind the item claims, the serial must be ACM's current one, and the
+    bundle is found in `bucket` (the stack's own) from the certificate id and serial.
+    """
+    certificate = read_certificate(acm, item.certificate_arn)
+    if certificate is None:
+        raise ProfileMismatch(f"{item.certificate_arn} is no longer in ACM")
+    tagged = certificate.tags.get(PROFILE_TAG, "").strip()
+    if tagged != item.profile:
+        raise ProfileMismatch(
+            f"the item names profile {item.profile!r}; ACM tags the certificate {tagged!r}"
+        )
+    profile = profiles.get(tagged)
+    if profile is None:
+        raise ProfileMismatch(f"profile {tagged!r} is not deployed")
+    target = dict(profile.target_ids(tagged)).get(item.target.id)
+    if target is None:
+        raise TargetNotInProfile(f"profile {tagged!r} has no target {item.target.id!r}")
+    if target.kind != item.target.kind:
+        raise TargetNotInProfile(
+            f"target {item.target.id!r} is {target.kind}, not {item.target.kind}"
+        )
+    current = serial_text(parse_serial(certificate.serial or "0"))
+    if item.serial != current:
+        raise BundleNotFound(f"serial {item.serial} is not ACM's current serial {current}")
+    bundle = find_bundle(s3, bucket, item.certificate_arn, item.serial)
+    return Resolved(item.target.id, target, certificate.domain, bundle)
 
 
 def copy_to_bucket(s3: S3Client, bundle: dict[str, Any], target: dict[str, Any]) -> dict[str, Any]:
@@ -57,6 +119,12 @@ def copy_to_bucket(s3: S3Client, bundle: dict[str, Any], target: dict[str, Any])
         s3.copy_object(CopySource=source, Bucket=str(target["bucket"]), Key=destination, **extra)
         landed[name] = f"s3://{target['bucket']}/{destination}"
     return {"status": "DISTRIBUTED", "detail": landed["fullchain"], "objects": landed}
+
+
+def copy_target(s3: S3Client, resolved: Resolved) -> dict[str, Any]:
+    """Copy To Bucket for one resolved s3 target, as the Map item's fixed-shape result."""
+    copied = copy_to_bucket(s3, resolved.bundle, resolved.spec)
+    return result(resolved.target_id, "s3", str(copied["status"]), str(copied["detail"]))
 
 
 def install_parameters(bundle: dict[str, Any], target: dict[str, Any], name: str) -> dict[str, str]:
@@ -181,33 +249,56 @@ def check_install(ssm: SSMClient, command_id: str, instances: list[str]) -> dict
     }
 
 
-def cancel_install(ssm: SSMClient, command_id: str) -> dict[str, Any]:
-    """Stop a command that outlived the poll's deadline (the script rolls back on SIGTERM)."""
-    ssm.cancel_command(CommandId=command_id)
-    return {"command_id": command_id, "status": "CANCELLED"}
-
-
 def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
     """Report Distribution: which targets got the certificate and which did not."""
     failed = [r for r in results if r.get("status") != "DISTRIBUTED"]
-    labels = [target_label(r.get("target") or {}) for r in failed]
+    labels = [target_label(r.get("target")) for r in failed]
+    reasons = [
+        f"{label} ({str(r.get('detail') or r.get('status'))[:120]})"
+        for label, r in zip(labels, failed, strict=True)
+    ]
     return {
         "distributed": len(results) - len(failed),
         "failed": len(failed),
         "failed_targets": labels,
         "complete": bool(results) and not failed,
         "outcome": "distributed" if results and not failed else "distribution-incomplete",
-        "cause": "Not every target has the renewed certificate; failed: " + "; ".join(labels)
+        "cause": "Not every target has the renewed certificate; failed: " + "; ".join(reasons)
         if failed
         else "",
     }
 
 
-def target_label(target: dict[str, Any]) -> str:
-    """A target in one line: the bucket and prefix, or the servers and the certificate path."""
+def target_label(target: object) -> str:
+    """A target in one line: its id in the profile (older results held the target itself)."""
+    if isinstance(target, str):
+        return target
+    if not isinstance(target, dict):
+        return "unknown target"
     if target.get("kind") == "s3":
         return f"s3://{target.get('bucket')}/{target.get('prefix') or ''}"
     if target.get("instances"):
         return f"server {','.join(target['instances'])}:{target.get('cert_path')}"
     tags = ",".join(f"{k}={v}" for k, v in (target.get("tags") or {}).items())
     return f"servers tagged {tags}:{target.get('cert_path')}"
+
+
+def result(target_id: str, kind: str, status: str, detail: str) -> dict[str, Any]:
+    """A Map item's result in its fixed shape (workflow.TargetResult)."""
+    return {"target": target_id, "kind": kind, "status": status, "detail": detail[:DETAIL_LIMIT]}
+
+
+def install_outcome(report: dict[str, Any], *, limit: int = 5) -> tuple[str, str]:
+    """(status, one short line) from check_install's report: at most `limit` failed hosts."""
+    instances = list(report.get("instances") or [])
+    failed = [i for i in instances if i.get("status") != "Success"]
+    if report.get("status") == "DISTRIBUTED":
+        names = ", ".join(str(i.get("instance")) for i in instances[:limit])
+        more = f" (+{len(instances) - limit} more)" if len(instances) > limit else ""
+        return "DISTRIBUTED", f"installed and served on {names}{more}"
+    shown = "; ".join(
+        f"{i.get('instance')} {i.get('status')}: {str(i.get('last_line') or '')[:60]}".rstrip(": ")
+        for i in failed[:limit]
+    )
+    more = f" (+{len(failed) - limit} more)" if len(failed) > limit else ""
+    return "FAILED", (shown or "no instance answered")[: DETAIL_LIMIT - len(more)] + more

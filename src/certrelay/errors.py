@@ -57,3 +57,16 @@ class ExportMismatch(CertrelayError):
 
 class ForeignEvent(CertrelayError):
     """The event or its certificate belongs to another account, region or partition; not retried."""
+
+
+class ProfileMismatch(CertrelayError):
+    """The payload's profile is not the certificate's `certrelay:profile` tag, or that profile
+    is not deployed or has no targets: nothing is exported or distributed."""
+
+
+class TargetNotInProfile(CertrelayError):
+    """A target id (or its kind) the certificate's deployed profile does not hold: no action."""
+
+
+class BundleNotFound(CertrelayError):
+    """No complete bundle in the stack's bucket for the certificate and ACM's current serial."""

@@ -34,12 +34,15 @@ from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 from certrelay.certificates import TRANSIENT_ERRORS, Certificate, read_certificate
 from certrelay.errors import (
+    BundleNotFound,
     ConfigurationError,
     ExportMismatch,
     ExportRefused,
     InvalidExportRequest,
+    ProfileMismatch,
     ServiceThrottled,
 )
+from certrelay.profiles import Profile
 
 if TYPE_CHECKING:
     from mypy_boto3_acm import ACMClient
@@ -105,14 +108,20 @@ def export_certificate(
     s3_client: Any,
     secrets_client: Any,
     settings: ExportSettings,
+    profiles: Mapping[str, Profile],
     now: datetime,
 ) -> dict[str, Any]:
-    """Export the decision's certificate once per serial; return S3 references, no secrets."""
+    """Export the decision's certificate once per serial; return S3 references, no secrets.
+
+    The profile comes from the certificate's own `certrelay:profile` tag in ACM, never from
+    the payload: a payload naming another profile, or a profile that is not deployed or has
+    no targets, is refused (ProfileMismatch) before anything is exported.
+    """
     arn, certificate_id = _certificate_arn(event)
-    profile = profile_tag(event)
     certificate = _exportable(read_certificate(acm_client, arn), arn, now)
+    profile = deployed_profile(certificate, claimed(event), profiles)
     serial = serial_text(parse_serial(certificate.serial or ""))
-    prefix = f"{BUNDLE_ROOT}/{certificate_id}/{serial}/"
+    prefix = bundle_prefix(certificate_id, serial)
     existing = _read_manifest(s3_client, settings.bucket, prefix + MANIFEST)
     if existing is not None:
         return _result(existing, settings.bucket, prefix, created=False)
@@ -269,10 +278,49 @@ def _exportable(certificate: Certificate | None, arn: str, now: datetime) -> Cer
 PROFILE_TAG = "certrelay:profile"  # servers may read only their own profile's bundles (ABAC)
 
 
-def profile_tag(event: Mapping[str, Any]) -> str:
-    """The profile the bundle belongs to, as a tag value (hosts are tagged the same way)."""
-    profile = str((event.get("decision") or {}).get("profile") or "none")
-    return re.sub(r"[^A-Za-z0-9_.-]", "-", profile)[:128]
+def claimed(event: Mapping[str, Any]) -> str | None:
+    """The profile the payload names (a claim to check, never to act on)."""
+    decision = event.get("decision")
+    profile = decision.get("profile") if isinstance(decision, Mapping) else None
+    return profile if isinstance(profile, str) else None
+
+
+def deployed_profile(
+    certificate: Certificate, claimed_profile: str | None, profiles: Mapping[str, Profile]
+) -> str:
+    """The certificate's profile as ACM tags it, when the payload agrees and it has targets."""
+    tagged = certificate.tags.get(PROFILE_TAG, "").strip()
+    if not tagged:
+        raise ProfileMismatch(f"{certificate.arn} has no {PROFILE_TAG} tag in ACM")
+    if claimed_profile != tagged:
+        raise ProfileMismatch(
+            f"the payload names profile {claimed_profile!r}; ACM tags the certificate {tagged!r}"
+        )
+    profile = profiles.get(tagged)
+    if profile is None or not profile.targets:
+        raise ProfileMismatch(f"profile {tagged!r} is not deployed or has no targets")
+    return tagged
+
+
+def bundle_prefix(certificate_id: str, serial: str) -> str:
+    """Where the bundle of one certificate and serial lives in the stack's bucket."""
+    return f"{BUNDLE_ROOT}/{certificate_id}/{serial}/"
+
+
+def find_bundle(s3_client: Any, bucket: str, certificate_arn: str, serial: str) -> dict[str, Any]:
+    """The complete bundle of `certificate_arn` at `serial` in the stack's bucket, as Export
+    Certificate returned it; BundleNotFound when there is none (or the manifest disagrees)."""
+    match = _CERTIFICATE_ARN.match(certificate_arn)
+    if match is None or not re.fullmatch(r"[0-9a-f]{2,128}", serial):
+        raise BundleNotFound("the item names no ACM certificate ARN and hex serial")
+    prefix = bundle_prefix(match.group(1), serial)
+    found = _read_manifest(s3_client, bucket, prefix + MANIFEST)
+    if found is None:
+        raise BundleNotFound(f"no bundle of serial {serial} for {certificate_arn}")
+    manifest, _version = found
+    if manifest.get("certificate_arn") != certificate_arn or manifest.get("serial") != serial:
+        raise BundleNotFound(f"the manifest under {prefix} is not of {certificate_arn} {serial}")
+    return _result(found, bucket, prefix, created=False)
 
 
 def _store_passphrase(

@@ -182,7 +182,17 @@ class MaintenanceWindow(_Strict):
         return self
 
 
-class S3Target(_Strict):
+# A target's own name; its id in the workflow is `<profile>#<name>` (or `<profile>#<n>`, n from 1).
+TARGET_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_.-]{0,47}$"
+TargetName = Annotated[str, StringConstraints(pattern=TARGET_NAME_PATTERN)]
+MAX_TARGETS = 100  # per profile: keeps every distribution far below Step Functions' quotas
+
+
+class _Named(_Strict):
+    name: TargetName | None = None
+
+
+class S3Target(_Named):
     """Copy the bundle into a bucket (e.g. a partner's mTLS trust bundle)."""
 
     kind: Literal["s3"]
@@ -193,7 +203,7 @@ class S3Target(_Strict):
     include_key: bool = False
 
 
-class ServerTarget(_Strict):
+class ServerTarget(_Named):
     """Install on EC2 hosts through the stack's SSM document, chosen by id or by tags."""
 
     kind: Literal["server"]
@@ -263,6 +273,26 @@ class Profile(_Strict):
                         f"script_dirs ({allowed})"
                     )
         return self
+
+    @model_validator(mode="after")
+    def _targets_fit_one_execution(self) -> Profile:
+        if len(self.targets) > MAX_TARGETS:
+            raise ValueError(
+                f"has {len(self.targets)} targets; at most {MAX_TARGETS} fit one execution "
+                "(split the profile)"
+            )
+        names = [t.name for t in self.targets if t.name is not None]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"target names must be unique: {', '.join(duplicates)}")
+        return self
+
+    def target_ids(self, profile_name: str) -> list[tuple[str, S3Target | ServerTarget]]:
+        """Each target with its stable id: `<profile>#<name>`, or `<profile>#<n>` (n from 1)."""
+        return [
+            (f"{profile_name}#{target.name or index}", target)
+            for index, target in enumerate(self.targets, start=1)
+        ]
 
 
 class _ProfilesFile(_Strict):
@@ -387,4 +417,6 @@ def _pattern_problem(pattern: str, value: object) -> str:
             f"{value!r} is not an EC2 instance id (i- followed by 8 or 17 hex digits) "
             "or a managed-instance id (mi- followed by 17 hex digits)"
         )
+    if pattern == TARGET_NAME_PATTERN:
+        return f"{value!r} is not a valid target name (a letter, then letters, digits, . _ -)"
     return f"{value!r} is not a valid profile name (letters, digits, '.', '_', '-')"

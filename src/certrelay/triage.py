@@ -112,13 +112,15 @@ def _finding(decision: Decision) -> dict[str, str] | None:
 
 
 def _distribution(decision: Decision, owners: Owners) -> dict[str, Any] | None:
-    """The profile's targets (configuration only, no secrets) and how many run at once."""
+    """The profile's target ids and kinds (references: Export and Distribute look each one up
+    again in the deployed profiles), how many run at once, and the maintenance window."""
     profile = owners.profile
-    if decision.route != ROUTE_DISTRIBUTE or profile is None:
+    if decision.route != ROUTE_DISTRIBUTE or profile is None or owners.profile_name is None:
         return None
     return {
         "targets": [
-            target.model_dump(mode="json", exclude_none=True) for target in profile.targets
+            {"id": target_id, "kind": target.kind}
+            for target_id, target in profile.target_ids(owners.profile_name)
         ],
         "max_concurrency": profile.max_concurrency or DEFAULT_MAX_CONCURRENCY,
         **({"window": profile.window.model_dump(mode="json")} if profile.window else {}),

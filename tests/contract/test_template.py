@@ -101,10 +101,18 @@ def test_only_the_workflow_and_its_notifiers_publish(translated):
     }
 
 
-def test_only_the_approval_function_may_answer_a_waiting_task(translated):
+def test_only_the_approval_function_and_the_install_callback_may_answer_a_waiting_task(
+    translated,
+):
     assert allowed(
         translated, "states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"
-    ) == {"ApprovalFunctionRole"}
+    ) == {"ApprovalFunctionRole", "InstallCallbackAnswersTasks"}
+    answers = translated["Resources"]["InstallCallbackAnswersTasks"]["Properties"]
+    assert answers["Roles"] == [{"Ref": "InstallCallbackFunctionRole"}]
+    (statement,) = answers["PolicyDocument"]["Statement"]
+    assert statement["Action"] == "states:SendTaskSuccess"
+    # SendTask* takes no resource-level permission (Service Authorization Reference)
+    assert statement["Resource"] == "*"
 
 
 def _actions(statement: dict[str, Any]) -> list[str]:
@@ -446,7 +454,11 @@ def test_state_machine_is_encrypted_with_its_own_key_and_its_policy_names_the_re
         for p in _principals(s)
         if isinstance(p, dict) and "Fn::GetAtt" in p
     }
-    assert named == {"CertificateLifecycleStateMachineRole", "ApprovalFunctionRole"}
+    assert named == {
+        "CertificateLifecycleStateMachineRole",
+        "ApprovalFunctionRole",
+        "InstallCallbackFunctionRole",
+    }
     for statement in _key_policy_grants(translated, "StateMachineKey", "kms:Decrypt"):
         if "AWS" in statement["Principal"]:
             assert (

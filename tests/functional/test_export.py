@@ -9,6 +9,7 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -20,8 +21,9 @@ from moto import mock_aws
 from moto.acm.models import acm_backends
 from moto.core.exceptions import JsonRESTError
 
-from certrelay.errors import ExportMismatch, ExportRefused, ServiceThrottled
+from certrelay.errors import ExportMismatch, ExportRefused, ProfileMismatch, ServiceThrottled
 from certrelay.export import ExportSettings, export_certificate
+from certrelay.profiles import load_profiles
 from functions.export import app
 from tests.functional.test_triage import import_certificate
 
@@ -37,6 +39,14 @@ RESULT_KEYS = {
     "secret_arn", "secret_version", "created",
 }  # fmt: skip
 NAMES = {"cert", "chain", "fullchain", "privkey", "manifest"}
+PROFILES = """
+profiles:
+  web:
+    approval: auto
+    targets: [{kind: s3, bucket: partner-bundles}]
+  empty:
+    owners: [web-team@example.com]
+"""
 
 
 @dataclass(frozen=True)
@@ -75,7 +85,7 @@ class Aws:
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
+def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Aws]:
     """Moto with a versioned bucket, two CMKs, a private CA and one PRIVATE certificate from it."""
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     with mock_aws():
@@ -96,6 +106,11 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
         arn = acm.request_certificate(
             DomainName=DOMAIN, CertificateAuthorityArn=ca, SubjectAlternativeNames=SANS
         )["CertificateArn"]
+        acm.add_tags_to_certificate(
+            CertificateArn=arn, Tags=[{"Key": "certrelay:profile", "Value": "web"}]
+        )
+        (tmp_path / "profiles.yaml").write_text(PROFILES, encoding="utf-8")
+        monkeypatch.setenv("PROFILES_FILE", str(tmp_path / "profiles.yaml"))
         backend = acm_backends[ACCOUNT][REGION]
         exports = Exports(backend.export_certificate)
         backend.export_certificate = exports  # type: ignore[method-assign]  # reset on exit
@@ -118,9 +133,9 @@ def secret_version_stages(aws: Aws, secret_arn: str) -> dict[str, list[str]]:
     return {v["VersionId"]: sorted(v.get("VersionStages", [])) for v in versions}
 
 
-def export(arn: str) -> dict[str, Any]:
+def export(arn: str, profile: str | None = "web") -> dict[str, Any]:
     """Invoke the handler as "Export Certificate" does."""
-    event = {"execution": EXECUTION, "decision": {"certificate": {"arn": arn}, "profile": "web"}}
+    event = {"execution": EXECUTION, "decision": {"certificate": {"arn": arn}, "profile": profile}}
     result: dict[str, Any] = app.handler(event, FakeContext())  # type: ignore[arg-type]
     return result
 
@@ -342,6 +357,7 @@ def test_a_certificate_past_its_not_after_is_refused(aws: Aws) -> None:
             s3_client=aws.s3,
             secrets_client=aws.secrets,
             settings=ExportSettings(BUCKET, aws.bundle_key, PREFIX),
+            profiles=load_profiles(PROFILES),
             now=not_after + timedelta(seconds=1),
         )
     assert nothing_written(aws)
@@ -415,3 +431,28 @@ def test_bundle_and_passphrase_carry_the_profile_tag_hosts_are_matched_on(aws: A
     for key in result["keys"].values():
         tags = aws.s3.get_object_tagging(Bucket=BUCKET, Key=key)["TagSet"]
         assert tags == [{"Key": "certrelay:profile", "Value": "web"}], key
+
+
+@pytest.mark.parametrize("claimed", ["other", None])
+def test_a_payload_naming_another_profile_than_acms_tag_is_refused(
+    aws: Aws, claimed: str | None
+) -> None:
+    # GIVEN ACM tags the certificate certrelay:profile=web
+    # WHEN the payload claims another profile (or none) THEN ProfileMismatch, nothing exported
+    with pytest.raises(ProfileMismatch, match="web"):
+        export(aws.arn, profile=claimed)
+    assert aws.exports.answers == []
+    assert nothing_written(aws)
+
+
+@pytest.mark.parametrize("tag", ["empty", "not-deployed"])
+def test_a_profile_that_is_not_deployed_or_has_no_targets_is_refused(aws: Aws, tag: str) -> None:
+    # GIVEN the certificate's tag names a profile with no targets, or one that is not deployed
+    aws.acm.add_tags_to_certificate(
+        CertificateArn=aws.arn, Tags=[{"Key": "certrelay:profile", "Value": tag}]
+    )
+    # WHEN the payload agrees with the tag THEN still refused: there is nowhere to distribute to
+    with pytest.raises(ProfileMismatch, match="no targets"):
+        export(aws.arn, profile=tag)
+    assert aws.exports.answers == []
+    assert nothing_written(aws)

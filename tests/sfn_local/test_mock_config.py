@@ -72,7 +72,7 @@ TO_APPROVAL = [
     "Approval Required?",
     "Request Approval",
 ]
-TO_INSTALL_CHECK = [
+TO_INSTALL = [
     "Announce Approval",
     "Maintenance Window?",
     "Export Certificate",
@@ -81,14 +81,10 @@ TO_INSTALL_CHECK = [
     "Copy To Bucket",
     "Target Kind?",
     "Send Install Command",
-    "Wait For Install",
-    "Check Install",
-    "Install Finished?",
 ]
 DISTRIBUTED = [
     *TO_APPROVAL,
-    *TO_INSTALL_CHECK,
-    "Target Installed",
+    *TO_INSTALL,
     "Report Distribution",
     "Announce Distribution",
     "Distributed Everywhere?",
@@ -134,8 +130,7 @@ EXPECTED = {
         "FAILED",
         [
             *TO_APPROVAL,
-            *TO_INSTALL_CHECK,
-            "Install Failed",
+            *TO_INSTALL,
             "Report Distribution",
             "Announce Distribution",
             "Distributed Everywhere?",

@@ -122,7 +122,7 @@ def test_mermaid_draws_each_map_as_a_subgraph_of_its_inner_states(asl):
         assert sorted(inside[node.id]) == sorted(n.id for n in drawn.region(node.id)), node.name
     distribute = next(n for n in maps if n.name == "Distribute Certificate")
     inner = {n.name for n in drawn.region(distribute.id)}
-    assert {"Target Kind?", "Copy To Bucket", "Send Install Command", "Check Install"} <= inner
+    assert {"Target Kind?", "Copy To Bucket", "Send Install Command", "Cancel Install"} <= inner
 
 
 def test_mermaid_and_the_svg_share_the_node_and_edge_set(asl):

@@ -262,5 +262,6 @@ def test_a_payload_without_a_certificate_arn_is_an_invalid_request(event: dict[s
             s3_client=untouched,
             secrets_client=untouched,
             settings=ExportSettings.from_env(ENV),
+            profiles={},
             now=NOW,
         )

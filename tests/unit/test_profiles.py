@@ -345,3 +345,44 @@ def test_a_hybrid_managed_instance_is_a_server() -> None:
     server = load_profiles(text)["web"].targets[1]
     assert isinstance(server, ServerTarget)
     assert server.instances == ["mi-0123456789abcdef0"]
+
+
+# -- target ids and the cap on targets --------------------------------------------------------
+def _bucket_targets(count: int) -> str:
+    lines = [f"      - {{kind: s3, bucket: b-{n:03d}}}" for n in range(count)]
+    return "profiles:\n  web:\n    approval: auto\n    targets:\n" + "\n".join(lines) + "\n"
+
+
+def test_a_target_is_known_by_its_name_or_by_its_position_from_one() -> None:
+    # GIVEN a profile whose second target has a name
+    text = VALID.replace("      - kind: server\n", "      - kind: server\n        name: front\n")
+    web = load_profiles(text)["web"]
+    # WHEN its targets are listed with their ids THEN <profile>#<n> or <profile>#<name>
+    assert [target_id for target_id, _ in web.target_ids("web")] == ["web#1", "web#front"]
+
+
+def test_a_profile_holds_at_most_one_hundred_targets() -> None:
+    assert len(load_profiles(_bucket_targets(100))["web"].targets) == 100
+    with pytest.raises(ProfileError) as caught:
+        load_profiles(_bucket_targets(101))
+    assert str(caught.value) == (
+        "profiles.yaml: profile 'web': has 101 targets; at most 100 fit one execution "
+        "(split the profile)"
+    )
+
+
+def test_two_targets_of_a_profile_may_not_share_a_name() -> None:
+    text = (
+        "profiles:\n  web:\n    approval: auto\n    targets:\n"
+        "      - {kind: s3, bucket: bucket-one, name: partner}\n"
+        "      - {kind: s3, bucket: bucket-two, name: partner}\n"
+    )
+    with pytest.raises(ProfileError, match="target names must be unique: partner"):
+        load_profiles(text)
+
+
+def test_a_target_name_is_letters_digits_and_dot_dash_underscore() -> None:
+    text = "profiles:\n  web:\n    targets:\n      - {kind: s3, bucket: bucket-one, name: 'a#1'}\n"
+    with pytest.raises(ProfileError) as caught:
+        load_profiles(text)
+    assert "targets[0].name: 'a#1' is not a valid target name" in str(caught.value)

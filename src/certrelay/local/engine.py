@@ -175,6 +175,7 @@ class LocalEngine:
         self._exits.enter_context(
             moto_fixes.bus_delivers_to_state_machines(self.bus.append, self._start_from_bus)
         )
+        self._exits.enter_context(moto_fixes.bus_invokes_functions(self.runtime.invoke))
         self._exits.enter_context(moto_fixes.bus_refuses_oversized_requests())
         self._exits.enter_context(moto_fixes.history_capped_like_aws())
         self._exits.enter_context(moto_fixes.payloads_limited_like_aws())

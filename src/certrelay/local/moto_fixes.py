@@ -70,6 +70,42 @@ def bus_delivers_to_state_machines(
         yield
 
 
+@contextlib.contextmanager
+def bus_invokes_functions(invoke: Callable[[str, bytes], Any]) -> Iterator[None]:
+    """A rule's Lambda targets get the event, asynchronously, as EventBridge invokes them.
+
+    moto raises NotImplementedError for a Lambda target; here `invoke(function_arn, payload)`
+    runs on a thread of its own (EventBridge does not wait for the function), and the rule's
+    other targets are served as before. Enter it after `bus_delivers_to_state_machines`.
+    """
+    from moto.events.models import Rule
+
+    served = Rule.send_to_targets
+    threads: list[threading.Thread] = []
+
+    def send_to_targets(rule: Any, event: dict[str, Any], transform_input: bool = True) -> None:
+        functions = [t["Arn"] for t in rule.targets if ":lambda:" in t["Arn"]]
+        if functions and rule.event_pattern.matches_event(cast(Any, event)):
+            delivered = {**event, "time": _iso(event.get("time"))}
+            delivered.pop("ingestion-time", None)
+            payload = json.dumps(delivered).encode()
+            for arn in functions:
+                thread = threading.Thread(target=invoke, args=(arn, payload), daemon=True)
+                threads.append(thread)
+                thread.start()
+        others = copy.copy(rule)
+        others.targets = [t for t in rule.targets if ":lambda:" not in t["Arn"]]
+        if others.targets:
+            served(others, cast(Any, event), transform_input)
+
+    with mock.patch.object(Rule, "send_to_targets", send_to_targets):
+        try:
+            yield
+        finally:  # the embedded AWS must outlive every invocation it started
+            for thread in threads:
+                thread.join(timeout=30)
+
+
 def _delivered(entry: dict[str, Any], event_id: str, backend: Any) -> dict[str, Any]:
     """A PutEvents entry as EventBridge hands it to a rule's target."""
     return {

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import shutil
 import socket
@@ -275,6 +276,7 @@ class LocalFleetServers:
         }
         self.runs: list[tuple[str, int, str]] = []  # (instance, exit status, output)
         self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
 
     def start_listener(self, server: LocalServer, target: dict[str, Any]) -> None:
         port = target.get("verify_port")
@@ -314,12 +316,20 @@ class LocalFleetServers:
                 server = fleet.servers.get(invocation["InstanceId"])
                 invocation["Status"] = "InProgress" if server else "Undeliverable"
                 if server is None:
+                    invocation["StatusDetails"] = "Undeliverable"
                     continue
                 thread = threading.Thread(
                     target=fleet._run,
                     args=(server, invocation, command, parameters, region),
                     daemon=True,
                 )
+                fleet._threads.append(thread)
+                thread.start()
+            if command.invocations and all(
+                i["Status"] == "Undeliverable" for i in command.invocations
+            ):  # no host to run on: SSM ends the command at once, and says so on the bus
+                command.status = "Failed"
+                thread = threading.Thread(target=announce, args=(command, region), daemon=True)
                 fleet._threads.append(thread)
                 thread.start()
             return command
@@ -342,7 +352,27 @@ class LocalFleetServers:
                 invocations.append(item)
             return ActionResult({"CommandInvocations": invocations})
 
+        def cancel_command(response: Any) -> Any:
+            """CancelCommand, which moto 5.2.5 lacks: what has not finished is Cancelled."""
+            from moto.core.responses import EmptyResult
+
+            command = response.ssm_backend.get_command_by_id(response._get_param("CommandId"))
+            with fleet._lock:
+                for invocation in command.invocations:
+                    if invocation["Status"] in ("Pending", "InProgress", "Delayed"):
+                        invocation["Status"] = invocation["StatusDetails"] = "Cancelled"
+                ended = command.status not in ("Pending", "InProgress")
+                command.status = command.status if ended else "Cancelled"
+            if not ended:
+                thread = threading.Thread(target=announce, args=(command, region), daemon=True)
+                fleet._threads.append(thread)
+                thread.start()
+            return EmptyResult()
+
         with (
+            mock.patch.object(
+                SimpleSystemManagerResponse, "cancel_command", cancel_command, create=True
+            ),
             mock.patch.object(SimpleSystemManagerBackend, "send_command", send_command),
             mock.patch.object(
                 SimpleSystemManagerResponse,
@@ -377,9 +407,48 @@ class LocalFleetServers:
             {"Name": INSTALL_STEP, "Status": outcome, "ResponseCode": status, "Output": output},
             {"Name": "removeFetchedFiles", "Status": "Success", "ResponseCode": 0, "Output": ""},
         ]
-        if all(i["Status"] in ("Success", "Failed", "Undeliverable") for i in command.invocations):
+        with self._lock:  # the last install to finish ends the command, once
+            if command.status != "InProgress" or not all(
+                i["Status"] in ("Success", "Failed", "Undeliverable") for i in command.invocations
+            ):
+                return
             failed = any(i["Status"] != "Success" for i in command.invocations)
             command.status = "Failed" if failed else "Success"
+        announce(command, region)
+
+
+def announce(command: Any, region: str) -> None:
+    """SSM's "EC2 Command Status-change Notification" for a finished command, on the bus.
+
+    The shape is AWS's (source aws.ssm; detail command-id, document-name, status, dates; the
+    instances as resources); the stack's rule on the install document takes it from there.
+    """
+    import boto3
+
+    detail = {
+        "command-id": command.command_id,
+        "document-name": command.document_name,
+        "requested-date-time": _iso(command.requested_date_time),
+        "expire-after": _iso(command.expires_after),
+        "status": command.status,
+    }
+    instances = [i["InstanceId"] for i in command.invocations]
+    boto3.client("events", region_name=region).put_events(
+        Entries=[
+            {
+                "Source": "aws.ssm",
+                "DetailType": "EC2 Command Status-change Notification",
+                "Resources": [
+                    f"arn:aws:ec2:{region}:{command.account_id}:instance/{i}" for i in instances
+                ],
+                "Detail": json.dumps(detail),
+            }
+        ]
+    )
+
+
+def _iso(moment: Any) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if hasattr(moment, "strftime") else str(moment)
 
 
 def _fetch(parameters: dict[str, str], region: str) -> dict[str, bytes]:

@@ -155,6 +155,7 @@ def deploy(
         "AWS::SQS::QueuePolicy": _sqs_queue_policy,
         "AWS::DynamoDB::Table": _dynamodb_table,
         "AWS::IAM::Role": _iam_role,
+        "AWS::IAM::Policy": _iam_policy,
         "AWS::Logs::LogGroup": _log_group,
         "AWS::Lambda::LayerVersion": _layer,
         "AWS::Lambda::Function": _function,
@@ -330,6 +331,16 @@ def _iam_role(ctx: _Context, p: dict[str, Any]) -> Deployed:
     return Deployed(ref=name, attributes={"Arn": role["Arn"], "RoleId": role["RoleId"]})
 
 
+def _iam_policy(ctx: _Context, p: dict[str, Any]) -> Deployed:
+    for role in p.get("Roles", []):
+        ctx.client("iam").put_role_policy(
+            RoleName=role,
+            PolicyName=p["PolicyName"],
+            PolicyDocument=json.dumps(p["PolicyDocument"]),
+        )
+    return Deployed(ref=ctx.physical_name())
+
+
 def _log_group(ctx: _Context, p: dict[str, Any]) -> Deployed:
     name = p.get("LogGroupName", f"/local/{ctx.physical_name()}")
     kms = {"kmsKeyId": p["KmsKeyId"]} if p.get("KmsKeyId") else {}
@@ -431,8 +442,8 @@ def _rule(ctx: _Context, p: dict[str, Any]) -> Deployed:
     targets = p.get("Targets", [])
     if targets:
         events.put_targets(Rule=name, Targets=targets)
-    if p.get("State", "ENABLED") == "ENABLED":
-        machines = [t["Arn"] for t in targets if ":states:" in t["Arn"]]
+    machines = [t["Arn"] for t in targets if ":states:" in t["Arn"]]
+    if p.get("State", "ENABLED") == "ENABLED" and machines:  # Lambda targets: moto_fixes
         ctx.stack.rules.append(Rule(ctx.logical_id, name, pattern, machines))
     return Deployed(ref=name, attributes={"Arn": arn})
 

@@ -1,0 +1,237 @@
+"""The workflow payload: what the state machine carries between states, as pydantic models.
+
+Between states the payload holds references only (certificate ARN, serial, profile name,
+target ids); each function looks up what it acts on again (the deployed profiles, ACM, the
+stack's bucket). The parts a certrelay function returns into the payload forbid extra keys,
+so a function cannot grow the payload by accident; parts other states write stay open.
+tests/contract/test_workflow_paths.py checks every path the ASL reads against these models.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from certrelay.errors import TargetNotInProfile
+from certrelay.profiles import MAX_TARGETS
+
+DETAIL_LIMIT = 300  # characters of a target's result detail
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class _Closed(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CertificateView(_Open):
+    arn: str
+    domain: str | None = None
+    type: str | None = None
+    status: str | None = None
+    serial: str | None = None
+    not_after: str | None = None
+    days_to_expiry: int | None = None
+    in_use: bool | None = None
+
+
+class TargetRef(_Closed):
+    """A target by reference: its id in the profile and its kind (for the Map's Choice)."""
+
+    id: str = Field(max_length=120)
+    kind: Literal["s3", "server"]
+
+
+class TargetResult(_Closed):
+    """One Map item's result, a fixed small shape whatever happened to the target."""
+
+    target: str = Field(max_length=120)
+    kind: str = Field(max_length=16)
+    status: Literal["DISTRIBUTED", "FAILED", "TIMED_OUT"]
+    detail: str = Field(max_length=DETAIL_LIMIT)
+
+
+class MaintenanceWindowView(_Open):
+    days: list[str]
+    start: str
+    end: str
+    timezone: str = "UTC"
+
+
+class DistributionPlan(_Closed):
+    targets: list[TargetRef] = Field(max_length=MAX_TARGETS)
+    max_concurrency: int = Field(ge=1, le=40)
+    window: MaintenanceWindowView | None = None
+    results: list[TargetResult] | None = None
+
+
+class ApprovalPlan(_Open):
+    mode: str
+    approvers: list[str]
+    escalation: list[str]
+    timeout_seconds: int
+    escalation_timeout_seconds: int
+    targets: int
+
+
+class ApprovalDecision(_Open):
+    decision: str
+    approver: str
+    reason: str | None = None
+    decided_at: str | None = None
+
+
+class WindowOpening(_Closed):
+    opens_at: str | None
+
+
+class BundleRef(_Closed):
+    """What Export Certificate leaves in the payload: which bundle, never where it lives."""
+
+    serial: str
+    fingerprint: str
+    not_after: str
+    created: bool
+
+
+class ExportResult(_Closed):
+    """The export function's whole answer (the state keeps only BundleRef's fields of it)."""
+
+    bucket: str
+    prefix: str
+    keys: dict[str, str]
+    versions: dict[str, str | None]
+    fingerprint: str
+    serial: str
+    not_after: str
+    secret_arn: str
+    secret_version: str | None
+    created: bool
+
+
+class DistributionReport(_Closed):
+    sent: int
+    complete: bool
+    outcome: Literal["distributed", "distribution-incomplete"]
+    distributed: int
+    failed: int
+    failed_targets: list[str]
+    cause: str
+
+
+class FindingPlan(_Open):
+    action: str
+    problem: str | None = None
+
+
+class StateError(_Open):
+    Error: str
+    Cause: str | None = None
+
+
+class FindingIds(_Open):
+    ids: list[str]
+
+
+class Notified(_Open):
+    sent: int
+    decision: dict[str, Any] | None = None
+
+
+class OwnerMessage(_Open):
+    """One item of Notify Owners: one email."""
+
+    subject: str
+    message: str
+    attributes: dict[str, Any]
+    recipient: str | None = None
+
+
+class OwnerMailItem(_Closed):
+    """One item of Notify Owners: the mail, its claim marker and the marker's expiry."""
+
+    mail: OwnerMessage
+    marker: str
+    expires_at: str
+
+
+class OwnerMail(_Closed):
+    """Notify Owners' summary: did any owner's mail fail (the event is then released)?"""
+
+    unmailed: bool
+
+
+class Workflow(_Open):
+    """The execution's payload after Triage Event, with what later states add to it."""
+
+    route: str
+    reason: str
+    reasons: list[str]
+    severity: str
+    summary: str
+    event_kind: str
+    certificate: CertificateView
+    owners: list[str]
+    profile: str | None
+    dedupe_key: str
+    record_expires_at: str
+    messages: list[OwnerMessage]
+    approval: ApprovalPlan | None = None
+    distribution: DistributionPlan | None = None
+    finding: FindingPlan | None = None
+    approval_decision: ApprovalDecision | None = None
+    window: WindowOpening | None = None
+    bundle: BundleRef | None = None
+    report: DistributionReport | None = None
+    findings: FindingIds | None = None
+    notified: Notified | None = None
+    error: StateError | None = None
+    owner_mail: OwnerMail | None = None
+    findings_error: StateError | None = None
+    forget_error: StateError | None = None
+
+
+class DistributionItem(_Closed):
+    """One Map item of Distribute Certificate: references only, resolved again by the function."""
+
+    certificate_arn: str
+    serial: str = Field(pattern=r"^[0-9a-f]{2,128}$")
+    profile: str = Field(max_length=64)
+    target: TargetRef
+
+
+class InstallRequest(_Closed):
+    """What the Map's server branch hands the distribute function (the token is never logged)."""
+
+    action: Literal["send"]
+    execution: str
+    token: str
+    item: DistributionItem
+
+
+class ItemRequest(_Closed):
+    """The Map's copy and cancel calls."""
+
+    action: Literal["copy", "cancel"]
+    execution: str
+    item: DistributionItem
+
+
+def parse_request(event: dict[str, Any]) -> InstallRequest | ItemRequest:
+    """The distribute function's request; anything but references is TargetNotInProfile.
+
+    The message names the fields only: an input value may be the task token.
+    """
+    model = InstallRequest if event.get("action") == "send" else ItemRequest
+    try:
+        request = model.model_validate(event)
+    except ValidationError as error:
+        fields = ", ".join(".".join(map(str, e["loc"])) for e in error.errors())
+        raise TargetNotInProfile(f"not a reference to a profile's target ({fields})") from None
+    wanted = {"copy": "s3", "send": "server"}.get(request.action, request.item.target.kind)
+    if request.item.target.kind != wanted:
+        raise TargetNotInProfile(f"{request.action} is not for {request.item.target.kind} targets")
+    return request
