@@ -288,7 +288,7 @@ def result(target_id: str, kind: str, status: str, detail: str) -> dict[str, Any
     return {"target": target_id, "kind": kind, "status": status, "detail": detail[:DETAIL_LIMIT]}
 
 
-def install_outcome(report: dict[str, Any], *, limit: int = 5) -> tuple[str, str]:
+def command_outcome(report: dict[str, Any], *, limit: int = 5) -> tuple[str, str]:
     """(status, one short line) from check_install's report: at most `limit` failed hosts."""
     instances = list(report.get("instances") or [])
     failed = [i for i in instances if i.get("status") != "Success"]
@@ -297,7 +297,7 @@ def install_outcome(report: dict[str, Any], *, limit: int = 5) -> tuple[str, str
         more = f" (+{len(instances) - limit} more)" if len(instances) > limit else ""
         return "DISTRIBUTED", f"installed and served on {names}{more}"
     shown = "; ".join(
-        f"{i.get('instance')} {i.get('status')}: {str(i.get('last_line') or '')[:60]}".rstrip(": ")
+        f"{i.get('instance')} {i.get('status')} {str(i.get('last_line') or '')[:100]}".rstrip()
         for i in failed[:limit]
     )
     more = f" (+{len(failed) - limit} more)" if len(failed) > limit else ""

@@ -23,6 +23,7 @@ RenewalActionRequired = "RenewalActionRequired"  # ACM cannot renew until someon
 CertificateExpired = "CertificateExpired"  # the certificate is past its NotAfter
 CertificateRevoked = "CertificateRevoked"  # the issuing CA revoked the certificate
 DistributionIncomplete = "DistributionIncomplete"  # some targets lack the renewed certificate
+ExportRefused = "ExportRefused"  # the renewed certificate was refused at export: nothing went out
 OwnerMissing = "OwnerMissing"  # no owner tag or profile names who looks after the certificate
 
 SCHEMA_VERSION = "2018-10-08"
@@ -46,6 +47,7 @@ PROBLEMS: dict[str, Problem] = {
     CertificateExpired: Problem("ACM certificate expired", "HIGH", "CRITICAL"),
     CertificateRevoked: Problem("ACM certificate revoked", "CRITICAL"),
     DistributionIncomplete: Problem("Renewed certificate not distributed everywhere", "HIGH"),
+    ExportRefused: Problem("Renewed certificate refused at export", "HIGH"),
     OwnerMissing: Problem("ACM certificate has no owner", "LOW"),
 }
 ALL_PROBLEMS: tuple[str, ...] = tuple(PROBLEMS)

@@ -25,7 +25,7 @@ from certrelay.distribution import (
     InstallSettings,
     Resolved,
     check_install,
-    install_outcome,
+    command_outcome,
     result,
     send_install,
 )
@@ -166,7 +166,7 @@ def complete(ddb: Any, ssm: Any, sfn: Any, table: str, command_id: str) -> dict[
         raise
     target_id = claimed["target"]["S"]
     ddb.delete_item(TableName=table, Key=_run_key(claimed["execution"]["S"], target_id))
-    status, detail = install_outcome(report)
+    status, detail = command_outcome(report)
     answer = result(target_id, "server", status, detail)
     try:
         sfn.send_task_success(taskToken=claimed["token"]["S"], output=json.dumps(answer))

@@ -178,6 +178,21 @@ def test_only_the_distribute_function_may_send_commands(translated):
     assert allowed(translated, "acm:ExportCertificate") == {"ExportFunctionRole"}
 
 
+def test_only_certificates_tagged_for_a_profile_can_be_exported(translated):
+    """KEY-01: ExportCertificate on certificate ARNs only, and only where the certificate carries
+    a certrelay:profile tag (ACM's certificate resource takes aws:ResourceTag)."""
+    grants = [
+        statement
+        for logical_id, statement in policy_statements(translated)
+        if "acm:ExportCertificate" in _actions(statement)
+    ]
+    assert len(grants) == 1
+    (grant,) = grants
+    assert _actions(grant) == ["acm:ExportCertificate"]
+    assert grant["Resource"] != "*"
+    assert grant["Condition"] == {"StringLike": {"aws:ResourceTag/certrelay:profile": "?*"}}
+
+
 def _arns(resource: Any) -> list[str]:
     """Resource ARNs as text: Fn::Sub strings as written, anything else as JSON."""
     listed = resource if isinstance(resource, list) else [resource]

@@ -136,7 +136,7 @@ def test_many_failed_hosts_are_cut_to_five_short_reasons_and_a_count(ddb: Any) -
     complete(ddb, FakeSsm(hosts, lines), sfn, TABLE, "cmd-1")
     ((_, answer),) = sfn.answers
     assert answer["status"] == "FAILED"
-    assert answer["detail"].startswith("i-0 Failed: certrelay: ROLLED BACK")
+    assert answer["detail"].startswith("i-0 Failed certrelay: ROLLED BACK")
     assert answer["detail"].endswith(" (+35 more)")
     assert "i-5 " not in answer["detail"], "five hosts at most"
     assert len(answer["detail"]) <= 300

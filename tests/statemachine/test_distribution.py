@@ -176,11 +176,13 @@ def test_certificate_revoked_before_export_is_reported_and_nothing_is_written(
 
     assert execution.status == "FAILED"
     assert execution.error == "ExportRefused"
-    assert execution.states[-3:] == [
+    assert execution.states[-4:] == [
         "Notify Export Failure",
+        "Raise Export Finding",
         "Forget Failed Export",
         "Export Failed",
     ]
+    assert [(f["problem"], f["severity"]) for f in engine.findings()] == [("ExportRefused", "HIGH")]
     bucket = engine.stack.resources["CertificateBucket"].ref  # type: ignore[union-attr]
     listed = boto3.client("s3", region_name=engine.fleet.region).list_objects_v2(Bucket=bucket)
     assert listed.get("KeyCount", 0) == 0

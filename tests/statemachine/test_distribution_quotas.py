@@ -37,7 +37,7 @@ def unreachable_targets(count: int) -> list[dict]:
             "cert_path": "/etc/ssl/web/cert.pem",
             "key_path": "/etc/ssl/web/key.pem",
             "chain_path": "/etc/ssl/web/chain.pem",
-            "reload": "systemctl reload nginx",
+            "reload": "nginx",
             "verify_port": 443,
         }
         for n in range(1, count + 1)

@@ -16,6 +16,7 @@ from certrelay.findings import (
     CertificateExpired,
     CertificateRevoked,
     DistributionIncomplete,
+    ExportRefused,
     FindingRejected,
     OwnerMissing,
     RenewalActionRequired,
@@ -176,10 +177,10 @@ def test_title_and_description_stay_within_asff_limits_and_carry_no_pem() -> Non
     assert leaked.startswith("Export failed:")
 
 
-def test_all_problems_are_the_five_known_ones() -> None:
+def test_all_problems_are_the_six_known_ones() -> None:
     assert set(ALL_PROBLEMS) == {
         RenewalActionRequired, CertificateExpired, CertificateRevoked,
-        DistributionIncomplete, OwnerMissing,
+        DistributionIncomplete, ExportRefused, OwnerMissing,
     }  # fmt: skip
 
 
