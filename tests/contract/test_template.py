@@ -11,21 +11,9 @@ from typing import Any
 
 import pytest
 
-from certrelay.local.template import translate
-
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 EVENTS = ROOT / "events"
-
-
-@pytest.fixture(scope="module")
-def translated() -> dict[str, Any]:
-    return translate(
-        TEMPLATE,
-        {"FallbackOwnerEmail": "security@example.com"},
-        "us-east-1",
-        inline_definitions=False,  # as `sam package` leaves it: the ASL file goes to S3
-    ).cloudformation
 
 
 def cfn_lint(*args: str) -> subprocess.CompletedProcess[str]:

@@ -10,22 +10,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from certrelay.local.template import translate
-
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
-
-
-@pytest.fixture(scope="module")
-def translated() -> dict[str, Any]:
-    return translate(
-        TEMPLATE,
-        {"FallbackOwnerEmail": "security@example.com"},
-        "us-east-1",
-        inline_definitions=False,
-    ).cloudformation
 
 
 def as_list(value: Any) -> list[Any]:
