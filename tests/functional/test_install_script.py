@@ -382,10 +382,24 @@ def test_happy_path_installs_reloads_and_verifies_the_served_certificate(
     new = make_leaf(ca, kind=kind)
     sandbox.fetch(new, ca.pem)
     before = sandbox.snapshot()
+    old_key = sandbox.key_path.stat()
+    # a second name for the old key's inode, outside the targets' directory: it keeps the inode
+    # alive (so its number cannot be reused) and shows whether the install wrote into it
+    old_key_link = sandbox.root / "old-key-inode"
+    os.link(sandbox.key_path, old_key_link)
 
     run = sandbox.run(sandbox.parameters(new, VerifyPort=str(listener.port)))
 
     assert (run.returncode, run.status) == (0, f"INSTALLED {new.fingerprint} {sandbox.cert_path}")
+    # the key was renamed into place: a new inode under the name, the old inode left as it was
+    new_key = sandbox.key_path.stat()
+    assert new_key.st_ino != old_key.st_ino
+    assert old_key_link.read_bytes() == before[sandbox.key_path][0] == current.plain_key()
+    assert old_key_link.stat().st_ino == old_key.st_ino
+    key_backup = sandbox.key_path.with_name(sandbox.key_path.name + ".bak")
+    assert key_backup.stat().st_ino != new_key.st_ino
+    assert (new_key.st_uid, key_backup.stat().st_uid) == (old_key.st_uid, old_key.st_uid)
+    assert stat.S_IMODE(new_key.st_mode) == 0o600
     assert sandbox.cert_path.read_bytes() == new.pem
     assert sandbox.chain_path.read_bytes() == ca.pem
     assert public_key_of(sandbox.key_path.read_bytes()) == public_key_der(new)
