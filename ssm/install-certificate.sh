@@ -271,6 +271,7 @@ verify_host=${SSM_VerifyHost:-127.0.0.1}
 verify_port=${SSM_VerifyPort:-}
 verify_name=${SSM_VerifyServerName:-}
 verify_timeout=${SSM_VerifyTimeout:-20}
+min_valid_days=${SSM_MinValidDays:-2}
 
 for name in WorkDir ExpectedFingerprint ExpectedName CertPath KeyPath ChainPath Reload; do
   variable=SSM_$name
@@ -310,6 +311,10 @@ if [[ ! $verify_timeout =~ ^[0-9]{1,3}$ ]] || ((10#$verify_timeout < 1)); then
   fail "parameter VerifyTimeout must be a number of seconds from 1"
 fi
 verify_timeout=$((10#$verify_timeout))
+if [[ ! $min_valid_days =~ ^[0-9]{1,3}$ ]]; then
+  fail "parameter MinValidDays must be a number of days from 0 to 999"
+fi
+min_valid_days=$((10#$min_valid_days))
 if [[ -n $verify_port ]]; then
   if [[ ! $verify_port =~ ^[0-9]{1,5}$ ]] || ((10#$verify_port < 1 || 10#$verify_port > 65535)); then
     fail "parameter VerifyPort must be a port number 1-65535"
@@ -338,6 +343,12 @@ fi
 actual_fp=$(fingerprint_of <"$work_dir/cert.pem") || fail "cert.pem is not a PEM certificate"
 [[ $actual_fp == "$expected_fp" ]] ||
   fail "cert.pem has fingerprint $actual_fp, expected $expected_fp"
+
+# (a2) it stays valid for at least MinValidDays more days (a stale bundle is not installed)
+if ! openssl x509 -in "$work_dir/cert.pem" -noout -checkend $((min_valid_days * 86400)) >/dev/null 2>&1; then
+  not_after=$(openssl x509 -in "$work_dir/cert.pem" -noout -enddate 2>/dev/null) || true
+  fail "cert.pem expires within MinValidDays ($min_valid_days days): ${not_after:-notAfter unreadable}"
+fi
 
 # (b) decrypt the key into a private directory; the passphrase stays in its file
 # inside the work directory, which the document's finally step removes even if this is killed

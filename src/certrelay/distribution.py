@@ -29,6 +29,12 @@ if TYPE_CHECKING:
 
 PUBLIC_FILES = ("cert", "chain", "fullchain")  # what a bucket target (a partner) needs
 KEY_FILES = ("privkey", "manifest")  # only for targets that say include_key: true
+# At most half of a target's servers install (and reload) at once: a target is one service's
+# pool behind one name, so the other half keeps serving while a reload misbehaves on the first
+# (each host rolls itself back). Half means at most two waves, which fit the Send Install Command
+# deadline (install_callbacks.INSTALL_DEADLINE_SECONDS) when a typical install takes seconds;
+# a host SSM could not start within TimeoutSeconds is reported as failed, never skipped silently.
+MAX_CONCURRENCY = "50%"
 FINAL_STATUSES = {"Success", "Failed", "Cancelled", "TimedOut", "Undeliverable", "Terminated"}
 
 
@@ -190,6 +196,7 @@ def send_install(
         TimeoutSeconds=timeout_seconds,
         Comment=f"certrelay install {bundle['serial']}"[:100],
         MaxErrors="100%",  # every server is tried; the report names the ones that failed
+        MaxConcurrency=MAX_CONCURRENCY,
         **selection,
     )["Command"]
     return {

@@ -30,6 +30,8 @@ PORT_PATTERN = (
     r"^$|^([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])$"
 )
 TIMEOUT_PATTERN = r"^([1-9]|[1-9][0-9]|[1-5][0-9][0-9]|600)$"
+# whole days, 0-999, no leading zero (bash would read 010 as octal)
+DAYS_PATTERN = r"^(0|[1-9][0-9]{0,2})$"
 
 STEP_NAME = "installCertificate"
 STEP_TIMEOUT_SECONDS = "900"
@@ -103,6 +105,13 @@ _PARAMETERS: tuple[_Parameter, ...] = (
         "Seconds to wait for the service to serve the new certificate (1-600).",
         TIMEOUT_PATTERN,
         default="20",
+    ),
+    _Parameter(
+        "MinValidDays",
+        "Refuse a certificate whose NotAfter is less than this many days away (0-999): a "
+        "bundle that stale is not installed over the one the host serves.",
+        DAYS_PATTERN,
+        default="2",
     ),
 )
 

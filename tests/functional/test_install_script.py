@@ -84,7 +84,9 @@ def _new_key(kind: str = "ec") -> Key:
     return ec.generate_private_key(ec.SECP256R1())
 
 
-def _builder(subject: str, issuer: x509.Name, key: Key) -> x509.CertificateBuilder:
+def _builder(
+    subject: str, issuer: x509.Name, key: Key, valid_for: timedelta = timedelta(days=30)
+) -> x509.CertificateBuilder:
     now = datetime.now(UTC)
     return (
         x509.CertificateBuilder()
@@ -93,7 +95,7 @@ def _builder(subject: str, issuer: x509.Name, key: Key) -> x509.CertificateBuild
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - timedelta(hours=1))
-        .not_valid_after(now + timedelta(days=30))
+        .not_valid_after(now + valid_for)
     )
 
 
@@ -122,10 +124,15 @@ def make_ca(name: str = "Test Root CA", issuer: Issued | None = None) -> Issued:
     return Issued(key, builder.sign(signer, hashes.SHA256()))
 
 
-def make_leaf(ca: Issued, names: tuple[str, ...] = (NAME,), kind: str = "ec") -> Issued:
+def make_leaf(
+    ca: Issued,
+    names: tuple[str, ...] = (NAME,),
+    kind: str = "ec",
+    valid_for: timedelta = timedelta(days=30),
+) -> Issued:
     key = _new_key(kind)
     builder = (
-        _builder(names[0], ca.cert.subject, key)
+        _builder(names[0], ca.cert.subject, key, valid_for)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
             x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False
@@ -382,10 +389,24 @@ def test_happy_path_installs_reloads_and_verifies_the_served_certificate(
     new = make_leaf(ca, kind=kind)
     sandbox.fetch(new, ca.pem)
     before = sandbox.snapshot()
+    old_key = sandbox.key_path.stat()
+    # a second name for the old key's inode, outside the targets' directory: it keeps the inode
+    # alive (so its number cannot be reused) and shows whether the install wrote into it
+    old_key_link = sandbox.root / "old-key-inode"
+    os.link(sandbox.key_path, old_key_link)
 
     run = sandbox.run(sandbox.parameters(new, VerifyPort=str(listener.port)))
 
     assert (run.returncode, run.status) == (0, f"INSTALLED {new.fingerprint} {sandbox.cert_path}")
+    # the key was renamed into place: a new inode under the name, the old inode left as it was
+    new_key = sandbox.key_path.stat()
+    assert new_key.st_ino != old_key.st_ino
+    assert old_key_link.read_bytes() == before[sandbox.key_path][0] == current.plain_key()
+    assert old_key_link.stat().st_ino == old_key.st_ino
+    key_backup = sandbox.key_path.with_name(sandbox.key_path.name + ".bak")
+    assert key_backup.stat().st_ino != new_key.st_ino
+    assert (new_key.st_uid, key_backup.stat().st_uid) == (old_key.st_uid, old_key.st_uid)
+    assert stat.S_IMODE(new_key.st_mode) == 0o600
     assert sandbox.cert_path.read_bytes() == new.pem
     assert sandbox.chain_path.read_bytes() == ca.pem
     assert public_key_of(sandbox.key_path.read_bytes()) == public_key_der(new)
@@ -501,6 +522,45 @@ def test_a_certificate_with_another_fingerprint_is_refused(
     assert run.status == (
         f"REFUSED: cert.pem has fingerprint {new.fingerprint}, expected {expected.fingerprint}"
     )
+
+
+@pytest.mark.parametrize(
+    ("valid_for", "overrides"),
+    [
+        (timedelta(days=1), {}),  # the document's default MinValidDays, 2
+        (timedelta(days=30), {"MinValidDays": "45"}),
+    ],
+    ids=["one-day-left-default", "thirty-days-left-45-wanted"],
+)
+def test_a_certificate_expiring_too_soon_is_refused_before_anything_is_touched(
+    sandbox: Sandbox, ca: Issued, current: Issued, valid_for: timedelta, overrides: dict[str, str]
+) -> None:
+    """SSM-04: a stale bundle never replaces what the host serves, and nothing reloads."""
+    new = make_leaf(ca, valid_for=valid_for)
+    sandbox.fetch(new, ca.pem)
+    before = sandbox.snapshot()
+
+    run = sandbox.run(sandbox.parameters(new, **overrides))
+
+    _refused(sandbox, run, before)
+    days = overrides.get("MinValidDays", "2")
+    not_after = new.cert.not_valid_after_utc.strftime("%b %e %H:%M:%S %Y GMT")
+    assert run.status == (
+        f"REFUSED: cert.pem expires within MinValidDays ({days} days): notAfter={not_after}"
+    )
+
+
+def test_a_certificate_expiring_after_min_valid_days_is_installed(
+    sandbox: Sandbox, ca: Issued, current: Issued
+) -> None:
+    new = make_leaf(ca, valid_for=timedelta(days=1))
+    sandbox.fetch(new, ca.pem)
+
+    run = sandbox.run(sandbox.parameters(new, MinValidDays="0"))
+
+    assert (run.returncode, run.status) == (0, f"INSTALLED {new.fingerprint} {sandbox.cert_path}")
+    assert sandbox.cert_path.read_bytes() == new.pem
+    assert sandbox.calls("reload") == 1
 
 
 def test_a_wrong_passphrase_is_refused(sandbox: Sandbox, ca: Issued, current: Issued) -> None:

@@ -44,6 +44,7 @@ GOOD: dict[str, list[str]] = {
     "VerifyPort": ["", "1", "443", "8443", "65535"],
     "VerifyServerName": ["", "api.internal.example.com"],
     "VerifyTimeout": ["1", "20", "600"],
+    "MinValidDays": ["0", "2", "30", "999"],
 }
 
 BAD: dict[str, list[str]] = {
@@ -89,6 +90,7 @@ BAD: dict[str, list[str]] = {
     "VerifyPort": ["0", "65536", "99999", "0443", "-1", "443 "],
     "VerifyServerName": ["*.example.com", "a..b", " host"],
     "VerifyTimeout": ["", "0", "601", "020", "1.5"],
+    "MinValidDays": ["", "-1", "1000", "02", "1.5", "2d", " 2"],
 }
 
 INJECTIONS = [
@@ -195,7 +197,10 @@ def test_required_parameters_must_be_present() -> None:
     del params["KeyPath"]
     with pytest.raises(ValueError, match=r"^KeyPath: is required$"):
         validate_parameters(params)
-    optional = {"ConfigTest", "VerifyHost", "VerifyPort", "VerifyServerName", "VerifyTimeout"}
+    optional = {
+        "ConfigTest", "VerifyHost", "VerifyPort", "VerifyServerName", "VerifyTimeout",
+        "MinValidDays",
+    }  # fmt: skip
     validate_parameters({k: v for k, v in _params().items() if k not in optional})
     assert set(PARAMETER_PATTERNS) - optional == REQUIRED_PARAMETERS
 
