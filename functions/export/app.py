@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from datetime import UTC, datetime
 from functools import cache
@@ -11,7 +12,7 @@ import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from certrelay.export import ExportSettings, export_certificate
+from certrelay.export import ExportSettings, export_certificate, role_arn
 from certrelay.profiles import Profile, load_profiles_file
 
 logger = Logger()
@@ -21,6 +22,8 @@ logger = Logger()
 def _dependencies() -> tuple[ExportSettings, dict[str, Profile], Any, Any, Any]:
     """Read once per container: settings, the deployed profiles, ACM, S3, Secrets Manager."""
     settings = ExportSettings.from_env(os.environ)
+    caller = boto3.client("sts").get_caller_identity()["Arn"]  # the export role, for the Deny
+    settings = dataclasses.replace(settings, export_role_arn=role_arn(caller))
     return (
         settings,
         load_profiles_file(os.environ.get("PROFILES_FILE")),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -11,6 +12,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from certrelay.distribution import summarize
+from certrelay.mail_markers import publish_once
 from certrelay.metrics import count
 from certrelay.outcomes import DISTRIBUTED, EXPIRED, REJECTED, compose_outcome, rejection
 
@@ -22,22 +24,29 @@ def _sns() -> Any:
     return boto3.client("sns")
 
 
+@cache
+def _dynamodb() -> Any:
+    return boto3.client("dynamodb")
+
+
 @logger.inject_lambda_context(log_event=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    messages = compose_outcome(
-        str(event.get("kind")),
-        event.get("decision") or {},
-        execution_arn=str(event.get("execution")),
-    )
-    topic = os.environ["NOTIFICATION_TOPIC_ARN"]
-    for message in messages:
-        _sns().publish(
-            TopicArn=topic,
-            Subject=message["subject"],
-            Message=message["message"],
-            MessageAttributes=message["attributes"],
+    kind, execution = str(event.get("kind")), str(event.get("execution"))
+    messages = compose_outcome(kind, event.get("decision") or {}, execution_arn=execution)
+    mailed = [  # one marker per recipient: a retried task mails only whom it has not reached
+        publish_once(
+            _dynamodb(),
+            _sns(),
+            table=os.environ["EVENT_TABLE_NAME"],
+            topic=os.environ["NOTIFICATION_TOPIC_ARN"],
+            execution=execution,
+            kind=kind,
+            message=message,
+            now=datetime.now(UTC),
         )
-    logger.info("outcome notified", extra={"kind": event.get("kind"), "sent": len(messages)})
+        for message in messages
+    ]
+    logger.info("outcome notified", extra={"kind": kind, "sent": sum(mailed)})
     results = ((event.get("decision") or {}).get("distribution") or {}).get("results") or []
     summary = summarize(list(results))
     if event.get("kind") == DISTRIBUTED:

@@ -71,6 +71,7 @@ class ExportSettings:
     bundle_kms_key_arn: str
     secret_prefix: str
     passphrase_kms_key_arn: str | None = None
+    export_role_arn: str | None = None  # exempt from the passphrases' Deny (the writer)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> ExportSettings:
@@ -341,7 +342,45 @@ def _store_passphrase(
             if _code(error) != "ResourceExistsException":
                 raise
             response = secrets_client.put_secret_value(SecretId=name, SecretString=passphrase)
+        secrets_client.put_resource_policy(  # on a crashed run's secret too: it may lack one
+            SecretId=name,
+            ResourcePolicy=json.dumps(passphrase_policy(profile, settings.export_role_arn)),
+            BlockPublicPolicy=True,
+        )
     return str(response["ARN"]), str(response["VersionId"])
+
+
+def passphrase_policy(profile: str, export_role_arn: str | None) -> dict[str, Any]:
+    """The secret's resource policy: nobody reads the passphrase but the hosts whose role is
+    tagged with its profile (and the export role that wrote it), whatever their IAM allows."""
+    unless: dict[str, Any] = {"StringNotEquals": {f"aws:PrincipalTag/{PROFILE_TAG}": profile}}
+    if export_role_arn:
+        unless["ArnNotEquals"] = {"aws:PrincipalArn": export_role_arn}
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "OnlyThisProfilesHostsReadThePassphrase",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "secretsmanager:GetSecretValue",
+                "Resource": "*",
+                "Condition": unless,
+            }
+        ],
+    }
+
+
+def role_arn(caller_arn: str) -> str:
+    """The IAM role ARN (what aws:PrincipalArn holds) of an STS caller ARN; others unchanged.
+
+    `arn:aws:sts::123456789012:assumed-role/Name/session` -> `arn:aws:iam::123456789012:role/Name`.
+    """
+    parts = caller_arn.split(":", 5)
+    if len(parts) == 6 and parts[2] == "sts" and parts[5].startswith("assumed-role/"):
+        name = parts[5].split("/")[1]
+        return f"arn:{parts[1]}:iam::{parts[4]}:role/{name}"
+    return caller_arn
 
 
 def _put(

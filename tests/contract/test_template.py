@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from certrelay.mail_markers import NOTIFIED
+
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 EVENTS = ROOT / "events"
@@ -69,16 +71,22 @@ def allowed(translated: dict[str, Any], *actions: str) -> set[str]:
 
 
 def test_only_the_state_machine_writes_the_event_gate(translated):
+    """The notify function writes its per-recipient markers there, but only under `notified#`
+    (dynamodb:LeadingKeys), so it can neither plant nor clear an event's gate record."""
     gate = translated["Resources"]["EventTable"]
-    writers = {
-        logical_id
+    writes = [
+        (logical_id, statement)
         for logical_id, statement in policy_statements(translated)
         if "dynamodb:PutItem" in _actions(statement)
         and statement["Resource"] == {"Fn::GetAtt": ["EventTable", "Arn"]}
-    }
+    ]
+    markers_only = {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [NOTIFIED + "*"]}}
+    writers = {logical_id for logical_id, s in writes if s.get("Condition") != markers_only}
+    marker_writers = {logical_id for logical_id, s in writes if s.get("Condition") == markers_only}
 
     assert gate["Type"] == "AWS::DynamoDB::Table"
     assert writers == {"CertificateLifecycleStateMachineRole"}
+    assert marker_writers == {"NotifyFunctionRole"}
 
 
 def test_only_the_workflow_and_its_notifiers_publish(translated):

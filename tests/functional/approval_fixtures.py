@@ -111,6 +111,7 @@ def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Aws]:
             "APPROVAL_TOKEN_KEY_ARN": token_key,
             "APPROVAL_BASE_URL": BASE_URL + "/",
             "NOTIFICATION_TOPIC_ARN": topic,
+            "EVENT_TABLE_NAME": TABLE,  # notify's per-recipient markers; the same key shape
             "PROFILES_FILE": str(profiles_file),
             "TEST_CERTIFICATE_ARN": certificate,
         }.items():

@@ -22,7 +22,7 @@ from moto.acm.models import acm_backends
 from moto.core.exceptions import JsonRESTError
 
 from certrelay.errors import ExportMismatch, ExportRefused, ProfileMismatch, ServiceThrottled
-from certrelay.export import ExportSettings, export_certificate
+from certrelay.export import ExportSettings, export_certificate, role_arn
 from certrelay.profiles import load_profiles
 from functions.export import app
 from tests.functional.test_triage import import_certificate
@@ -456,3 +456,61 @@ def test_a_profile_that_is_not_deployed_or_has_no_targets_is_refused(aws: Aws, t
         export(aws.arn, profile=tag)
     assert aws.exports.answers == []
     assert nothing_written(aws)
+
+
+def passphrase_policy_of(aws: Aws, secret_arn: str) -> dict[str, Any]:
+    answer = aws.secrets.get_resource_policy(SecretId=secret_arn)
+    policy: dict[str, Any] = json.loads(answer["ResourcePolicy"])
+    return policy
+
+
+def test_only_the_profiles_hosts_and_the_export_role_may_read_a_new_passphrase(aws: Aws) -> None:
+    """KEY-07: the passphrase's own policy denies GetSecretValue to every principal not tagged
+    with its profile, except the export role (moto's caller here), whatever their IAM allows."""
+    # GIVEN an export for profile "web" WHEN it stores the passphrase
+    result = export(aws.arn)
+    # THEN the secret carries exactly that Deny
+    (statement,) = passphrase_policy_of(aws, result["secret_arn"])["Statement"]
+    caller = boto3.client("sts", region_name=REGION).get_caller_identity()["Arn"]
+    assert statement["Effect"] == "Deny"
+    assert statement["Principal"] == "*"
+    assert statement["Action"] == "secretsmanager:GetSecretValue"
+    assert statement["Condition"] == {
+        "StringNotEquals": {"aws:PrincipalTag/certrelay:profile": "web"},
+        "ArnNotEquals": {"aws:PrincipalArn": caller},
+    }
+
+
+def test_a_passphrase_left_by_a_crashed_run_gets_the_deny_too(aws: Aws) -> None:
+    # GIVEN a secret a crashed run created before it could attach its policy
+    name = f"{PREFIX}{bundle_path(aws)}"
+    stale = aws.secrets.create_secret(Name=name, SecretString="stale-passphrase-0123456789abcdef")
+    # WHEN the export runs again THEN the secret has the profile's Deny
+    export(aws.arn)
+    (statement,) = passphrase_policy_of(aws, stale["ARN"])["Statement"]
+    assert statement["Effect"] == "Deny"
+    assert statement["Condition"]["StringNotEquals"] == {
+        "aws:PrincipalTag/certrelay:profile": "web"
+    }
+
+
+@pytest.mark.parametrize(
+    ("caller", "principal"),
+    [
+        (
+            "arn:aws:sts::123456789012:assumed-role/stack-ExportFunctionRole-AB12/fn-session",
+            "arn:aws:iam::123456789012:role/stack-ExportFunctionRole-AB12",
+        ),
+        (
+            "arn:aws-us-gov:sts::123456789012:assumed-role/Role/s",
+            "arn:aws-us-gov:iam::123456789012:role/Role",
+        ),
+        ("arn:aws:iam::123456789012:user/moto", "arn:aws:iam::123456789012:user/moto"),
+    ],
+)
+def test_the_export_roles_principal_arn_is_its_role_not_its_session(
+    caller: str, principal: str
+) -> None:
+    # GIVEN the STS caller ARN of a Lambda WHEN it is turned into aws:PrincipalArn THEN it is
+    # the role's ARN (what the policy condition compares)
+    assert role_arn(caller) == principal
