@@ -118,7 +118,17 @@ def test_rule_has_retry_policy_and_dead_letter_queue(translated):
 def test_state_machine_logs_no_execution_data_and_traces(translated):
     properties = translated["Resources"]["CertificateLifecycleStateMachine"]["Properties"]
 
-    assert properties["LoggingConfiguration"]["IncludeExecutionData"] is False
+    logging = properties["LoggingConfiguration"]
+    (destination,) = logging["Destinations"]
+    group = translated["Resources"]["StateMachineLogGroup"]["Properties"]
+
+    assert logging["IncludeExecutionData"] is False
+    assert logging["Level"] in {"ERROR", "ALL"}  # OFF or FATAL would hide failed states
+    assert destination["CloudWatchLogsLogGroup"]["LogGroupArn"] == {
+        "Fn::GetAtt": ["StateMachineLogGroup", "Arn"]
+    }
+    assert group["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    assert group["KmsKeyId"] == {"Fn::GetAtt": ["StateMachineKey", "Arn"]}
     assert properties["TracingConfiguration"]["Enabled"] is True
 
 
