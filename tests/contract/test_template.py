@@ -86,7 +86,17 @@ def test_only_the_workflow_and_its_notifiers_publish(translated):
         "CertificateLifecycleStateMachineRole",
         "RequestApprovalFunctionRole",
         "NotifyFunctionRole",
+        "OpsTopicPolicy",  # this account's CloudWatch alarms, to OpsTopic only
     }
+    (alarms,) = [
+        s
+        for s in translated["Resources"]["OpsTopicPolicy"]["Properties"]["PolicyDocument"][
+            "Statement"
+        ]
+        if s["Effect"] == "Allow"
+    ]
+    assert alarms["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert alarms["Resource"] == {"Ref": "OpsTopic"}
 
 
 def test_only_the_approval_function_and_the_install_callback_may_answer_a_waiting_task(
