@@ -91,8 +91,8 @@ def _what_happened(event: AcmEvent) -> str:
     when = _date(event.time)
     return _clean(
         {
-            "ApproachingExpiration": f"On {when} ACM warned that the certificate expires in "
-            f"{detail.days_to_expiry} days.",
+            # not the event's DaysToExpiry: an event can lie, the facts below are ACM's own
+            "ApproachingExpiration": f"On {when} ACM sent an expiry reminder for the certificate.",
             "RenewalActionRequired": f"On {when} ACM reported that it cannot renew the "
             f"certificate without help (reason: {detail.renewal_status_reason or 'not given'}).",
             "Expired": f"On {when} ACM reported that the certificate expired.",

@@ -11,14 +11,16 @@ from __future__ import annotations
 import inspect
 import json
 import re
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
+from annotated_types import Ge, Le
 
-from certrelay import errors
+from certrelay import errors, profiles, windows
 from certrelay.local.asl import all_states
 from certrelay.local.template import load_sam
 
@@ -65,6 +67,22 @@ def _resolve(value: Any, template_resources: dict[str, Any]) -> str:
         "AWS::DynamoDB::Table": f"stack-{name}",
         "parameter": "security@example.com",
     }[kind]
+
+
+def _field_bound(model: type[Any], field: str, kind: type[Ge | Le]) -> int:
+    """The `ge=` or `le=` bound pydantic holds for a model's field."""
+    metadata = model.model_fields[field].metadata
+    (bound,) = [m.ge if isinstance(m, Ge) else m.le for m in metadata if isinstance(m, kind)]
+    return int(bound)
+
+
+def _longest_window_wait() -> timedelta:
+    """The longest Wait For Window can sleep: a one-minute weekly window that just closed."""
+    window = {"days": ["mon"], "start": "00:00", "end": "00:01", "timezone": "UTC"}
+    just_closed = datetime(2026, 11, 30, 0, 1, tzinfo=UTC)  # a Monday, 00:01
+    opens = windows.next_opening(window, just_closed)
+    assert opens is not None
+    return opens - just_closed
 
 
 def business_errors() -> set[str]:
@@ -184,3 +202,37 @@ def test_the_asl_file_passes_the_step_functions_schema_cfn_lint_ships(
 
     assert "${" not in filled
     assert problems == []
+
+
+def test_the_whole_run_has_a_deadline_longer_than_its_longest_path_and_shorter_than_a_year(
+    asl,
+):
+    """REL-08: the execution's TimeoutSeconds outlasts the longest legitimate run (the longest
+    approval round, the longest escalation round, a week's window wait and every target installed
+    one at a time up to its deadline), so no run the design allows is cut short; and it is bounded
+    well below Step Functions' one-year maximum, so a stuck run ends and is reported."""
+    parameters = load_sam(ROOT / "template.yaml")["Parameters"]
+    approval_hours = max(
+        int(parameters["ApprovalTimeoutHours"]["MaxValue"]),
+        _field_bound(profiles.Profile, "approval_timeout_hours", Le),
+    )
+    escalation_hours = int(parameters["EscalationTimeoutHours"]["MaxValue"])
+    states = dict(all_states(asl["States"]))
+    install_deadline = states["Send Install Command"]["TimeoutSeconds"]
+    slowest_concurrency = _field_bound(profiles.Profile, "max_concurrency", Ge)  # 1 at a time
+    distribution = -(-profiles.MAX_TARGETS // slowest_concurrency) * install_deadline
+    window_wait = _longest_window_wait()
+    longest_path = (
+        timedelta(hours=approval_hours + escalation_hours)
+        + window_wait
+        + timedelta(seconds=distribution)
+    )
+
+    timeout = asl.get("TimeoutSeconds")
+
+    assert isinstance(timeout, int), timeout
+    assert window_wait <= timedelta(days=7), window_wait
+    assert isinstance(install_deadline, int)
+    assert install_deadline > 0
+    assert timeout >= longest_path.total_seconds(), (timeout, longest_path)
+    assert timeout < timedelta(days=365).total_seconds(), timeout

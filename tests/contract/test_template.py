@@ -94,7 +94,17 @@ def test_only_the_workflow_and_its_notifiers_publish(translated):
         "CertificateLifecycleStateMachineRole",
         "RequestApprovalFunctionRole",
         "NotifyFunctionRole",
+        "OpsTopicPolicy",  # this account's CloudWatch alarms, to OpsTopic only
     }
+    (alarms,) = [
+        s
+        for s in translated["Resources"]["OpsTopicPolicy"]["Properties"]["PolicyDocument"][
+            "Statement"
+        ]
+        if s["Effect"] == "Allow"
+    ]
+    assert alarms["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert alarms["Resource"] == {"Ref": "OpsTopic"}
 
 
 def test_only_the_approval_function_and_the_install_callback_may_answer_a_waiting_task(
@@ -126,7 +136,17 @@ def test_rule_has_retry_policy_and_dead_letter_queue(translated):
 def test_state_machine_logs_no_execution_data_and_traces(translated):
     properties = translated["Resources"]["CertificateLifecycleStateMachine"]["Properties"]
 
-    assert properties["LoggingConfiguration"]["IncludeExecutionData"] is False
+    logging = properties["LoggingConfiguration"]
+    (destination,) = logging["Destinations"]
+    group = translated["Resources"]["StateMachineLogGroup"]["Properties"]
+
+    assert logging["IncludeExecutionData"] is False
+    assert logging["Level"] in {"ERROR", "ALL"}  # OFF or FATAL would hide failed states
+    assert destination["CloudWatchLogsLogGroup"]["LogGroupArn"] == {
+        "Fn::GetAtt": ["StateMachineLogGroup", "Arn"]
+    }
+    assert group["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    assert group["KmsKeyId"] == {"Fn::GetAtt": ["StateMachineKey", "Arn"]}
     assert properties["TracingConfiguration"]["Enabled"] is True
 
 

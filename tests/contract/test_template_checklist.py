@@ -177,6 +177,59 @@ def test_notification_key_lets_publishers_and_alarms_encrypt_and_no_one_else(tra
             assert via == {"Fn::Sub": "sns.${AWS::Region}.amazonaws.com"}, role
 
 
+# --- SNS-03: every topic refuses plain HTTP and lets no one in at large --------------------------
+
+
+def test_every_topic_has_a_policy_that_denies_plain_http_and_allows_no_anonymous_publisher(
+    translated,
+):
+    """SNS-03: each topic is named by a topic policy that denies sns:Publish to everyone when
+    aws:SecureTransport is false; no Allow names Principal "*"; a service principal is allowed only
+    for this account's resources; and the alarms' topics let CloudWatch publish, so the policy
+    locks no alarm out."""
+    resources = translated["Resources"]
+    topics = {name for name, r in resources.items() if r["Type"] == "AWS::SNS::Topic"}
+    policies = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::SNS::TopicPolicy"]
+    statements_of: dict[str, list[dict[str, Any]]] = {topic: [] for topic in topics}
+    for policy in policies:
+        for topic in {target_of(t) for t in policy["Topics"]}:
+            assert topic in topics, topic
+            statements_of[topic] += as_list(policy["PolicyDocument"]["Statement"])
+    alarmed = {
+        target_of(action)
+        for r in resources.values()
+        if r["Type"] == "AWS::CloudWatch::Alarm"
+        for action in r["Properties"].get("AlarmActions", [])
+    }
+
+    assert {"NotificationTopic", "OpsTopic"} <= topics
+    assert "OpsTopic" in alarmed
+    for topic, statements in statements_of.items():
+        assert any(
+            s["Effect"] == "Deny"
+            and s["Principal"] in ("*", {"AWS": "*"})
+            and {"sns:Publish", "sns:*", "*"} & set(as_list(s["Action"]))
+            and {target_of(r) for r in as_list(s["Resource"])} == {topic}
+            and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+            for s in statements
+        ), f"{topic} has no TLS-only Deny"
+        allows = [s for s in statements if s["Effect"] == "Allow"]
+        for s in allows:
+            principal = s["Principal"]
+            assert principal != "*", topic
+            assert isinstance(principal, dict), topic
+            assert "*" not in as_list(principal.get("AWS", [])), topic
+            if "Service" in principal:
+                keys = {key for test in s["Condition"].values() for key in test}
+                assert {"aws:SourceArn", "aws:SourceAccount"} & keys, topic
+        if topic in alarmed:
+            assert any(
+                "cloudwatch.amazonaws.com" in as_list(s["Principal"].get("Service", []))
+                and "sns:Publish" in as_list(s["Action"])
+                for s in allows
+            ), f"{topic} is an alarm action but CloudWatch may not publish to it"
+
+
 # --- APR-14: the approval API's stage -----------------------------------------------------------
 
 

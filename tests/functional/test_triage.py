@@ -155,6 +155,30 @@ def test_a_profile_tag_brings_the_profiles_owners(acm: ACMClient) -> None:
     assert len(result["messages"]) == 2
 
 
+def test_an_event_that_lies_about_the_name_and_days_is_told_with_acms_facts(
+    acm: ACMClient,
+) -> None:
+    # GIVEN ACM knows legacy.example.com, 7 days left, owned by alice and the web profile
+    arn = import_certificate(
+        acm, days_left=7, tags={OWNER_TAG: "alice@example.com", PROFILE_TAG: "web"}
+    )
+    # WHEN an event about that ARN claims another name and 45 days (a reminder day) is triaged
+    lie = acm_event("Approaching Expiration", arn, CommonName="evil.example.net", DaysToExpiry=45)
+    result = run(acm, lie)
+    # THEN the decision and every composed message carry ACM's name and days, never the event's
+    assert result["certificate"]["domain"] == "legacy.example.com"
+    assert result["certificate"]["days_to_expiry"] == 7
+    assert result["severity"] == "HIGH"
+    assert len(result["messages"]) == 2
+    for text in [result["summary"]] + [
+        m[k] for m in result["messages"] for k in ("subject", "message")
+    ]:
+        assert "legacy.example.com" in text
+        assert "evil.example.net" not in text
+        assert "45 days" not in text
+    assert "evil.example.net" not in json.dumps(result)
+
+
 def test_a_deleted_certificate_is_reported_to_the_fallback_owner(acm: ACMClient) -> None:
     # GIVEN an event about a certificate ACM no longer has
     arn = import_certificate(acm, days_left=7, tags={OWNER_TAG: "alice@example.com"})
