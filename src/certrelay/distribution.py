@@ -256,21 +256,31 @@ def check_install(ssm: SSMClient, command_id: str, instances: list[str]) -> dict
     }
 
 
+# The report names at most this many failed targets (and the Fail's cause, with reasons, half
+# of them); `failed` counts them all. A profile's 100 failed targets with their reasons would
+# otherwise take a third of the workflow's payload and most of the Fail's 32,768-character cause.
+LISTED_FAILURES = 20
+
+
 def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
     """Report Distribution: which targets got the certificate and which did not."""
     failed = [r for r in results if r.get("status") != "DISTRIBUTED"]
     labels = [target_label(r.get("target")) for r in failed]
+    shown = LISTED_FAILURES // 2
     reasons = [
         f"{label} ({str(r.get('detail') or r.get('status'))[:120]})"
-        for label, r in zip(labels, failed, strict=True)
+        for label, r in zip(labels[:shown], failed, strict=False)
     ]
+    more = f" (+{len(failed) - shown} more)" if len(failed) > shown else ""
     return {
         "distributed": len(results) - len(failed),
         "failed": len(failed),
-        "failed_targets": labels,
+        "failed_targets": labels[:LISTED_FAILURES],
         "complete": bool(results) and not failed,
         "outcome": "distributed" if results and not failed else "distribution-incomplete",
-        "cause": "Not every target has the renewed certificate; failed: " + "; ".join(reasons)
+        "cause": "Not every target has the renewed certificate; failed: "
+        + "; ".join(reasons)
+        + more
         if failed
         else "",
     }

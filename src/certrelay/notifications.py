@@ -1,4 +1,4 @@
-"""The owner emails: one SNS message per owner, shaped for the "Notify Owners" publish step.
+"""The owner emails: one mail, published once per owner by the "Notify Owners" step.
 
 Pure composition: what happened, what to do and by when (UTC), the certificate facts, problems
 to fix, why this person got the mail, and a link to the execution. Never any key material.
@@ -17,6 +17,32 @@ from certrelay.owners import OWNER_TAG, PROFILE_TAG, Owners
 from certrelay.policy import Decision
 
 
+def compose_mail(
+    event: AcmEvent,
+    certificate: Certificate | None,
+    decision: Decision,
+    owners: Owners,
+    *,
+    execution_arn: str,
+    console_url: str,
+) -> dict[str, str] | None:
+    """The one mail every owner gets (Notify Owners adds each recipient); None tells no owner.
+
+    The workflow carries it once, not once per owner: a certificate's 100 names in a mail to
+    15 owners would otherwise pass Step Functions' 256 KiB payload quota.
+    """
+    if decision.route in (policy.ROUTE_IGNORE, policy.ROUTE_INCONSISTENT):
+        return None
+    name = _name(event, certificate)
+    return {
+        "subject": _subject(decision, name, certificate),
+        "message": _body(event, certificate, decision, owners, name, execution_arn, console_url),
+        "severity": decision.severity.value,
+        "event_kind": event.kind.value,
+        "certificate": event.certificate_arn,
+    }
+
+
 def compose_messages(
     event: AcmEvent,
     certificate: Certificate | None,
@@ -26,20 +52,20 @@ def compose_messages(
     execution_arn: str,
     console_url: str,
 ) -> list[dict[str, Any]]:
-    """One message per owner; an ignored or inconsistent event tells no owner."""
-    if decision.route in (policy.ROUTE_IGNORE, policy.ROUTE_INCONSISTENT):
+    """One message per owner, as Notify Owners publishes them; an ignored event tells no one."""
+    mail = compose_mail(
+        event, certificate, decision, owners, execution_arn=execution_arn, console_url=console_url
+    )
+    if mail is None:
         return []
-    name = _name(event, certificate)
-    subject = _subject(decision, name, certificate)
-    body = _body(event, certificate, decision, owners, name, execution_arn, console_url)
     return [
         sns_message(
             email,
-            subject,
-            body,
-            severity=decision.severity.value,
-            event_kind=event.kind.value,
-            certificate_arn=event.certificate_arn,
+            mail["subject"],
+            mail["message"],
+            severity=mail["severity"],
+            event_kind=mail["event_kind"],
+            certificate_arn=mail["certificate"],
         )
         for email in owners.emails
     ]
@@ -146,7 +172,7 @@ def _facts(event: AcmEvent, cert: Certificate | None, decision: Decision) -> lis
     rows = [
         ("ARN", cert.arn),
         ("Domain", cert.domain),
-        ("Other names", ", ".join(san for san in cert.sans if san != cert.domain) or "none"),
+        ("Other names", _other_names(cert)),
         ("Type", cert.type),
         ("Status", cert.status),
         ("Serial", cert.serial or "unknown"),
@@ -196,3 +222,15 @@ def _date(moment: datetime) -> str:
 def _clean(text: str) -> str:
     """Drop control characters (including newlines) from a value shown in the mail."""
     return CONTROL_CHARACTERS.sub("", text)
+
+
+# A mail lists this many of the certificate's other names; ACM allows 100 of up to 253 characters,
+# which would make the one mail the workflow carries most of its payload.
+LISTED_NAMES = 10
+
+
+def _other_names(cert: Certificate) -> str:
+    others = [san for san in cert.sans if san != cert.domain]
+    listed = ", ".join(others[:LISTED_NAMES]) or "none"
+    more = len(others) - LISTED_NAMES
+    return f"{listed} (and {more} more: see ACM)" if more > 0 else listed

@@ -15,7 +15,7 @@ from certrelay.certificates import Certificate, read_certificate
 from certrelay.config import Settings
 from certrelay.events import AcmEvent, EventKind, check_origin, parse_event
 from certrelay.mail import console_url_for
-from certrelay.notifications import compose_messages
+from certrelay.notifications import compose_mail
 from certrelay.owners import Owners, resolve_owners
 from certrelay.policy import ROUTE_DISTRIBUTE, Decision, decide
 from certrelay.profiles import Profile
@@ -51,7 +51,7 @@ def triage(
     decision = decide(
         event, certificate, owners, now=now, thresholds=settings.expiry_threshold_days
     )
-    messages = compose_messages(
+    mail = compose_mail(
         event,
         certificate,
         decision,
@@ -72,7 +72,8 @@ def triage(
         "profile": _profile_name(owners),
         "dedupe_key": dedupe_key(event, certificate) + _inconsistent_suffix(decision),
         "record_expires_at": str(int(expires_at.timestamp())),
-        "messages": messages,
+        "mail": mail,
+        "recipients": list(owners.emails) if mail is not None else [],
         "approval": _approval(decision, owners, settings),
         "distribution": _distribution(decision, owners),
         "finding": _finding(decision),

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from certrelay.errors import TargetNotInProfile
 from certrelay.profiles import MAX_TARGETS
 
-DETAIL_LIMIT = 300  # characters of a target's result detail
+DETAIL_LIMIT = 160  # characters of a target's result detail: 100 of them stay well inside 64 KiB
 
 
 class _Open(BaseModel):
@@ -141,24 +141,26 @@ class Notified(_Open):
     decision: dict[str, Any] | None = None
 
 
-class OwnerMessage(_Open):
-    """One item of Notify Owners: one email."""
+class OwnerMail(_Closed):
+    """The one mail every owner gets; Notify Owners publishes it once per recipient."""
 
-    subject: str
+    subject: str = Field(max_length=100)
     message: str
-    attributes: dict[str, Any]
-    recipient: str | None = None
+    severity: str
+    event_kind: str
+    certificate: str
 
 
 class OwnerMailItem(_Closed):
-    """One item of Notify Owners: the mail, its claim marker and the marker's expiry."""
+    """One item of Notify Owners: the mail, one recipient, its claim marker and its expiry."""
 
-    mail: OwnerMessage
+    mail: OwnerMail
+    recipient: str
     marker: str
     expires_at: str
 
 
-class OwnerMail(_Closed):
+class OwnerMailSummary(_Closed):
     """Notify Owners' summary: did any owner's mail fail (the event is then released)?"""
 
     unmailed: bool
@@ -178,7 +180,8 @@ class Workflow(_Open):
     profile: str | None
     dedupe_key: str
     record_expires_at: str
-    messages: list[OwnerMessage]
+    mail: OwnerMail | None = None
+    recipients: list[str]
     approval: ApprovalPlan | None = None
     distribution: DistributionPlan | None = None
     finding: FindingPlan | None = None
@@ -189,7 +192,7 @@ class Workflow(_Open):
     findings: FindingIds | None = None
     notified: Notified | None = None
     error: StateError | None = None
-    owner_mail: OwnerMail | None = None
+    owner_mail: OwnerMailSummary | None = None
     findings_error: StateError | None = None
     forget_error: StateError | None = None
 

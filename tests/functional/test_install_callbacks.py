@@ -18,7 +18,7 @@ import pytest
 from moto import mock_aws
 
 from certrelay.install_callbacks import cancel, command_of, complete, store_token
-from certrelay.workflow import TargetResult
+from certrelay.workflow import DETAIL_LIMIT, TargetResult
 
 TABLE = "install-tokens"
 TOKEN = "AQCEAAAAKgAAAAMAAAAA-secret-task-token"
@@ -139,7 +139,7 @@ def test_many_failed_hosts_are_cut_to_five_short_reasons_and_a_count(ddb: Any) -
     assert answer["detail"].startswith("i-0 Failed certrelay: ROLLED BACK")
     assert answer["detail"].endswith(" (+35 more)")
     assert "i-5 " not in answer["detail"], "five hosts at most"
-    assert len(answer["detail"]) <= 300
+    assert len(answer["detail"]) <= DETAIL_LIMIT
 
 
 def test_cancel_at_the_deadline_cancels_the_command_and_forgets_the_token(ddb: Any) -> None:

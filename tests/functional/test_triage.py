@@ -40,7 +40,7 @@ SETTINGS = Settings.from_env(
 PROFILES = load_profiles_file(ROOT / "config" / "profiles.yaml")
 DECISION_KEYS = {
     "route", "reason", "reasons", "severity", "summary", "event_kind", "certificate",
-    "owners", "profile", "dedupe_key", "record_expires_at", "messages", "approval",
+    "owners", "profile", "dedupe_key", "record_expires_at", "mail", "recipients", "approval",
     "distribution", "finding",
 }  # fmt: skip
 
@@ -131,9 +131,11 @@ def test_an_imported_certificate_a_week_from_expiry_alerts_its_tagged_owner(acm:
     assert cert["days_to_expiry"] == 7
     assert cert["not_after"] == (NOW + timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%SZ")
     assert cert["in_use"] is False
-    [message] = result["messages"]
-    assert message["attributes"]["recipient"]["StringValue"] == "alice@example.com"
-    assert message["subject"] == "[certrelay] HIGH: legacy.example.com expires in 7 days (imported)"
+    assert result["recipients"] == ["alice@example.com"]
+    assert result["mail"]["subject"] == (
+        "[certrelay] HIGH: legacy.example.com expires in 7 days (imported)"
+    )
+    assert (result["mail"]["severity"], result["mail"]["certificate"]) == ("HIGH", arn)
     json.dumps(result)  # the state machine receives it as JSON
 
 
@@ -152,7 +154,7 @@ def test_a_profile_tag_brings_the_profiles_owners(acm: ACMClient) -> None:
     assert result["owners"] == ["alice@example.com", "web-team@example.com"]
     assert result["profile"] == "web"
     assert result["severity"] == "MEDIUM"
-    assert len(result["messages"]) == 2
+    assert result["recipients"] == ["alice@example.com", "web-team@example.com"]
 
 
 def test_an_event_that_lies_about_the_name_and_days_is_told_with_acms_facts(
@@ -169,10 +171,8 @@ def test_an_event_that_lies_about_the_name_and_days_is_told_with_acms_facts(
     assert result["certificate"]["domain"] == "legacy.example.com"
     assert result["certificate"]["days_to_expiry"] == 7
     assert result["severity"] == "HIGH"
-    assert len(result["messages"]) == 2
-    for text in [result["summary"]] + [
-        m[k] for m in result["messages"] for k in ("subject", "message")
-    ]:
+    assert len(result["recipients"]) == 2
+    for text in [result["summary"], result["mail"]["subject"], result["mail"]["message"]]:
         assert "legacy.example.com" in text
         assert "evil.example.net" not in text
         assert "45 days" not in text
@@ -213,7 +213,7 @@ def test_an_untagged_certificate_goes_to_the_fallback_owner_as_owner_missing(
     assert result["reasons"] == ["ImportedExpiring", "OwnerMissing"]
     assert result["owners"] == ["ops@example.com"]
     assert result["severity"] == "LOW"
-    assert "fallback owner" in result["messages"][0]["message"]
+    assert "fallback owner" in result["mail"]["message"]
 
 
 def test_an_unknown_profile_tag_is_reported_to_the_tagged_owner(acm: ACMClient) -> None:
@@ -221,7 +221,7 @@ def test_an_unknown_profile_tag_is_reported_to_the_tagged_owner(acm: ACMClient) 
     result = run(acm, acm_event("Approaching Expiration", arn, DaysToExpiry=7))
     assert result["reasons"] == ["ImportedExpiring", "OwnerMissing", "ProfileUnknown"]
     assert result["profile"] is None
-    body = result["messages"][0]["message"]
+    body = result["mail"]["message"]
     assert "tag certrelay:owner has an invalid address 'bob@'" in body
     assert "tag certrelay:profile names unknown profile 'wbe'" in body
 
@@ -261,7 +261,7 @@ def test_an_ignored_reminder_composes_no_messages(acm: ACMClient) -> None:
     arn = import_certificate(acm, days_left=8, tags={OWNER_TAG: "alice@example.com"})
     result = run(acm, acm_event("Approaching Expiration", arn, DaysToExpiry=8))
     assert (result["route"], result["reason"]) == ("ignore", "NotAThresholdDay")
-    assert result["messages"] == []
+    assert (result["mail"], result["recipients"]) == (None, [])
 
 
 def test_a_malformed_event_fails_before_any_acm_call(acm: ACMClient) -> None:
@@ -291,7 +291,7 @@ def test_a_revoked_event_for_an_issued_certificate_is_inconsistent_and_tells_no_
     )
     assert result["reasons"] == ["EventInconsistent"]
     assert "ACM says status ISSUED with no revocation date" in result["summary"]
-    assert result["messages"] == []
+    assert (result["mail"], result["recipients"]) == (None, [])
     assert result["finding"] is None
     assert result["approval"] is None
     assert result["distribution"] is None

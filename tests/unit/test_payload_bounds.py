@@ -167,7 +167,7 @@ def outputs_of_a_run(decision: dict[str, Any]) -> dict[str, dict[str, Any]]:
             },
         ),
         ("Distribute Certificate", "distribution.results", results),
-        ("Report Distribution", "report", {"sent": len(decision["messages"]), **summary}),
+        ("Report Distribution", "report", {"sent": len(decision["recipients"]), **summary}),
         ("Raise Finding", "findings", {"ids": [EXECUTION + "/" + "f" * 64]}),
     ]
     payload = json.loads(json.dumps(decision))
@@ -194,7 +194,8 @@ def test_every_state_output_of_the_largest_run_fits_in_64_kib(decision):
     assert all(len(r["detail"]) == DETAIL_LIMIT for r in results)
     assert max(sizes.values()) <= LIMIT, {
         "sizes": sizes,
-        "messages": [size(m) for m in decision["messages"]],
+        "mail": size(decision["mail"]),
+        "recipients": len(decision["recipients"]),
         "results": size(results),
         "report": size(outputs["Report Distribution"]["report"]),
     }
@@ -203,7 +204,12 @@ def test_every_state_output_of_the_largest_run_fits_in_64_kib(decision):
 def test_every_map_item_of_the_largest_run_fits_in_64_kib(decision):
     # GIVEN one item of each Map (an owner's mail, a target to distribute to, its result)
     mail = OwnerMailItem.model_validate(
-        {"mail": decision["messages"][0], "marker": "m" * 200, "expires_at": "1830000000"}
+        {
+            "mail": decision["mail"],
+            "recipient": decision["recipients"][0],
+            "marker": "m" * 200,
+            "expires_at": "1830000000",
+        }
     )
     target = decision["distribution"]["targets"][0]
     item = DistributionItem.model_validate(
