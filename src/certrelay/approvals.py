@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 AUDIT_RETENTION = timedelta(days=400)
 _GONE = frozenset({"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"})
 _MAX_BODY = 8192
+_FIELDS = frozenset({"csrf", "decision", "reason"})  # the page's form has these and no other
 _DONE = {"approve": "approved", "reject": "rejected"}
 # The Answer outcomes that recorded a decision (the approval function counts them as metrics).
 DECISION_OUTCOMES = frozenset(_DONE.values())
@@ -381,7 +382,7 @@ def _outcome(request: Mapping[str, Any]) -> pages.Outcome:
 
 
 def _form(body: str, base64_encoded: bool) -> dict[str, str] | None:
-    """The urlencoded form, one value per field; None when it cannot be one."""
+    """The urlencoded form, one value per field, no field the page does not post; else None."""
     try:
         raw = base64.b64decode(body, validate=True) if base64_encoded else body.encode()
         if len(raw) > _MAX_BODY:
@@ -389,7 +390,7 @@ def _form(body: str, base64_encoded: bool) -> dict[str, str] | None:
         fields = parse_qs(raw.decode(), keep_blank_values=True, max_num_fields=8, errors="strict")
     except (ValueError, UnicodeError):
         return None
-    if any(len(values) != 1 for values in fields.values()):
+    if any(len(values) != 1 for values in fields.values()) or not fields.keys() <= _FIELDS:
         return None
     return {name: values[0] for name, values in fields.items()}
 
