@@ -47,12 +47,16 @@ if TYPE_CHECKING:
     from certrelay.approval_sso import Http
 
 AUDIT_RETENTION = timedelta(days=400)
-_GONE = frozenset({"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"})
+_GONE = frozenset({"TaskTimedOut", "TaskDoesNotExist"})
+# Step Functions never issued the token: the record or its sealed token was altered
+_NOT_ISSUED = "InvalidToken"
 _MAX_BODY = 8192
 _FIELDS = frozenset({"csrf", "decision", "reason"})  # the page's form has these and no other
 _DONE = {"approve": "approved", "reject": "rejected"}
 # The Answer outcomes that recorded a decision (the approval function counts them as metrics).
 DECISION_OUTCOMES = frozenset(_DONE.values())
+# The outcome of a token Step Functions refused as invalid: counted, and logged at ERROR.
+NOT_ISSUED_OUTCOME = "invalid_token"
 _PENDING = "#status = :pending"
 _STILL_OPEN = "#status = :pending AND expires_at >= :now"
 
@@ -311,7 +315,8 @@ def _callback(
     request: dict[str, Any],
     now: datetime,
 ) -> Answer:
-    """Tell the workflow; a vanished wait marks the records EXPIRED; a refused call undoes.
+    """Tell the workflow; a vanished wait or an invalid token closes the records (EXPIRED), a
+    refused call undoes. An invalid token is a 404: the page does not tell why.
 
     Each result is appended as an audit item of its own, naming the attempt it answers.
     """
@@ -340,12 +345,15 @@ def _callback(
                 taskToken=token, error=ApprovalRejected.__name__, cause=json.dumps(facts)
             )
     except ClientError as error:
-        if error_code(error) not in _GONE:
-            result("FAILED", error_code(error))
+        code = error_code(error)
+        if code not in _GONE | {_NOT_ISSUED}:
+            result("FAILED", code)
             return _undo(dynamodb, table, approval, request)
         for pk in (approval["pk"], request["pk"]):
             set_fields(dynamodb, table, pk, {"status": EXPIRED})
-        result(EXPIRED, error_code(error))
+        result(EXPIRED, code)
+        if code == _NOT_ISSUED:  # no retry can fix it: closed, and the operator alerted
+            return Answer(404, pages.NOT_FOUND, NOT_ISSUED_OUTCOME)
         return Answer(410, pages.gone(recorded=True), "callback_gone")
     except BotoCoreError as error:
         # The call may have reached Step Functions before the connection failed: reopening the

@@ -314,7 +314,7 @@ def test_a_decision_after_the_workflow_stopped_waiting_is_recorded_as_expired(aw
     assert item(aws, "approval#" + digest(approval_id))["status"] == "EXPIRED"
     audit = last_callback(aws, approval_id)
     assert audit["callback"] == "EXPIRED"
-    assert audit["callback_error"] in {"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"}
+    assert audit["callback_error"] == "TaskTimedOut"  # as AWS answers (moto_fixes)
     assert secure(call(http("GET", approval_id)))["statusCode"] == 410
 
 
