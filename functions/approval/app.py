@@ -132,7 +132,9 @@ def _cookies() -> dict[str, str]:
 
 def _respond(answer: Answer) -> Response[str]:
     logger.info("approval answered", extra={"status": answer.status, "outcome": answer.outcome})
-    if answer.outcome in approvals.DECISION_OUTCOMES:
+    if answer.outcome == approvals.NOT_ISSUED_OUTCOME:
+        logger.error("Step Functions refused the stored task token as invalid")
+    if answer.outcome in approvals.DECISION_OUTCOMES | {approvals.NOT_ISSUED_OUTCOME}:
         count("Approvals", {"outcome": answer.outcome})
     body = "" if app.current_event.http_method.upper() == "HEAD" else answer.page
     headers = {**pages.HEADERS, **({"Location": answer.location} if answer.location else {})}

@@ -47,11 +47,16 @@ if TYPE_CHECKING:
     from certrelay.approval_sso import Http
 
 AUDIT_RETENTION = timedelta(days=400)
-_GONE = frozenset({"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"})
+_GONE = frozenset({"TaskTimedOut", "TaskDoesNotExist"})
+# Step Functions never issued the token: the record or its sealed token was altered
+_NOT_ISSUED = "InvalidToken"
 _MAX_BODY = 8192
+_FIELDS = frozenset({"csrf", "decision", "reason"})  # the page's form has these and no other
 _DONE = {"approve": "approved", "reject": "rejected"}
 # The Answer outcomes that recorded a decision (the approval function counts them as metrics).
 DECISION_OUTCOMES = frozenset(_DONE.values())
+# The outcome of a token Step Functions refused as invalid: counted, and logged at ERROR.
+NOT_ISSUED_OUTCOME = "invalid_token"
 _PENDING = "#status = :pending"
 _STILL_OPEN = "#status = :pending AND expires_at >= :now"
 
@@ -310,7 +315,8 @@ def _callback(
     request: dict[str, Any],
     now: datetime,
 ) -> Answer:
-    """Tell the workflow; a vanished wait marks the records EXPIRED; a refused call undoes.
+    """Tell the workflow; a vanished wait or an invalid token closes the records (EXPIRED), a
+    refused call undoes. An invalid token is a 404: the page does not tell why.
 
     Each result is appended as an audit item of its own, naming the attempt it answers.
     """
@@ -339,12 +345,15 @@ def _callback(
                 taskToken=token, error=ApprovalRejected.__name__, cause=json.dumps(facts)
             )
     except ClientError as error:
-        if error_code(error) not in _GONE:
-            result("FAILED", error_code(error))
+        code = error_code(error)
+        if code not in _GONE | {_NOT_ISSUED}:
+            result("FAILED", code)
             return _undo(dynamodb, table, approval, request)
         for pk in (approval["pk"], request["pk"]):
             set_fields(dynamodb, table, pk, {"status": EXPIRED})
-        result(EXPIRED, error_code(error))
+        result(EXPIRED, code)
+        if code == _NOT_ISSUED:  # no retry can fix it: closed, and the operator alerted
+            return Answer(404, pages.NOT_FOUND, NOT_ISSUED_OUTCOME)
         return Answer(410, pages.gone(recorded=True), "callback_gone")
     except BotoCoreError as error:
         # The call may have reached Step Functions before the connection failed: reopening the
@@ -381,7 +390,7 @@ def _outcome(request: Mapping[str, Any]) -> pages.Outcome:
 
 
 def _form(body: str, base64_encoded: bool) -> dict[str, str] | None:
-    """The urlencoded form, one value per field; None when it cannot be one."""
+    """The urlencoded form, one value per field, no field the page does not post; else None."""
     try:
         raw = base64.b64decode(body, validate=True) if base64_encoded else body.encode()
         if len(raw) > _MAX_BODY:
@@ -389,7 +398,7 @@ def _form(body: str, base64_encoded: bool) -> dict[str, str] | None:
         fields = parse_qs(raw.decode(), keep_blank_values=True, max_num_fields=8, errors="strict")
     except (ValueError, UnicodeError):
         return None
-    if any(len(values) != 1 for values in fields.values()):
+    if any(len(values) != 1 for values in fields.values()) or not fields.keys() <= _FIELDS:
         return None
     return {name: values[0] for name, values in fields.items()}
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import fnmatch
 import json
 import shutil
 import subprocess
@@ -63,11 +65,24 @@ def test_no_statement_allows_every_action(translated):
 
 
 def allowed(translated: dict[str, Any], *actions: str) -> set[str]:
+    """The resources with an Allow statement granting any of `actions`, wildcards included."""
     return {
         logical_id
         for logical_id, statement in policy_statements(translated)
-        if statement.get("Effect") == "Allow" and set(actions) & set(_actions(statement))
+        if statement.get("Effect") == "Allow" and any(grants(statement, a) for a in actions)
     }
+
+
+def grants(statement: dict[str, Any], action: str) -> bool:
+    """Whether `statement` names `action` as IAM reads it: `*` and `?` are wildcards, names are
+    case-insensitive, and a NotAction statement grants every action it does not match."""
+
+    def matched(patterns: list[str]) -> bool:
+        return any(fnmatch.fnmatchcase(action.lower(), p.lower()) for p in patterns)
+
+    if "NotAction" in statement:
+        return not matched(_listed(statement["NotAction"]))
+    return matched(_actions(statement))
 
 
 def test_only_the_state_machine_writes_the_event_gate(translated):
@@ -107,12 +122,17 @@ def test_only_the_workflow_and_its_notifiers_publish(translated):
     assert alarms["Resource"] == {"Ref": "OpsTopic"}
 
 
+ANSWER_A_TASK = ("states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat")
+
+
 def test_only_the_approval_function_and_the_install_callback_may_answer_a_waiting_task(
     translated,
 ):
-    assert allowed(
-        translated, "states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"
-    ) == {"ApprovalFunctionRole", "InstallCallbackAnswersTasks"}
+    """APR-15: no other statement grants SendTask*, by name or through a wildcard."""
+    assert allowed(translated, *ANSWER_A_TASK) == {
+        "ApprovalFunctionRole",
+        "InstallCallbackAnswersTasks",
+    }
     answers = translated["Resources"]["InstallCallbackAnswersTasks"]["Properties"]
     assert answers["Roles"] == [{"Ref": "InstallCallbackFunctionRole"}]
     (statement,) = answers["PolicyDocument"]["Statement"]
@@ -121,9 +141,54 @@ def test_only_the_approval_function_and_the_install_callback_may_answer_a_waitin
     assert statement["Resource"] == "*"
 
 
-def _actions(statement: dict[str, Any]) -> list[str]:
-    actions = statement.get("Action", [])
+@pytest.mark.parametrize(
+    "grant",
+    [
+        {"Action": "states:SendTask*"},
+        {"Action": ["logs:PutLogEvents", "states:*"]},
+        {"Action": "STATES:sendtasksuccess"},
+        {"Action": "states:SendTask?eartbeat"},
+        {"Action": "*"},
+        {"NotAction": ["s3:*"]},
+    ],
+)
+def test_a_wildcard_grant_of_send_task_on_another_role_is_caught(translated, grant):
+    """APR-15: GIVEN another role (the notify function's) also granted SendTask* through a
+    wildcard, a case change or NotAction, WHEN the roles that may answer a task are listed, THEN
+    that role is among them, so the test above would fail."""
+    template = copy.deepcopy(translated)
+    policies = template["Resources"]["NotifyFunctionRole"]["Properties"]["Policies"]
+    policies.append(
+        {
+            "PolicyName": "Widened",
+            "PolicyDocument": {"Statement": [{"Effect": "Allow", **grant, "Resource": "*"}]},
+        }
+    )
+
+    assert "NotifyFunctionRole" not in allowed(translated, *ANSWER_A_TASK)
+    assert "NotifyFunctionRole" in allowed(template, *ANSWER_A_TASK)
+
+
+def test_a_deny_or_an_unrelated_wildcard_grants_no_send_task(translated):
+    """Only an Allow whose pattern matches counts: `states:Start*` or a Deny of SendTask* do not."""
+    template = copy.deepcopy(translated)
+    policies = template["Resources"]["NotifyFunctionRole"]["Properties"]["Policies"]
+    statements = [
+        {"Effect": "Allow", "Action": "states:Start*", "Resource": "*"},
+        {"Effect": "Allow", "NotAction": "states:SendTask*", "Resource": "*"},
+        {"Effect": "Deny", "Action": "states:SendTask*", "Resource": "*"},
+    ]
+    policies.append({"PolicyName": "Unrelated", "PolicyDocument": {"Statement": statements}})
+
+    assert "NotifyFunctionRole" not in allowed(template, *ANSWER_A_TASK)
+
+
+def _listed(actions: str | list[str]) -> list[str]:
     return [actions] if isinstance(actions, str) else actions
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    return _listed(statement.get("Action", []))
 
 
 def test_rule_has_retry_policy_and_dead_letter_queue(translated):

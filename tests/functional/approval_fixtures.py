@@ -21,6 +21,7 @@ from moto import mock_aws
 
 from certrelay.approval_links import digest
 from certrelay.approval_sso import SESSION_COOKIE, new_session
+from certrelay.local.moto_fixes import closed_tasks_answer_timed_out
 from functions.approval import app as approval_app
 from functions.request_approval import app as request_app
 
@@ -77,7 +78,7 @@ def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Aws]:
     whose one task waits for a token, like "Request Approval" does."""
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     config = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
-    with mock_aws(config=config):  # type: ignore[arg-type]
+    with mock_aws(config=config), closed_tasks_answer_timed_out():  # type: ignore[arg-type]
         dynamodb = boto3.client("dynamodb", region_name=REGION)
         dynamodb.create_table(
             TableName=TABLE,

@@ -1,7 +1,8 @@
 """Checklist items of the approval mails and API, against moto (IDs from SECURITY-CHECKLIST.md).
 
 APR-16: each person's mail reaches only their own subscription. APR-09: a callback the workflow
-no longer takes ends as EXPIRED. APR-12: nothing secret in any log line. INP-08: bodies over the
+no longer takes ends as EXPIRED; a token Step Functions calls invalid is a 404, an ERROR and a
+metric. APR-12: nothing secret in any log line. INP-08: bodies over the
 caps are refused before anything is decided.
 """
 
@@ -115,23 +116,21 @@ class GoneSfn:
     """Step Functions answering every callback with one error code, counting the calls."""
 
     def __init__(self, code: str) -> None:
-        self.code, self.calls = code, 0
+        self.code, self.calls, self.token = code, 0, ""
 
-    def _gone(self, **_: Any) -> Any:
+    def _gone(self, **kwargs: Any) -> Any:
         self.calls += 1
+        self.token = kwargs["taskToken"]
         raise ClientError({"Error": {"Code": self.code, "Message": "x"}}, "SendTaskSuccess")
 
     send_task_success = send_task_failure = _gone
 
 
-@pytest.mark.parametrize("code", ["TaskTimedOut", "TaskDoesNotExist", "InvalidToken"])
-def test_a_callback_the_workflow_no_longer_takes_is_recorded_as_expired(
+def posted_into(
     aws: Aws, monkeypatch: pytest.MonkeyPatch, code: str
-) -> None:
-    """APR-09: when SendTaskSuccess says the wait is gone (timed out, no such task, or a token
-    Step Functions does not know), the approver gets 410, the approval and its request are
-    EXPIRED, the audit names the error, and the callback was tried once, not retried."""
-    # GIVEN a waiting link whose page is open, and Step Functions that answers `code`
+) -> tuple[dict[str, Any], GoneSfn, str, str]:
+    """A waiting link's page posts `approve` while Step Functions answers `code`; returns the
+    answer, the Step Functions stub, the link's id and the page's CSRF token."""
     execution, token = waiting_execution(aws)
     request(token, execution)
     approval_id = links(mails(aws))[APPROVER]
@@ -139,16 +138,86 @@ def test_a_callback_the_workflow_no_longer_takes_is_recorded_as_expired(
     gone = GoneSfn(code)
     deps = dataclasses.replace(approval_app._dependencies(), sfn=gone)
     monkeypatch.setattr(approval_app, "_dependencies", lambda: deps)
-    # WHEN the approver approves
     answer = call(http("POST", approval_id, form={"csrf": csrf, "decision": "approve"}))
-    # THEN 410, both records EXPIRED, the audit names the error, one call was made
-    assert answer["statusCode"] == 410
-    assert gone.calls == 1
+    return answer, gone, approval_id, csrf
+
+
+def closed_with(aws: Aws, code: str) -> None:
+    """Both records EXPIRED, and the one audited callback names `code`."""
     records = {row["pk"]["S"].split("#")[0]: row for row in table(aws)}
     assert records["approval"]["status"]["S"] == "EXPIRED"
     assert records["request"]["status"]["S"] == "EXPIRED"
     audits = [row for row in table(aws) if "callback_error" in row]
     assert [row["callback_error"]["S"] for row in audits] == [code]
+
+
+def emitted_metrics(out: str) -> list[dict[str, Any]]:
+    """The embedded-metric-format documents Powertools printed."""
+    lines = (json.loads(line) for line in out.splitlines() if line.startswith("{"))
+    return [doc for doc in lines if "_aws" in doc]
+
+
+@pytest.mark.parametrize("code", ["TaskTimedOut", "TaskDoesNotExist"])
+def test_a_callback_the_workflow_no_longer_takes_is_recorded_as_expired(
+    aws: Aws,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+    code: str,
+) -> None:
+    """APR-09: when SendTaskSuccess says the wait is gone (timed out, or no such task), the
+    approver gets 410, the approval and its request are EXPIRED, the audit names the error, the
+    callback was tried once, not retried, and it is neither an error nor counted as one."""
+    # GIVEN a waiting link whose page is open, and Step Functions that answers `code`
+    caplog.set_level(logging.INFO)
+    # WHEN the approver approves
+    answer, gone, _, _ = posted_into(aws, monkeypatch, code)
+    # THEN 410, both records EXPIRED, the audit names the error, one call was made
+    assert answer["statusCode"] == 410
+    assert gone.calls == 1
+    closed_with(aws, code)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    outcomes = [doc.get("outcome") for doc in emitted_metrics(capfd.readouterr().out)]
+    assert "invalid_token" not in outcomes
+
+
+def test_a_task_token_step_functions_calls_invalid_is_a_404_an_error_and_a_metric(
+    aws: Aws,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """APR-09: InvalidToken means Step Functions never issued the stored token (an altered record
+    or sealed token, never the approver's doing). The approver gets the same 404 page as any bad
+    link, the records are closed (EXPIRED) with the error audited, the callback is not retried,
+    one ERROR line says so without the token, link or CSRF token, and the Approvals metric
+    counts outcome invalid_token."""
+    # GIVEN a waiting link whose page is open, and Step Functions that answers InvalidToken
+    caplog.set_level(logging.INFO)
+    # WHEN the approver approves
+    answer, gone, approval_id, csrf = posted_into(aws, monkeypatch, "InvalidToken")
+    # THEN the uniform not-found page, once tried, the records closed
+    assert answer["statusCode"] == 404
+    assert answer["body"] == call(http("GET", "not-a-link.at-all"))["body"]
+    assert gone.calls == 1
+    closed_with(aws, "InvalidToken")
+    # AND one ERROR record, holding no secret
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert [r.getMessage() for r in errors] == [
+        "Step Functions refused the stored task token as invalid"
+    ]
+    logged = json.dumps([vars(r) for r in errors], default=str)
+    for secret in (approval_id, *approval_id.split("."), csrf, gone.token):
+        assert secret not in logged
+    # AND the metric
+    metrics = emitted_metrics(capfd.readouterr().out)
+    counted = [doc for doc in metrics if doc.get("outcome") == "invalid_token"]
+    assert len(counted) == 1
+    (directive,) = counted[0]["_aws"]["CloudWatchMetrics"]
+    assert [m["Name"] for m in directive["Metrics"]] == ["Approvals"]
+    assert directive["Namespace"] == "certrelay"
+    assert directive["Dimensions"] == [["outcome"]]
+    assert counted[0]["Approvals"] == [1.0]
 
 
 # --- APR-12 ---------------------------------------------------------------------------------------

@@ -172,6 +172,7 @@ class LocalEngine:
         )
         self._exits.enter_context(self.runtime.installed())
         self._exits.enter_context(moto_fixes.send_task_failure_keeps_its_cause())
+        self._exits.enter_context(moto_fixes.closed_tasks_answer_timed_out())
         self._exits.enter_context(
             moto_fixes.bus_delivers_to_state_machines(self.bus.append, self._start_from_bus)
         )

@@ -195,6 +195,50 @@ def send_task_failure_keeps_its_cause() -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def closed_tasks_answer_timed_out() -> Iterator[None]:
+    """A token whose execution no longer runs answers TaskTimedOut, as AWS does.
+
+    AWS keeps InvalidToken for a token it never issued ("The provided token is not valid") and
+    answers TaskTimedOut once "the task associated with the token has already been closed".
+    moto 5.2.5 looks for the token among running executions only and answers InvalidToken for
+    every other, so a late decision would look like a forged token.
+    """
+    from moto.stepfunctions.parser.api import InvalidToken, TaskTimedOut
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    closed_text = "The task associated with the token has already been closed."
+
+    def closed(backend: Any, token: str) -> bool:
+        return any(
+            execution.exec_worker is not None
+            and execution.exec_worker.env.callback_pool_manager.get(token) is not None
+            for execution in backend._get_executions()
+        )
+
+    def answering(name: str) -> Callable[..., Any]:
+        original = getattr(StepFunctionsParserBackend, name)
+
+        def call(self: Any, task_token: str, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return original(self, task_token, *args, **kwargs)
+            except InvalidToken:
+                if closed(self, task_token):
+                    # (moto's own `TaskTimedOut()` lacks the message its class requires)
+                    raise TaskTimedOut(closed_text, "TaskTimedOut", 400) from None
+                raise
+
+        return call
+
+    names = ("send_task_success", "send_task_failure", "send_task_heartbeat")
+    with contextlib.ExitStack() as patches:
+        for name in names:
+            patches.enter_context(
+                mock.patch.object(StepFunctionsParserBackend, name, answering(name))
+            )
+        yield
+
+
+@contextlib.contextmanager
 def acm_lists_in_pages() -> Iterator[None]:
     """ListCertificates as ACM answers it: MaxItems per page (1,000 at most) and a NextToken.
 
