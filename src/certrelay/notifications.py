@@ -7,12 +7,11 @@ to fix, why this person got the mail, and a link to the execution. Never any key
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from certrelay import policy
 from certrelay.certificates import Certificate
 from certrelay.events import AcmEvent
-from certrelay.mail import CONTROL_CHARACTERS, sns_message, subject_line
+from certrelay.mail import CONTROL_CHARACTERS, subject_line
 from certrelay.owners import OWNER_TAG, PROFILE_TAG, Owners
 from certrelay.policy import Decision
 
@@ -41,34 +40,6 @@ def compose_mail(
         "event_kind": event.kind.value,
         "certificate": event.certificate_arn,
     }
-
-
-def compose_messages(
-    event: AcmEvent,
-    certificate: Certificate | None,
-    decision: Decision,
-    owners: Owners,
-    *,
-    execution_arn: str,
-    console_url: str,
-) -> list[dict[str, Any]]:
-    """One message per owner, as Notify Owners publishes them; an ignored event tells no one."""
-    mail = compose_mail(
-        event, certificate, decision, owners, execution_arn=execution_arn, console_url=console_url
-    )
-    if mail is None:
-        return []
-    return [
-        sns_message(
-            email,
-            mail["subject"],
-            mail["message"],
-            severity=mail["severity"],
-            event_kind=mail["event_kind"],
-            certificate_arn=mail["certificate"],
-        )
-        for email in owners.emails
-    ]
 
 
 def _subject(decision: Decision, name: str, cert: Certificate | None) -> str:

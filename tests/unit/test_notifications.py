@@ -5,14 +5,13 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any
 
 import pytest
 
 from certrelay.certificates import Certificate
 from certrelay.events import AcmEvent
 from certrelay.mail import console_url_for
-from certrelay.notifications import compose_messages
+from certrelay.notifications import compose_mail
 from certrelay.owners import Owners
 from certrelay.policy import decide
 from tests.unit.factories import ARN, NOW, certificate, event
@@ -26,40 +25,42 @@ CERT = certificate(sans=("legacy.example.com", "www.legacy.example.com"), serial
 
 def compose(
     acm_event: AcmEvent, cert: Certificate | None = CERT, owners: Owners = OWNERS
-) -> list[dict[str, Any]]:
+) -> dict[str, str] | None:
     decision = decide(acm_event, cert, owners, now=NOW, thresholds=THRESHOLDS)
-    return compose_messages(
+    return compose_mail(
         acm_event, cert, decision, owners, execution_arn=EXECUTION, console_url=CONSOLE
     )
 
 
-def test_each_owner_gets_one_message_addressed_by_attribute() -> None:
+def composed(
+    acm_event: AcmEvent, cert: Certificate | None = CERT, owners: Owners = OWNERS
+) -> dict[str, str]:
+    mail = compose(acm_event, cert, owners)
+    assert mail is not None, "no owner is told"
+    return mail
+
+
+def test_one_mail_carries_what_each_owners_message_is_filtered_and_sorted_by() -> None:
     # GIVEN two owners WHEN an imported certificate nears expiry
-    messages = compose(event("Approaching Expiration", DaysToExpiry=7))
-    # THEN each owner has exactly one message whose recipient attribute is that owner
-    assert [m["attributes"]["recipient"]["StringValue"] for m in messages] == [
-        "alice@example.com",
-        "bob@example.com",
-    ]
-    assert messages[0]["attributes"] == {
-        "recipient": {"DataType": "String", "StringValue": "alice@example.com"},
-        "severity": {"DataType": "String", "StringValue": "HIGH"},
-        "event_kind": {"DataType": "String", "StringValue": "ApproachingExpiration"},
-        "certificate": {"DataType": "String", "StringValue": ARN},
-    }
-    assert set(messages[0]) == {"subject", "message", "attributes"}
-
-
-def test_the_subject_states_severity_domain_and_urgency() -> None:
-    messages = compose(event("Approaching Expiration", DaysToExpiry=7))
-    assert (
-        messages[0]["subject"]
-        == "[certrelay] HIGH: legacy.example.com expires in 7 days (imported)"
+    mail = compose(event("Approaching Expiration", DaysToExpiry=7))
+    # THEN one mail holds the subject, body and the attributes Notify Owners puts on each
+    # owner's message (the recipient is added per owner from the decision's recipients)
+    assert mail is not None
+    assert set(mail) == {"subject", "message", "severity", "event_kind", "certificate"}
+    assert (mail["severity"], mail["event_kind"], mail["certificate"]) == (
+        "HIGH",
+        "ApproachingExpiration",
+        ARN,
     )
 
 
+def test_the_subject_states_severity_domain_and_urgency() -> None:
+    mail = composed(event("Approaching Expiration", DaysToExpiry=7))
+    assert mail["subject"] == "[certrelay] HIGH: legacy.example.com expires in 7 days (imported)"
+
+
 def test_the_body_says_what_to_do_by_when_and_gives_the_facts() -> None:
-    body = compose(event("Approaching Expiration", DaysToExpiry=7))[0]["message"]
+    body = composed(event("Approaching Expiration", DaysToExpiry=7))["message"]
     assert "reimport it into ACM under the same ARN before 2025-01-08 12:00 UTC" in body
     assert ARN in body
     assert "0a:1b:2c" in body
@@ -78,9 +79,8 @@ def test_owner_problems_and_the_fallback_reason_appear_in_the_body() -> None:
         ("tag certrelay:profile names unknown profile 'wbe'",),
     )
     revoked = replace(CERT, status="REVOKED")
-    messages = compose(event("Revoked"), cert=revoked, owners=owners)
-    body = messages[0]["message"]
-    assert len(messages) == 1
+    mail = composed(event("Revoked"), cert=revoked, owners=owners)
+    body = mail["message"]
     assert "  - tag certrelay:profile names unknown profile 'wbe'" in body
     assert "fallback owner" in body
     assert "Reasons: CertificateRevoked, OwnerMissing, ProfileUnknown." in body
@@ -88,7 +88,7 @@ def test_owner_problems_and_the_fallback_reason_appear_in_the_body() -> None:
 
 def test_a_certificate_acm_no_longer_has_is_explained_from_the_event() -> None:
     owners = Owners(("ops@example.com",), None, None, "fallback")
-    message = compose(event("Expired"), cert=None, owners=owners)[0]
+    message = composed(event("Expired"), cert=None, owners=owners)
     assert message["subject"] == "[certrelay] MEDIUM: certificate not found: legacy.example.com"
     assert "not found in ACM" in message["message"]
     assert "ACM no longer has the certificate" in message["message"]
@@ -97,15 +97,15 @@ def test_a_certificate_acm_no_longer_has_is_explained_from_the_event() -> None:
 def test_hostile_names_cannot_break_the_subject_or_inject_lines() -> None:
     # GIVEN a certificate whose domain carries control characters and is very long
     cert = replace(CERT, domain="evil.example.com\r\nBcc: x@example.com\x07" + "a" * 200)
-    messages = compose(event("Approaching Expiration", DaysToExpiry=7), cert=cert)
-    subject = messages[0]["subject"]
+    mail = composed(event("Approaching Expiration", DaysToExpiry=7), cert=cert)
+    subject = mail["subject"]
     # THEN the subject is short, single-line ASCII and the body has no injected header line
     assert len(subject) <= 100
     assert not re.search(r"[\x00-\x1f\x7f]", subject)
     assert subject.isascii()
     assert subject.endswith("...")
-    assert "\nBcc:" not in messages[0]["message"]
-    assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f]", messages[0]["message"])
+    assert "\nBcc:" not in mail["message"]
+    assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f]", mail["message"])
 
 
 EXPIRED_CERT = replace(CERT, not_after=NOW - timedelta(days=1), status="EXPIRED")
@@ -136,16 +136,16 @@ PRIVATE_CERT = replace(CERT, type="PRIVATE", renewal_eligibility="ELIGIBLE")
 def test_every_kind_has_a_readable_subject(
     acm_event: AcmEvent, cert: Certificate, subject: str
 ) -> None:
-    assert compose(acm_event, cert)[0]["subject"] == subject
+    assert composed(acm_event, cert)["subject"] == subject
 
 
 def test_an_event_that_contradicts_acm_tells_no_owner() -> None:
     # GIVEN ACM says the certificate is ISSUED WHEN a Revoked event arrives THEN no owner hears
-    assert compose(event("Revoked")) == []
+    assert compose(event("Revoked")) is None
 
 
 def test_ignored_events_tell_nobody() -> None:
-    assert compose(event("Approaching Expiration", DaysToExpiry=8)) == []
+    assert compose(event("Approaching Expiration", DaysToExpiry=8)) is None
 
 
 @pytest.mark.parametrize(
