@@ -16,12 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from samtranslator.yaml_helper import yaml_parse
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 DOCS = [README, *sorted((ROOT / "docs").rglob("*.md"))]
 ASL = ROOT / "statemachines" / "certificate_lifecycle.asl.json"
 HOW_IT_WORKS = ROOT / "docs" / "how-it-works.md"
+OPERATIONS = ROOT / "docs" / "operations.md"
+TEMPLATES = [ROOT / "template.yaml", *sorted((ROOT / "templates").rglob("*.yaml"))]
 MAKEFILE = ROOT / "Makefile"
 README_MAX_LINES = 250
 
@@ -220,6 +223,33 @@ def test_the_functions_table_names_the_states_each_function_serves(asl):
         assert documented.get(logical_id) == states, logical_id
     for logical_id, states in documented.items():
         assert states == served.get(logical_id, set()), logical_id
+
+
+def alarms() -> Iterator[dict[str, Any]]:
+    """Every CloudWatch alarm's properties, in the template and any nested template."""
+    for path in TEMPLATES:
+        resources = yaml_parse(text_of(path)).get("Resources", {})
+        for resource in resources.values():
+            if resource.get("Type") == "AWS::CloudWatch::Alarm":
+                yield resource["Properties"]
+
+
+def test_the_runbook_names_every_alarms_metric_and_queue():
+    runbook = text_of(OPERATIONS).split("\n## Alarms", 1)[1].split("\n## ", 1)[0]
+    found = list(alarms())
+
+    assert len(found) > 10
+    for alarm in found:
+        assert f"`{alarm['MetricName']}`" in runbook, alarm["MetricName"]
+        for dimension in alarm.get("Dimensions", []):
+            value = dimension["Value"]
+            if (
+                dimension["Name"] == "QueueName"
+                and isinstance(value, dict)
+                and "Fn::GetAtt" in value
+            ):
+                queue = value["Fn::GetAtt"][0]
+                assert f"`{queue}`" in runbook, f"the runbook does not name {queue}"
 
 
 # --- every name the docs use is real ---------------------------------------------------------
