@@ -2,9 +2,9 @@
 
 Every outcome is one EventBridge event with source `certrelay` and detail-type
 `certrelay.<outcome>`, so a team routes what it cares about (tickets, paging, chat) with a rule
-of its own. The models below are the schema (schema_version "1"); the README documents it and a
-test validates every event the local stack emits against it. Events carry references and facts
-only: never key material, a passphrase, a task token or an approval link.
+of its own. The models below are the schema (schema_version "1"); docs/events-out.md documents
+it and a test validates every event the local stack emits against it. Events carry references
+and facts only: never key material, a passphrase, a task token or an approval link.
 
 Most events are put by the state machine itself (`events:putEvents` states named "Announce …");
 the two outcomes only a function knows about (approval requested, findings raised or resolved)

@@ -1,4 +1,5 @@
-"""The deploy path holds together: samconfig.toml, template.yaml and the README agree.
+"""The deploy path holds together: samconfig.toml, template.yaml, README.md and docs/deploy.md
+agree.
 
 No SAM CLI here (CI does not install it; `make deploy-check` runs the real `sam validate --lint`
 and `sam build`): these read the three files and translate the template offline.
@@ -20,6 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 SAMCONFIG = ROOT / "samconfig.toml"
 README = ROOT / "README.md"
+DEPLOY_DOC = ROOT / "docs" / "deploy.md"
+DOCS = [README, *sorted((ROOT / "docs").rglob("*.md"))]
 DEPLOY_HEADING = "## Deploying to AWS"
 PARAMETERS_HEADER = "| Parameter | Default | Meaning |"
 
@@ -51,6 +54,17 @@ def parameters() -> dict[str, dict[str, Any]]:
 @pytest.fixture(scope="module")
 def readme() -> str:
     return README.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def docs_text() -> str:
+    """The README and every page under docs/, the commands they show included."""
+    return "\n".join(path.read_text(encoding="utf-8") for path in DOCS)
+
+
+@pytest.fixture(scope="module")
+def deploy_doc() -> str:
+    return DEPLOY_DOC.read_text(encoding="utf-8")
 
 
 @pytest.fixture(scope="module")
@@ -94,10 +108,10 @@ def capabilities(parameters: dict[str, Any]) -> set[str]:
     return set(value.split() if isinstance(value, str) else value)
 
 
-def parameters_table(deploy_section: str) -> dict[str, str]:
-    """Parameter name -> its Default cell, from the README's parameters table."""
-    lines = deploy_section.splitlines()
-    assert PARAMETERS_HEADER in lines, f"no '{PARAMETERS_HEADER}' table under {DEPLOY_HEADING}"
+def parameters_table(deploy_doc: str) -> dict[str, str]:
+    """Parameter name -> its Default cell, from docs/deploy.md's parameters table."""
+    lines = deploy_doc.splitlines()
+    assert PARAMETERS_HEADER in lines, f"no '{PARAMETERS_HEADER}' table in {DEPLOY_DOC.name}"
     rows = {}
     for line in lines[lines.index(PARAMETERS_HEADER) + 2 :]:
         if not line.startswith("|"):
@@ -147,7 +161,7 @@ def test_every_parameter_override_is_a_template_parameter_with_an_allowed_value(
 
 
 def test_every_parameter_without_a_default_has_a_placeholder_the_readme_says_to_change(
-    samconfig, parameters, deploy_section
+    samconfig, parameters, deploy_section, deploy_doc
 ):
     required = {name for name, spec in parameters.items() if "Default" not in spec}
     overrides = sections_with_overrides(samconfig)
@@ -163,32 +177,33 @@ def test_every_parameter_without_a_default_has_a_placeholder_the_readme_says_to_
             assert f"`{value}`" in deploy_section, (
                 f"the README's deploy section should name the placeholder {value!r} to replace"
             )
+            assert f"`{value}`" in deploy_doc, f"docs/deploy.md should name {value!r} too"
 
 
-# --- the README's parameters table ------------------------------------------------------------
+# --- docs/deploy.md's parameters table --------------------------------------------------------
 
 
-def test_every_template_parameter_is_documented_in_the_readme(parameters, deploy_section):
-    documented = parameters_table(deploy_section)
+def test_every_template_parameter_is_documented_in_the_deploy_doc(parameters, deploy_doc):
+    documented = parameters_table(deploy_doc)
 
     undocumented = sorted(set(parameters) - set(documented))
     stale = sorted(set(documented) - set(parameters))
-    assert not undocumented, f"template parameters missing from the README table: {undocumented}"
-    assert not stale, f"README table rows for parameters the template lacks: {stale}"
+    assert not undocumented, f"template parameters missing from the deploy table: {undocumented}"
+    assert not stale, f"deploy table rows for parameters the template lacks: {stale}"
 
 
-def test_readme_defaults_match_the_template(parameters, deploy_section):
-    documented = parameters_table(deploy_section)
+def test_deploy_doc_defaults_match_the_template(parameters, deploy_doc):
+    documented = parameters_table(deploy_doc)
 
     for name, cell in documented.items():
         spec = parameters.get(name, {})
         if "Default" not in spec:
             assert "required" in cell, f"{name} has no default: say '(required)', not {cell!r}"
         elif str(spec["Default"]) == "":
-            assert cell == "empty", f"{name} defaults to empty, README says {cell!r}"
+            assert cell == "empty", f"{name} defaults to empty, docs say {cell!r}"
         else:
             expected = f"`{spec['Default']}`"
-            assert cell == expected, f"{name} defaults to {expected}, README says {cell!r}"
+            assert cell == expected, f"{name} defaults to {expected}, docs say {cell!r}"
 
 
 # --- capabilities -----------------------------------------------------------------------------
@@ -221,39 +236,42 @@ def test_deploy_capabilities_cover_the_templates_iam_resources(samconfig):
         assert "CAPABILITY_AUTO_EXPAND" in given, "nested applications need CAPABILITY_AUTO_EXPAND"
 
 
-# --- the README's commands --------------------------------------------------------------------
+# --- the commands the README and docs/ show ---------------------------------------------------
 
 
-def test_readme_deploy_commands_name_the_samconfig_stack(samconfig, readme, deploy_section):
+def test_readme_deploy_commands_name_the_samconfig_stack(
+    samconfig, readme, docs_text, deploy_section, deploy_doc
+):
     stack_name = (
         command_parameters(samconfig, "deploy").get("stack_name")
         or command_parameters(samconfig, "global")["stack_name"]
     )
-    commands = "\n".join(code_blocks(readme))
-    deploy_commands = "\n".join(code_blocks(deploy_section))
+    commands = "\n".join(code_blocks(docs_text))
     named = [name.strip("'\"") for name in re.findall(r"--stack-name\s+(\S+)", commands)]
 
-    assert "sam deploy --guided" in deploy_section
-    assert re.search(r"^sam build\b", deploy_commands, flags=re.MULTILINE)
-    assert re.search(r"^sam deploy\s*(#|$)", deploy_commands, flags=re.MULTILINE)
-    assert named, "the README's AWS commands should name the stack"
-    assert set(named) == {stack_name}, f"samconfig.toml deploys {stack_name!r}, README: {named}"
-    assert "sam delete --stack-name" in commands
+    for where, text in (("README.md", deploy_section), ("docs/deploy.md", deploy_doc)):
+        deploy_commands = "\n".join(code_blocks(text))
+        assert "sam deploy --guided" in text, where
+        assert re.search(r"^sam build\b", deploy_commands, flags=re.MULTILINE), where
+        assert re.search(r"^sam deploy\s*(#|$)", deploy_commands, flags=re.MULTILINE), where
+    assert named, "the docs' AWS commands should name the stack"
+    assert set(named) == {stack_name}, f"samconfig.toml deploys {stack_name!r}, docs: {named}"
+    assert "sam delete --stack-name" in "\n".join(code_blocks(readme))
 
 
-def test_readme_sam_commands_name_template_resources_and_sample_events(readme):
+def test_readme_sam_commands_name_template_resources_and_sample_events(docs_text):
     resources = set(load_sam(TEMPLATE)["Resources"])
-    commands = "\n".join(code_blocks(readme))
+    commands = "\n".join(code_blocks(docs_text))
     invoked = re.findall(r"sam remote invoke\s+([A-Za-z0-9]+)", commands)
     logged = re.findall(r"sam logs\b[^\n]*", commands)
     logged_names = [name for line in logged for name in re.findall(r"-n\s+([A-Za-z0-9]+)", line)]
     logical_ids = re.findall(r"--logical-resource-id\s+([A-Za-z0-9]+)", commands)
-    samples = re.findall(r"\bevents/[A-Za-z0-9._-]+\.json", readme)
+    samples = re.findall(r"\bevents/[A-Za-z0-9._-]+\.json", docs_text)
 
-    assert invoked, "the README should show `sam remote invoke`"
-    assert logged_names, "the README should show `sam logs -n`"
+    assert invoked, "the docs should show `sam remote invoke`"
+    assert logged_names, "the docs should show `sam logs -n`"
     for name in [*invoked, *logged_names, *logical_ids]:
-        assert name in resources, f"README names {name}, not a resource of template.yaml"
+        assert name in resources, f"the docs name {name}, not a resource of template.yaml"
     assert samples
     for sample in samples:
-        assert (ROOT / sample).is_file(), f"README names {sample}, which does not exist"
+        assert (ROOT / sample).is_file(), f"the docs name {sample}, which does not exist"

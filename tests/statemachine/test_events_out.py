@@ -13,7 +13,7 @@ from certrelay.local import human
 from certrelay.local.engine import LocalEngine
 from tests.statemachine.conftest import EVENTS, send
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+EVENTS_OUT_DOC = Path(__file__).resolve().parents[2] / "docs" / "events-out.md"
 
 
 def outcomes(engine: LocalEngine) -> list[str]:
@@ -87,14 +87,14 @@ def test_an_ignored_event_announces_nothing(engine: LocalEngine):
 
 
 def example_rule() -> dict:
-    """The example rule the README gives teams (the JSON block after its marker)."""
-    text = README.read_text(encoding="utf-8")
+    """The example rule docs/events-out.md gives teams (the JSON block after its marker)."""
+    text = EVENTS_OUT_DOC.read_text(encoding="utf-8")
     match = re.search(r"<!-- example-rule -->\s*```json\n(.*?)```", text, re.S)
-    assert match, "README.md lost its example rule"
+    assert match, "docs/events-out.md lost its example rule"
     return json.loads(match.group(1))
 
 
-def test_the_readme_example_rule_routes_what_it_says(engine: LocalEngine):
+def test_the_documented_example_rule_routes_what_it_says(engine: LocalEngine):
     send(engine, "renewal-action-required.json", "public-site", DaysToExpiry=30)
     pattern = EventPattern.load(json.dumps(example_rule()))
 
@@ -104,9 +104,9 @@ def test_the_readme_example_rule_routes_what_it_says(engine: LocalEngine):
 
 
 def test_the_schema_is_documented_for_every_outcome():
-    text = README.read_text(encoding="utf-8")
+    text = EVENTS_OUT_DOC.read_text(encoding="utf-8")
     schema = json.dumps(announcements.json_schema())
 
     for outcome in announcements.OUTCOMES:
-        assert f"certrelay.{outcome}" in text, f"README does not document certrelay.{outcome}"
+        assert f"`certrelay.{outcome}`" in text, f"events-out.md lacks certrelay.{outcome}"
         assert f'"{outcome}"' in schema

@@ -47,7 +47,7 @@ def test_sweep_catches_every_reminder_acm_did_not_send(engine: LocalEngine):
 def test_reminder_acm_did_send_and_the_sweeps_copy_make_one_notice(engine: LocalEngine):
     """The gate's side of the promise. "ACM's" event here is re-stamped with the day count the
     sweep also computes, so this cannot show that ACM rounds DaysToExpiry the same way (the
-    README lists that as a known limit)."""
+    sweep section of docs/operations.md lists that as a known limit)."""
     acm_event = json.loads((EVENTS / "approaching-expiration.json").read_text(encoding="utf-8"))
     (first,) = engine.send(engine.certificate_event(acm_event, "public-site")).executions
     notices = len(engine.notifications())

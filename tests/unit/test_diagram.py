@@ -1,4 +1,5 @@
-"""The README's Mermaid and the local console's SVG are drawn from one graph of the ASL.
+"""The full Mermaid graph (docs/state-machine.md) and the local console's SVG are drawn from one
+graph of the ASL.
 
 GIVEN the state machine's ASL, WHEN it is drawn both ways, THEN both show every state (a Map's
 inner states inside it) and every Next / Choice / Default / Catch transition, and the same ones.

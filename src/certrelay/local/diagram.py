@@ -1,9 +1,9 @@
-"""The state machine as a graph, generated from the ASL: a Mermaid flowchart (the README embeds
-it) and the local console's SVG are both drawn from `graph`, so they show the same states and
-the same edges.
+"""The state machine as a graph, generated from the ASL: a Mermaid flowchart (docs/state-machine.md
+embeds it) and the local console's SVG are both drawn from `graph`, so they show the same states
+and the same edges.
 
-`python -m certrelay.local.diagram` prints the Mermaid block; a contract test keeps the README's
-copy in sync (`--write-readme` rewrites it).
+`python -m certrelay.local.diagram` prints the Mermaid block; a contract test keeps the copy in
+docs/state-machine.md in sync (`--write-docs` rewrites it).
 """
 
 from __future__ import annotations
@@ -169,18 +169,18 @@ def readme_block(definition: dict[str, Any]) -> str:
     return f"{BEGIN}\n```mermaid\n{mermaid(definition)}\n```\n{END}"
 
 
-def sync_readme(readme: Path, definition: dict[str, Any]) -> str:
-    """The README text with its generated block replaced by the current diagram."""
-    text = readme.read_text(encoding="utf-8")
+def sync_readme(doc: Path, definition: dict[str, Any]) -> str:
+    """The document's text with its generated block replaced by the current diagram."""
+    text = doc.read_text(encoding="utf-8")
     pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.DOTALL)
     return pattern.sub(lambda _: readme_block(definition), text)
 
 
 def main() -> int:
     definition = json.loads(ASL.read_text(encoding="utf-8"))
-    if sys.argv[1:] == ["--write-readme"]:
-        readme = ASL.parents[1] / "README.md"
-        readme.write_text(sync_readme(readme, definition), encoding="utf-8")
+    if sys.argv[1:] == ["--write-docs"]:
+        doc = ASL.parents[1] / "docs" / "state-machine.md"
+        doc.write_text(sync_readme(doc, definition), encoding="utf-8")
         return 0
     print(readme_block(definition))
     return 0
