@@ -13,6 +13,8 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
 # Offline: no Prisma Cloud API key, no policy or mapping downloads, no package scan, no PyPI
 # update check.
 CHECKOV_ENV := BC_SKIP_MAPPING=TRUE CHECKOV_RUN_SCA_PACKAGE_SCAN_V2=false CKV_SKIP_PACKAGE_UPDATE_CHECK=TRUE
+# The stack: template.yaml and the nested templates it includes (operations, install document).
+TEMPLATES := template.yaml $(sort $(wildcard templates/*.yaml))
 
 # deploy-check: the AWS SAM CLI in its own venv (heavy, ~330 MB; not needed by `make test` or CI).
 SAM_CLI_VERSION ?= 1.170.0
@@ -40,9 +42,9 @@ lint: $(STAMP) $(CHECKOV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/cfn-lint template.yaml -a cfn_lint_serverless.rules
-	$(CHECKOV_ENV) $(CHECKOV_VENV)/bin/checkov -f template.yaml --config-file .checkov.yaml \
-		--quiet --compact --skip-download
+	$(BIN)/cfn-lint $(TEMPLATES) -a cfn_lint_serverless.rules
+	$(CHECKOV_ENV) $(CHECKOV_VENV)/bin/checkov $(addprefix -f ,$(TEMPLATES)) \
+		--config-file .checkov.yaml --quiet --compact --skip-download
 
 $(CHECKOV_STAMP):
 	$(PYTHON) -m venv $(CHECKOV_VENV)

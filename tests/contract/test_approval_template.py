@@ -7,18 +7,18 @@ from typing import Any
 
 import pytest
 
-from certrelay.local.template import translate
+from certrelay.local.nested import whole_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _translated(**parameters: str) -> dict[str, Any]:
-    return translate(
+    return whole_stack(
         ROOT / "template.yaml",
         {"FallbackOwnerEmail": "security@example.com", **parameters},
         "us-east-1",
         inline_definitions=False,
-    ).cloudformation["Resources"]
+    )["Resources"]
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from certrelay.local.template import load_sam, translate
+from certrelay.local.nested import whole_stack
+from certrelay.local.template import load_sam
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -211,7 +212,7 @@ def test_deploy_doc_defaults_match_the_template(parameters, deploy_doc):
 
 def test_deploy_capabilities_cover_the_templates_iam_resources(samconfig):
     overrides = sections_with_overrides(samconfig)["default.deploy"]
-    cloudformation = translate(TEMPLATE, overrides, "eu-west-1").cloudformation
+    cloudformation = whole_stack(TEMPLATE, overrides, "eu-west-1")  # nested templates' too
     sam_types = {r.get("Type") for r in load_sam(TEMPLATE)["Resources"].values()}
     given = capabilities(command_parameters(samconfig, "deploy"))
 

@@ -23,7 +23,7 @@ import pytest
 from policy_sentry.shared.iam_data import get_service_prefix_data
 from policy_sentry.util.arns import does_arn_match
 
-from certrelay.local.template import translate
+from certrelay.local.nested import whole_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -270,9 +270,10 @@ def _resource_findings(where: str, owner: str, action: str, resources: list[str]
 
 @pytest.fixture(scope="module")
 def cfn() -> dict[str, Any]:
-    return translate(
+    """The whole stack: the nested templates' resources in place (the install document's name)."""
+    return whole_stack(
         TEMPLATE, {"FallbackOwnerEmail": "security@example.com"}, REGION, inline_definitions=False
-    ).cloudformation
+    )
 
 
 @pytest.fixture(scope="module")

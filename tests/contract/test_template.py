@@ -17,6 +17,7 @@ from certrelay.mail_markers import NOTIFIED
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
+NESTED_TEMPLATES = sorted((ROOT / "templates").glob("*.yaml"))  # operations, install document
 EVENTS = ROOT / "events"
 
 
@@ -30,7 +31,27 @@ def cfn_lint(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_cfn_lint_is_clean_with_the_serverless_rules():
-    result = cfn_lint(str(TEMPLATE), "-a", "cfn_lint_serverless.rules")
+    assert NESTED_TEMPLATES, "template.yaml's nested templates are under templates/"
+
+    result = cfn_lint(str(TEMPLATE), *map(str, NESTED_TEMPLATES), "-a", "cfn_lint_serverless.rules")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_packaged_parent_template_is_clean_with_the_serverless_rules(tmp_path):
+    """The parent alone, as `sam package` leaves it: nested stacks point at uploaded templates."""
+    from certrelay.local.template import translate
+
+    packaged = translate(
+        TEMPLATE,
+        {"FallbackOwnerEmail": "security@example.com"},
+        "us-east-1",
+        inline_definitions=False,
+    ).cloudformation
+    path = tmp_path / "packaged.json"
+    path.write_text(json.dumps(packaged), encoding="utf-8")
+
+    result = cfn_lint(str(path), "-a", "cfn_lint_serverless.rules")
 
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -247,11 +268,17 @@ def test_rule_pattern_takes_the_threshold_days_from_the_parameter():
 
 
 def test_install_document_in_the_template_is_generated_from_the_scripts(translated):
-    from certrelay.ssm_document import stack_document
+    """The document lives in its nested template (templates/install-document.yaml), which the
+    generator rewrites; the whole stack carries exactly what the scripts make."""
+    from certrelay.local.template import load_sam
+    from certrelay.ssm_document import DOCUMENT_TEMPLATE, stack_document
 
     content = translated["Resources"]["InstallDocument"]["Properties"]["Content"]
+    (nested,) = load_sam(DOCUMENT_TEMPLATE)["Resources"].values()
 
     assert content == stack_document(), "run: python -m certrelay.ssm_document"
+    assert nested["Properties"]["Content"] == stack_document()
+    assert DOCUMENT_TEMPLATE in NESTED_TEMPLATES
 
 
 def test_only_the_distribute_function_may_send_commands(translated):

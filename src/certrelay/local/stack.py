@@ -16,8 +16,15 @@ from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 from typing import Any
 
+from certrelay.local import nested
 from certrelay.local.http_api import LocalHttpApi, Route
-from certrelay.local.intrinsics import TemplateError, evaluate_condition, references, resolve
+from certrelay.local.intrinsics import (
+    Lookup,
+    TemplateError,
+    evaluate_condition,
+    references,
+    resolve,
+)
 from certrelay.local.lambdas import LambdaRuntime, LocalFunction
 from certrelay.local.template import Template
 
@@ -79,6 +86,8 @@ class Stack:
     integrations: dict[str, str] = field(default_factory=dict)  # integration id -> function
     schedules: dict[str, Schedule] = field(default_factory=dict)
     not_emulated: list[str] = field(default_factory=list)
+    outputs: dict[str, str] = field(default_factory=dict)
+    nested: dict[str, Stack] = field(default_factory=dict)  # nested stack's logical id -> it
 
     def ref(self, logical_id: str) -> str:
         return self.resources[logical_id].ref
@@ -98,33 +107,7 @@ def deploy(
 
     cfn = template.cloudformation
     stack = Stack(name, region, account, _parameter_values(cfn, parameters))
-    pseudo = {
-        "AWS::AccountId": account,
-        "AWS::Region": region,
-        "AWS::Partition": "aws",
-        "AWS::StackName": name,
-        "AWS::URLSuffix": "amazonaws.com",
-        "AWS::StackId": f"arn:aws:cloudformation:{region}:{account}:stack/{name}/local",
-    }
-
-    def lookup(logical_id: str, attribute: str | None) -> Any:
-        if attribute is None:
-            if logical_id in pseudo:
-                return pseudo[logical_id]
-            if logical_id in stack.parameters:
-                value = stack.parameters[logical_id]
-                kind = str(cfn.get("Parameters", {}).get(logical_id, {}).get("Type", "String"))
-                if kind == "CommaDelimitedList" or kind.startswith("List<"):
-                    return [item.strip() for item in value.split(",")]
-                return value
-            if logical_id in stack.resources:
-                return stack.resources[logical_id].ref
-        elif logical_id in stack.resources:
-            attributes = stack.resources[logical_id].attributes
-            if attribute in attributes:
-                return attributes[attribute]
-        raise TemplateError(f"cannot resolve {logical_id}{'.' + attribute if attribute else ''}")
-
+    lookup = _lookup(stack, cfn)
     conditions: dict[str, bool] = {}
     for condition_name, expr in cfn.get("Conditions", {}).items():
         conditions[condition_name] = evaluate_condition(expr, lookup, conditions)
@@ -172,6 +155,7 @@ def deploy(
         "AWS::SSM::Document": _ssm_document,
         "AWS::IAM::ManagedPolicy": _managed_policy,
         "AWS::Scheduler::Schedule": _schedule,
+        "AWS::CloudFormation::Stack": _nested_stack,
     }
     for logical_id in order:
         resource = resources[logical_id]
@@ -191,7 +175,41 @@ def deploy(
             continue
         context = _Context(stack, template, runtime, logical_id, client)
         stack.resources[logical_id] = creator(context, properties)
+    stack.outputs = nested.outputs(cfn, lookup, conditions)
     return stack
+
+
+def _lookup(stack: Stack, cfn: dict[str, Any]) -> Lookup:
+    """How `stack`'s intrinsics resolve: pseudo parameters, parameters, resources created so far."""
+    name, region, account = stack.name, stack.region, stack.account
+    pseudo = {
+        "AWS::AccountId": account,
+        "AWS::Region": region,
+        "AWS::Partition": "aws",
+        "AWS::StackName": name,
+        "AWS::URLSuffix": "amazonaws.com",
+        "AWS::StackId": nested.stack_id(region, account, name),
+    }
+
+    def lookup(logical_id: str, attribute: str | None) -> Any:
+        if attribute is None:
+            if logical_id in pseudo:
+                return pseudo[logical_id]
+            if logical_id in stack.parameters:
+                value = stack.parameters[logical_id]
+                kind = str(cfn.get("Parameters", {}).get(logical_id, {}).get("Type", "String"))
+                if kind == "CommaDelimitedList" or kind.startswith("List<"):
+                    return [item.strip() for item in value.split(",")]
+                return value
+            if logical_id in stack.resources:
+                return stack.resources[logical_id].ref
+        elif logical_id in stack.resources:
+            attributes = stack.resources[logical_id].attributes
+            if attribute in attributes:
+                return attributes[attribute]
+        raise TemplateError(f"cannot resolve {logical_id}{'.' + attribute if attribute else ''}")
+
+    return lookup
 
 
 @dataclass
@@ -567,6 +585,14 @@ def _managed_policy(ctx: _Context, p: dict[str, Any]) -> Deployed:
         PolicyDocument=json.dumps(p["PolicyDocument"]),
     )["Policy"]["Arn"]
     return Deployed(ref=arn)
+
+
+def _nested_stack(ctx: _Context, p: dict[str, Any]) -> Deployed:
+    """A nested template (SAM's Application): deployed in its scope; its Outputs are attributes."""
+    child = nested.deploy_child(ctx.stack, ctx.template, ctx.logical_id, p, ctx.runtime, deploy)
+    outputs = {f"Outputs.{k}": v for k, v in child.outputs.items()}
+    ref = nested.stack_id(child.region, child.account, child.name)
+    return Deployed(ref=ref, attributes=outputs)
 
 
 def _schedule(ctx: _Context, p: dict[str, Any]) -> Deployed:

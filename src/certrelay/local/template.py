@@ -1,8 +1,10 @@
 """Read template.yaml as CloudFormation would see it: through the SAM translator, offline.
 
-Local `CodeUri` / `ContentUri` paths become `s3://certrelay-local-code/<path>` placeholders (the
-key keeps the path, so the engine can find the code again) and a state machine's `DefinitionUri`
-(SAM) or `DefinitionS3Location` (plain CloudFormation) is inlined, as `sam package` would do.
+Local `CodeUri` / `ContentUri` paths become `s3://certrelay-local-code/<path>` placeholders, a
+nested stack's local `Location` / `TemplateURL` an https URL in that bucket (the key keeps the
+path, so the engine can find the code and the nested template again), and a state machine's
+`DefinitionUri` (SAM) or `DefinitionS3Location` (plain CloudFormation) is inlined, as
+`sam package` would do.
 The translator runs with a region-only boto3 session and no managed policy lookups, so nothing
 here talks to AWS.
 """
@@ -22,6 +24,12 @@ _CODE_PROPERTIES = {
     "AWS::Serverless::Function": "CodeUri",
     "AWS::Serverless::LayerVersion": "ContentUri",
 }
+# A nested template at a local path: `sam package` uploads it and leaves an https URL.
+_TEMPLATE_PROPERTIES = {
+    "AWS::Serverless::Application": "Location",
+    "AWS::CloudFormation::Stack": "TemplateURL",
+}
+TEMPLATE_URL = f"https://{CODE_BUCKET}.s3.amazonaws.com/"
 _DEFINITION_PROPERTIES = {
     "AWS::Serverless::StateMachine": "DefinitionUri",
     "AWS::StepFunctions::StateMachine": "DefinitionS3Location",
@@ -40,6 +48,12 @@ class Template:
         """The local directory behind a translated Code / Content location, if it is one of ours."""
         if isinstance(location, dict) and location.get("S3Bucket") == CODE_BUCKET:
             return self.root / str(location["S3Key"])
+        return None
+
+    def template_path(self, url: Any) -> Path | None:
+        """The local file behind a nested stack's translated TemplateURL, if it is one of ours."""
+        if isinstance(url, str) and url.startswith(TEMPLATE_URL):
+            return self.root / url.removeprefix(TEMPLATE_URL)
         return None
 
 
@@ -78,6 +92,11 @@ def translate(
         code_property = _CODE_PROPERTIES.get(resource.get("Type", ""))
         if code_property and isinstance(properties.get(code_property), str):
             properties[code_property] = {"Bucket": CODE_BUCKET, "Key": properties[code_property]}
+        template_property = _TEMPLATE_PROPERTIES.get(resource.get("Type", ""), "")
+        if isinstance(properties.get(template_property), str) and "://" not in str(
+            properties[template_property]
+        ):
+            properties[template_property] = TEMPLATE_URL + properties[template_property]
         # SAM's DefinitionUri, or a plain state machine's DefinitionS3Location: both local paths
         definition_property = _DEFINITION_PROPERTIES.get(resource.get("Type", ""), "")
         if isinstance(properties.get(definition_property), str) and not inline_definitions:
