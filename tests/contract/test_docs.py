@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from samtranslator.yaml_helper import yaml_parse
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
@@ -24,7 +23,6 @@ DOCS = [README, *sorted((ROOT / "docs").rglob("*.md"))]
 ASL = ROOT / "statemachines" / "certificate_lifecycle.asl.json"
 HOW_IT_WORKS = ROOT / "docs" / "how-it-works.md"
 OPERATIONS = ROOT / "docs" / "operations.md"
-TEMPLATES = [ROOT / "template.yaml", *sorted((ROOT / "templates").rglob("*.yaml"))]
 MAKEFILE = ROOT / "Makefile"
 README_MAX_LINES = 250
 
@@ -225,18 +223,18 @@ def test_the_functions_table_names_the_states_each_function_serves(asl):
         assert states == served.get(logical_id, set()), logical_id
 
 
-def alarms() -> Iterator[dict[str, Any]]:
-    """Every CloudWatch alarm's properties, in the template and any nested template."""
-    for path in TEMPLATES:
-        resources = yaml_parse(text_of(path)).get("Resources", {})
-        for resource in resources.values():
-            if resource.get("Type") == "AWS::CloudWatch::Alarm":
-                yield resource["Properties"]
+def alarms(translated: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every CloudWatch alarm's properties, nested templates inlined (so a queue dimension is
+    the parent's `Fn::GetAtt`, not the child's parameter)."""
+    for resource in translated["Resources"].values():
+        if resource.get("Type") == "AWS::CloudWatch::Alarm":
+            yield resource["Properties"]
 
 
-def test_the_runbook_names_every_alarms_metric_and_queue():
+def test_the_runbook_names_every_alarms_metric_and_queue(translated: dict[str, Any]):
     runbook = text_of(OPERATIONS).split("\n## Alarms", 1)[1].split("\n## ", 1)[0]
-    found = list(alarms())
+    found = list(alarms(translated))
+    queues_checked = 0
 
     assert len(found) > 10
     for alarm in found:
@@ -249,7 +247,9 @@ def test_the_runbook_names_every_alarms_metric_and_queue():
                 and "Fn::GetAtt" in value
             ):
                 queue = value["Fn::GetAtt"][0]
+                queues_checked += 1
                 assert f"`{queue}`" in runbook, f"the runbook does not name {queue}"
+    assert queues_checked >= 3, "every dead-letter queue alarm names its queue"
 
 
 # --- every name the docs use is real ---------------------------------------------------------
