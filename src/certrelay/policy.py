@@ -1,4 +1,4 @@
-"""Triage policy (DESIGN.md §4): what an ACM event means once ACM itself has been re-read.
+"""The triage policy: what an ACM event means once ACM itself has been re-read.
 
 `decide` is pure: it takes the parsed event, what ACM says now (or None), the resolved owners and
 `now`, and returns the whole plan: a route, reason codes, a severity, one human sentence, the
