@@ -88,6 +88,15 @@ FINDING_SEVERITIES: dict[str, Severity] = {
     EXPORT_REFUSED: Severity.HIGH,
     OWNER_MISSING: Severity.LOW,
 }
+# How severe the owners' mail about a later outcome of the run is (certrelay.outcomes writes it):
+# an incomplete distribution and a refused export are as severe as the findings they raise.
+OUTCOME_SEVERITIES: dict[str, Severity] = {
+    "distributed": Severity.INFORMATIONAL,
+    "distribution_incomplete": FINDING_SEVERITIES[DISTRIBUTION_INCOMPLETE],
+    "export_failed": FINDING_SEVERITIES[EXPORT_REFUSED],
+    "rejected": Severity.MEDIUM,  # a person decided: nothing is broken, nothing went out
+    "expired": Severity.HIGH,  # nobody decided: the old certificate still runs out
+}
 # Primary reasons that are problems in themselves (the attention route): the finding is the point.
 _PROBLEM_REASONS = frozenset({RENEWAL_ACTION_REQUIRED, CERTIFICATE_EXPIRED, CERTIFICATE_REVOKED})
 # Reasons that end a certificate's open problems: it was renewed or reissued, or it is gone.
