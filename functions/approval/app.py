@@ -19,10 +19,11 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.shared.cookies import Cookie, SameSite
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from certrelay import approval_decisions as approvals
 from certrelay import approval_pages as pages
-from certrelay import approval_sso, approvals
+from certrelay import approval_sso
+from certrelay.approval_decisions import Answer, Dependencies, Visitor
 from certrelay.approval_links import ApiSettings, load_key
-from certrelay.approvals import Answer, Dependencies, Visitor
 from certrelay.metrics import count
 
 logger = Logger()
@@ -84,7 +85,7 @@ def signed_in() -> Response[str]:
 @app.post(ROUTE)
 def decide(approval_id: str) -> Response[str]:
     deps, event, now = _dependencies(), app.current_event, datetime.now(UTC)
-    answer = approvals.decide(
+    answer = approvals.record_decision(
         approval_id,
         event.body or "",
         base64_encoded=bool(event.is_base64_encoded),

@@ -10,10 +10,11 @@ from __future__ import annotations
 import base64
 import hashlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from html import escape
 
 from certrelay.mail import inline, subject_line
+from certrelay.text import utc_time
 
 MAX_REASON_BYTES = 1024
 
@@ -133,7 +134,7 @@ def email(mail: Mail, *, link: str, escalation_contact: bool) -> tuple[str, str]
         f"  {link}",
         "  The link opens a confirmation page; nothing happens until you press Approve or",
         "  Reject there. The link is yours alone: please do not forward it.",
-        f"  Decide by {_utc(mail.deadline)}; after that the link expires.",
+        f"  Decide by {utc_time(mail.deadline)}; after that the link expires.",
         "",
         "Execution",
         f"  {_clean(mail.execution)}",
@@ -156,7 +157,7 @@ def confirmation(facts: Facts, csrf: str) -> str:
         ("Serial", f"<code>{_e(facts.serial)}</code>"),
         ("Not after", _e(facts.not_after)),
         ("Asked", _e(facts.approver)),
-        ("Decide by", _e(_utc(facts.deadline))),
+        ("Decide by", _e(utc_time(facts.deadline))),
         ("Execution", _link(facts.console_url, facts.execution)),
     ]
     if facts.signed_in is not None:
@@ -301,10 +302,6 @@ def _page(title: str, content: str) -> str:
         f'<body><main><div class="card">{content}</div>'
         '<p class="foot">certrelay certificate approvals</p></main></body></html>\n'
     )
-
-
-def _utc(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _clean(text: str) -> str:

@@ -105,13 +105,3 @@ def to_db(values: Mapping[str, Any]) -> Any:
 def error_code(error: ClientError) -> str:
     """The AWS error code of a failed call."""
     return str(error.response.get("Error", {}).get("Code", ""))
-
-
-def iso_at(epoch: int) -> str:
-    """An epoch second as ISO-8601 UTC."""
-    return iso(datetime.fromtimestamp(epoch, UTC))
-
-
-def iso(moment: datetime) -> str:
-    """A moment as ISO-8601 UTC to the second."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -24,8 +24,6 @@ from certrelay.approval_records import (
     REQUEST,
     error_code,
     get_record,
-    iso,
-    iso_at,
     put_new,
     set_fields,
 )
@@ -33,6 +31,7 @@ from certrelay.approval_tokens import TOKEN_FIELD, Kms, seal
 from certrelay.errors import InvalidApprovalRequest, ServiceThrottled
 from certrelay.mail import console_url_for, sns_message
 from certrelay.owners import normalize_email
+from certrelay.text import iso_z, iso_z_at
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -80,7 +79,7 @@ def request_approval(
     if not isinstance(timeout, int) or isinstance(timeout, bool) or timeout < 1:
         raise InvalidApprovalRequest(f"the {round_} round has no positive timeout in seconds")
     expires_at = int(now.timestamp()) + timeout
-    summary = {"round": round_, "recipients": recipients, "expires_at": iso_at(expires_at)}
+    summary = {"round": round_, "recipients": recipients, "expires_at": iso_z_at(expires_at)}
     certificate = decision.get("certificate") or {}
     console_url = console_url_for(execution)
     targets = approval.get("targets")
@@ -101,7 +100,7 @@ def request_approval(
         "summary": str(decision.get("summary") or ""),
         "approvers": recipients,
         "status": PENDING,
-        "created_at": iso(now),
+        "created_at": iso_z(now),
         "expires_at": expires_at,
         "purge_at": expires_at + RECORD_GRACE_SECONDS,
     }
@@ -169,7 +168,7 @@ def _mail_once(
         "kind": "mailed",
         "request": request["pk"],
         "status": SENDING,
-        "claimed_at": iso(now),
+        "claimed_at": iso_z(now),
         "purge_at": request["purge_at"],
     }
     if not put_new(dynamodb, settings.table, marker):
@@ -192,7 +191,7 @@ def _mail_once(
         Message=message["message"],
         MessageAttributes=message["attributes"],
     )
-    set_fields(dynamodb, settings.table, pk, {"status": SENT, "sent_at": iso(now)})
+    set_fields(dynamodb, settings.table, pk, {"status": SENT, "sent_at": iso_z(now)})
     return True
 
 
@@ -213,7 +212,7 @@ def _new_link(
         "approver": approver,
         "round": request["round"],
         "status": PENDING,
-        "created_at": iso(now),
+        "created_at": iso_z(now),
         "expires_at": request["expires_at"],
         "purge_at": request["expires_at"] + RECORD_GRACE_SECONDS,
     }

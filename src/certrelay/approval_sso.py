@@ -32,8 +32,8 @@ from functools import cache
 from typing import Any, Protocol
 
 from certrelay import approval_pages as pages
+from certrelay.approval_decisions import Answer
 from certrelay.approval_links import SsoSettings, sign, signed_text
-from certrelay.approvals import Answer
 from certrelay.owners import normalize_email
 
 LOGIN_COOKIE = "certrelay_login"

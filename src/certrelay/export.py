@@ -17,7 +17,7 @@ import string
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -43,6 +43,7 @@ from certrelay.errors import (
     ServiceThrottled,
 )
 from certrelay.profiles import Profile
+from certrelay.text import iso_z
 
 if TYPE_CHECKING:
     from mypy_boto3_acm import ACMClient
@@ -54,7 +55,6 @@ FILES = {name: f"{name}.pem" for name in ("cert", "chain", "fullchain", "privkey
 # ACM takes printable ASCII except '#', '$' and '%'; this subset is also shell- and URL-safe.
 PASSPHRASE_ALPHABET = string.ascii_letters + string.digits + "-_.~+=@"
 PASSPHRASE_LENGTH = 40  # about 241 bits
-TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 _CERTIFICATE_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/([0-9A-Za-z-]+)$")
 _SECRET_PREFIX = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,256}$")
 _S3_TRANSIENT = {"SlowDown", "InternalError", "RequestTimeout", "ConditionalRequestConflict"}
@@ -152,11 +152,11 @@ def export_certificate(
         "certificate_arn": arn,
         "serial": checked.serial,
         "fingerprint_sha256": checked.fingerprint_sha256,
-        "not_before": checked.not_before.strftime(TIME_FORMAT),
-        "not_after": checked.not_after.strftime(TIME_FORMAT),
+        "not_before": iso_z(checked.not_before),
+        "not_after": iso_z(checked.not_after),
         "sans": list(checked.sans),
         "files": files,
-        "created_at": now.astimezone(UTC).strftime(TIME_FORMAT),
+        "created_at": iso_z(now),
         "secret_arn": secret_arn,
         "secret_version_id": secret_version,  # the version that opens this privkey.pem
     }
@@ -202,10 +202,10 @@ def verify_export(
     if serial != acm_serial:
         raise ExportMismatch(f"the exported certificate has serial {serial}, ACM says {acm_serial}")
     not_after = certificate.not_valid_after_utc
-    acm_end = acm_not_after.astimezone(UTC).strftime(TIME_FORMAT) if acm_not_after else "none"
-    if not_after.strftime(TIME_FORMAT) != acm_end:
+    acm_end = iso_z(acm_not_after) if acm_not_after else "none"
+    if iso_z(not_after) != acm_end:
         raise ExportMismatch(
-            f"the exported certificate ends {not_after.strftime(TIME_FORMAT)}, ACM says {acm_end}"
+            f"the exported certificate ends {iso_z(not_after)}, ACM says {acm_end}"
         )
     return VerifiedExport(
         serial=serial,

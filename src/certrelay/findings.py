@@ -2,29 +2,32 @@
 
 The Id is the certificate ARN plus the problem, so raising again updates (never duplicates) and
 resolving archives exactly what was raised. Descriptions carry references, never key material.
-Severity goes through FindingProviderFields. Workflow is never sent: it belongs to the analysts
+Severity is the policy's (the plan's, or for a problem raised later its table's) and goes through
+FindingProviderFields. Workflow is never sent: it belongs to the analysts
 (Security Hub starts a finding at NEW, and resets it to NEW if an archived one becomes ACTIVE).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from certrelay import policy
 from certrelay.certificates import TRANSIENT_ERRORS
 from certrelay.distribution import summarize
 from certrelay.errors import CertrelayError, ServiceThrottled
+from certrelay.text import iso_z
 
-RenewalActionRequired = "RenewalActionRequired"  # ACM cannot renew until someone acts
-CertificateExpired = "CertificateExpired"  # the certificate is past its NotAfter
-CertificateRevoked = "CertificateRevoked"  # the issuing CA revoked the certificate
-DistributionIncomplete = "DistributionIncomplete"  # some targets lack the renewed certificate
-ExportRefused = "ExportRefused"  # the renewed certificate was refused at export: nothing went out
-OwnerMissing = "OwnerMissing"  # no owner tag or profile names who looks after the certificate
+# The problems, named by the policy (which also gives each its severity).
+RenewalActionRequired = policy.RENEWAL_ACTION_REQUIRED  # ACM cannot renew until someone acts
+CertificateExpired = policy.CERTIFICATE_EXPIRED  # the certificate is past its NotAfter
+CertificateRevoked = policy.CERTIFICATE_REVOKED  # the issuing CA revoked the certificate
+DistributionIncomplete = policy.DISTRIBUTION_INCOMPLETE  # some targets lack the renewed certificate
+ExportRefused = policy.EXPORT_REFUSED  # the renewed certificate was refused at export
+OwnerMissing = policy.OWNER_MISSING  # no owner tag or profile names who looks after it
 
 SCHEMA_VERSION = "2018-10-08"
 FINDING_TYPES = ["Software and Configuration Checks/AWS Security Best Practices"]
@@ -33,24 +36,16 @@ MAX_ID, MAX_TITLE, MAX_DESCRIPTION = 512, 256, 1024
 MAX_PAGES = 100  # GetFindings pages read per lookup: 10,000 findings when filters are ignored
 
 
-@dataclass(frozen=True)
-class Problem:
-    """What a problem is called in Security Hub and how severe it is."""
-
-    title: str
-    severity: str
-    severity_in_use: str | None = None  # when the certificate is in use, if that differs
-
-
-PROBLEMS: dict[str, Problem] = {
-    RenewalActionRequired: Problem("ACM certificate renewal needs action", "HIGH"),
-    CertificateExpired: Problem("ACM certificate expired", "HIGH", "CRITICAL"),
-    CertificateRevoked: Problem("ACM certificate revoked", "CRITICAL"),
-    DistributionIncomplete: Problem("Renewed certificate not distributed everywhere", "HIGH"),
-    ExportRefused: Problem("Renewed certificate refused at export", "HIGH"),
-    OwnerMissing: Problem("ACM certificate has no owner", "LOW"),
+# What each problem is called in Security Hub.
+TITLES: dict[str, str] = {
+    RenewalActionRequired: "ACM certificate renewal needs action",
+    CertificateExpired: "ACM certificate expired",
+    CertificateRevoked: "ACM certificate revoked",
+    DistributionIncomplete: "Renewed certificate not distributed everywhere",
+    ExportRefused: "Renewed certificate refused at export",
+    OwnerMissing: "ACM certificate has no owner",
 }
-ALL_PROBLEMS: tuple[str, ...] = tuple(PROBLEMS)
+ALL_PROBLEMS: tuple[str, ...] = tuple(TITLES)
 
 
 class FindingRejected(CertrelayError):
@@ -65,10 +60,13 @@ def finding_id(certificate_arn: str, problem: str) -> str:
     return identifier
 
 
-def severity_for(problem: str, certificate: Mapping[str, Any]) -> str:
-    """The severity label of a problem (CertificateExpired is CRITICAL only while in use)."""
-    known, in_use = _problem(problem), bool(certificate.get("in_use"))
-    return (known.severity_in_use or known.severity) if in_use else known.severity
+def planned_severity(problem: str, decision: Mapping[str, Any]) -> str:
+    """The severity the plan gives the problem it raises; a problem raised later in the run
+    (an incomplete distribution, a refused export) has the policy's severity for it."""
+    planned = decision.get("finding") or {}
+    if planned.get("problem") == problem and planned.get("severity"):
+        return str(planned["severity"])
+    return policy.finding_severity(problem).value
 
 
 def describe(problem: str, decision: Mapping[str, Any], detail: str = "") -> str:
@@ -77,7 +75,7 @@ def describe(problem: str, decision: Mapping[str, Any], detail: str = "") -> str
     failed = summarize(results)["failed_targets"] if problem == DistributionIncomplete else []
     targets = f"Failed targets: {'; '.join(failed)}." if failed else ""
     parts = (str(decision.get("summary") or ""), targets, detail)
-    return " ".join(p.strip() for p in parts if p.strip()) or _problem(problem).title + "."
+    return " ".join(p.strip() for p in parts if p.strip()) or _title(problem) + "."
 
 
 def build_finding(
@@ -132,7 +130,7 @@ def raise_finding(
     """Import (or update) the certificate's finding for `problem`; CreatedAt survives updates."""
     certificate = decision.get("certificate") or {}
     identifier = finding_id(str(certificate.get("arn") or ""), problem)
-    severity = severity_for(problem, certificate)
+    severity = planned_severity(problem, decision)
     existing = active_findings(securityhub, [identifier])
     finding = build_finding(
         account=account,
@@ -141,7 +139,7 @@ def raise_finding(
         certificate=certificate,
         problem=problem,
         severity_label=severity,
-        title=f"{_problem(problem).title}: {certificate.get('domain') or certificate['arn']}",
+        title=f"{_title(problem)}: {certificate.get('domain') or certificate['arn']}",
         description=describe(problem, decision, detail),
         now=now,
         created_at=existing[0].get("CreatedAt") if existing else None,
@@ -158,7 +156,7 @@ def resolve_findings(
     problems: Iterable[str] = ALL_PROBLEMS,
 ) -> list[str]:
     """Archive the certificate's ACTIVE findings for `problems`; returns the archived Ids."""
-    ids = [finding_id(certificate_arn, problem) for problem in problems if _problem(problem)]
+    ids = [finding_id(certificate_arn, problem) for problem in problems if _title(problem)]
     archived = [
         {
             **{key: value for key, value in found.items() if key in _OWN_KEYS},
@@ -194,10 +192,6 @@ def active_findings(securityhub: Any, ids: list[str]) -> list[dict[str, Any]]:
     return [found[identifier] for identifier in ids if identifier in found]
 
 
-def iso_z(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 _OWN_KEYS = frozenset({  # what certrelay writes, so what it keeps when it re-imports a finding
     "SchemaVersion", "Id", "ProductArn", "GeneratorId", "AwsAccountId", "Types", "CreatedAt",
     "UpdatedAt", "Severity", "FindingProviderFields", "Title", "Description", "Resources",
@@ -231,10 +225,10 @@ def _call(operation: Any, **kwargs: Any) -> dict[str, Any]:
         raise
 
 
-def _problem(problem: str) -> Problem:
-    if problem not in PROBLEMS:
-        raise ValueError(f"unknown problem {problem!r}; known: {', '.join(PROBLEMS)}")
-    return PROBLEMS[problem]
+def _title(problem: str) -> str:
+    if problem not in TITLES:
+        raise ValueError(f"unknown problem {problem!r}; known: {', '.join(TITLES)}")
+    return TITLES[problem]
 
 
 def _details(certificate: Mapping[str, Any]) -> dict[str, Any]:

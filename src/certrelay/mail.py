@@ -7,8 +7,8 @@ the length is capped. certrelay's own lines never start with "> ", so a planted 
 "Execution: https://..." cannot pass as one of ours. A short value shown on one of our lines (a
 domain, a serial, a name) loses its control characters, newlines included, and is capped.
 
-Kept free of the event and policy models, so the approval pages and the outcome mails import
-only this (and the standard library) at cold start.
+Kept free of the event and policy models, so the approval pages import only this and
+certrelay.text (and the standard library) at cold start.
 """
 
 from __future__ import annotations

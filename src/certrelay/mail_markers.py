@@ -15,7 +15,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from certrelay.approval_links import digest
-from certrelay.approval_records import get_record, iso, put_new, set_fields
+from certrelay.approval_records import get_record, put_new, set_fields
+from certrelay.text import iso_z
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -50,7 +51,7 @@ def publish_once(
         "pk": pk,
         "kind": "notified",
         "status": SENDING,
-        "claimed_at": iso(now),
+        "claimed_at": iso_z(now),
         "expires_at": int((now + KEEP).timestamp()),
     }
     if not put_new(dynamodb, table, claim):
@@ -67,5 +68,5 @@ def publish_once(
     except Exception:
         dynamodb.delete_item(TableName=table, Key={"pk": {"S": pk}})
         raise
-    set_fields(dynamodb, table, pk, {"status": SENT, "sent_at": iso(now)})
+    set_fields(dynamodb, table, pk, {"status": SENT, "sent_at": iso_z(now)})
     return True

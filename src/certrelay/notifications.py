@@ -6,14 +6,13 @@ to fix, why this person got the mail, and a link to the execution. Never any key
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from certrelay import policy
 from certrelay.certificates import Certificate
 from certrelay.events import AcmEvent
-from certrelay.mail import CONTROL_CHARACTERS, subject_line
+from certrelay.mail import subject_line
 from certrelay.owners import OWNER_TAG, PROFILE_TAG, Owners
 from certrelay.policy import Decision
+from certrelay.text import certificate_name, clean, expires, utc_time
 
 
 def compose_mail(
@@ -32,7 +31,7 @@ def compose_mail(
     """
     if decision.route in (policy.ROUTE_IGNORE, policy.ROUTE_INCONSISTENT):
         return None
-    name = _name(event, certificate)
+    name = certificate_name(event, certificate)
     return {
         "subject": _subject(decision, name, certificate),
         "message": _body(event, certificate, decision, owners, name, execution_arn, console_url),
@@ -45,9 +44,9 @@ def compose_mail(
 def _subject(decision: Decision, name: str, cert: Certificate | None) -> str:
     days = decision.days_to_expiry
     headline = {
-        policy.IMPORTED_EXPIRING: f"{name} {_expires(days)} (imported)",
-        policy.MANAGED_RENEWAL_INELIGIBLE: f"{name} {_expires(days)} (ACM will not renew)",
-        policy.MANAGED_RENEWAL_PENDING: f"{name} {_expires(days)} (ACM will renew)",
+        policy.IMPORTED_EXPIRING: f"{name} {expires(days)} (imported)",
+        policy.MANAGED_RENEWAL_INELIGIBLE: f"{name} {expires(days)} (ACM will not renew)",
+        policy.MANAGED_RENEWAL_PENDING: f"{name} {expires(days)} (ACM will renew)",
         policy.RENEWAL_ACTION_REQUIRED: f"{name} needs action to renew",
         policy.CERTIFICATE_EXPIRED: f"{name} has expired"
         + (" and is in use" if decision.severity is policy.Severity.CRITICAL else ""),
@@ -71,12 +70,12 @@ def _body(
     execution_arn: str,
     console_url: str,
 ) -> str:
-    lines = [_clean(decision.summary), ""]
+    lines = [clean(decision.summary), ""]
     lines += ["What happened", f"  {_what_happened(event)}", ""]
     lines += ["What to do", f"  {_what_to_do(decision, cert, owners, name)}", ""]
     lines += ["Certificate", *_facts(event, cert, decision), ""]
     if owners.problems:
-        lines += ["Please fix", *(f"  - {_clean(problem)}" for problem in owners.problems), ""]
+        lines += ["Please fix", *(f"  - {clean(problem)}" for problem in owners.problems), ""]
     lines += ["Why you received this", f"  {_why(owners, cert)}", ""]
     lines += ["Execution", f"  {console_url or execution_arn}", ""]
     lines.append(f"Reasons: {', '.join(decision.reasons)}. Severity: {decision.severity.value}.")
@@ -85,8 +84,8 @@ def _body(
 
 def _what_happened(event: AcmEvent) -> str:
     detail = event.detail
-    when = _date(event.time)
-    return _clean(
+    when = utc_time(event.time)
+    return clean(
         {
             # not the event's DaysToExpiry: an event can lie, the facts below are ACM's own
             "ApproachingExpiration": f"On {when} ACM sent an expiry reminder for the certificate.",
@@ -102,7 +101,7 @@ def _what_happened(event: AcmEvent) -> str:
 
 
 def _what_to_do(decision: Decision, cert: Certificate | None, owners: Owners, name: str) -> str:
-    deadline = _date(cert.not_after) if cert is not None and cert.not_after else "it expires"
+    deadline = utc_time(cert.not_after) if cert is not None and cert.not_after else "it expires"
     profile = owners.profile
     text = {
         policy.IMPORTED_EXPIRING: f"Get a new certificate for {name} from its issuer and "
@@ -129,14 +128,14 @@ def _what_to_do(decision: Decision, cert: Certificate | None, owners: Owners, na
         "Otherwise find out who deleted it (CloudTrail DeleteCertificate) and replace it "
         "wherever it was used.",
     }.get(decision.reason, "Nothing is required.")
-    return _clean(text)
+    return clean(text)
 
 
 def _facts(event: AcmEvent, cert: Certificate | None, decision: Decision) -> list[str]:
     if cert is None:
         return [
             f"  ARN:         {event.certificate_arn}",
-            f"  Domain:      {_clean(event.detail.common_name or 'unknown')}",
+            f"  Domain:      {clean(event.detail.common_name or 'unknown')}",
             "  Status:      not found in ACM",
         ]
     days = decision.days_to_expiry
@@ -147,10 +146,10 @@ def _facts(event: AcmEvent, cert: Certificate | None, decision: Decision) -> lis
         ("Type", cert.type),
         ("Status", cert.status),
         ("Serial", cert.serial or "unknown"),
-        ("Not after", f"{_date(cert.not_after)} ({_expires(days)})" if cert.not_after else "?"),
+        ("Not after", f"{utc_time(cert.not_after)} ({expires(days)})" if cert.not_after else "?"),
         ("In use", "yes" if cert.in_use else "no"),
     ]
-    return [f"  {label + ':':<12} {_clean(value)}" for label, value in rows]
+    return [f"  {label + ':':<12} {clean(value)}" for label, value in rows]
 
 
 def _why(owners: Owners, cert: Certificate | None) -> str:
@@ -161,38 +160,13 @@ def _why(owners: Owners, cert: Certificate | None) -> str:
             f"You are certrelay's fallback owner: the certificate has no valid {OWNER_TAG} tag "
             f"and no profile with owners. Tag it {OWNER_TAG}=<email> so its owners hear next time."
         )
-    profile = f"certrelay profile '{_clean(owners.profile_name or '')}'"
+    profile = f"certrelay profile '{clean(owners.profile_name or '')}'"
     return {
         "tag": f"You are listed in the certificate's {OWNER_TAG} tag.",
         "profile": f"You are an owner in {profile}, named by the certificate's {PROFILE_TAG} tag.",
         "tag+profile": f"You are listed in the certificate's {OWNER_TAG} tag or are an owner "
         f"in {profile}.",
     }[owners.source]
-
-
-def _name(event: AcmEvent, cert: Certificate | None) -> str:
-    if cert is not None and cert.domain:
-        return _clean(cert.domain)
-    return _clean(event.detail.common_name or event.certificate_arn)
-
-
-def _expires(days: int | None) -> str:
-    if days is None:
-        return "expires soon"
-    if days < 0:
-        return f"expired {-days} day{'s' if days != -1 else ''} ago"
-    if days == 0:
-        return "expires today"
-    return f"expires in {days} day{'s' if days != 1 else ''}"
-
-
-def _date(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _clean(text: str) -> str:
-    """Drop control characters (including newlines) from a value shown in the mail."""
-    return CONTROL_CHARACTERS.sub("", text)
 
 
 # A mail lists this many of the certificate's other names; ACM allows 100 of up to 253 characters,

@@ -1,7 +1,9 @@
-"""Emails about how an approval ended: rejected by a person, or expired with nobody deciding.
+"""Emails about how a run ended after triage: the approval rejected by a person or expired with
+nobody deciding, the export refused, or the distribution's report.
 
 Input is the state machine's own data (the triage decision, and for a rejection the error the
-approval function sent with SendTaskFailure), so the mail says who decided and why.
+approval function sent with SendTaskFailure), so the mail says who decided and why. How severe
+each outcome is, is the policy's (`policy.OUTCOME_SEVERITIES`).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Any
 
 from certrelay.distribution import summarize, target_label
 from certrelay.mail import console_url_for, inline, quoted, sns_message, subject_line
+from certrelay.policy import OUTCOME_SEVERITIES
 
 REJECTED = "rejected"
 EXPIRED = "expired"
@@ -57,7 +60,7 @@ def compose_outcome(
                 "Fix what the line says, then send the ACM Available event again: targets that "
                 "already have the certificate are simply written again.",
             ]
-        severity = "INFORMATIONAL" if complete else "HIGH"
+        severity = OUTCOME_SEVERITIES[DISTRIBUTED if complete else "distribution_incomplete"].value
     elif kind == EXPORT_FAILED:
         error = decision.get("error") or {}
         headline = f"{name} could not be exported"
@@ -69,7 +72,7 @@ def compose_outcome(
             "Cause, as the failing step reported it:",
             *quoted(str(error.get("Cause") or "")),
         ]
-        severity = "HIGH"
+        severity = OUTCOME_SEVERITIES[EXPORT_FAILED].value
     elif kind == REJECTED:
         who = _rejection(decision)
         headline = f"distribution of {name} was rejected"
@@ -84,7 +87,7 @@ def compose_outcome(
             "the certificate they have. If the rejection was a mistake, send the ACM "
             "Available event again to ask for approval once more.",
         ]
-        severity = "MEDIUM"
+        severity = OUTCOME_SEVERITIES[REJECTED].value
     else:
         headline = f"approval for {name} expired"
         lines = [
@@ -95,7 +98,7 @@ def compose_outcome(
             "which still expires on its own date: send the ACM Available event again to ask "
             "once more.",
         ]
-        severity = "HIGH"
+        severity = OUTCOME_SEVERITIES[EXPIRED].value
     lines += [
         "",
         "Certificate",

@@ -1,7 +1,10 @@
-"""Triage policy (DESIGN.md §4): what an ACM event means once ACM itself has been re-read.
+"""The triage policy: what an ACM event means once ACM itself has been re-read.
 
 `decide` is pure: it takes the parsed event, what ACM says now (or None), the resolved owners and
-`now`, and returns a route, reason codes, a severity and one human sentence.
+`now`, and returns the whole plan: a route, reason codes, a severity, one human sentence, the
+Security Hub finding to raise (with its severity) or resolve, who approves and how, and which
+targets receive the certificate, how many at once and in which window. Every other module and
+the state machine's Choice states read this plan; none decides again.
 """
 
 from __future__ import annotations
@@ -11,9 +14,13 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from certrelay.certificates import Certificate
+from certrelay.config import DEFAULT_APPROVAL_HOURS
+from certrelay.contradictions import contradicts
 from certrelay.events import AcmEvent, EventKind
 from certrelay.owners import Owners
+from certrelay.profiles import MaintenanceWindow
 from certrelay.reminders import days_until
+from certrelay.text import certificate_name, expires, on, utc_time
 
 # Routes: the "Route Event?" choice in the state machine branches on these.
 ROUTE_IGNORE = "ignore"  # nothing to tell anyone
@@ -67,9 +74,85 @@ _AVAILABLE_REASONS = {
 }
 
 
+# Security Hub problems: the first four share their reason code's name; these two are raised
+# later in the run ("Raise Distribution Finding", "Raise Export Finding").
+DISTRIBUTION_INCOMPLETE = "DistributionIncomplete"  # some targets lack the renewed certificate
+EXPORT_REFUSED = "ExportRefused"  # the renewed certificate was refused at export
+
+# The one severity table of Security Hub findings (CertificateExpired: see finding_severity).
+FINDING_SEVERITIES: dict[str, Severity] = {
+    RENEWAL_ACTION_REQUIRED: Severity.HIGH,
+    CERTIFICATE_EXPIRED: Severity.HIGH,
+    CERTIFICATE_REVOKED: Severity.CRITICAL,
+    DISTRIBUTION_INCOMPLETE: Severity.HIGH,
+    EXPORT_REFUSED: Severity.HIGH,
+    OWNER_MISSING: Severity.LOW,
+}
+# How severe the owners' mail about a later outcome of the run is (certrelay.outcomes writes it):
+# an incomplete distribution and a refused export are as severe as the findings they raise.
+OUTCOME_SEVERITIES: dict[str, Severity] = {
+    "distributed": Severity.INFORMATIONAL,
+    "distribution_incomplete": FINDING_SEVERITIES[DISTRIBUTION_INCOMPLETE],
+    "export_failed": FINDING_SEVERITIES[EXPORT_REFUSED],
+    "rejected": Severity.MEDIUM,  # a person decided: nothing is broken, nothing went out
+    "expired": Severity.HIGH,  # nobody decided: the old certificate still runs out
+}
+# Primary reasons that are problems in themselves (the attention route): the finding is the point.
+_PROBLEM_REASONS = frozenset({RENEWAL_ACTION_REQUIRED, CERTIFICATE_EXPIRED, CERTIFICATE_REVOKED})
+# Reasons that end a certificate's open problems: it was renewed or reissued, or it is gone.
+_RESOLVING = frozenset(
+    {CERTIFICATE_RENEWED, CERTIFICATE_ISSUED, CERTIFICATE_IMPORTED, CERTIFICATE_NOT_FOUND}
+)
+
+FINDING_RAISE = "raise"
+FINDING_RESOLVE = "resolve"
+DEFAULT_MAX_CONCURRENCY = 10  # targets distributed at once when the profile sets none
+
+
+@dataclass(frozen=True)
+class FindingPlan:
+    """Raise one problem's finding with its severity, or resolve the certificate's open ones."""
+
+    action: str  # FINDING_RAISE or FINDING_RESOLVE
+    problem: str | None = None
+    severity: Severity | None = None
+    # The finding is the run's point: if Security Hub does not take it, the run fails (and the
+    # event is released, so a redelivery raises it). An OwnerMissing finding is not.
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class ApprovalPlan:
+    """Who approves a distribution, in which mode, and how long each round waits."""
+
+    mode: str  # the profile's approval: "required" (a person decides) or "auto"
+    approvers: tuple[str, ...]
+    escalation: tuple[str, ...]
+    timeout_seconds: int
+    escalation_timeout_seconds: int
+    targets: int
+
+
+@dataclass(frozen=True)
+class TargetRef:
+    """A target by reference: Export and Distribute look each one up again in the profiles."""
+
+    id: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class DistributionPlan:
+    """Which targets receive the certificate, how many at once, and in which window."""
+
+    targets: tuple[TargetRef, ...]
+    max_concurrency: int
+    window: MaintenanceWindow | None
+
+
 @dataclass(frozen=True)
 class Decision:
-    """What to do about one event, and why."""
+    """What to do about one event, and why: the whole plan the state machine follows."""
 
     route: str
     reason: str
@@ -77,6 +160,9 @@ class Decision:
     severity: Severity
     summary: str
     days_to_expiry: int | None
+    finding: FindingPlan | None = None
+    approval: ApprovalPlan | None = None
+    distribution: DistributionPlan | None = None
 
 
 def imported_severity(days: int) -> Severity:
@@ -90,6 +176,15 @@ def imported_severity(days: int) -> Severity:
     return Severity.LOW
 
 
+def finding_severity(problem: str, *, in_use: bool = False) -> Severity:
+    """The severity a problem's finding carries; CertificateExpired is CRITICAL only in use."""
+    if problem not in FINDING_SEVERITIES:
+        raise ValueError(f"unknown problem {problem!r}; known: {', '.join(FINDING_SEVERITIES)}")
+    if problem == CERTIFICATE_EXPIRED and in_use:
+        return Severity.CRITICAL
+    return FINDING_SEVERITIES[problem]
+
+
 def decide(
     event: AcmEvent,
     certificate: Certificate | None,
@@ -97,24 +192,84 @@ def decide(
     *,
     now: datetime,
     thresholds: frozenset[int],
+    approval_timeout_hours: int = DEFAULT_APPROVAL_HOURS,
+    escalation_timeout_hours: int = DEFAULT_APPROVAL_HOURS,
 ) -> Decision:
-    """Route one ACM event. ACM's current view of the certificate wins over the event's."""
+    """The whole plan for one ACM event. ACM's current view of the certificate wins over the
+    event's; the approval hours apply where the profile sets none."""
     days = (
         days_until(certificate.not_after, now)
         if certificate is not None and certificate.not_after
         else None
     )
-    name = _name(event, certificate)
-    route, reason, severity, summary = _judge(
-        event, certificate, owners, days, name, thresholds, now
-    )
+    route, reason, severity, summary = _judge(event, certificate, owners, days, thresholds, now)
     reasons = [reason]
     if route not in (ROUTE_IGNORE, ROUTE_INCONSISTENT) and certificate is not None:
-        if owners.fallback:
-            reasons.append(OWNER_MISSING)
-        if owners.profile_unknown:
-            reasons.append(PROFILE_UNKNOWN)
-    return Decision(route, reason, tuple(reasons), severity, summary, days)
+        reasons += [OWNER_MISSING] if owners.fallback else []
+        reasons += [PROFILE_UNKNOWN] if owners.profile_unknown else []
+    distributes = route == ROUTE_DISTRIBUTE
+    hours = (approval_timeout_hours, escalation_timeout_hours)
+    return Decision(
+        route,
+        reason,
+        tuple(reasons),
+        severity,
+        summary,
+        days,
+        finding=_finding(route, reason, reasons, in_use=_in_use(event, certificate)),
+        approval=_approval(owners, *hours) if distributes else None,
+        distribution=_distribution(owners) if distributes else None,
+    )
+
+
+def _finding(route: str, reason: str, reasons: list[str], *, in_use: bool) -> FindingPlan | None:
+    """Raise a Security Hub finding, resolve the certificate's open ones, or neither.
+
+    An inconsistent event changes nothing about the certificate's findings: operations hear
+    of it, and a forged Revoked event raises no CRITICAL finding.
+    """
+    if route in (ROUTE_IGNORE, ROUTE_INCONSISTENT):
+        return None
+    if reason in _PROBLEM_REASONS:
+        severity = finding_severity(reason, in_use=in_use)
+        return FindingPlan(FINDING_RAISE, reason, severity, required=True)
+    if OWNER_MISSING in reasons:
+        return FindingPlan(FINDING_RAISE, OWNER_MISSING, finding_severity(OWNER_MISSING))
+    if reason in _RESOLVING:
+        return FindingPlan(FINDING_RESOLVE)
+    return None
+
+
+def _approval(owners: Owners, timeout_hours: int, escalation_hours: int) -> ApprovalPlan | None:
+    """Who approves the distribution, and how long each round waits."""
+    profile = owners.profile
+    if profile is None:
+        return None
+    return ApprovalPlan(
+        mode=profile.approval,
+        approvers=tuple(str(a).lower() for a in profile.approvers),
+        escalation=tuple(str(e).lower() for e in profile.escalation),
+        timeout_seconds=(profile.approval_timeout_hours or timeout_hours) * 3600,
+        escalation_timeout_seconds=escalation_hours * 3600,
+        targets=len(profile.targets),
+    )
+
+
+def _distribution(owners: Owners) -> DistributionPlan | None:
+    """The profile's targets by id and kind, how many run at once, and its window."""
+    profile, name = owners.profile, owners.profile_name
+    if profile is None or name is None:
+        return None
+    return DistributionPlan(
+        targets=tuple(TargetRef(target_id, t.kind) for target_id, t in profile.target_ids(name)),
+        max_concurrency=profile.max_concurrency or DEFAULT_MAX_CONCURRENCY,
+        window=profile.window,
+    )
+
+
+def _in_use(event: AcmEvent, cert: Certificate | None) -> bool:
+    """In use by ACM's account of it, or by the event's (an Expired event's InUse)."""
+    return cert is not None and (cert.in_use or bool(event.detail.in_use))
 
 
 def _judge(
@@ -122,12 +277,10 @@ def _judge(
     cert: Certificate | None,
     owners: Owners,
     days: int | None,
-    name: str,
     thresholds: frozenset[int],
     now: datetime,
 ) -> tuple[str, str, Severity, str]:
-    detail = event.detail
-    kind = event.kind
+    detail, kind, name = event.detail, event.kind, certificate_name(event, cert)
     if kind is EventKind.APPROACHING_EXPIRATION and detail.days_to_expiry not in thresholds:
         listed = ", ".join(str(day) for day in sorted(thresholds, reverse=True))
         return (
@@ -155,108 +308,46 @@ def _judge(
         )
     if kind is EventKind.APPROACHING_EXPIRATION:
         return _approaching(event, cert, days, name)
+    if kind is EventKind.AVAILABLE:
+        return _available(event, cert, owners, name)
+    return _after_the_fact(event, cert, days, name)
+
+
+def _after_the_fact(
+    event: AcmEvent, cert: Certificate, days: int | None, name: str
+) -> tuple[str, str, Severity, str]:
+    """Renewal Action Required, Expired, Revoked, Rotated: something already happened."""
+    kind, detail = event.kind, event.detail
     if kind is EventKind.RENEWAL_ACTION_REQUIRED:
         why = f" ({detail.renewal_status_reason})" if detail.renewal_status_reason else ""
         return (
             ROUTE_ATTENTION,
             RENEWAL_ACTION_REQUIRED,
-            Severity.HIGH,
-            f"ACM cannot renew {name} until someone acts{why}; it {_expires(days)}.",
+            finding_severity(RENEWAL_ACTION_REQUIRED),
+            f"ACM cannot renew {name} until someone acts{why}; it {expires(days)}.",
         )
     if kind is EventKind.EXPIRED:
-        in_use = cert.in_use or bool(detail.in_use)
+        in_use = _in_use(event, cert)
         return (
             ROUTE_ATTENTION,
             CERTIFICATE_EXPIRED,
-            Severity.CRITICAL if in_use else Severity.HIGH,
-            f"{name} has expired{_on(cert.not_after)} and is "
+            finding_severity(CERTIFICATE_EXPIRED, in_use=in_use),
+            f"{name} has expired{on(cert.not_after)} and is "
             f"{'still in use' if in_use else 'not in use'}.",
         )
     if kind is EventKind.REVOKED:
         return (
             ROUTE_ATTENTION,
             CERTIFICATE_REVOKED,
-            Severity.CRITICAL,
+            finding_severity(CERTIFICATE_REVOKED),
             f"{name} has been revoked.",
         )
-    if kind is EventKind.ROTATED:
-        return (
-            ROUTE_NOTIFY,
-            CERTIFICATE_ROTATED,
-            Severity.INFORMATIONAL,
-            f"ACM rotated {name}; it is now valid until {_date(cert.not_after)}.",
-        )
-    return _available(event, cert, owners, name)
-
-
-# What each event kind claims, and what ACM's DescribeCertificate answer now contradicts it.
-# "Past" is NotAfter before now (or status EXPIRED); "revoked" is status REVOKED or a
-# RevokedAt date; "never issued" is PENDING_VALIDATION, VALIDATION_TIMED_OUT or FAILED.
-#
-# | event kind                   | contradicted when ACM says now                          |
-# |------------------------------|---------------------------------------------------------|
-# | any, with CertificateType    | another Type                                            |
-# | any                          | never issued (no certificate to speak of)               |
-# | Approaching Expiration       | past (a NotAfter moved further is AlreadyRenewed: a     |
-# |                              | stale reminder, not a contradiction)                    |
-# | Renewal Action Required      | IMPORTED (ACM never renews it), revoked, past           |
-# | Expired                      | NotAfter still ahead                                    |
-# | Revoked                      | not revoked: no REVOKED status and no RevokedAt         |
-# | Rotated                      | revoked, past                                           |
-# | Available ISSUANCE / RENEWAL | revoked, past, status not ISSUED, IMPORTED              |
-# | Available IMPORT / REIMPORT  | revoked, past, status not ISSUED, issued by ACM         |
-#
-# A certificate ACM no longer has is not a contradiction: it is CertificateNotFound.
-NEVER_ISSUED = frozenset({"PENDING_VALIDATION", "VALIDATION_TIMED_OUT", "FAILED"})
-
-
-def contradicts(event: AcmEvent, cert: Certificate, *, now: datetime) -> str | None:
-    """The way the event's kind contradicts ACM's current view of `cert`, or None."""
-    detail = event.detail
-    claimed_type = detail.certificate_type
-    if claimed_type is not None and claimed_type != cert.type:
-        return f"the event says type {_quoted(claimed_type)}, ACM says {cert.type}"
-    if cert.status in NEVER_ISSUED:
-        return f"ACM never issued it (status {cert.status})"
-    revoked = cert.status == "REVOKED" or cert.revoked_at is not None
-    past = cert.status == "EXPIRED" or (cert.not_after is not None and cert.not_after < now)
-    expired_on = f"ACM says it expired{_on(cert.not_after)}"
-    revoked_on = f"ACM says it was revoked{_on(cert.revoked_at)}"
-    kind = event.kind
-    if kind is EventKind.APPROACHING_EXPIRATION:
-        return expired_on if past else None
-    if kind is EventKind.RENEWAL_ACTION_REQUIRED:
-        if cert.type == "IMPORTED":
-            return "ACM never renews an imported certificate, so no renewal can need action"
-        return revoked_on if revoked else expired_on if past else None
-    if kind is EventKind.EXPIRED:
-        if past:
-            return None
-        return f"ACM says it is valid until {_date(cert.not_after)} (status {cert.status})"
-    if kind is EventKind.REVOKED:
-        if revoked:
-            return None
-        return f"ACM says status {cert.status} with no revocation date"
-    if revoked:
-        return revoked_on
-    if past:
-        return expired_on
-    if kind is EventKind.ROTATED:
-        return None
-    if cert.status != "ISSUED":
-        return f"ACM says status {cert.status}, not ISSUED"
-    action = detail.action
-    if action in ("IMPORT", "REIMPORT") and cert.type != "IMPORTED":
-        return f"the event says {action}, but ACM issued it ({cert.type})"
-    if action in ("ISSUANCE", "RENEWAL") and cert.type == "IMPORTED":
-        return f"the event says {action}, but the certificate was imported and ACM never issues it"
-    return None
-
-
-def _quoted(text: str, limit: int = 40) -> str:
-    """An event-supplied string, quoted on one line: it reaches an operator's email."""
-    shown = repr(text)
-    return shown if len(shown) <= limit else shown[: limit - 4] + "...'"
+    return (
+        ROUTE_NOTIFY,
+        CERTIFICATE_ROTATED,
+        Severity.INFORMATIONAL,
+        f"ACM rotated {name}; it is now valid until {utc_time(cert.not_after)}.",
+    )
 
 
 def _approaching(
@@ -271,8 +362,8 @@ def _approaching(
             ROUTE_IGNORE,
             ALREADY_RENEWED,
             Severity.INFORMATIONAL,
-            f"{name} was already renewed: ACM's copy is valid until {_date(cert.not_after)}, "
-            f"after the {_date(warned_expiry)} the event warned about.",
+            f"{name} was already renewed: ACM's copy is valid until {utc_time(cert.not_after)}, "
+            f"after the {utc_time(warned_expiry)} the event warned about.",
         )
     remaining = days if days is not None else (detail.days_to_expiry or 0)
     if cert.type == "IMPORTED":
@@ -280,7 +371,7 @@ def _approaching(
             ROUTE_NOTIFY,
             IMPORTED_EXPIRING,
             imported_severity(remaining),
-            f"Imported certificate {name} {_expires(remaining)}{_on(cert.not_after)} "
+            f"Imported certificate {name} {expires(remaining)}{on(cert.not_after)} "
             "and ACM cannot renew it.",
         )
     if cert.renewal_eligibility == "INELIGIBLE":
@@ -288,14 +379,14 @@ def _approaching(
             ROUTE_NOTIFY,
             MANAGED_RENEWAL_INELIGIBLE,
             imported_severity(remaining),
-            f"{name} {_expires(remaining)}{_on(cert.not_after)} and is not eligible "
+            f"{name} {expires(remaining)}{on(cert.not_after)} and is not eligible "
             "for managed renewal, so ACM will not renew it.",
         )
     return (
         ROUTE_NOTIFY,
         MANAGED_RENEWAL_PENDING,
         Severity.INFORMATIONAL,
-        f"{name} {_expires(remaining)}{_on(cert.not_after)}; ACM will renew it.",
+        f"{name} {expires(remaining)}{on(cert.not_after)}; ACM will renew it.",
     )
 
 
@@ -322,14 +413,8 @@ def _available(
         ROUTE_NOTIFY,
         reason,
         Severity.INFORMATIONAL,
-        f"{name} {verb} and is valid until {_date(cert.not_after)}.",
+        f"{name} {verb} and is valid until {utc_time(cert.not_after)}.",
     )
-
-
-def _name(event: AcmEvent, cert: Certificate | None) -> str:
-    if cert is not None and cert.domain:
-        return cert.domain
-    return event.detail.common_name or event.certificate_arn
 
 
 def _title(kind: EventKind) -> str:
@@ -337,24 +422,3 @@ def _title(kind: EventKind) -> str:
         EventKind.APPROACHING_EXPIRATION: "Approaching Expiration",
         EventKind.RENEWAL_ACTION_REQUIRED: "Renewal Action Required",
     }.get(kind, kind.value)
-
-
-def _expires(days: int | None) -> str:
-    """'expires in 7 days', 'expires today', 'expired 2 days ago'."""
-    if days is None:
-        return "expires at an unknown date"
-    if days < 0:
-        return f"expired {_days(-days)} ago"
-    return "expires today" if days == 0 else f"expires in {_days(days)}"
-
-
-def _days(count: int) -> str:
-    return f"{count} day" if count == 1 else f"{count} days"
-
-
-def _date(moment: datetime | None) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment is not None else "an unknown date"
-
-
-def _on(moment: datetime | None) -> str:
-    return f" ({_date(moment)})" if moment is not None else ""

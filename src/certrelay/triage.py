@@ -1,13 +1,15 @@
-"""Triage one ACM event: parse it, re-read ACM, find the owners, decide, compose the emails.
+"""Triage one ACM event: parse it, re-read ACM, find the owners, ask the policy for the plan,
+and write the plan down with the owners' mail and the idempotency key.
 
 This is the use case the "Triage Event" Lambda calls; its result is the state machine's
-`decision`, so its keys are an API. No private key material is ever read or returned.
+`decision`, so its keys are an API. Nothing is decided here: `policy.decide` makes every
+decision. No private key material is ever read or returned.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from certrelay import policy
@@ -17,8 +19,9 @@ from certrelay.events import AcmEvent, EventKind, check_origin, parse_event
 from certrelay.mail import console_url_for
 from certrelay.notifications import compose_mail
 from certrelay.owners import Owners, resolve_owners
-from certrelay.policy import ROUTE_DISTRIBUTE, Decision, decide
+from certrelay.policy import ApprovalPlan, Decision, DistributionPlan, FindingPlan, decide
 from certrelay.profiles import Profile
+from certrelay.text import iso_z
 
 if TYPE_CHECKING:
     from mypy_boto3_acm import ACMClient
@@ -49,7 +52,13 @@ def triage(
     tags = certificate.tags if certificate is not None else {}
     owners = resolve_owners(tags, profiles, settings.fallback_owner_email)
     decision = decide(
-        event, certificate, owners, now=now, thresholds=settings.expiry_threshold_days
+        event,
+        certificate,
+        owners,
+        now=now,
+        thresholds=settings.expiry_threshold_days,
+        approval_timeout_hours=settings.approval_timeout_hours,
+        escalation_timeout_hours=settings.escalation_timeout_hours,
     )
     mail = compose_mail(
         event,
@@ -74,76 +83,53 @@ def triage(
         "record_expires_at": str(int(expires_at.timestamp())),
         "mail": mail,
         "recipients": list(owners.emails) if mail is not None else [],
-        "approval": _approval(decision, owners, settings),
-        "distribution": _distribution(decision, owners),
-        "finding": _finding(decision),
+        **plan_payload(decision),
     }
 
 
-# A problem the security team should see in Security Hub, by the decision's primary reason.
-_PROBLEMS = {
-    policy.RENEWAL_ACTION_REQUIRED: "RenewalActionRequired",
-    policy.CERTIFICATE_EXPIRED: "CertificateExpired",
-    policy.CERTIFICATE_REVOKED: "CertificateRevoked",
-}
-# Reasons that end a certificate's open problems: it was renewed or reissued, or it is gone.
-_RESOLVING = {
-    policy.CERTIFICATE_RENEWED,
-    policy.CERTIFICATE_ISSUED,
-    policy.CERTIFICATE_IMPORTED,
-    policy.CERTIFICATE_NOT_FOUND,
-}
-
-
-def _finding(decision: Decision) -> dict[str, str] | None:
-    """Raise a Security Hub finding, resolve the certificate's open ones, or neither.
-
-    An inconsistent event changes nothing about the certificate's findings: operations hear
-    of it, and a forged Revoked event raises no CRITICAL finding.
-    """
-    if decision.route in (policy.ROUTE_IGNORE, policy.ROUTE_INCONSISTENT):
-        return None
-    if decision.reason in _PROBLEMS:
-        return {"action": "raise", "problem": _PROBLEMS[decision.reason]}
-    if policy.OWNER_MISSING in decision.reasons:
-        return {"action": "raise", "problem": "OwnerMissing"}
-    if decision.reason in _RESOLVING and decision.route != policy.ROUTE_DISTRIBUTE:
-        return {"action": "resolve"}
-    return None
-
-
-def _distribution(decision: Decision, owners: Owners) -> dict[str, Any] | None:
-    """The profile's target ids and kinds (references: Export and Distribute look each one up
-    again in the deployed profiles), how many run at once, and the maintenance window."""
-    profile = owners.profile
-    if decision.route != ROUTE_DISTRIBUTE or profile is None or owners.profile_name is None:
-        return None
+def plan_payload(decision: Decision) -> dict[str, Any]:
+    """The plan's finding, approval and distribution parts as the state machine reads them."""
     return {
-        "targets": [
-            {"id": target_id, "kind": target.kind}
-            for target_id, target in profile.target_ids(owners.profile_name)
-        ],
-        "max_concurrency": profile.max_concurrency or DEFAULT_MAX_CONCURRENCY,
-        **({"window": profile.window.model_dump(mode="json")} if profile.window else {}),
+        "approval": _approval(decision.approval),
+        "distribution": _distribution(decision.distribution),
+        "finding": _finding(decision.finding),
     }
 
 
-DEFAULT_MAX_CONCURRENCY = 10
-
-
-def _approval(decision: Decision, owners: Owners, settings: Settings) -> dict[str, Any] | None:
-    """Who approves a distribution, and how long each round waits (None off that route)."""
-    profile = owners.profile
-    if decision.route != ROUTE_DISTRIBUTE or profile is None:
+def _finding(plan: FindingPlan | None) -> dict[str, Any] | None:
+    if plan is None:
         return None
-    hours = profile.approval_timeout_hours or settings.approval_timeout_hours
+    if plan.action == policy.FINDING_RESOLVE:
+        return {"action": plan.action}
+    severity = plan.severity.value if plan.severity is not None else None
     return {
-        "mode": profile.approval,
-        "approvers": [str(a).lower() for a in profile.approvers],
-        "escalation": [str(e).lower() for e in profile.escalation],
-        "timeout_seconds": hours * 3600,
-        "escalation_timeout_seconds": settings.escalation_timeout_hours * 3600,
-        "targets": len(profile.targets),
+        "action": plan.action,
+        "problem": plan.problem,
+        "severity": severity,
+        "required": plan.required,
+    }
+
+
+def _approval(plan: ApprovalPlan | None) -> dict[str, Any] | None:
+    if plan is None:
+        return None
+    return {
+        "mode": plan.mode,
+        "approvers": list(plan.approvers),
+        "escalation": list(plan.escalation),
+        "timeout_seconds": plan.timeout_seconds,
+        "escalation_timeout_seconds": plan.escalation_timeout_seconds,
+        "targets": plan.targets,
+    }
+
+
+def _distribution(plan: DistributionPlan | None) -> dict[str, Any] | None:
+    if plan is None:
+        return None
+    return {
+        "targets": [{"id": target.id, "kind": target.kind} for target in plan.targets],
+        "max_concurrency": plan.max_concurrency,
+        **({"window": plan.window.model_dump(mode="json")} if plan.window else {}),
     }
 
 
@@ -183,7 +169,7 @@ def _certificate_view(
         "type": certificate.type,
         "status": certificate.status,
         "serial": certificate.serial,
-        "not_after": _iso_z(certificate.not_after),
+        "not_after": iso_z(certificate.not_after) if certificate.not_after else None,
         "days_to_expiry": decision.days_to_expiry,
         "in_use": certificate.in_use,
     }
@@ -192,9 +178,3 @@ def _certificate_view(
 def _profile_name(owners: Owners) -> str | None:
     """Only a profile that exists: the distribution steps look it up by this name."""
     return owners.profile_name if owners.profile is not None else None
-
-
-def _iso_z(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

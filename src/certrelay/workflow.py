@@ -123,8 +123,13 @@ class DistributionReport(_Closed):
 
 
 class FindingPlan(_Open):
+    """Raise one problem's finding with its severity (required: the run fails without it), or
+    resolve the certificate's open findings."""
+
     action: str
     problem: str | None = None
+    severity: str | None = None
+    required: bool | None = None
 
 
 class StateError(_Open):

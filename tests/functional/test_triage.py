@@ -302,7 +302,12 @@ def test_a_revoked_event_for_a_revoked_certificate_is_critical(acm: ACMClient) -
     revoke_in_moto(arn)
     result = run(acm, acm_event("Revoked", arn))
     assert (result["route"], result["severity"]) == ("attention", "CRITICAL")
-    assert result["finding"] == {"action": "raise", "problem": "CertificateRevoked"}
+    assert result["finding"] == {
+        "action": "raise",
+        "problem": "CertificateRevoked",
+        "severity": "CRITICAL",
+        "required": True,
+    }
     assert result["dedupe_key"].endswith("#Revoked#" + result["certificate"]["serial"])
 
 

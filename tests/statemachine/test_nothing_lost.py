@@ -334,3 +334,26 @@ def test_a_retried_approval_request_mails_each_approver_once():
         assert len(human.approval_links(engine, execution.arn)) == 2
         assert execution.states[-1] == "Renewal Distributed"
         assert_no_secrets(engine, engine.executions)
+
+
+def test_an_owner_missing_finding_security_hub_refuses_does_not_fail_the_notice(
+    engine: LocalEngine, monkeypatch: pytest.MonkeyPatch
+):
+    # GIVEN a certificate nobody owns, and Security Hub refusing every import
+    from moto.core.exceptions import JsonRESTError
+    from moto.securityhub.models import SecurityHubBackend
+
+    def batch_import_findings(self: SecurityHubBackend, *args: Any, **kwargs: Any) -> Any:
+        raise JsonRESTError("AccessDeniedException", "not authorized to import findings")
+
+    monkeypatch.setattr(SecurityHubBackend, "batch_import_findings", batch_import_findings)
+
+    # WHEN its expiry reminder arrives (the plan raises OwnerMissing, a finding it does not require)
+    execution = only_execution(send(engine, "approaching-expiration.json", "orphan"))
+
+    # THEN the fallback owner is told and the run ends as notified: only a required finding fails it
+    assert execution.output["finding"]["required"] is False
+    assert execution.status == "SUCCEEDED"
+    assert execution.states[-3:] == ["Announce Notice", "After Notice?", "Owners Notified"]
+    assert "findings_error" in execution.output
+    assert engine.findings() == []

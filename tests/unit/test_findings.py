@@ -8,6 +8,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from certrelay import policy
 from certrelay.errors import ServiceThrottled
 from certrelay.findings import (
     ALL_PROBLEMS,
@@ -23,9 +24,9 @@ from certrelay.findings import (
     build_finding,
     describe,
     finding_id,
+    planned_severity,
     raise_finding,
     resolve_findings,
-    severity_for,
 )
 from tests.unit.factories import ARN, NOW
 
@@ -74,25 +75,30 @@ def test_finding_id_refuses_what_is_not_an_arn_or_too_long(arn: str) -> None:
         finding_id(arn, OwnerMissing)
 
 
-@pytest.mark.parametrize(
-    ("problem", "in_use", "expected"),
-    [
-        (RenewalActionRequired, True, "HIGH"),
-        (CertificateExpired, True, "CRITICAL"),
-        (CertificateExpired, False, "HIGH"),
-        (CertificateRevoked, False, "CRITICAL"),
-        (DistributionIncomplete, True, "HIGH"),
-        (OwnerMissing, True, "LOW"),
-    ],
-)
-def test_each_problem_has_its_severity(problem: str, in_use: bool, expected: str) -> None:
-    assert severity_for(problem, {"in_use": in_use}) == expected
+def test_a_problem_the_plan_raises_carries_the_plans_severity() -> None:
+    # GIVEN a plan that raises CertificateExpired as CRITICAL (the policy: expired and in use)
+    plan = {"finding": {"action": "raise", "problem": CertificateExpired, "severity": "CRITICAL"}}
+    # WHEN its severity is asked for THEN it is the plan's, not decided again here
+    assert planned_severity(CertificateExpired, plan) == "CRITICAL"
+
+
+@pytest.mark.parametrize("problem", [DistributionIncomplete, ExportRefused])
+def test_a_problem_raised_later_in_the_run_has_the_policys_severity(problem: str) -> None:
+    # GIVEN a plan that raised OwnerMissing at triage
+    plan = {"finding": {"action": "raise", "problem": OwnerMissing, "severity": "LOW"}}
+    # WHEN a later problem is raised on the same payload
+    # THEN its severity is the policy table's, not the plan's OwnerMissing one
+    assert planned_severity(problem, plan) == policy.FINDING_SEVERITIES[problem].value == "HIGH"
 
 
 def test_an_unknown_problem_is_refused_in_one_line() -> None:
     with pytest.raises(ValueError, match=r"unknown problem 'Bogus'; known: ") as caught:
-        severity_for("Bogus", {})
+        planned_severity("Bogus", {})
     assert "\n" not in str(caught.value)
+
+
+def test_every_problem_has_a_title_here_and_a_severity_in_the_policy() -> None:
+    assert set(ALL_PROBLEMS) == set(policy.FINDING_SEVERITIES)
 
 
 def test_distribution_incomplete_description_lists_the_failed_targets() -> None:
@@ -128,7 +134,7 @@ def test_build_finding_is_valid_asff_for_a_custom_integration() -> None:
         built["ProductArn"] == f"arn:aws:securityhub:{REGION}:{ACCOUNT}:product/{ACCOUNT}/default"
     )
     assert built["GeneratorId"] == "certrelay/CertificateExpired"
-    assert built["CreatedAt"] == built["UpdatedAt"] == "2025-01-01T12:00:00.000Z"
+    assert built["CreatedAt"] == built["UpdatedAt"] == "2025-01-01T12:00:00Z"
     assert built["FindingProviderFields"] == {"Severity": {"Label": "CRITICAL"}}
     assert built["Severity"] == {"Label": "CRITICAL"}
     assert built["Types"] == ["Software and Configuration Checks/AWS Security Best Practices"]
@@ -151,15 +157,15 @@ def test_build_finding_keeps_created_at_and_follows_partition_and_product() -> N
     built = finding(
         partition="aws-cn",
         region="cn-north-1",
-        created_at="2024-12-30T00:00:00.000Z",
+        created_at="2024-12-30T00:00:00Z",
         certificate={"arn": ARN},
     )
     assert (
         built["ProductArn"]
         == f"arn:aws-cn:securityhub:cn-north-1:{ACCOUNT}:product/{ACCOUNT}/default"
     )
-    assert built["CreatedAt"] == "2024-12-30T00:00:00.000Z"
-    assert built["UpdatedAt"] == "2025-01-01T12:00:00.000Z"
+    assert built["CreatedAt"] == "2024-12-30T00:00:00Z"
+    assert built["UpdatedAt"] == "2025-01-01T12:00:00Z"
     assert "Details" not in built["Resources"][0]  # no facts, no empty Details
     assert finding(product_arn="arn:aws:securityhub:us-east-1::product/x/y")["ProductArn"] == (
         "arn:aws:securityhub:us-east-1::product/x/y"
@@ -246,9 +252,9 @@ def imports_sent(stub: Stubber) -> list[dict[str, Any]]:
 
 
 ANALYSTS_FINDING = {  # what GetFindings returns once an analyst has taken the finding on
-    **finding(problem=OwnerMissing, severity_label="LOW", created_at="2024-12-30T00:00:00.000Z"),
+    **finding(problem=OwnerMissing, severity_label="LOW", created_at="2024-12-30T00:00:00Z"),
     "Workflow": {"Status": "NOTIFIED"},
-    "Note": {"Text": "on it", "UpdatedBy": "analyst", "UpdatedAt": "2024-12-30T00:00:00.000Z"},
+    "Note": {"Text": "on it", "UpdatedBy": "analyst", "UpdatedAt": "2024-12-30T00:00:00Z"},
 }
 
 
@@ -266,7 +272,7 @@ def test_raising_a_finding_that_exists_sends_severity_but_never_a_workflow() -> 
     # THEN the update carries the severity and the original CreatedAt, and no Workflow
     [update] = sent
     assert update["FindingProviderFields"] == {"Severity": {"Label": "LOW"}}
-    assert update["CreatedAt"] == "2024-12-30T00:00:00.000Z"
+    assert update["CreatedAt"] == "2024-12-30T00:00:00Z"
     assert "Workflow" not in update
     assert "Note" not in update
 

@@ -1,4 +1,4 @@
-"""The triage policy table (DESIGN.md §4), one behaviour per test."""
+"""The triage policy and the plan it returns, one behaviour per test."""
 
 from __future__ import annotations
 
@@ -276,7 +276,10 @@ def test_reason_codes_are_unique_pascal_case_strings() -> None:
     codes = [
         value
         for name, value in vars(policy).items()
-        if name.isupper() and isinstance(value, str) and not name.startswith("ROUTE_")
+        if name.isupper()
+        and isinstance(value, str)
+        and not name.startswith(("ROUTE_", "FINDING_"))
+        and value not in (policy.DISTRIBUTION_INCOMPLETE, policy.EXPORT_REFUSED)  # problems only
     ]
     assert len(codes) == len(set(codes)) == 17
     assert all(code[0].isupper() and code.isalpha() for code in codes)
@@ -391,3 +394,196 @@ def test_an_event_supplied_type_is_quoted_on_one_line_in_the_summary() -> None:
 def test_a_certificate_acm_no_longer_has_is_not_found_not_inconsistent() -> None:
     decision = decide(event("Revoked"), None, OWNED, now=NOW, thresholds=THRESHOLDS)
     assert decision.reason == policy.CERTIFICATE_NOT_FOUND
+
+
+# The whole plan: every decision the workflow follows is made by decide, one test per decision.
+
+LEAD = Profile(
+    owners=["web@example.com"],
+    approvers=["Lead@Example.com"],
+    escalation=["Boss@Example.com"],
+    approval_timeout_hours=6,
+    max_concurrency=3,
+    window={"days": ["sat", "sun"], "start": "02:00", "end": "04:00"},
+    targets=[
+        S3Target(kind="s3", bucket="partner-bundles", name="partner"),
+        S3Target(kind="s3", bucket="edge-bundles"),
+    ],
+)
+LEAD_OWNED = Owners(("web@example.com",), LEAD, "web", "profile")
+RENEWED_PRIVATE = certificate(type="PRIVATE", exportable=True, renewal_eligibility="ELIGIBLE")
+
+
+def available(owners: Owners, cert: Certificate = RENEWED_PRIVATE, **hours: int) -> Decision:
+    return decide(
+        event("Available", Action="RENEWAL"),
+        cert,
+        owners,
+        now=NOW,
+        thresholds=THRESHOLDS,
+        **hours,
+    )
+
+
+def test_given_renewal_action_required_when_decided_then_a_required_high_finding() -> None:
+    decision = decide(
+        event("Renewal Action Required"), certificate(type="AMAZON_ISSUED"), OWNED, now=NOW,
+        thresholds=THRESHOLDS,
+    )  # fmt: skip
+    assert decision.finding == policy.FindingPlan(
+        "raise", policy.RENEWAL_ACTION_REQUIRED, Severity.HIGH, required=True
+    )
+
+
+@pytest.mark.parametrize(
+    ("acm_in_use", "event_in_use", "severity"),
+    [
+        (True, False, Severity.CRITICAL),
+        (False, True, Severity.CRITICAL),
+        (False, False, Severity.HIGH),
+    ],
+)
+def test_given_an_expired_certificate_when_decided_then_its_finding_is_critical_only_in_use(
+    acm_in_use: bool, event_in_use: bool, severity: Severity
+) -> None:
+    # GIVEN a certificate past its NotAfter, in use by ACM's account or by the event's, or not
+    cert = certificate(not_after=NOW - timedelta(days=1), in_use=acm_in_use)
+    # WHEN the Expired event is decided
+    decision = decide(
+        event("Expired", InUse=event_in_use), cert, OWNED, now=NOW, thresholds=THRESHOLDS
+    )
+    # THEN the plan raises CertificateExpired with that severity, and the decision is as severe
+    assert decision.finding == policy.FindingPlan(
+        "raise", policy.CERTIFICATE_EXPIRED, severity, required=True
+    )
+    assert decision.severity is severity
+
+
+def test_given_a_revoked_certificate_when_decided_then_it_raises_a_critical_finding() -> None:
+    cert = certificate(status="REVOKED", revoked_at=NOW - timedelta(hours=1))
+    decision = decide(event("Revoked"), cert, OWNED, now=NOW, thresholds=THRESHOLDS)
+    assert decision.finding is not None
+    assert (decision.finding.problem, decision.finding.severity) == (
+        policy.CERTIFICATE_REVOKED,
+        Severity.CRITICAL,
+    )
+
+
+def test_given_no_owner_when_a_reminder_is_decided_then_owner_missing_is_raised_low() -> None:
+    # GIVEN an imported certificate nobody owns, 7 days from expiry (a MEDIUM..HIGH reminder)
+    fallback = Owners(("ops@example.com",), None, None, "fallback")
+    decision = approaching(7, certificate(), fallback)
+    # THEN the plan raises OwnerMissing with its own LOW severity, and the run does not hang on it
+    assert decision.finding == policy.FindingPlan("raise", policy.OWNER_MISSING, Severity.LOW)
+    assert decision.severity is Severity.HIGH
+
+
+@pytest.mark.parametrize("action", ["RENEWAL", "ISSUANCE", "IMPORT", "REIMPORT"])
+def test_given_a_new_certificate_without_targets_when_decided_then_open_findings_resolve(
+    action: str,
+) -> None:
+    cert_type = "IMPORTED" if action in ("IMPORT", "REIMPORT") else "PRIVATE"
+    cert = certificate(type=cert_type, exportable=cert_type == "PRIVATE")
+    decision = decide(
+        event("Available", Action=action), cert, OWNED, now=NOW, thresholds=THRESHOLDS
+    )
+    assert decision.finding == policy.FindingPlan("resolve")
+
+
+def test_given_a_certificate_acm_no_longer_has_when_decided_then_open_findings_resolve() -> None:
+    owners = Owners(("ops@example.com",), None, None, "fallback")
+    decision = decide(event("Expired"), None, owners, now=NOW, thresholds=THRESHOLDS)
+    assert decision.finding == policy.FindingPlan("resolve")
+
+
+@pytest.mark.parametrize(
+    "decided",
+    [
+        lambda: approaching(8, certificate()),  # ignored: not a reminder day
+        lambda: approaching(30, certificate(type="AMAZON_ISSUED", renewal_eligibility="ELIGIBLE")),
+        lambda: decide(  # inconsistent: a Revoked event for an issued certificate
+            event("Revoked"), certificate(), OWNED, now=NOW, thresholds=THRESHOLDS
+        ),
+        lambda: available(LEAD_OWNED),  # distribute: the findings close once it is distributed
+    ],
+    ids=["ignored", "managed-renewal-pending", "inconsistent", "distribute"],
+)
+def test_given_nothing_to_record_when_decided_then_the_plan_has_no_finding(
+    decided: Any,
+) -> None:
+    assert decided().finding is None
+
+
+def test_given_a_profile_needing_approval_when_decided_then_the_plan_names_its_approvers() -> None:
+    # GIVEN a renewed private certificate whose profile names an approver, an escalation contact
+    # and a 6-hour approval timeout
+    decision = available(LEAD_OWNED, approval_timeout_hours=24, escalation_timeout_hours=12)
+    # THEN the plan asks the approvers (addresses lower-cased) and waits 6 h, then 12 h
+    assert decision.approval == policy.ApprovalPlan(
+        mode="required",
+        approvers=("lead@example.com",),
+        escalation=("boss@example.com",),
+        timeout_seconds=6 * 3600,
+        escalation_timeout_seconds=12 * 3600,
+        targets=2,
+    )
+
+
+def test_given_a_profile_without_a_timeout_when_decided_then_the_stacks_hours_apply() -> None:
+    decision = available(OWNED_WITH_TARGETS, approval_timeout_hours=48)
+    assert decision.approval is not None
+    assert (decision.approval.mode, decision.approval.timeout_seconds) == ("required", 48 * 3600)
+
+
+def test_given_an_auto_approval_profile_when_decided_then_the_mode_is_auto() -> None:
+    auto = Owners(
+        ("web@example.com",), LEAD.model_copy(update={"approval": "auto"}), "web", "profile"
+    )
+    decision = available(auto)
+    assert decision.approval is not None
+    assert decision.approval.mode == "auto"
+
+
+def test_given_a_profile_with_targets_when_decided_then_the_plan_names_them_by_reference() -> None:
+    decision = available(LEAD_OWNED)
+    # THEN each target by its id and kind, three at once, inside the profile's window
+    assert decision.distribution == policy.DistributionPlan(
+        targets=(policy.TargetRef("web#partner", "s3"), policy.TargetRef("web#2", "s3")),
+        max_concurrency=3,
+        window=LEAD.window,
+    )
+
+
+def test_given_a_profile_without_limits_when_decided_then_ten_at_once_and_no_window() -> None:
+    decision = available(OWNED_WITH_TARGETS)
+    assert decision.distribution is not None
+    assert decision.distribution.max_concurrency == policy.DEFAULT_MAX_CONCURRENCY == 10
+    assert decision.distribution.window is None
+
+
+def test_given_a_route_other_than_distribute_then_no_approval_and_no_targets() -> None:
+    decision = available(LEAD_OWNED, cert=certificate(type="AMAZON_ISSUED", exportable=False))
+    assert decision.route == policy.ROUTE_NOTIFY
+    assert (decision.approval, decision.distribution) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("problem", "severity"),
+    [
+        (policy.RENEWAL_ACTION_REQUIRED, Severity.HIGH),
+        (policy.CERTIFICATE_EXPIRED, Severity.HIGH),
+        (policy.CERTIFICATE_REVOKED, Severity.CRITICAL),
+        (policy.DISTRIBUTION_INCOMPLETE, Severity.HIGH),
+        (policy.EXPORT_REFUSED, Severity.HIGH),
+        (policy.OWNER_MISSING, Severity.LOW),
+    ],
+)
+def test_each_problem_raised_later_has_one_severity_in_the_policy(
+    problem: str, severity: Severity
+) -> None:
+    assert policy.finding_severity(problem) is severity
+
+
+def test_an_unknown_problem_has_no_severity() -> None:
+    with pytest.raises(ValueError, match=r"unknown problem 'Bogus'; known: "):
+        policy.finding_severity("Bogus")

@@ -1,4 +1,4 @@
-"""The decision side of approval: the page a link opens (GET) and the decision it posts (POST).
+"""A person's approval decision: the page a link opens (GET) and the decision it posts (POST).
 
 A link resolves to its approval and request records only when its HMAC holds. GET only reads;
 the page's CSRF-bound POST re-checks the approver against the profile as deployed now, decides
@@ -31,13 +31,13 @@ from certrelay.approval_records import (
     audit_key,
     error_code,
     get_record,
-    iso,
     set_fields,
     to_db,
     update_params,
 )
 from certrelay.approval_tokens import TOKEN_FIELD, Kms, unseal
 from certrelay.errors import ApprovalRejected
+from certrelay.text import iso_z
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -138,7 +138,7 @@ def show(
     )
 
 
-def decide(
+def record_decision(
     approval_id: str,
     body: str,
     *,
@@ -170,7 +170,7 @@ def decide(
     if decision not in {"approve", "reject"} or len(reason.encode()) > pages.MAX_REASON_BYTES:
         return Answer(400, pages.bad_request(), "bad_body")
     approver = visitor.email if settings.sso_enabled and visitor.email else approval["approver"]
-    outcome = pages.Outcome(decision, approver.lower(), iso(now), reason)
+    outcome = pages.Outcome(decision, approver.lower(), iso_z(now), reason)
     certificate_arn = _cert(request, "arn")
     if outcome.approver not in approvers_now(certificate_arn, str(approval["round"])):
         denied = _audit(settings, approval, request, outcome, visitor, now, event="denied")
@@ -328,7 +328,7 @@ def _callback(
             **attempt,
             "pk": attempt["pk"] + "#callback",  # one result per attempt, sorted right after it
             "event": "callback",
-            "recorded_at": iso(now),
+            "recorded_at": iso_z(now),
             "attempt": attempt["pk"],
             "callback": callback,
         }
