@@ -66,7 +66,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
 diagram: $(STAMP)
-	$(BIN)/python -m certrelay.local.diagram --write-readme
+	$(BIN)/python -m certrelay.console.diagram --write-readme
 
 $(SAM_STAMP):
 	$(PYTHON) -m venv $(SAM_VENV)

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from certrelay import errors
+from certrelay.console.diagram import BEGIN, END, readme_block
 from certrelay.local.asl import all_states
-from certrelay.local.diagram import BEGIN, END, readme_block
 from certrelay.local.template import load_sam
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -120,4 +120,4 @@ def test_readme_diagram_is_generated_from_the_asl(asl):
 
     assert BEGIN in readme
     assert END in readme
-    assert readme_block(asl) in readme, "run: python -m certrelay.local.diagram --write-readme"
+    assert readme_block(asl) in readme, "run: python -m certrelay.console.diagram --write-readme"

@@ -16,7 +16,6 @@ import re
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeGuard, cast
@@ -24,7 +23,8 @@ from typing import Any, TypeGuard, cast
 import yaml
 
 from certrelay.local import moto_fixes
-from certrelay.local.fleet import (
+from certrelay.local.errors import EngineTimeout, EventRefused
+from certrelay.local.fleet.seed import (
     Fleet,
     FleetError,
     Issuers,
@@ -35,9 +35,10 @@ from certrelay.local.fleet import (
     revoke_certificate,
     seed_certificates,
 )
+from certrelay.local.fleet.servers import LocalFleetServers, seed_files
 from certrelay.local.lambdas import LambdaRuntime
 from certrelay.local.mock_config import configured_path, mocked_test_cases
-from certrelay.local.servers import LocalFleetServers, seed_files
+from certrelay.local.results import Execution, SendResult, SweepRun
 from certrelay.local.stack import Stack, deploy
 from certrelay.local.template import translate
 
@@ -46,55 +47,6 @@ TEMPLATE = ROOT / "template.yaml"
 STACK_NAME = "certrelay"
 FINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 _ENDED = {"ExecutionSucceeded", "ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted"}
-
-
-class EngineTimeout(Exception):
-    """An execution did not finish before its deadline."""
-
-
-class EventRefused(Exception):
-    """AWS would refuse this event: EventBridge takes no entry this large, or Step Functions
-    refuses it as an execution's input. Nothing was started; the message says why, in a line."""
-
-
-@dataclass
-class Execution:
-    """One finished execution, as the console would show it."""
-
-    name: str
-    arn: str
-    status: str
-    states: list[str]
-    output: Any
-    error: str | None
-    cause: str | None
-    history: list[dict[str, Any]] = field(repr=False)
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "status": self.status,
-            "states": self.states,
-            "output": self.output,
-        }
-
-
-@dataclass
-class SendResult:
-    """What one event did: which rules matched, which executions it started."""
-
-    event: dict[str, Any]
-    matched_rules: list[str]
-    executions: list[Execution]
-
-
-@dataclass
-class SweepRun:
-    """One firing of a schedule: the function's answer, its error, the executions it started."""
-
-    answer: Any
-    error: str | None
-    executions: list[Execution]
 
 
 class LocalEngine:

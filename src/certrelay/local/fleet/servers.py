@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from certrelay.local.fleet import ROOT
+from certrelay.local.fleet.seed import ROOT
 
 INSTALL_SCRIPT = ROOT / "ssm" / "install-certificate.sh"
 INSTALL_STEP = "installCertificate"  # the document's install step (certrelay.ssm_document)

@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from certrelay.errors import CertrelayError
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[4]
 DEFAULT_FLEET = Path(__file__).resolve().parent / "demo_fleet.yaml"
 
 

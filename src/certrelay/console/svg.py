@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from html import escape
 
-from certrelay.local.diagram import START, Edge, Graph, Node
+from certrelay.console.diagram import START, Edge, Graph, Node
 
 CHAR = 7.0  # average advance of a 12px sans-serif character
 HEIGHT = 30
