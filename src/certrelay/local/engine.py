@@ -20,8 +20,16 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeGuard, cast
 
+import boto3
 import yaml
+from botocore.exceptions import ClientError
+from moto import mock_aws
+from moto.acm.models import acm_backends
+from moto.events.models import EventPattern
+from moto.sns.models import sns_backends
 
+from certrelay.announcements import SOURCE
+from certrelay.events import DETAIL_TYPES, EventKind
 from certrelay.local import moto_fixes
 from certrelay.local.errors import EngineTimeout, EventRefused
 from certrelay.local.fleet.seed import (
@@ -41,6 +49,8 @@ from certrelay.local.mock_config import configured_path, mocked_test_cases
 from certrelay.local.results import Execution, SendResult, SweepRun
 from certrelay.local.stack import Stack, deploy
 from certrelay.local.template import translate
+from certrelay.profiles import load_profiles, load_profiles_file
+from certrelay.reminders import days_until
 
 ROOT = Path(__file__).resolve().parents[3]
 TEMPLATE = ROOT / "template.yaml"
@@ -104,9 +114,6 @@ class LocalEngine:
         self._exits.close()
 
     def _start(self) -> None:
-        import boto3
-        from moto import mock_aws
-
         # moto logs every failed state at ERROR with a full object dump; the history has it.
         logging.getLogger("moto").setLevel(logging.CRITICAL)
         template = translate(self.template_path, self.parameters, self.fleet.region)
@@ -205,7 +212,6 @@ class LocalEngine:
 
     def profiles(self) -> dict[str, Any]:
         """The profiles the stack runs with: the fleet's own, else config/profiles.yaml."""
-        from certrelay.profiles import load_profiles, load_profiles_file
 
         if self.fleet.profiles is not None:
             return dict(load_profiles(yaml.safe_dump({"profiles": self.fleet.profiles})))
@@ -213,8 +219,6 @@ class LocalEngine:
 
     def _seed_targets(self) -> None:
         """Create the profiles' target buckets; put today's certificate on every fleet server."""
-        import boto3
-        from moto.acm.models import acm_backends
 
         s3 = boto3.client("s3", region_name=self.fleet.region)
         profiles = self.profiles()
@@ -253,7 +257,6 @@ class LocalEngine:
         Raises EventRefused, having started nothing, for an event EventBridge would not take
         or whose size Step Functions would refuse as an execution's input.
         """
-        from moto.events.models import EventPattern
 
         stack = self._require_stack()
         size = moto_fixes.put_events_entry_size(event)
@@ -310,7 +313,6 @@ class LocalEngine:
 
         Returns the target function's answer and every execution the events it put started.
         """
-        import boto3
 
         schedule = self._require_stack().schedules.get(logical_id)
         if schedule is None:
@@ -348,7 +350,6 @@ class LocalEngine:
 
     def events_out(self) -> list[dict[str, Any]]:
         """The certrelay.* events the stack put on the default bus, in order."""
-        from certrelay.announcements import SOURCE
 
         return [event for event in self.bus if event.get("source") == SOURCE]
 
@@ -363,7 +364,6 @@ class LocalEngine:
 
         A start Step Functions refuses fails the target, not the PutEvents that put the event.
         """
-        from botocore.exceptions import ClientError
 
         try:
             self.started_from_bus.append(self._start_execution(machine_arn, event))
@@ -432,7 +432,6 @@ class LocalEngine:
     # -- what happened -----------------------------------------------------------------------
     def notifications(self) -> list[dict[str, Any]]:
         """Every SNS message the stack published, in order: the local outbox."""
-        from moto.sns.models import sns_backends
 
         backend = sns_backends[self.fleet.account][self.fleet.region]
         outbox = []
@@ -451,7 +450,6 @@ class LocalEngine:
 
     def findings(self) -> list[dict[str, Any]]:
         """Security Hub findings the stack raised: id, problem, severity, record state."""
-        import boto3
 
         hub = boto3.client("securityhub", region_name=self.fleet.region)
         found = []
@@ -482,8 +480,6 @@ class LocalEngine:
         brought about (the event's type against the certificate's) is left for triage to
         report as inconsistent.
         """
-        from certrelay.events import DETAIL_TYPES, EventKind
-        from certrelay.reminders import days_until
 
         seeded = self._seeded(name)
         raw_detail = event.get("detail")
@@ -507,8 +503,6 @@ class LocalEngine:
         return self.certificate_event(event, name)
 
     def _status(self, seeded: SeededCertificate) -> str:
-        from moto.acm.models import acm_backends
-
         backend = acm_backends[self.fleet.account][self.fleet.region]
         return str(backend._certificates[seeded.arn].status)
 

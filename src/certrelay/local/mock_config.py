@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import importlib
 import json
 import os
 import re
@@ -23,6 +24,35 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from unittest import mock
+
+import boto3
+from moto.stepfunctions.exceptions import InvalidName
+from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import (
+    CustomErrorName,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+    FailureEvent,
+    FailureEventException,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
+    StatesErrorName,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+    StatesErrorNameType,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import mock_eval_utils
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task import StateTask
+from moto.stepfunctions.parser.backend.execution import Execution
+from moto.stepfunctions.parser.mocking import mock_config as moto_mocking
+from moto.stepfunctions.parser.mocking.mock_config import (
+    MockedResponseReturn,
+    MockedResponseThrow,
+    MockTestCase,
+    StateMockedResponses,
+)
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
 from certrelay.local.asl import all_states
 
@@ -80,12 +110,6 @@ class MockConfig:
 
     def moto_test_case(self, state_machine: str, case: str) -> Any:
         """Test case `case` as moto's interpreter takes it, or None if the file has no such case."""
-        from moto.stepfunctions.parser.mocking.mock_config import (
-            MockedResponseReturn,
-            MockedResponseThrow,
-            MockTestCase,
-            StateMockedResponses,
-        )
 
         mocked = self.test_cases.get(state_machine, {}).get(case)
         if mocked is None:
@@ -158,7 +182,6 @@ def load_mock_config(path: Path) -> MockConfig:
 @contextlib.contextmanager
 def mocked_test_cases(path: Path, *, region: str) -> Iterator[MockConfig]:
     """While the block runs (moto active, the stack deployed), `<arn>#Case` runs test case Case."""
-    import boto3
 
     config = load_mock_config(path)
     _check_deployed(config, boto3.client("stepfunctions", region_name=region))
@@ -187,12 +210,6 @@ def _test_cases_start(config: MockConfig) -> Iterator[None]:
     The backend's start_execution strips the suffix and hands the case to the execution worker
     it creates (moto's worker takes a test case, but its backend never passes one).
     """
-    from unittest import mock
-
-    from moto.stepfunctions.exceptions import InvalidName
-    from moto.stepfunctions.parser.backend.execution import Execution
-    from moto.stepfunctions.parser.mocking import mock_config as moto_mocking
-    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
     pending: contextvars.ContextVar[Any] = contextvars.ContextVar("mock_test_case", default=None)
     start_original: Any = StepFunctionsParserBackend.start_execution
@@ -249,17 +266,6 @@ def _mocked_throws_keep_their_names() -> Iterator[None]:
     re-label any failure as their generic error in `_from_error`, so `Catch` never saw
     `DynamoDB.ConditionalCheckFailedException`. Only failures raised by a mocked Throw are kept.
     """
-    import importlib
-    from unittest import mock
-
-    from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
-    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
-        FailureEvent,
-        FailureEventException,
-    )
-    from moto.stepfunctions.parser.asl.component.state.exec.state_task import mock_eval_utils
-    from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task import StateTask
-
     # every service integration's class, so each `_from_error` override below is found
     importlib.import_module(f"{mock_eval_utils.__package__}.service.state_task_service_factory")
 
@@ -311,12 +317,6 @@ def _subclasses(cls: type) -> Iterator[type]:
 
 def _thrown_error_name(error: str) -> Any:
     """A mocked Throw's error name: `States.*` names are the interpreter's own, others custom."""
-    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import (
-        CustomErrorName,
-    )
-    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
-        StatesErrorName,
-    )
 
     if error.startswith("States."):
         return StatesErrorName.from_name(error)
@@ -331,9 +331,6 @@ def _object(value: Any, where: str, fail: Fail) -> dict[str, Any]:
 
 def _responses(name: str, ranges: Any, fail: Fail) -> list[MockedResponse]:
     """One mocked response: attempt ranges "0", "1-2", … numbered from 0 without a gap."""
-    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
-        StatesErrorNameType,
-    )
 
     where = f"MockedResponses.{name}"
     ranges = _object(ranges, where, fail)

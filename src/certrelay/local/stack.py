@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import io
 import json
+import secrets
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 from typing import Any
+
+import boto3
 
 from certrelay.local.http_api import LocalHttpApi, Route
 from certrelay.local.intrinsics import TemplateError, evaluate_condition, references, resolve
@@ -94,7 +97,6 @@ def deploy(
     runtime: LambdaRuntime,
 ) -> Stack:
     """Create every resource of `template` in moto (which must be active) and return the stack."""
-    import boto3
 
     cfn = template.cloudformation
     stack = Stack(name, region, account, _parameter_values(cfn, parameters))
@@ -449,8 +451,6 @@ def _rule(ctx: _Context, p: dict[str, Any]) -> Deployed:
 
 
 def _secret(ctx: _Context, p: dict[str, Any]) -> Deployed:
-    import secrets
-
     generate = p.get("GenerateSecretString")
     if generate is not None:
         length = int(generate.get("PasswordLength", 32))

@@ -25,7 +25,10 @@ from typing import Any, Literal
 
 import yaml
 from cryptography import x509
-from moto.acm.models import CertBundle
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from moto.acm.models import CertBundle, acm_backends
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from certrelay.errors import CertrelayError
@@ -101,7 +104,6 @@ def seed_certificates(
     fleet: Fleet, *, now: dt.datetime, authorities: Issuers | None = None
 ) -> dict[str, SeededCertificate]:
     """Issue the fleet's certificates into moto's ACM (moto must be active)."""
-    from moto.acm.models import acm_backends
 
     backend = acm_backends[fleet.account][fleet.region]
     authorities = authorities or Issuers(fleet, now)
@@ -136,7 +138,6 @@ def reissue_certificate(
 ) -> SeededCertificate:
     """A new key and certificate under the same ARN and tags, expiring `days_to_expiry` days
     from `now` (in the past when negative: ACM then reports it EXPIRED)."""
-    from moto.acm.models import acm_backends
 
     backend = acm_backends[fleet.account][fleet.region]
     previous = backend._certificates[seeded.arn]
@@ -153,7 +154,6 @@ def revoke_certificate(
     fleet: Fleet, seeded: SeededCertificate, *, now: dt.datetime, reason: str = "KEY_COMPROMISE"
 ) -> None:
     """What ACM shows once the certificate is revoked: status REVOKED, RevokedAt, the reason."""
-    from moto.acm.models import acm_backends
 
     bundle = acm_backends[fleet.account][fleet.region]._certificates[seeded.arn]
     bundle.status = "REVOKED"
@@ -180,10 +180,6 @@ class Issuers:
     def issue(
         self, spec: FleetCertificate, *, now: dt.datetime, arn: str | None = None
     ) -> LocalCertBundle:
-        from cryptography.hazmat.primitives import hashes, serialization
-        from cryptography.hazmat.primitives.asymmetric import ec
-        from cryptography.x509.oid import NameOID
-
         ca_key, ca_cert = self.issuers[spec.type]
         key = ec.generate_private_key(ec.SECP256R1())
         not_after = now + dt.timedelta(days=spec.days_to_expiry)
@@ -229,10 +225,6 @@ class Issuers:
 
 
 def _self_signed_ca(common_name: str, now: dt.datetime) -> tuple[Any, Any]:
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     cert = (

@@ -27,6 +27,12 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from unittest import mock
+
+import boto3
+from moto.core.responses import ActionResult, EmptyResult
+from moto.ssm.models import SimpleSystemManagerBackend
+from moto.ssm.responses import SimpleSystemManagerResponse
 
 from certrelay.local.fleet.seed import ROOT
 
@@ -300,10 +306,6 @@ class LocalFleetServers:
     @contextlib.contextmanager
     def installed(self, region: str) -> Any:
         """While active, a SendCommand to a fleet server runs the install document for real."""
-        from unittest import mock
-
-        from moto.ssm.models import SimpleSystemManagerBackend
-        from moto.ssm.responses import SimpleSystemManagerResponse
 
         original = SimpleSystemManagerBackend.send_command
         fleet = self
@@ -336,7 +338,6 @@ class LocalFleetServers:
 
         def list_command_invocations(response: Any) -> Any:
             """ListCommandInvocations, which moto 5.2.5 lacks: per instance, per step."""
-            from moto.core.responses import ActionResult
 
             command = response.ssm_backend.get_command_by_id(response._get_param("CommandId"))
             wanted = response._get_param("InstanceId")
@@ -354,7 +355,6 @@ class LocalFleetServers:
 
         def cancel_command(response: Any) -> Any:
             """CancelCommand, which moto 5.2.5 lacks: what has not finished is Cancelled."""
-            from moto.core.responses import EmptyResult
 
             command = response.ssm_backend.get_command_by_id(response._get_param("CommandId"))
             with fleet._lock:
@@ -423,7 +423,6 @@ def announce(command: Any, region: str) -> None:
     The shape is AWS's (source aws.ssm; detail command-id, document-name, status, dates; the
     instances as resources); the stack's rule on the install document takes it from there.
     """
-    import boto3
 
     detail = {
         "command-id": command.command_id,
@@ -453,7 +452,6 @@ def _iso(moment: Any) -> str:
 
 def _fetch(parameters: dict[str, str], region: str) -> dict[str, bytes]:
     """The document's fetch step, done through the embedded AWS: bundle files and passphrase."""
-    import boto3
 
     s3 = boto3.client("s3", region_name=region)
     files = {}
