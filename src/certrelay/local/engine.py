@@ -212,14 +212,12 @@ class LocalEngine:
 
     def profiles(self) -> dict[str, Any]:
         """The profiles the stack runs with: the fleet's own, else config/profiles.yaml."""
-
         if self.fleet.profiles is not None:
             return dict(load_profiles(yaml.safe_dump({"profiles": self.fleet.profiles})))
         return dict(load_profiles_file(ROOT / "config" / "profiles.yaml"))
 
     def _seed_targets(self) -> None:
         """Create the profiles' target buckets; put today's certificate on every fleet server."""
-
         s3 = boto3.client("s3", region_name=self.fleet.region)
         profiles = self.profiles()
         for profile in profiles.values():
@@ -257,7 +255,6 @@ class LocalEngine:
         Raises EventRefused, having started nothing, for an event EventBridge would not take
         or whose size Step Functions would refuse as an execution's input.
         """
-
         stack = self._require_stack()
         size = moto_fixes.put_events_entry_size(event)
         if size > moto_fixes.EVENTBRIDGE_REQUEST_LIMIT_BYTES:
@@ -313,7 +310,6 @@ class LocalEngine:
 
         Returns the target function's answer and every execution the events it put started.
         """
-
         schedule = self._require_stack().schedules.get(logical_id)
         if schedule is None:
             raise KeyError(f"the stack has no schedule {logical_id!r}")
@@ -350,7 +346,6 @@ class LocalEngine:
 
     def events_out(self) -> list[dict[str, Any]]:
         """The certrelay.* events the stack put on the default bus, in order."""
-
         return [event for event in self.bus if event.get("source") == SOURCE]
 
     def wait_for_bus_executions(self, *, seconds: float = 30.0) -> list[Execution]:
@@ -364,7 +359,6 @@ class LocalEngine:
 
         A start Step Functions refuses fails the target, not the PutEvents that put the event.
         """
-
         try:
             self.started_from_bus.append(self._start_execution(machine_arn, event))
         except ClientError as error:
@@ -432,7 +426,6 @@ class LocalEngine:
     # -- what happened -----------------------------------------------------------------------
     def notifications(self) -> list[dict[str, Any]]:
         """Every SNS message the stack published, in order: the local outbox."""
-
         backend = sns_backends[self.fleet.account][self.fleet.region]
         outbox = []
         for topic in backend.topics.values():
@@ -450,7 +443,6 @@ class LocalEngine:
 
     def findings(self) -> list[dict[str, Any]]:
         """Security Hub findings the stack raised: id, problem, severity, record state."""
-
         hub = boto3.client("securityhub", region_name=self.fleet.region)
         found = []
         for page in hub.get_paginator("get_findings").paginate():
@@ -480,7 +472,6 @@ class LocalEngine:
         brought about (the event's type against the certificate's) is left for triage to
         report as inconsistent.
         """
-
         seeded = self._seeded(name)
         raw_detail = event.get("detail")
         detail: dict[str, Any] = raw_detail if isinstance(raw_detail, dict) else {}

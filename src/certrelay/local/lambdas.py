@@ -170,7 +170,6 @@ class LambdaRuntime:
     @contextlib.contextmanager
     def installed(self) -> Iterator[None]:
         """Route moto's simple Lambda backend to this runtime while the block runs."""
-
         runtime = self
 
         def invoke(

@@ -86,7 +86,6 @@ def bus_delivers_to_state_machines(
     Functions target; here a matching rule calls `start(machine_arn, event)` with the event as
     EventBridge sends it (time in ISO 8601), and its other targets are served as before.
     """
-
     original_put, original_send = EventsBackend.put_events, Rule.send_to_targets
 
     def put_events(backend: Any, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -123,7 +122,6 @@ def bus_invokes_functions(invoke: Callable[[str, bytes], Any]) -> Iterator[None]
     runs on a thread of its own (EventBridge does not wait for the function), and the rule's
     other targets are served as before. Enter it after `bus_delivers_to_state_machines`.
     """
-
     served = Rule.send_to_targets
     threads: list[threading.Thread] = []
 
@@ -198,7 +196,6 @@ def isolated_aws_environment(account: str, region: str) -> Iterator[None]:
 @contextlib.contextmanager
 def faster_clock(speed: float) -> Iterator[None]:
     """Divide every task timeout and every Wait state's duration by `speed`."""
-
     original = Timeout._eval_body
 
     def scaled_timeout(self: Any, env: Any) -> None:
@@ -241,7 +238,6 @@ def closed_tasks_answer_timed_out() -> Iterator[None]:
     moto 5.2.5 looks for the token among running executions only and answers InvalidToken for
     every other, so a late decision would look like a forged token.
     """
-
     closed_text = "The task associated with the token has already been closed."
 
     def closed(backend: Any, token: str) -> bool:
@@ -320,7 +316,6 @@ def definitions_parsed_once() -> Iterator[None]:
     is declarations only: every run's state lives in its own Environment, and moto itself
     already evaluates one parsed item processor for all of a Map's concurrent iterations.
     """
-
     original = ExecutionWorker._get_evaluation_entrypoint
     parsed: dict[str, Any] = {}
     lock = threading.Lock()
@@ -372,7 +367,6 @@ def history_capped_like_aws() -> Iterator[None]:
     States.Runtime and the execution's end are beyond any state's reach. Cost: one dictionary
     attribute lookup and one uncontended lock per event (about 7 µs).
     """
-
     add_original = EventManager.add_event
     environment_original = ExecutionWorker._get_evaluation_environment
     set_error_original: Any = Environment.set_error
@@ -533,7 +527,6 @@ def put_events_entry_size(entry: dict[str, Any]) -> int:
 
     https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-putevent-size.html
     """
-
     if "Source" in entry or "DetailType" in entry or "Detail" in entry:
         entry = {
             "source": entry.get("Source"),
@@ -558,7 +551,6 @@ def bus_refuses_oversized_requests() -> Iterator[None]:
     moto accepts any size. Enter after bus_delivers_to_state_machines: nothing oversized is
     delivered.
     """
-
     original = EventsBackend.put_events
 
     def put_events(backend: Any, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:

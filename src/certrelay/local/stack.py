@@ -97,53 +97,14 @@ def deploy(
     runtime: LambdaRuntime,
 ) -> Stack:
     """Create every resource of `template` in moto (which must be active) and return the stack."""
-
     cfn = template.cloudformation
     stack = Stack(name, region, account, _parameter_values(cfn, parameters))
-    pseudo = {
-        "AWS::AccountId": account,
-        "AWS::Region": region,
-        "AWS::Partition": "aws",
-        "AWS::StackName": name,
-        "AWS::URLSuffix": "amazonaws.com",
-        "AWS::StackId": f"arn:aws:cloudformation:{region}:{account}:stack/{name}/local",
-    }
-
-    def lookup(logical_id: str, attribute: str | None) -> Any:
-        if attribute is None:
-            if logical_id in pseudo:
-                return pseudo[logical_id]
-            if logical_id in stack.parameters:
-                value = stack.parameters[logical_id]
-                kind = str(cfn.get("Parameters", {}).get(logical_id, {}).get("Type", "String"))
-                if kind == "CommaDelimitedList" or kind.startswith("List<"):
-                    return [item.strip() for item in value.split(",")]
-                return value
-            if logical_id in stack.resources:
-                return stack.resources[logical_id].ref
-        elif logical_id in stack.resources:
-            attributes = stack.resources[logical_id].attributes
-            if attribute in attributes:
-                return attributes[attribute]
-        raise TemplateError(f"cannot resolve {logical_id}{'.' + attribute if attribute else ''}")
-
+    lookup = _lookup(stack, cfn)
     conditions: dict[str, bool] = {}
     for condition_name, expr in cfn.get("Conditions", {}).items():
         conditions[condition_name] = evaluate_condition(expr, lookup, conditions)
-
     resources: dict[str, Any] = cfn["Resources"]
-    graph = {
-        logical_id: {
-            ref
-            for ref in [*references(r.get("Properties", {})), *_depends_on(r)]
-            if ref in resources
-        }
-        for logical_id, r in resources.items()
-    }
-    try:
-        order = list(TopologicalSorter(graph).static_order())
-    except CycleError as error:
-        raise TemplateError(f"the template has a dependency cycle: {error.args[1]}") from None
+    order = _creation_order(resources)
 
     def client(service: str) -> Any:
         return boto3.client(service, region_name=region)  # type: ignore[call-overload]
@@ -194,6 +155,55 @@ def deploy(
         context = _Context(stack, template, runtime, logical_id, client)
         stack.resources[logical_id] = creator(context, properties)
     return stack
+
+
+def _lookup(stack: Stack, cfn: dict[str, Any]) -> Callable[[str, str | None], Any]:
+    """Ref and GetAtt for the template: pseudo parameters, parameters, resources created so far."""
+    name, region, account = stack.name, stack.region, stack.account
+    pseudo = {
+        "AWS::AccountId": account,
+        "AWS::Region": region,
+        "AWS::Partition": "aws",
+        "AWS::StackName": name,
+        "AWS::URLSuffix": "amazonaws.com",
+        "AWS::StackId": f"arn:aws:cloudformation:{region}:{account}:stack/{name}/local",
+    }
+
+    def lookup(logical_id: str, attribute: str | None) -> Any:
+        if attribute is None:
+            if logical_id in pseudo:
+                return pseudo[logical_id]
+            if logical_id in stack.parameters:
+                value = stack.parameters[logical_id]
+                kind = str(cfn.get("Parameters", {}).get(logical_id, {}).get("Type", "String"))
+                if kind == "CommaDelimitedList" or kind.startswith("List<"):
+                    return [item.strip() for item in value.split(",")]
+                return value
+            if logical_id in stack.resources:
+                return stack.resources[logical_id].ref
+        elif logical_id in stack.resources:
+            attributes = stack.resources[logical_id].attributes
+            if attribute in attributes:
+                return attributes[attribute]
+        raise TemplateError(f"cannot resolve {logical_id}{'.' + attribute if attribute else ''}")
+
+    return lookup
+
+
+def _creation_order(resources: dict[str, Any]) -> list[str]:
+    """Each resource after those it references or depends on, as CloudFormation creates them."""
+    graph = {
+        logical_id: {
+            ref
+            for ref in [*references(r.get("Properties", {})), *_depends_on(r)]
+            if ref in resources
+        }
+        for logical_id, r in resources.items()
+    }
+    try:
+        return list(TopologicalSorter(graph).static_order())
+    except CycleError as error:
+        raise TemplateError(f"the template has a dependency cycle: {error.args[1]}") from None
 
 
 @dataclass

@@ -52,7 +52,6 @@ class Template:
 
 def load_sam(path: Path) -> dict[str, Any]:
     """Parse a SAM/CloudFormation YAML file, short-form intrinsic tags included."""
-
     try:
         parsed = yaml_parse(path.read_text(encoding="utf-8"))
     except OSError as error:
@@ -70,7 +69,6 @@ def translate(
     With `inline_definitions=False` a definition path becomes an S3 location, as `sam package`
     leaves it (what CloudFormation receives); the engine needs it inlined to create the machine.
     """
-
     root = path.resolve().parent
     sam = load_sam(path)
     packaged = copy.deepcopy(sam)

@@ -104,7 +104,6 @@ def seed_certificates(
     fleet: Fleet, *, now: dt.datetime, authorities: Issuers | None = None
 ) -> dict[str, SeededCertificate]:
     """Issue the fleet's certificates into moto's ACM (moto must be active)."""
-
     backend = acm_backends[fleet.account][fleet.region]
     authorities = authorities or Issuers(fleet, now)
     seeded: dict[str, SeededCertificate] = {}
@@ -138,7 +137,6 @@ def reissue_certificate(
 ) -> SeededCertificate:
     """A new key and certificate under the same ARN and tags, expiring `days_to_expiry` days
     from `now` (in the past when negative: ACM then reports it EXPIRED)."""
-
     backend = acm_backends[fleet.account][fleet.region]
     previous = backend._certificates[seeded.arn]
     spec = seeded.spec.model_copy(update={"days_to_expiry": days_to_expiry})
@@ -154,7 +152,6 @@ def revoke_certificate(
     fleet: Fleet, seeded: SeededCertificate, *, now: dt.datetime, reason: str = "KEY_COMPROMISE"
 ) -> None:
     """What ACM shows once the certificate is revoked: status REVOKED, RevokedAt, the reason."""
-
     bundle = acm_backends[fleet.account][fleet.region]._certificates[seeded.arn]
     bundle.status = "REVOKED"
     if isinstance(bundle, LocalCertBundle):
