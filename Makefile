@@ -68,7 +68,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
 diagram: $(STAMP)
-	$(BIN)/python -m certrelay.local.diagram --write-docs
+	$(BIN)/python -m certrelay.console.diagram --write-docs
 
 $(SAM_STAMP):
 	$(PYTHON) -m venv $(SAM_VENV)

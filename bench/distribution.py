@@ -17,10 +17,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from certrelay.cli.report import distributions
 from certrelay.local.engine import LocalEngine
-from certrelay.local.fleet import Fleet, FleetServer, load_fleet
+from certrelay.local.fleet.seed import Fleet, FleetServer, load_fleet
 from certrelay.local.human import send_and_decide
-from certrelay.local.report import distributions
 
 ROOT = Path(__file__).resolve().parents[1]
 CLOCK_SPEED = 50.0

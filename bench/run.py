@@ -137,7 +137,7 @@ def measure_cold_starts(repeat: int) -> dict[str, Any]:
 
 
 def measure_demo(repeat: int) -> dict[str, Any]:
-    code = "import sys; from certrelay.local.cli import main; sys.exit(main(['demo']))"
+    code = "import sys; from certrelay.cli.main import main; sys.exit(main(['demo']))"
     figures: dict[str, list[float]] = {"startup_s": [], "story_s": [], "total_s": [], "wall_s": []}
     for _ in range(repeat):
         started = time.perf_counter()

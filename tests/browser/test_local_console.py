@@ -23,8 +23,9 @@ from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from certrelay.local import history, human
-from certrelay.local.console import Console
+from certrelay.console import history
+from certrelay.console.server import Console
+from certrelay.local import human
 from certrelay.local.engine import LocalEngine
 from tests.browser import test_approval_page
 from tests.statemachine.conftest import private_key_fragments, secret_values

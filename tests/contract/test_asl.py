@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from certrelay import errors
+from certrelay.console.diagram import BEGIN, END, readme_block
 from certrelay.local.asl import all_states
-from certrelay.local.diagram import BEGIN, END, readme_block
 from certrelay.local.template import load_sam
 
 ROOT = Path(__file__).resolve().parents[2]

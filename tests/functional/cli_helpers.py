@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from certrelay.local.cli import main
+from certrelay.cli.main import main
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

@@ -156,7 +156,7 @@ def test_console_script_prints_no_traceback_on_bad_input(tmp_path):
         [
             sys.executable,
             "-m",
-            "certrelay.local.cli",
+            "certrelay.cli",
             "local",
             "run",
             str(tmp_path / "missing.json"),
@@ -300,7 +300,7 @@ def test_nested_or_oversized_json_is_one_line_exit_2_before_anything_is_deployed
     capsys, tmp_path, monkeypatch, command, case, text, fragment
 ):
     monkeypatch.setattr("certrelay.local.engine.LocalEngine._start", _never_deployed)
-    monkeypatch.setattr("certrelay.local.up.send", _never_deployed)
+    monkeypatch.setattr("certrelay.cli.send.send", _never_deployed)
     path = write(tmp_path, "event.json", text)
 
     status, _, err = (
@@ -314,7 +314,7 @@ def test_nested_or_oversized_json_is_one_line_exit_2_before_anything_is_deployed
 
 def test_an_event_of_exactly_256_kb_is_read(tmp_path):
     from certrelay.events import EVENT_SIZE_LIMIT, entry_size
-    from certrelay.local.cli import read_event
+    from certrelay.local.intake import read_event
 
     event = sample("expired.json", Padding="")
     event["detail"]["Padding"] = "x" * (EVENT_SIZE_LIMIT - entry_size(event))

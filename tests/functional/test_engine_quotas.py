@@ -18,7 +18,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from certrelay.local import moto_fixes
-from certrelay.local.engine import EventRefused, LocalEngine
+from certrelay.local.engine import LocalEngine
+from certrelay.local.errors import EventRefused
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"

@@ -16,9 +16,11 @@ import pytest
 from moto import mock_aws
 from moto.core import set_initial_no_auth_action_count
 
-from certrelay.local import history, kept_runs, render
-from certrelay.local.engine import Execution, LocalEngine
+from certrelay.cli import kept_runs, render
+from certrelay.console import history
+from certrelay.local.engine import LocalEngine
 from certrelay.local.human import send_and_decide
+from certrelay.local.results import Execution
 from tests.functional.cli_helpers import assert_one_line_error, run
 
 ROOT = Path(__file__).resolve().parents[2]

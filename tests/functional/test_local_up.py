@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from certrelay.local.up import NOT_RUNNING, STATE_FILE
+from certrelay.cli.send import NOT_RUNNING, STATE_FILE
 from tests.functional.cli_helpers import assert_one_line_error
 from tests.functional.cli_helpers import run as cli
 
@@ -43,7 +43,7 @@ def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def local_up(state_dir: Path, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
     out, err = (tmp_path / "up.out").open("wb"), (tmp_path / "up.err").open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "certrelay.local.cli", "local", "up", "--port", "0"],
+        [sys.executable, "-m", "certrelay.cli", "local", "up", "--port", "0"],
         cwd=ROOT,
         env={**os.environ, "CERTRELAY_STATE_DIR": str(state_dir), "PYTHONUNBUFFERED": "1"},
         stdout=out,

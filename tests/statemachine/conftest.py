@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from certrelay.local.engine import Execution, LocalEngine, SendResult
+from certrelay.local.engine import LocalEngine
+from certrelay.local.results import Execution, SendResult
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"

@@ -15,10 +15,11 @@ from collections.abc import Iterator
 import boto3
 import pytest
 
+from certrelay.cli.report import distributions
 from certrelay.local import human
-from certrelay.local.engine import Execution, LocalEngine
-from certrelay.local.fleet import load_fleet
-from certrelay.local.report import distributions
+from certrelay.local.engine import LocalEngine
+from certrelay.local.fleet.seed import load_fleet
+from certrelay.local.results import Execution
 from tests.statemachine.conftest import EVENTS, assert_no_secrets
 
 WEB = "web-private"

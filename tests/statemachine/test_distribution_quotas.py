@@ -13,9 +13,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from certrelay.cli.report import distributions
 from certrelay.local.engine import LocalEngine
-from certrelay.local.fleet import load_fleet
-from certrelay.local.report import distributions
+from certrelay.local.fleet.seed import load_fleet
 from certrelay.workflow import Workflow
 from tests.statemachine.conftest import assert_no_secrets
 from tests.statemachine.test_distribution import renew_and_approve

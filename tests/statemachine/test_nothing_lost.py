@@ -16,8 +16,9 @@ import boto3
 import pytest
 
 from certrelay.local import human
-from certrelay.local.engine import Execution, LocalEngine
-from certrelay.local.fleet import load_fleet
+from certrelay.local.engine import LocalEngine
+from certrelay.local.fleet.seed import load_fleet
+from certrelay.local.results import Execution
 from tests.statemachine.conftest import EVENTS, assert_no_secrets, only_execution, send
 
 LEGACY, PAYMENTS = "legacy-owners@example.com", "payments-team@example.com"

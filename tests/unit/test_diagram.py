@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
+from certrelay.console.diagram import START, graph, mermaid
+from certrelay.console.svg import svg
 from certrelay.local.asl import all_states
-from certrelay.local.diagram import START, graph, mermaid
-from certrelay.local.svg import svg
 
 ROOT = Path(__file__).resolve().parents[2]
 ASL = ROOT / "statemachines" / "certificate_lifecycle.asl.json"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from certrelay.local.servers import AGENT_OUTPUT_LIMIT, agent_output
+from certrelay.local.fleet.servers import AGENT_OUTPUT_LIMIT, agent_output
 from certrelay.ssm_output import install_outcome, split_output
 
 FP = "ad3db0ba31515e81778ecc26a8dc8c0f6f912b93adfc837ec72da4f54da6830e"

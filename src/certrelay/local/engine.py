@@ -16,15 +16,23 @@ import re
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeGuard, cast
 
+import boto3
 import yaml
+from botocore.exceptions import ClientError
+from moto import mock_aws
+from moto.acm.models import acm_backends
+from moto.events.models import EventPattern
+from moto.sns.models import sns_backends
 
+from certrelay.announcements import SOURCE
+from certrelay.events import DETAIL_TYPES, EventKind
 from certrelay.local import moto_fixes
-from certrelay.local.fleet import (
+from certrelay.local.errors import EngineTimeout, EventRefused
+from certrelay.local.fleet.seed import (
     Fleet,
     FleetError,
     Issuers,
@@ -35,66 +43,20 @@ from certrelay.local.fleet import (
     revoke_certificate,
     seed_certificates,
 )
+from certrelay.local.fleet.servers import LocalFleetServers, seed_files
 from certrelay.local.lambdas import LambdaRuntime
 from certrelay.local.mock_config import configured_path, mocked_test_cases
-from certrelay.local.servers import LocalFleetServers, seed_files
+from certrelay.local.results import Execution, SendResult, SweepRun
 from certrelay.local.stack import Stack, deploy
 from certrelay.local.template import translate
+from certrelay.profiles import load_profiles, load_profiles_file
+from certrelay.reminders import days_until
 
 ROOT = Path(__file__).resolve().parents[3]
 TEMPLATE = ROOT / "template.yaml"
 STACK_NAME = "certrelay"
 FINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 _ENDED = {"ExecutionSucceeded", "ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted"}
-
-
-class EngineTimeout(Exception):
-    """An execution did not finish before its deadline."""
-
-
-class EventRefused(Exception):
-    """AWS would refuse this event: EventBridge takes no entry this large, or Step Functions
-    refuses it as an execution's input. Nothing was started; the message says why, in a line."""
-
-
-@dataclass
-class Execution:
-    """One finished execution, as the console would show it."""
-
-    name: str
-    arn: str
-    status: str
-    states: list[str]
-    output: Any
-    error: str | None
-    cause: str | None
-    history: list[dict[str, Any]] = field(repr=False)
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "status": self.status,
-            "states": self.states,
-            "output": self.output,
-        }
-
-
-@dataclass
-class SendResult:
-    """What one event did: which rules matched, which executions it started."""
-
-    event: dict[str, Any]
-    matched_rules: list[str]
-    executions: list[Execution]
-
-
-@dataclass
-class SweepRun:
-    """One firing of a schedule: the function's answer, its error, the executions it started."""
-
-    answer: Any
-    error: str | None
-    executions: list[Execution]
 
 
 class LocalEngine:
@@ -152,9 +114,6 @@ class LocalEngine:
         self._exits.close()
 
     def _start(self) -> None:
-        import boto3
-        from moto import mock_aws
-
         # moto logs every failed state at ERROR with a full object dump; the history has it.
         logging.getLogger("moto").setLevel(logging.CRITICAL)
         template = translate(self.template_path, self.parameters, self.fleet.region)
@@ -253,17 +212,12 @@ class LocalEngine:
 
     def profiles(self) -> dict[str, Any]:
         """The profiles the stack runs with: the fleet's own, else config/profiles.yaml."""
-        from certrelay.profiles import load_profiles, load_profiles_file
-
         if self.fleet.profiles is not None:
             return dict(load_profiles(yaml.safe_dump({"profiles": self.fleet.profiles})))
         return dict(load_profiles_file(ROOT / "config" / "profiles.yaml"))
 
     def _seed_targets(self) -> None:
         """Create the profiles' target buckets; put today's certificate on every fleet server."""
-        import boto3
-        from moto.acm.models import acm_backends
-
         s3 = boto3.client("s3", region_name=self.fleet.region)
         profiles = self.profiles()
         for profile in profiles.values():
@@ -301,8 +255,6 @@ class LocalEngine:
         Raises EventRefused, having started nothing, for an event EventBridge would not take
         or whose size Step Functions would refuse as an execution's input.
         """
-        from moto.events.models import EventPattern
-
         stack = self._require_stack()
         size = moto_fixes.put_events_entry_size(event)
         if size > moto_fixes.EVENTBRIDGE_REQUEST_LIMIT_BYTES:
@@ -358,8 +310,6 @@ class LocalEngine:
 
         Returns the target function's answer and every execution the events it put started.
         """
-        import boto3
-
         schedule = self._require_stack().schedules.get(logical_id)
         if schedule is None:
             raise KeyError(f"the stack has no schedule {logical_id!r}")
@@ -396,8 +346,6 @@ class LocalEngine:
 
     def events_out(self) -> list[dict[str, Any]]:
         """The certrelay.* events the stack put on the default bus, in order."""
-        from certrelay.announcements import SOURCE
-
         return [event for event in self.bus if event.get("source") == SOURCE]
 
     def wait_for_bus_executions(self, *, seconds: float = 30.0) -> list[Execution]:
@@ -411,8 +359,6 @@ class LocalEngine:
 
         A start Step Functions refuses fails the target, not the PutEvents that put the event.
         """
-        from botocore.exceptions import ClientError
-
         try:
             self.started_from_bus.append(self._start_execution(machine_arn, event))
         except ClientError as error:
@@ -480,8 +426,6 @@ class LocalEngine:
     # -- what happened -----------------------------------------------------------------------
     def notifications(self) -> list[dict[str, Any]]:
         """Every SNS message the stack published, in order: the local outbox."""
-        from moto.sns.models import sns_backends
-
         backend = sns_backends[self.fleet.account][self.fleet.region]
         outbox = []
         for topic in backend.topics.values():
@@ -499,8 +443,6 @@ class LocalEngine:
 
     def findings(self) -> list[dict[str, Any]]:
         """Security Hub findings the stack raised: id, problem, severity, record state."""
-        import boto3
-
         hub = boto3.client("securityhub", region_name=self.fleet.region)
         found = []
         for page in hub.get_paginator("get_findings").paginate():
@@ -530,9 +472,6 @@ class LocalEngine:
         brought about (the event's type against the certificate's) is left for triage to
         report as inconsistent.
         """
-        from certrelay.events import DETAIL_TYPES, EventKind
-        from certrelay.reminders import days_until
-
         seeded = self._seeded(name)
         raw_detail = event.get("detail")
         detail: dict[str, Any] = raw_detail if isinstance(raw_detail, dict) else {}
@@ -555,8 +494,6 @@ class LocalEngine:
         return self.certificate_event(event, name)
 
     def _status(self, seeded: SeededCertificate) -> str:
-        from moto.acm.models import acm_backends
-
         backend = acm_backends[self.fleet.account][self.fleet.region]
         return str(backend._certificates[seeded.arn].status)
 

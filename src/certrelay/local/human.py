@@ -12,14 +12,15 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from collections.abc import Callable
+from certrelay.local.results import Execution, SendResult
 
-    from certrelay.local.engine import Execution, LocalEngine, SendResult
+if TYPE_CHECKING:
+    from certrelay.local.engine import LocalEngine
 
 LINK = re.compile(r"https?://[^\s]+/approvals/[A-Za-z0-9._~-]+")
 
@@ -122,8 +123,6 @@ def send_and_decide(
     """
     if decision is not None and decision not in DECISIONS:
         raise ValueError(f"decision must be one of {', '.join(DECISIONS)}")
-    from certrelay.local.engine import SendResult
-
     matched, started = engine.put_event(event)
     executions = [
         _drive(engine, name, arn, decision, reason, on_waiting, wait_seconds)

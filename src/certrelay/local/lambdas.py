@@ -25,6 +25,8 @@ from types import ModuleType
 from typing import Any
 from unittest import mock
 
+from moto.awslambda_simple.models import LambdaSimpleBackend
+
 
 class LogSink(io.TextIOBase):
     """Where the functions' structured log lines go: kept, one JSON document a line."""
@@ -168,8 +170,6 @@ class LambdaRuntime:
     @contextlib.contextmanager
     def installed(self) -> Iterator[None]:
         """Route moto's simple Lambda backend to this runtime while the block runs."""
-        from moto.awslambda_simple.models import LambdaSimpleBackend
-
         runtime = self
 
         def invoke(

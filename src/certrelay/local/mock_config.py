@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import importlib
 import json
 import os
 import re
@@ -23,6 +24,35 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from unittest import mock
+
+import boto3
+from moto.stepfunctions.exceptions import InvalidName
+from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import (
+    CustomErrorName,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+    FailureEvent,
+    FailureEventException,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
+    StatesErrorName,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+    StatesErrorNameType,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import mock_eval_utils
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task import StateTask
+from moto.stepfunctions.parser.backend.execution import Execution
+from moto.stepfunctions.parser.mocking import mock_config as moto_mocking
+from moto.stepfunctions.parser.mocking.mock_config import (
+    MockedResponseReturn,
+    MockedResponseThrow,
+    MockTestCase,
+    StateMockedResponses,
+)
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
 from certrelay.local.asl import all_states
 
@@ -80,13 +110,6 @@ class MockConfig:
 
     def moto_test_case(self, state_machine: str, case: str) -> Any:
         """Test case `case` as moto's interpreter takes it, or None if the file has no such case."""
-        from moto.stepfunctions.parser.mocking.mock_config import (
-            MockedResponseReturn,
-            MockedResponseThrow,
-            MockTestCase,
-            StateMockedResponses,
-        )
-
         mocked = self.test_cases.get(state_machine, {}).get(case)
         if mocked is None:
             return None
@@ -116,6 +139,19 @@ def load_mock_config(path: Path) -> MockConfig:
     def fail(problem: str) -> MockConfigError:
         return MockConfigError(f"{path}: {problem}")
 
+    raw = _read(path, fail)
+    machines = _object(raw.get("StateMachines"), "StateMachines", fail)
+    declared = _object(raw.get("MockedResponses"), "MockedResponses", fail)
+    responses = {name: _responses(name, ranges, fail) for name, ranges in declared.items()}
+    test_cases = {
+        machine: _test_cases(f"StateMachines.{machine}", body, responses, fail)
+        for machine, body in machines.items()
+    }
+    return MockConfig(path, test_cases, responses)
+
+
+def _read(path: Path, fail: Fail) -> dict[str, Any]:
+    """The file's one JSON object, with only the two top-level fields AWS defines."""
     try:
         raw = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_unique_keys)
     except _DuplicateKey as duplicate:
@@ -129,37 +165,38 @@ def load_mock_config(path: Path) -> MockConfig:
     unknown = sorted(set(raw) - {"StateMachines", "MockedResponses"})
     if unknown:
         raise fail(f"unknown top-level field(s) {', '.join(unknown)}")
-    machines = _object(raw.get("StateMachines"), "StateMachines", fail)
-    declared = _object(raw.get("MockedResponses"), "MockedResponses", fail)
+    return raw
 
-    responses = {name: _responses(name, ranges, fail) for name, ranges in declared.items()}
-    test_cases: dict[str, dict[str, dict[str, str]]] = {}
-    for machine, body in machines.items():
-        where = f"StateMachines.{machine}"
-        body = _object(body, where, fail)
-        if set(body) != {"TestCases"}:
-            raise fail(f"{where} must hold exactly one field, TestCases")
-        cases = _object(body["TestCases"], f"{where}.TestCases", fail)
-        test_cases[machine] = {}
-        for case, mocked in cases.items():
-            mocked = _object(mocked, f"{where}.TestCases.{case}", fail)
-            for state, response in mocked.items():
-                if not isinstance(response, str):
-                    raise fail(f"test case {case!r}: state {state!r} must name a mocked response")
-                if response not in responses:
-                    raise fail(
-                        f"test case {case!r} gives state {state!r} mocked response "
-                        f"{response!r}, which MockedResponses does not define"
-                    )
-            test_cases[machine][case] = dict(mocked)
-    return MockConfig(path, test_cases, responses)
+
+def _test_cases(
+    where: str,
+    body: Any,
+    responses: Mapping[str, Any],
+    fail: Fail,
+) -> dict[str, dict[str, str]]:
+    """One state machine's TestCases: case -> state -> the name of a declared mocked response."""
+    body = _object(body, where, fail)
+    if set(body) != {"TestCases"}:
+        raise fail(f"{where} must hold exactly one field, TestCases")
+    cases = _object(body["TestCases"], f"{where}.TestCases", fail)
+    found: dict[str, dict[str, str]] = {}
+    for case, mocked in cases.items():
+        mocked = _object(mocked, f"{where}.TestCases.{case}", fail)
+        for state, response in mocked.items():
+            if not isinstance(response, str):
+                raise fail(f"test case {case!r}: state {state!r} must name a mocked response")
+            if response not in responses:
+                raise fail(
+                    f"test case {case!r} gives state {state!r} mocked response "
+                    f"{response!r}, which MockedResponses does not define"
+                )
+        found[case] = dict(mocked)
+    return found
 
 
 @contextlib.contextmanager
 def mocked_test_cases(path: Path, *, region: str) -> Iterator[MockConfig]:
     """While the block runs (moto active, the stack deployed), `<arn>#Case` runs test case Case."""
-    import boto3
-
     config = load_mock_config(path)
     _check_deployed(config, boto3.client("stepfunctions", region_name=region))
     with _test_cases_start(config), _mocked_throws_keep_their_names():
@@ -187,13 +224,6 @@ def _test_cases_start(config: MockConfig) -> Iterator[None]:
     The backend's start_execution strips the suffix and hands the case to the execution worker
     it creates (moto's worker takes a test case, but its backend never passes one).
     """
-    from unittest import mock
-
-    from moto.stepfunctions.exceptions import InvalidName
-    from moto.stepfunctions.parser.backend.execution import Execution
-    from moto.stepfunctions.parser.mocking import mock_config as moto_mocking
-    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
-
     pending: contextvars.ContextVar[Any] = contextvars.ContextVar("mock_test_case", default=None)
     start_original: Any = StepFunctionsParserBackend.start_execution
     worker_original: Any = Execution._get_start_execution_worker
@@ -249,17 +279,6 @@ def _mocked_throws_keep_their_names() -> Iterator[None]:
     re-label any failure as their generic error in `_from_error`, so `Catch` never saw
     `DynamoDB.ConditionalCheckFailedException`. Only failures raised by a mocked Throw are kept.
     """
-    import importlib
-    from unittest import mock
-
-    from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
-    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
-        FailureEvent,
-        FailureEventException,
-    )
-    from moto.stepfunctions.parser.asl.component.state.exec.state_task import mock_eval_utils
-    from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task import StateTask
-
     # every service integration's class, so each `_from_error` override below is found
     importlib.import_module(f"{mock_eval_utils.__package__}.service.state_task_service_factory")
 
@@ -311,13 +330,6 @@ def _subclasses(cls: type) -> Iterator[type]:
 
 def _thrown_error_name(error: str) -> Any:
     """A mocked Throw's error name: `States.*` names are the interpreter's own, others custom."""
-    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import (
-        CustomErrorName,
-    )
-    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
-        StatesErrorName,
-    )
-
     if error.startswith("States."):
         return StatesErrorName.from_name(error)
     return CustomErrorName(error)
@@ -331,46 +343,14 @@ def _object(value: Any, where: str, fail: Fail) -> dict[str, Any]:
 
 def _responses(name: str, ranges: Any, fail: Fail) -> list[MockedResponse]:
     """One mocked response: attempt ranges "0", "1-2", … numbered from 0 without a gap."""
-    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
-        StatesErrorNameType,
-    )
-
     where = f"MockedResponses.{name}"
     ranges = _object(ranges, where, fail)
     if not ranges:
         raise fail(f"{where} defines no attempt")
-    answers: list[MockedResponse] = []
-    for key, answer in ranges.items():
-        matched = _RANGE.fullmatch(key)
-        if matched is None:
-            raise fail(
-                f'{where}: attempt key {key!r} is neither a number ("0") nor a range ("1-2")'
-            )
-        first = int(matched.group(1))
-        last = int(matched.group(2) or first)
-        if last < first:
-            raise fail(f"{where}: attempt range {key!r} ends before it starts")
-        answer = _object(answer, f"{where}.{key}", fail)
-        if set(answer) not in ({"Return"}, {"Throw"}):
-            raise fail(f"{where}.{key} must hold exactly one of Return or Throw")
-        if "Return" in answer:
-            answers.append(MockedResponse(first, last, result=answer["Return"]))
-            continue
-        thrown = _object(answer["Throw"], f"{where}.{key}.Throw", fail)
-        error, cause = thrown.get("Error"), thrown.get("Cause")
-        if set(thrown) != {"Error", "Cause"} or not isinstance(error, str) or not error:
-            raise fail(f"{where}.{key}.Throw must hold exactly a non-empty Error and a Cause")
-        if not isinstance(cause, str):
-            raise fail(f"{where}.{key}.Throw.Cause must be a string")
-        if error.startswith("States."):
-            try:
-                StatesErrorNameType.from_name(error)
-            except ValueError:
-                raise fail(
-                    f"{where}.{key}: {error} is not an error Step Functions throws"
-                ) from None
-        answers.append(MockedResponse(first, last, error=error, cause=cause))
-    answers.sort(key=lambda r: r.first)
+    answers = sorted(
+        (_response(where, key, answer, fail) for key, answer in ranges.items()),
+        key=lambda r: r.first,
+    )
     expected = 0
     for answer in answers:
         if answer.first < expected:
@@ -379,6 +359,39 @@ def _responses(name: str, ranges: Any, fail: Fail) -> list[MockedResponse]:
             raise fail(f"{where}: attempt {expected} has no response (ranges must run on from 0)")
         expected = answer.last + 1
     return answers
+
+
+def _response(where: str, key: str, answer: Any, fail: Fail) -> MockedResponse:
+    """The answer for one attempt range: a Return, or a Throw of an Error with a Cause."""
+    matched = _RANGE.fullmatch(key)
+    if matched is None:
+        raise fail(f'{where}: attempt key {key!r} is neither a number ("0") nor a range ("1-2")')
+    first = int(matched.group(1))
+    last = int(matched.group(2) or first)
+    if last < first:
+        raise fail(f"{where}: attempt range {key!r} ends before it starts")
+    at = f"{where}.{key}"
+    answer = _object(answer, at, fail)
+    if set(answer) not in ({"Return"}, {"Throw"}):
+        raise fail(f"{at} must hold exactly one of Return or Throw")
+    if "Return" in answer:
+        return MockedResponse(first, last, result=answer["Return"])
+    error, cause = _thrown(_object(answer["Throw"], f"{at}.Throw", fail), at, fail)
+    return MockedResponse(first, last, error=error, cause=cause)
+
+
+def _thrown(thrown: dict[str, Any], where: str, fail: Fail) -> tuple[str, str]:
+    error, cause = thrown.get("Error"), thrown.get("Cause")
+    if set(thrown) != {"Error", "Cause"} or not isinstance(error, str) or not error:
+        raise fail(f"{where}.Throw must hold exactly a non-empty Error and a Cause")
+    if not isinstance(cause, str):
+        raise fail(f"{where}.Throw.Cause must be a string")
+    if error.startswith("States."):
+        try:
+            StatesErrorNameType.from_name(error)
+        except ValueError:
+            raise fail(f"{where}: {error} is not an error Step Functions throws") from None
+    return error, cause
 
 
 class _DuplicateKey(Exception):

@@ -1,7 +1,8 @@
 """What the local engine changes in moto 5.2.5 so the stack runs as it would on AWS.
 
 Each fix is a context manager the engine enters while it runs, and each says what moto does
-differently and why the engine needs it; ENGINE-NOTES.md lists the facts behind them. A moto
+differently and why the engine needs it; the tests that run the stack on the engine
+(tests/statemachine, tests/functional/test_engine_quotas.py) fail when one stops holding. A moto
 upgrade is a deliberate step: re-run the whole suite.
 
 AWS quotas moto does not enforce, failed here the way AWS fails them (each cites its source):
@@ -29,6 +30,51 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 from unittest import mock
 
+from moto.acm.responses import AWSCertificateManagerResponse
+from moto.core.responses import EmptyResult
+from moto.events.exceptions import ValidationException as EventsValidationException
+from moto.events.models import EventsBackend, Rule
+from moto.stepfunctions.exceptions import ValidationException as StatesValidationException
+from moto.stepfunctions.parser.api import (
+    HistoryEventType,
+    InvalidToken,
+    TaskFailedEventDetails,
+    TaskTimedOut,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name import (
+    error_equals_decl,
+    states_error_name,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import (
+    CustomErrorName,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.error_name import ErrorName
+from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+    FailureEvent,
+    FailureEventException,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+    StatesErrorNameType,
+)
+from moto.stepfunctions.parser.asl.component.common.parargs import Parargs
+from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import Timeout
+from moto.stepfunctions.parser.asl.component.state import state as state_module
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import iteration_worker
+from moto.stepfunctions.parser.asl.component.state.exec.state_parallel import branches_decl
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_lambda
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service
+from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import (
+    WaitFunction,
+)
+from moto.stepfunctions.parser.asl.eval.environment import Environment
+from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
+from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+from moto.stepfunctions.responses import StepFunctionResponse
+
+from certrelay.events import entry_size
+
 
 @contextlib.contextmanager
 def bus_delivers_to_state_machines(
@@ -40,8 +86,6 @@ def bus_delivers_to_state_machines(
     Functions target; here a matching rule calls `start(machine_arn, event)` with the event as
     EventBridge sends it (time in ISO 8601), and its other targets are served as before.
     """
-    from moto.events.models import EventsBackend, Rule
-
     original_put, original_send = EventsBackend.put_events, Rule.send_to_targets
 
     def put_events(backend: Any, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -78,8 +122,6 @@ def bus_invokes_functions(invoke: Callable[[str, bytes], Any]) -> Iterator[None]
     runs on a thread of its own (EventBridge does not wait for the function), and the rule's
     other targets are served as before. Enter it after `bus_delivers_to_state_machines`.
     """
-    from moto.events.models import Rule
-
     served = Rule.send_to_targets
     threads: list[threading.Thread] = []
 
@@ -154,11 +196,6 @@ def isolated_aws_environment(account: str, region: str) -> Iterator[None]:
 @contextlib.contextmanager
 def faster_clock(speed: float) -> Iterator[None]:
     """Divide every task timeout and every Wait state's duration by `speed`."""
-    from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import Timeout
-    from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import (
-        WaitFunction,
-    )
-
     original = Timeout._eval_body
 
     def scaled_timeout(self: Any, env: Any) -> None:
@@ -179,8 +216,6 @@ def faster_clock(speed: float) -> Iterator[None]:
 @contextlib.contextmanager
 def send_task_failure_keeps_its_cause() -> Iterator[None]:
     """moto 5.2.5 drops SendTaskFailure's `cause` in its request parsing; AWS keeps it."""
-    from moto.core.responses import EmptyResult
-    from moto.stepfunctions.responses import StepFunctionResponse
 
     def send_task_failure(self: Any) -> Any:
         self.stepfunction_backend.send_task_failure(
@@ -203,9 +238,6 @@ def closed_tasks_answer_timed_out() -> Iterator[None]:
     moto 5.2.5 looks for the token among running executions only and answers InvalidToken for
     every other, so a late decision would look like a forged token.
     """
-    from moto.stepfunctions.parser.api import InvalidToken, TaskTimedOut
-    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
-
     closed_text = "The task associated with the token has already been closed."
 
     def closed(backend: Any, token: str) -> bool:
@@ -247,7 +279,6 @@ def acm_lists_in_pages() -> Iterator[None]:
     The page is answered as ACM's JSON directly (dates in epoch seconds, as ACM sends them):
     moto's model-driven serializer took three quarters of a 10,000-certificate sweep.
     """
-    from moto.acm.responses import AWSCertificateManagerResponse
 
     def list_certificates(self: Any) -> Any:
         statuses = self._get_param("CertificateStatuses") or []
@@ -285,8 +316,6 @@ def definitions_parsed_once() -> Iterator[None]:
     is declarations only: every run's state lives in its own Environment, and moto itself
     already evaluates one parsed item processor for all of a Map's concurrent iterations.
     """
-    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
-
     original = ExecutionWorker._get_evaluation_entrypoint
     parsed: dict[str, Any] = {}
     lock = threading.Lock()
@@ -338,11 +367,6 @@ def history_capped_like_aws() -> Iterator[None]:
     States.Runtime and the execution's end are beyond any state's reach. Cost: one dictionary
     attribute lookup and one uncontended lock per event (about 7 µs).
     """
-    from moto.stepfunctions.parser.api import HistoryEventType
-    from moto.stepfunctions.parser.asl.eval.environment import Environment
-    from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
-    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
-
     add_original = EventManager.add_event
     environment_original = ExecutionWorker._get_evaluation_environment
     set_error_original: Any = Environment.set_error
@@ -417,30 +441,6 @@ def payloads_limited_like_aws() -> Iterator[None]:
     `input` has "Length Constraints: Maximum length of 262144"). Cost: one JSON encoding of
     each Parameters result, next to the several moto already makes for the history.
     """
-    from moto.stepfunctions.exceptions import ValidationException
-    from moto.stepfunctions.parser.asl.component.common.error_name import (
-        error_equals_decl,
-        states_error_name,
-    )
-    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import (
-        CustomErrorName,
-    )
-    from moto.stepfunctions.parser.asl.component.common.error_name.error_name import ErrorName
-    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
-        StatesErrorNameType,
-    )
-    from moto.stepfunctions.parser.asl.component.common.parargs import Parargs
-    from moto.stepfunctions.parser.asl.component.state import state as state_module
-    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import (
-        iteration_worker,
-    )
-    from moto.stepfunctions.parser.asl.component.state.exec.state_parallel import branches_decl
-    from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_lambda
-    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
-        state_task_service,
-    )
-    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
-    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
     class _RaisedErrorName(ErrorName):
         pass
@@ -476,11 +476,6 @@ def payloads_limited_like_aws() -> Iterator[None]:
         parargs_original(parargs, env)
         if is_within_size_quota(env.stack[-1]):
             return
-        from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
-        from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
-            FailureEvent,
-            FailureEventException,
-        )
 
         cause = (
             f"The state/task '{env.next_state_name}' has an input with a size exceeding "
@@ -507,7 +502,7 @@ def payloads_limited_like_aws() -> Iterator[None]:
         trace_header: str | None = None,
     ) -> Any:
         if execution_input is not None and payload_size(execution_input) > PAYLOAD_LIMIT_BYTES:
-            raise ValidationException(
+            raise StatesValidationException(
                 "1 validation error detected: Value at 'input' failed to satisfy constraint: "
                 f"Member must have length less than or equal to {PAYLOAD_LIMIT_BYTES}"
             )
@@ -532,8 +527,6 @@ def put_events_entry_size(entry: dict[str, Any]) -> int:
 
     https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-putevent-size.html
     """
-    from certrelay.events import entry_size
-
     if "Source" in entry or "DetailType" in entry or "Detail" in entry:
         entry = {
             "source": entry.get("Source"),
@@ -558,14 +551,13 @@ def bus_refuses_oversized_requests() -> Iterator[None]:
     moto accepts any size. Enter after bus_delivers_to_state_machines: nothing oversized is
     delivered.
     """
-    from moto.events.exceptions import ValidationException
-    from moto.events.models import EventsBackend
-
     original = EventsBackend.put_events
 
     def put_events(backend: Any, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if sum(put_events_entry_size(entry) for entry in entries) > EVENTBRIDGE_REQUEST_LIMIT_BYTES:
-            raise ValidationException("Total size of the entries in the request is over the limit.")
+            raise EventsValidationException(
+                "Total size of the entries in the request is over the limit."
+            )
         return original(backend, entries)
 
     with mock.patch.object(EventsBackend, "put_events", put_events):

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import io
 import json
+import secrets
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 from typing import Any
+
+import boto3
 
 from certrelay.local import nested
 from certrelay.local.http_api import LocalHttpApi, Route
@@ -103,28 +106,14 @@ def deploy(
     runtime: LambdaRuntime,
 ) -> Stack:
     """Create every resource of `template` in moto (which must be active) and return the stack."""
-    import boto3
-
     cfn = template.cloudformation
     stack = Stack(name, region, account, _parameter_values(cfn, parameters))
     lookup = _lookup(stack, cfn)
     conditions: dict[str, bool] = {}
     for condition_name, expr in cfn.get("Conditions", {}).items():
         conditions[condition_name] = evaluate_condition(expr, lookup, conditions)
-
     resources: dict[str, Any] = cfn["Resources"]
-    graph = {
-        logical_id: {
-            ref
-            for ref in [*references(r.get("Properties", {})), *_depends_on(r)]
-            if ref in resources
-        }
-        for logical_id, r in resources.items()
-    }
-    try:
-        order = list(TopologicalSorter(graph).static_order())
-    except CycleError as error:
-        raise TemplateError(f"the template has a dependency cycle: {error.args[1]}") from None
+    order = _creation_order(resources)
 
     def client(service: str) -> Any:
         return boto3.client(service, region_name=region)  # type: ignore[call-overload]
@@ -210,6 +199,22 @@ def _lookup(stack: Stack, cfn: dict[str, Any]) -> Lookup:
         raise TemplateError(f"cannot resolve {logical_id}{'.' + attribute if attribute else ''}")
 
     return lookup
+
+
+def _creation_order(resources: dict[str, Any]) -> list[str]:
+    """Each resource after those it references or depends on, as CloudFormation creates them."""
+    graph = {
+        logical_id: {
+            ref
+            for ref in [*references(r.get("Properties", {})), *_depends_on(r)]
+            if ref in resources
+        }
+        for logical_id, r in resources.items()
+    }
+    try:
+        return list(TopologicalSorter(graph).static_order())
+    except CycleError as error:
+        raise TemplateError(f"the template has a dependency cycle: {error.args[1]}") from None
 
 
 @dataclass
@@ -467,8 +472,6 @@ def _rule(ctx: _Context, p: dict[str, Any]) -> Deployed:
 
 
 def _secret(ctx: _Context, p: dict[str, Any]) -> Deployed:
-    import secrets
-
     generate = p.get("GenerateSecretString")
     if generate is not None:
         length = int(generate.get("PasswordLength", 32))

@@ -17,6 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import boto3
+from samtranslator.metrics.metrics import DummyMetricsPublisher, Metrics
+from samtranslator.model.exceptions import InvalidDocumentException
+from samtranslator.parser.parser import Parser
+from samtranslator.translator.translator import Translator
+from samtranslator.yaml_helper import yaml_parse
+
 from certrelay.local.intrinsics import TemplateError
 
 CODE_BUCKET = "certrelay-local-code"
@@ -59,8 +66,6 @@ class Template:
 
 def load_sam(path: Path) -> dict[str, Any]:
     """Parse a SAM/CloudFormation YAML file, short-form intrinsic tags included."""
-    from samtranslator.yaml_helper import yaml_parse
-
     try:
         parsed = yaml_parse(path.read_text(encoding="utf-8"))
     except OSError as error:
@@ -78,12 +83,6 @@ def translate(
     With `inline_definitions=False` a definition path becomes an S3 location, as `sam package`
     leaves it (what CloudFormation receives); the engine needs it inlined to create the machine.
     """
-    import boto3
-    from samtranslator.metrics.metrics import DummyMetricsPublisher, Metrics
-    from samtranslator.model.exceptions import InvalidDocumentException
-    from samtranslator.parser.parser import Parser
-    from samtranslator.translator.translator import Translator
-
     root = path.resolve().parent
     sam = load_sam(path)
     packaged = copy.deepcopy(sam)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from certrelay.local.history import redact, timestamp
+from certrelay.console.history import redact, timestamp
 
 KEEP = 200  # saved executions kept; older ones are pruned on save
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]")

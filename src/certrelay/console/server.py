@@ -19,12 +19,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote, urlsplit
 
-from certrelay.local import console_pages as pages
-from certrelay.local import history
-from certrelay.local.console_pages import Listed
-from certrelay.local.diagram import START, Edge, Graph, graph
+import boto3
+
+from certrelay.console import history, pages
+from certrelay.console.diagram import START, Edge, Graph, graph
+from certrelay.console.pages import Listed
+from certrelay.console.svg import svg
+from certrelay.errors import CertrelayError
+from certrelay.events import parse_event
+from certrelay.local.errors import BadInput
 from certrelay.local.http_api import send
-from certrelay.local.svg import svg
+from certrelay.local.intake import check_event
 
 if TYPE_CHECKING:
     from certrelay.local.engine import LocalEngine
@@ -40,8 +45,6 @@ class Console:
     """The console's HTTP server around a started engine; `start` serves, `stop` stops."""
 
     def __init__(self, engine: LocalEngine, *, port: int = DEFAULT_PORT) -> None:
-        import boto3
-
         self.engine = engine
         self._sfn = boto3.client("stepfunctions", region_name=engine.fleet.region)
         self._events = threading.Lock()  # one event at a time: the engine counts executions
@@ -102,10 +105,6 @@ class Console:
 
     def post_event(self, headers: dict[str, str], body: bytes) -> Response:
         """Start the executions an event's rules match: 202 with their names and pages."""
-        from certrelay.errors import CertrelayError
-        from certrelay.events import parse_event
-        from certrelay.local.cli import BadInput, check_event
-
         lowered = {k.lower(): v for k, v in headers.items()}
         if lowered.get("content-type", "").split(";")[0].strip() != "application/json":
             return _json(415, {"message": "send the event as application/json"})

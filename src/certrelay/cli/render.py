@@ -5,8 +5,8 @@ from __future__ import annotations
 import textwrap
 from typing import Any
 
-from certrelay.local.engine import Execution
-from certrelay.local.history import redact, short
+from certrelay.console.history import redact, short
+from certrelay.local.results import Execution
 
 _DETAIL_KEYS = (
     "stateEnteredEventDetails",

@@ -15,7 +15,7 @@ from html import escape
 from typing import Any
 from urllib.parse import quote
 
-from certrelay.local import history
+from certrelay.console import history
 
 REFRESH_SECONDS = 3
 SHORT = 160  # characters of input / output shown per state

@@ -1,9 +1,9 @@
-"""`certrelay local up` and `certrelay local send`: a local environment that stays up, and its feed.
+"""`certrelay local up`: a local environment that stays up until Ctrl-C.
 
 `up` starts the engine and the console, writes `local-up.json` (port and pid) to the state
-directory so `send` can find it, prints each email as the stack sends it, keeps each finished
-execution for `certrelay history`, and on Ctrl-C or SIGTERM stops what still runs, removes the
-state file and returns 0. `send` POSTs one event to the console and names what it started.
+directory so `certrelay local send` (send.py) can find it, prints each email as the stack sends
+it, keeps each finished execution for `certrelay history`, and on Ctrl-C or SIGTERM stops what
+still runs, removes the state file and returns 0.
 """
 
 from __future__ import annotations
@@ -14,64 +14,27 @@ import os
 import signal
 import socket
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from certrelay.errors import CertrelayError
-from certrelay.local.kept_runs import state_directory
+import boto3
+
+from certrelay.cli import render
+from certrelay.cli.kept_runs import keep, state_directory
+from certrelay.cli.send import STATE_FILE, LocalUpError, Say, running
+from certrelay.console.server import Console
+from certrelay.local.engine import LocalEngine
 
 if TYPE_CHECKING:
-    from certrelay.local.console import Console
-    from certrelay.local.engine import LocalEngine
-    from certrelay.local.fleet import Fleet
+    from certrelay.local.fleet.seed import Fleet
 
-STATE_FILE = "local-up.json"
-NOT_RUNNING = "no local environment is running: start one with `certrelay local up`"
 TICK = 0.25  # seconds between looks at the outbox and the executions
-SEND_TIMEOUT = 30.0
 FINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
-
-Say = Callable[[str], None]
-
-
-class LocalUpError(CertrelayError):
-    """`up` cannot start, or `send` cannot deliver; the message says why in one line."""
-
-
-@dataclass(frozen=True)
-class Running:
-    """What `local-up.json` says about the environment that is up."""
-
-    pid: int
-    port: int
-    url: str
-    approvals: str
-
-
-def running() -> Running | None:
-    """The environment the state file names, if its process is still alive."""
-    try:
-        record = json.loads((state_directory() / STATE_FILE).read_text(encoding="utf-8"))
-        found = Running(
-            pid=int(record["pid"]),
-            port=int(record["port"]),
-            url=str(record["url"]),
-            approvals=str(record.get("approvals", "")),
-        )
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return found if _alive(found.pid) else None
 
 
 def up(*, fleet: Fleet, port: int, clock_speed: float, say: Say) -> int:
     """Run the environment until SIGINT or SIGTERM; 0 once everything has stopped."""
-    from certrelay.local.console import Console
-    from certrelay.local.engine import LocalEngine
-
     other = running()
     if other is not None:
         raise LocalUpError(
@@ -100,40 +63,6 @@ def up(*, fleet: Fleet, port: int, clock_speed: float, say: Say) -> int:
     return 0
 
 
-def send(event: dict[str, Any], *, cert: str | None, port: int | None, say: Say) -> int:
-    """POST the event to the running console; print the executions it started."""
-    if port is None:
-        found = running()
-        if found is None:
-            raise LocalUpError(NOT_RUNNING)
-        port = found.port
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/events",
-        data=json.dumps({"event": event, "cert": cert}).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=SEND_TIMEOUT) as response:  # noqa: S310
-            answer = json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        raise LocalUpError(_message(error.read()) or f"the console answered {error.code}") from None
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
-        raise LocalUpError(NOT_RUNNING) from None
-    executions = answer.get("executions") or []
-    if not executions:
-        say(
-            "No rule matched this event, so no execution started (an Approaching Expiration "
-            "event on a day that is not a threshold is filtered by the rule)."
-        )
-        return 0
-    say(f"Started {len(executions)} execution{'s' if len(executions) > 1 else ''}:")
-    for execution in executions:
-        say(f"  {execution['name']}  {execution['url']}")
-    return 0
-
-
-# -- up's parts ------------------------------------------------------------------------------
 @contextlib.contextmanager
 def _stopped_by_signals(stop: list[int]) -> Iterator[None]:
     """Ctrl-C and SIGTERM ask the loop to stop instead of raising in the middle of it.
@@ -208,9 +137,6 @@ class _Watcher:
             self.say(f"certrelay: could not read the outbox or the executions: {error!r}")
 
     def _look(self) -> None:
-        from certrelay.local import render
-        from certrelay.local.kept_runs import keep
-
         messages = self.engine.notifications()
         for message in messages[self.shown :]:
             self.say(render.email(message))
@@ -227,8 +153,6 @@ class _Watcher:
 
 def _stop_running(engine: LocalEngine, console: Console) -> None:
     """Stop what still runs, so no execution outlives the embedded AWS it runs on."""
-    import boto3
-
     sfn = boto3.client("stepfunctions", region_name=engine.fleet.region)
     for row in console.executions():
         if row.status != "RUNNING":
@@ -255,21 +179,3 @@ def _port_error(port: int, error: OSError) -> LocalUpError:
         f"cannot serve the console on 127.0.0.1:{port}: {error.strerror or error} "
         "(choose another with --port N, or --port 0 for any free port)"
     )
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _message(body: bytes) -> str:
-    try:
-        answer = json.loads(body)
-    except ValueError:
-        return ""
-    return str(answer.get("message", "")) if isinstance(answer, dict) else ""

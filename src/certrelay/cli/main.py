@@ -26,15 +26,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from certrelay.cli import kept_runs, render, send
+from certrelay.cli.report import report
+from certrelay.console import history
 from certrelay.errors import CertrelayError
-from certrelay.local.engine import EngineTimeout, EventRefused
-from certrelay.local.human import DECISIONS
+from certrelay.events import parse_event
+from certrelay.local import human
+from certrelay.local.errors import BadInput, EngineTimeout, EventRefused
+from certrelay.local.intake import check_event, read_event
+
+# The one place imports wait for the command that needs them: `certrelay demo`, `local run` and
+# `local up` load moto and the SAM translator (seconds); `history` and `local send` do not.
 
 EXIT_BAD_INPUT = 2
-
-
-class BadInput(Exception):
-    """Something the user gave us is wrong; the message says what, in one line."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -69,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--json", action="store_true", help="print one JSON object instead")
     demo.add_argument(
         "--decision",
-        choices=DECISIONS,
+        choices=human.DECISIONS,
         help="what the approver does (default: you, in a browser; approve without a terminal)",
     )
     demo.set_defaults(run=_run_demo)
@@ -82,7 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--cert", metavar="NAME", help="re-stamp the event for this fleet certificate")
     run.add_argument(
         "--decision",
-        choices=DECISIONS,
+        choices=human.DECISIONS,
         default="approve",
         help="what the approver does if the event needs approval (default: approve)",
     )
@@ -129,19 +133,15 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    from certrelay.local.demo import run_demo
+    from certrelay.cli.demo import run_demo  # lazy: the engine loads moto
 
     return run_demo(as_json=args.json, decision=args.decision)
 
 
 def _run_local(args: argparse.Namespace) -> int:
-    from certrelay.events import parse_event
-    from certrelay.local import render
+    # lazy: the engine and the fleet load moto
     from certrelay.local.engine import LocalEngine
-    from certrelay.local.fleet import load_fleet
-    from certrelay.local.human import send_and_decide
-    from certrelay.local.kept_runs import keep
-    from certrelay.local.report import report
+    from certrelay.local.fleet.seed import load_fleet
 
     event = read_event(args.event)
     fleet = load_fleet(args.fleet)
@@ -158,10 +158,10 @@ def _run_local(args: argparse.Namespace) -> int:
             )
             event = engine.reported_event(event, args.cert)
         check_event(event, account=fleet.account, region=fleet.region, parse=parse_event)
-        result = send_and_decide(
+        result = human.send_and_decide(
             engine, event, args.decision, reason="Approved with certrelay local run."
         )
-        if unkept := keep(result.executions):
+        if unkept := kept_runs.keep(result.executions):
             print(f"certrelay: {unkept}", file=sys.stderr)
         if args.json:
             print(json.dumps(report(engine, result.executions), indent=2, default=str))
@@ -186,8 +186,6 @@ def _run_local(args: argparse.Namespace) -> int:
 
 
 def _run_history(args: argparse.Namespace) -> int:
-    from certrelay.local import history, kept_runs
-
     if args.aws:
         name, arn, status, events = _aws_history(args)
     elif args.execution_arn or args.region:
@@ -209,8 +207,6 @@ def _run_history(args: argparse.Namespace) -> int:
 
 
 def _list_saved(*, as_json: bool) -> int:
-    from certrelay.local import kept_runs
-
     saved = kept_runs.list_saved()
     if as_json:
         rows = [
@@ -249,6 +245,7 @@ def _aws_history(args: argparse.Namespace) -> tuple[str, str, str, list[dict[str
             f"{args.execution_arn!r} is not a Step Functions execution ARN "
             "(arn:aws:states:REGION:ACCOUNT:execution:STATE_MACHINE:NAME)"
         )
+    # lazy: boto3 takes 0.3 s to import, and only --aws reads AWS
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
@@ -273,8 +270,9 @@ def _aws_history(args: argparse.Namespace) -> tuple[str, str, str, list[dict[str
 
 
 def _run_up(args: argparse.Namespace) -> int:
-    from certrelay.local.fleet import load_fleet
-    from certrelay.local.up import up
+    # lazy: the engine and the fleet load moto
+    from certrelay.cli.up import up
+    from certrelay.local.fleet.seed import load_fleet
 
     if not 0 <= args.port <= 65535:
         raise BadInput(f"--port must be between 0 and 65535, not {args.port}")
@@ -285,93 +283,12 @@ def _run_up(args: argparse.Namespace) -> int:
 
 
 def _run_send(args: argparse.Namespace) -> int:
-    from certrelay.local.up import send
-
     event = read_event(args.event)
-    return send(event, cert=args.cert, port=args.port, say=_say)
+    return send.send(event, cert=args.cert, port=args.port, say=_say)
 
 
 def _say(text: str) -> None:
     print(text, flush=True)
-
-
-def read_event(path: Path) -> dict[str, Any]:
-    """Load an event file, or raise BadInput naming the file and the problem."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise BadInput(f"cannot read {path}: {error.strerror or error}") from None
-    except UnicodeDecodeError:
-        raise BadInput(f"{path} is not UTF-8 text") from None
-    try:
-        event = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise BadInput(
-            f"{path} is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
-        ) from None
-    except RecursionError:
-        raise BadInput(f"{path} nests JSON too deeply to be an EventBridge event") from None
-    if not isinstance(event, dict):
-        raise BadInput(f"{path} must hold one JSON object (an EventBridge event)")
-    if depth(event) > MAX_EVENT_DEPTH:
-        raise BadInput(
-            f"{path} nests JSON {depth(event)} levels deep; certrelay reads events of at most "
-            f"{MAX_EVENT_DEPTH} (an ACM event has 2)"
-        )
-    check_size(event, str(path))
-    return event
-
-
-def check_size(event: dict[str, Any], name: str = "the event") -> None:
-    """Refuse an event EventBridge would refuse: over its PutEvents entry limit."""
-    from certrelay.events import EVENT_SIZE_LIMIT, entry_size
-
-    size = entry_size(event)
-    if size > EVENT_SIZE_LIMIT:
-        raise BadInput(
-            f"{name} is a {size}-byte event; Step Functions refuses execution input over "
-            f"{EVENT_SIZE_LIMIT} bytes (256 KiB), so it could never start a run"
-        )
-
-
-# JSON nested deeper than this is refused before any parser recurses into it: an ACM event
-# nests 2 levels, and Python's own parsers (json, pydantic, the ASL interpreter) stop near 1,000.
-MAX_EVENT_DEPTH = 64
-
-
-def depth(value: object) -> int:
-    """How deeply `value` nests (a scalar is 0, `{}` is 1), without recursion."""
-    deepest = 0
-    pending: list[tuple[object, int]] = [(value, 0)]
-    while pending:
-        item, level = pending.pop()
-        if isinstance(item, dict):
-            item = list(item.values())
-        if isinstance(item, list):
-            deepest = max(deepest, level + 1)
-            pending.extend((child, level + 1) for child in item)
-    return deepest
-
-
-def check_event(event: dict[str, Any], *, account: str, region: str, parse: Any) -> None:
-    """Refuse, in one line, an event this stack would never accept: over EventBridge's size
-    limit, malformed, of another kind, or from (or about a certificate in) another account,
-    region or partition."""
-    from certrelay.errors import ForeignEvent
-    from certrelay.events import check_origin
-
-    check_size(event)  # again: a re-stamped event is a little larger
-    parsed = parse(event)  # MalformedEvent / UnsupportedEvent name the problem
-    try:
-        check_origin(parsed, account=account, region=region, partition=LOCAL_PARTITION)
-    except ForeignEvent as error:
-        raise BadInput(
-            f"{error}: this stack only takes events about its own certificates (use --cert "
-            "NAME to re-stamp it for a fleet certificate)"
-        ) from None
-
-
-LOCAL_PARTITION = "aws"  # the local engine deploys the template as in the aws partition
 
 
 if __name__ == "__main__":

@@ -25,12 +25,15 @@ from typing import Any, Literal
 
 import yaml
 from cryptography import x509
-from moto.acm.models import CertBundle
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from moto.acm.models import CertBundle, acm_backends
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from certrelay.errors import CertrelayError
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[4]
 DEFAULT_FLEET = Path(__file__).resolve().parent / "demo_fleet.yaml"
 
 
@@ -101,8 +104,6 @@ def seed_certificates(
     fleet: Fleet, *, now: dt.datetime, authorities: Issuers | None = None
 ) -> dict[str, SeededCertificate]:
     """Issue the fleet's certificates into moto's ACM (moto must be active)."""
-    from moto.acm.models import acm_backends
-
     backend = acm_backends[fleet.account][fleet.region]
     authorities = authorities or Issuers(fleet, now)
     seeded: dict[str, SeededCertificate] = {}
@@ -136,8 +137,6 @@ def reissue_certificate(
 ) -> SeededCertificate:
     """A new key and certificate under the same ARN and tags, expiring `days_to_expiry` days
     from `now` (in the past when negative: ACM then reports it EXPIRED)."""
-    from moto.acm.models import acm_backends
-
     backend = acm_backends[fleet.account][fleet.region]
     previous = backend._certificates[seeded.arn]
     spec = seeded.spec.model_copy(update={"days_to_expiry": days_to_expiry})
@@ -153,8 +152,6 @@ def revoke_certificate(
     fleet: Fleet, seeded: SeededCertificate, *, now: dt.datetime, reason: str = "KEY_COMPROMISE"
 ) -> None:
     """What ACM shows once the certificate is revoked: status REVOKED, RevokedAt, the reason."""
-    from moto.acm.models import acm_backends
-
     bundle = acm_backends[fleet.account][fleet.region]._certificates[seeded.arn]
     bundle.status = "REVOKED"
     if isinstance(bundle, LocalCertBundle):
@@ -180,10 +177,6 @@ class Issuers:
     def issue(
         self, spec: FleetCertificate, *, now: dt.datetime, arn: str | None = None
     ) -> LocalCertBundle:
-        from cryptography.hazmat.primitives import hashes, serialization
-        from cryptography.hazmat.primitives.asymmetric import ec
-        from cryptography.x509.oid import NameOID
-
         ca_key, ca_cert = self.issuers[spec.type]
         key = ec.generate_private_key(ec.SECP256R1())
         not_after = now + dt.timedelta(days=spec.days_to_expiry)
@@ -229,10 +222,6 @@ class Issuers:
 
 
 def _self_signed_ca(common_name: str, now: dt.datetime) -> tuple[Any, Any]:
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     cert = (

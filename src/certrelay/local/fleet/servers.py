@@ -27,8 +27,14 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
-from certrelay.local.fleet import ROOT
+import boto3
+from moto.core.responses import ActionResult, EmptyResult
+from moto.ssm.models import SimpleSystemManagerBackend
+from moto.ssm.responses import SimpleSystemManagerResponse
+
+from certrelay.local.fleet.seed import ROOT
 
 INSTALL_SCRIPT = ROOT / "ssm" / "install-certificate.sh"
 INSTALL_STEP = "installCertificate"  # the document's install step (certrelay.ssm_document)
@@ -300,74 +306,13 @@ class LocalFleetServers:
     @contextlib.contextmanager
     def installed(self, region: str) -> Any:
         """While active, a SendCommand to a fleet server runs the install document for real."""
-        from unittest import mock
-
-        from moto.ssm.models import SimpleSystemManagerBackend
-        from moto.ssm.responses import SimpleSystemManagerResponse
-
         original = SimpleSystemManagerBackend.send_command
-        fleet = self
 
         def send_command(backend: Any, **kwargs: Any) -> Any:
-            command = original(backend, **kwargs)
-            parameters = {k: v[0] for k, v in (kwargs.get("parameters") or {}).items()}
-            command.status = "InProgress"
-            for invocation in command.invocations:
-                server = fleet.servers.get(invocation["InstanceId"])
-                invocation["Status"] = "InProgress" if server else "Undeliverable"
-                if server is None:
-                    invocation["StatusDetails"] = "Undeliverable"
-                    continue
-                thread = threading.Thread(
-                    target=fleet._run,
-                    args=(server, invocation, command, parameters, region),
-                    daemon=True,
-                )
-                fleet._threads.append(thread)
-                thread.start()
-            if command.invocations and all(
-                i["Status"] == "Undeliverable" for i in command.invocations
-            ):  # no host to run on: SSM ends the command at once, and says so on the bus
-                command.status = "Failed"
-                thread = threading.Thread(target=announce, args=(command, region), daemon=True)
-                fleet._threads.append(thread)
-                thread.start()
-            return command
-
-        def list_command_invocations(response: Any) -> Any:
-            """ListCommandInvocations, which moto 5.2.5 lacks: per instance, per step."""
-            from moto.core.responses import ActionResult
-
-            command = response.ssm_backend.get_command_by_id(response._get_param("CommandId"))
-            wanted = response._get_param("InstanceId")
-            details = bool(response._get_param("Details"))
-            invocations = []
-            for invocation in command.invocations:
-                if wanted and invocation["InstanceId"] != wanted:
-                    continue
-                item = {k: invocation[k] for k in ("CommandId", "InstanceId", "DocumentName")}
-                item["Status"] = item["StatusDetails"] = invocation["Status"]
-                if details:
-                    item["CommandPlugins"] = invocation.get("Plugins", [])
-                invocations.append(item)
-            return ActionResult({"CommandInvocations": invocations})
+            return self._send_command(original(backend, **kwargs), kwargs, region)
 
         def cancel_command(response: Any) -> Any:
-            """CancelCommand, which moto 5.2.5 lacks: what has not finished is Cancelled."""
-            from moto.core.responses import EmptyResult
-
-            command = response.ssm_backend.get_command_by_id(response._get_param("CommandId"))
-            with fleet._lock:
-                for invocation in command.invocations:
-                    if invocation["Status"] in ("Pending", "InProgress", "Delayed"):
-                        invocation["Status"] = invocation["StatusDetails"] = "Cancelled"
-                ended = command.status not in ("Pending", "InProgress")
-                command.status = command.status if ended else "Cancelled"
-            if not ended:
-                thread = threading.Thread(target=announce, args=(command, region), daemon=True)
-                fleet._threads.append(thread)
-                thread.start()
-            return EmptyResult()
+            return self._cancel_command(response, region)
 
         with (
             mock.patch.object(
@@ -377,11 +322,47 @@ class LocalFleetServers:
             mock.patch.object(
                 SimpleSystemManagerResponse,
                 "list_command_invocations",
-                list_command_invocations,
+                _list_command_invocations,
                 create=True,
             ),
         ):
             yield
+
+    def _send_command(self, command: Any, kwargs: dict[str, Any], region: str) -> Any:
+        """moto recorded the command; each fleet server runs it in the background."""
+        parameters = {k: v[0] for k, v in (kwargs.get("parameters") or {}).items()}
+        command.status = "InProgress"
+        for invocation in command.invocations:
+            server = self.servers.get(invocation["InstanceId"])
+            invocation["Status"] = "InProgress" if server else "Undeliverable"
+            if server is None:
+                invocation["StatusDetails"] = "Undeliverable"
+                continue
+            self._in_background(self._run, server, invocation, command, parameters, region)
+        if command.invocations and all(
+            i["Status"] == "Undeliverable" for i in command.invocations
+        ):  # no host to run on: SSM ends the command at once, and says so on the bus
+            command.status = "Failed"
+            self._in_background(announce, command, region)
+        return command
+
+    def _cancel_command(self, response: Any, region: str) -> Any:
+        """CancelCommand, which moto 5.2.5 lacks: what has not finished is Cancelled."""
+        command = response.ssm_backend.get_command_by_id(response._get_param("CommandId"))
+        with self._lock:
+            for invocation in command.invocations:
+                if invocation["Status"] in ("Pending", "InProgress", "Delayed"):
+                    invocation["Status"] = invocation["StatusDetails"] = "Cancelled"
+            ended = command.status not in ("Pending", "InProgress")
+            command.status = command.status if ended else "Cancelled"
+        if not ended:
+            self._in_background(announce, command, region)
+        return EmptyResult()
+
+    def _in_background(self, target: Any, *args: Any) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True)
+        self._threads.append(thread)
+        thread.start()
 
     def _run(
         self,
@@ -417,14 +398,29 @@ class LocalFleetServers:
         announce(command, region)
 
 
+def _list_command_invocations(response: Any) -> Any:
+    """ListCommandInvocations, which moto 5.2.5 lacks: per instance, per step."""
+    command = response.ssm_backend.get_command_by_id(response._get_param("CommandId"))
+    wanted = response._get_param("InstanceId")
+    details = bool(response._get_param("Details"))
+    invocations = []
+    for invocation in command.invocations:
+        if wanted and invocation["InstanceId"] != wanted:
+            continue
+        item = {k: invocation[k] for k in ("CommandId", "InstanceId", "DocumentName")}
+        item["Status"] = item["StatusDetails"] = invocation["Status"]
+        if details:
+            item["CommandPlugins"] = invocation.get("Plugins", [])
+        invocations.append(item)
+    return ActionResult({"CommandInvocations": invocations})
+
+
 def announce(command: Any, region: str) -> None:
     """SSM's "EC2 Command Status-change Notification" for a finished command, on the bus.
 
     The shape is AWS's (source aws.ssm; detail command-id, document-name, status, dates; the
     instances as resources); the stack's rule on the install document takes it from there.
     """
-    import boto3
-
     detail = {
         "command-id": command.command_id,
         "document-name": command.document_name,
@@ -453,8 +449,6 @@ def _iso(moment: Any) -> str:
 
 def _fetch(parameters: dict[str, str], region: str) -> dict[str, bytes]:
     """The document's fetch step, done through the embedded AWS: bundle files and passphrase."""
-    import boto3
-
     s3 = boto3.client("s3", region_name=region)
     files = {}
     for name, key, version in (

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from html import escape
 
-from certrelay.local.diagram import START, Edge, Graph, Node
+from certrelay.console.diagram import START, Edge, Graph, Node
 
 CHAR = 7.0  # average advance of a 12px sans-serif character
 HEIGHT = 30
@@ -97,14 +97,39 @@ def svg(
 
 # -- layout ----------------------------------------------------------------------------------
 def _layout(drawn: Graph, parent: str | None) -> _Layout:
+    """One region: rows of states (each Map laid out inside first), then the edges' routes."""
     nodes = drawn.region(parent)
     ids = {node.id for node in nodes}
     edges = [e for e in drawn.edges if e.source in ids]
     inner = {n.id: _layout(drawn, n.id) for n in nodes if drawn.region(n.id)}
     size = {n.id: _size(n, inner.get(n.id)) for n in nodes}
     loops, layer = _layers(nodes, edges)
-    # A long forward edge passes its rows through slots of its own, so it goes around the
-    # states between; a catch edge (faint, dashed) is drawn straight instead.
+    predecessors, slots = _slots(nodes, edges, loops, layer, size)
+    rows: list[list[str]] = [[] for _ in range(max(layer.values(), default=0) + 1)]
+    for node_id in layer:
+        rows[layer[node_id]].append(node_id)
+
+    result = _Layout(boxes=_place(rows, size, predecessors))
+    result.width = max((b.x + b.w for b in result.boxes.values()), default=0.0)
+    result.height = max((b.bottom for b in result.boxes.values()), default=0.0)
+    _route(result, edges, loops, slots)
+    for map_id, region in inner.items():
+        _nest(result, result.boxes[map_id], region)
+    return result
+
+
+def _slots(
+    nodes: list[Node],
+    edges: list[Edge],
+    loops: set[tuple[str, str]],
+    layer: dict[str, int],
+    size: dict[str, tuple[float, float]],
+) -> tuple[dict[str, list[str]], dict[int, list[str]]]:
+    """Each node's predecessors, and each edge's chain of empty slots through the rows between.
+
+    A long forward edge passes its rows through slots of its own (added to `layer` and `size`),
+    so it goes around the states between; a catch edge (faint, dashed) is drawn straight instead.
+    """
     predecessors: dict[str, list[str]] = {n.id: [] for n in nodes}
     slots: dict[int, list[str]] = {}
     for number, edge in enumerate(edges):
@@ -119,13 +144,13 @@ def _layout(drawn: Graph, parent: str | None) -> _Layout:
                 chain.append(slot)
         slots[number] = chain
         predecessors[edge.target].append(chain[-1] if chain else edge.source)
-    rows: list[list[str]] = [[] for _ in range(max(layer.values(), default=0) + 1)]
-    for node_id in layer:
-        rows[layer[node_id]].append(node_id)
+    return predecessors, slots
 
-    result = _Layout(boxes=_place(rows, size, predecessors))
-    result.width = max((b.x + b.w for b in result.boxes.values()), default=0.0)
-    result.height = max((b.bottom for b in result.boxes.values()), default=0.0)
+
+def _route(
+    result: _Layout, edges: list[Edge], loops: set[tuple[str, str]], slots: dict[int, list[str]]
+) -> None:
+    """Each edge's points: down through its slots; a loop goes around the right, in its lane."""
     lane = result.width
     for number, edge in enumerate(edges):
         source, target = result.boxes[edge.source], result.boxes[edge.target]
@@ -139,14 +164,14 @@ def _layout(drawn: Graph, parent: str | None) -> _Layout:
         result.routes.append((edge, [*points, (target.cx, target.y)]))
     result.width = lane + (LANE if lane > result.width else 0)
 
-    for map_id, region in inner.items():
-        box = result.boxes[map_id]
-        dx, dy = box.x + (box.w - region.width) / 2, box.y + HEADER
-        for node_id, child in region.boxes.items():
-            result.boxes[node_id] = _Box(child.x + dx, child.y + dy, child.w, child.h)
-        for edge, points in region.routes:
-            result.routes.append((edge, [(x + dx, y + dy) for x, y in points]))
-    return result
+
+def _nest(result: _Layout, box: _Box, region: _Layout) -> None:
+    """A Map's item processor, centred in its box below the title band."""
+    dx, dy = box.x + (box.w - region.width) / 2, box.y + HEADER
+    for node_id, child in region.boxes.items():
+        result.boxes[node_id] = _Box(child.x + dx, child.y + dy, child.w, child.h)
+    for edge, points in region.routes:
+        result.routes.append((edge, [(x + dx, y + dy) for x, y in points]))
 
 
 def _layers(nodes: list[Node], edges: list[Edge]) -> tuple[set[tuple[str, str]], dict[str, int]]:

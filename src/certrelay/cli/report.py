@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from certrelay.distribution import target_label
-from certrelay.local.engine import Execution, LocalEngine
+from certrelay.local.results import Execution
+
+if TYPE_CHECKING:
+    from certrelay.local.engine import LocalEngine
 
 
 def report(engine: LocalEngine, executions: list[Execution]) -> dict[str, Any]:

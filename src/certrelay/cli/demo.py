@@ -8,11 +8,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from certrelay.local import render
-from certrelay.local.engine import ROOT, Execution, LocalEngine
+from certrelay.cli import render
+from certrelay.cli.kept_runs import keep
+from certrelay.cli.report import distributions, report
+from certrelay.local.engine import ROOT, LocalEngine
 from certrelay.local.human import send_and_decide
-from certrelay.local.kept_runs import keep
-from certrelay.local.report import distributions, report
+from certrelay.local.results import Execution
 
 EVENTS = ROOT / "events"
 

@@ -1,0 +1,1 @@
+"""`certrelay`, the command line: the demo, local runs, `local up` / `local send`, `history`."""
