@@ -51,6 +51,7 @@ from certrelay.local.stack import Stack, deploy
 from certrelay.local.template import translate
 from certrelay.profiles import load_profiles, load_profiles_file
 from certrelay.reminders import days_until
+from certrelay.text import iso_z
 
 ROOT = Path(__file__).resolve().parents[3]
 TEMPLATE = ROOT / "template.yaml"
@@ -519,12 +520,12 @@ def restamp(
     stamped["resources"] = [seeded.arn]
     stamped["account"] = fleet.account
     stamped["region"] = fleet.region
-    stamped["time"] = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamped["time"] = iso_z(now)
     detail = stamped.get("detail")
     if isinstance(detail, dict):
         facts = {
             "DaysToExpiry": seeded.spec.days_to_expiry,
-            "CertificateExpirationDate": seeded.not_after.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "CertificateExpirationDate": iso_z(seeded.not_after),
             "CommonName": seeded.spec.domain,
             "CertificateType": seeded.spec.type,
             "InUse": seeded.spec.in_use,

@@ -74,6 +74,7 @@ from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.responses import StepFunctionResponse
 
 from certrelay.events import entry_size
+from certrelay.text import iso_z
 
 
 @contextlib.contextmanager
@@ -171,7 +172,7 @@ def _iso(moment: Any) -> str:
         when = moment
     else:
         when = dt.datetime.fromtimestamp(moment if moment is not None else time.time(), dt.UTC)
-    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return iso_z(when)
 
 
 @contextlib.contextmanager

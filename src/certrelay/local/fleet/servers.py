@@ -25,6 +25,7 @@ import ssl
 import subprocess
 import threading
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -35,6 +36,7 @@ from moto.ssm.models import SimpleSystemManagerBackend
 from moto.ssm.responses import SimpleSystemManagerResponse
 
 from certrelay.local.fleet.seed import ROOT
+from certrelay.text import iso_z
 
 INSTALL_SCRIPT = ROOT / "ssm" / "install-certificate.sh"
 INSTALL_STEP = "installCertificate"  # the document's install step (certrelay.ssm_document)
@@ -444,7 +446,7 @@ def announce(command: Any, region: str) -> None:
 
 
 def _iso(moment: Any) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if hasattr(moment, "strftime") else str(moment)
+    return iso_z(moment) if isinstance(moment, datetime) else str(moment)
 
 
 def _fetch(parameters: dict[str, str], region: str) -> dict[str, bytes]:
