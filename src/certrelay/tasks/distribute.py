@@ -45,8 +45,9 @@ def setup(environ: Mapping[str, str]) -> Setup:
 def find_window(event: dict[str, Any], run: Distributing) -> dict[str, Any]:
     """Find Window: None while the profile's maintenance window is open, else when it opens."""
     opens = next_opening(event["window"], run.now)
-    run.log.info("window found", extra={"opens_at": str(opens)})
-    return {"opens_at": opens.strftime("%Y-%m-%dT%H:%M:%SZ") if opens else None}
+    answer = {"opens_at": opens.strftime("%Y-%m-%dT%H:%M:%SZ") if opens else None}
+    run.log.info("window found", extra=answer)
+    return answer
 
 
 def copy_to_bucket(event: dict[str, Any], run: Distributing) -> dict[str, Any]:
