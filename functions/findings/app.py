@@ -1,94 +1,38 @@
-"""Raise Finding / Resolve Findings: a certificate's Security Hub findings, opened and closed."""
+"""Findings function: a certificate's Security Hub findings, raised and resolved by state."""
 
 from __future__ import annotations
 
 import os
 from datetime import UTC, datetime
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from certrelay.announcements import announce, common_fields
-from certrelay.errors import ConfigurationError
-from certrelay.findings import ALL_PROBLEMS, raise_finding, resolve_findings
+from certrelay.routing import route
+from certrelay.tasks import findings
 
 logger = Logger()
+ROUTES = {  # the state's name (the payload's `state`, from $$.State.Name) → its code
+    "Raise Finding": findings.raise_finding,
+    "Raise Distribution Finding": findings.raise_finding,
+    "Raise Export Finding": findings.raise_finding,
+    "Resolve Finding": findings.resolve_findings,
+    "Close Findings": findings.resolve_findings,
+}
 
 
 @cache
-def _securityhub(region: str) -> Any:
-    return boto3.client("securityhub", region_name=region)
-
-
-@cache
-def _events(region: str) -> Any:
-    return boto3.client("events", region_name=region)
-
-
-def _scope(function_arn: str) -> tuple[str, str, str]:
-    """Account, region and partition of the invoked function (region from AWS_REGION else)."""
-    parts = function_arn.split(":")
-    account = parts[4] if len(parts) >= 7 and parts[2] == "lambda" else ""
-    region = (parts[3] if account else "") or os.environ.get("AWS_REGION", "")
-    if not account.isdigit() or not region:
-        raise ConfigurationError(f"cannot tell account and region from {function_arn!r}")
-    return account, region, parts[1] or "aws"
+def _client(service: str, region: str) -> Any:
+    return boto3.client(service, region_name=region)  # type: ignore[call-overload]
 
 
 @logger.inject_lambda_context(log_event=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    action, decision = event.get("action"), event.get("decision") or {}
-    if action not in {"raise", "resolve"}:
-        raise ValueError(f"unknown action {action!r}; expected 'raise' or 'resolve'")
-    account, region, partition = _scope(context.invoked_function_arn)
-    problem = str(event.get("problem") or (decision.get("finding") or {}).get("problem") or "")
-    arn = str((decision.get("certificate") or {}).get("arn") or "")
-    log = {"certificate_arn": arn, "problem": problem, "execution": event.get("execution")}
-    if action == "resolve":
-        ids = resolve_findings(
-            _securityhub(region),
-            certificate_arn=arn,
-            now=datetime.now(UTC),
-            problems=[problem] if event.get("problem") else ALL_PROBLEMS,
-        )
-        logger.info("findings resolved", extra={**log, "archived": len(ids)})
-        if ids:
-            _announce(region, decision, event, {"outcome": "finding-resolved", "finding_ids": ids})
-        return {"action": action, "ids": ids}
-    raised = raise_finding(
-        _securityhub(region),
-        decision=decision,
-        problem=problem,
-        now=datetime.now(UTC),
-        account=account,
-        region=region,
-        partition=partition,
-        detail=str(event.get("detail") or ""),
-    )
-    logger.info("finding raised", extra={**log, "severity": raised["severity"]})
-    _announce(
-        region,
-        decision,
-        event,
-        {
-            "outcome": "finding-raised",
-            "problem": problem,
-            "severity": raised["severity"],
-            "finding_ids": [raised["id"]],
-        },
-    )
-    return {"action": action, "ids": [raised["id"]], "severity": raised["severity"]}
-
-
-def _announce(
-    region: str, decision: dict[str, Any], event: dict[str, Any], fields: dict[str, Any]
-) -> None:
-    """certrelay.finding-raised / -resolved; Security Hub has it, so a bus error is only logged."""
-    detail = {**common_fields(decision, str(event.get("execution", ""))), **fields}
-    try:
-        announce(_events(region), detail)
-    except Exception as error:  # the finding itself stands; the event is a courtesy
-        logger.warning("finding event not put", extra={"error": str(error)})
+    task = route(ROUTES, event)
+    logger.append_keys(state=event["state"])
+    account, region, partition = findings.scope(context.invoked_function_arn, os.environ)
+    clients, now = partial(_client, region=region), datetime.now(UTC)
+    return task(event, findings.Reporting(clients, account, region, partition, logger, now))

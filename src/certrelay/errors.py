@@ -70,3 +70,7 @@ class TargetNotInProfile(CertrelayError):
 
 class BundleNotFound(CertrelayError):
     """No complete bundle in the stack's bucket for the certificate and ACM's current serial."""
+
+
+class UnknownState(CertrelayError):
+    """The payload's `state` is not in the invoked function's routing table; not retried."""

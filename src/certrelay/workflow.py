@@ -9,7 +9,7 @@ tests/contract/test_workflow_paths.py checks every path the ASL reads against th
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -212,34 +212,36 @@ class DistributionItem(_Closed):
 
 
 class InstallRequest(_Closed):
-    """What the Map's server branch hands the distribute function (the token is never logged)."""
+    """Send Install Command's payload (the task token is never logged)."""
 
-    action: Literal["send"]
+    state: str
     execution: str
     token: str
     item: DistributionItem
 
 
 class ItemRequest(_Closed):
-    """The Map's copy and cancel calls."""
+    """Copy To Bucket's and Cancel Install's payload."""
 
-    action: Literal["copy", "cancel"]
+    state: str
     execution: str
     item: DistributionItem
 
 
-def parse_request(event: dict[str, Any]) -> InstallRequest | ItemRequest:
-    """The distribute function's request; anything but references is TargetNotInProfile.
+Request = TypeVar("Request", InstallRequest, ItemRequest)
 
-    The message names the fields only: an input value may be the task token.
+
+def parse_request(event: dict[str, Any], model: type[Request], kind: str | None) -> Request:
+    """A distribute state's request, for a target of `kind` (any kind if None).
+
+    Anything but references is TargetNotInProfile; the message names the fields only: an
+    input value may be the task token.
     """
-    model = InstallRequest if event.get("action") == "send" else ItemRequest
     try:
         request = model.model_validate(event)
     except ValidationError as error:
         fields = ", ".join(".".join(map(str, e["loc"])) for e in error.errors())
         raise TargetNotInProfile(f"not a reference to a profile's target ({fields})") from None
-    wanted = {"copy": "s3", "send": "server"}.get(request.action, request.item.target.kind)
-    if request.item.target.kind != wanted:
-        raise TargetNotInProfile(f"{request.action} is not for {request.item.target.kind} targets")
+    if kind is not None and request.item.target.kind != kind:
+        raise TargetNotInProfile(f"{request.state} is not for {request.item.target.kind} targets")
     return request

@@ -107,45 +107,62 @@ def _choice_variables(rules: list[dict[str, Any]]) -> Iterator[str]:
             yield from _choice_variables([rule["Not"]])
 
 
+def _catch_roots(block: dict[str, Any]) -> dict[str, set[str]]:
+    """{state: the ResultPath roots (`error`, …) the Catches that lead to it write}."""
+    roots: dict[str, set[str]] = {}
+    for state in block.values():
+        for catcher in state.get("Catch", []):
+            root = str(catcher.get("ResultPath") or "").removeprefix("$.")
+            roots.setdefault(catcher["Next"], set()).add(root)
+    return roots
+
+
+def _reader(model: type[BaseModel], error_roots: set[str]) -> Any:
+    """`model`, plus a StateError at each root a Catch wrote (Workflow declares its own)."""
+    errors = {root: StateError for root in error_roots if root}
+    if not errors or model is Workflow:
+        return model
+    return types.new_class(
+        f"{model.__name__}WithError",
+        (model,),
+        exec_body=lambda ns: ns.update(
+            {"__annotations__": {k: v | None for k, v in errors.items()}}
+        ),
+    )
+
+
+def _own_reads(state: dict[str, Any]) -> Iterator[str]:
+    """Paths a state reads from its input: path fields, Choice rules, Parameters, ItemSelector."""
+    yield from (state[field] for field in sorted(PATH_FIELDS & set(state)))
+    yield from _choice_variables(state.get("Choices", []))
+    yield from _paths_in(state.get("Parameters", {}))
+    yield from _paths_in(state.get("ItemSelector", {}))
+
+
+def _result_reads(name: str, state: dict[str, Any]) -> Iterator[tuple[str, str, Any]]:
+    """Paths a ResultSelector reads from the answer of a function with a certrelay model."""
+    if name not in RESULT_MODELS or "ResultSelector" not in state:
+        return
+    prefix, answer = RESULT_MODELS[name]
+    for path in _paths_in(state["ResultSelector"]):
+        assert path.startswith(prefix), f"{name}: {path} outside {prefix}"
+        yield name, "$" + path.removeprefix(prefix), answer
+
+
+def _block_reads(block: dict[str, Any], model: type[BaseModel]) -> Iterator[tuple[str, str, Any]]:
+    catch_roots = _catch_roots(block)
+    for name, state in block.items():
+        reader = _reader(model, catch_roots.get(name, set()))
+        yield from ((name, path, reader) for path in _own_reads(state))
+        yield from _result_reads(name, state)
+        processor = state.get("ItemProcessor") or state.get("Iterator")
+        if processor:
+            yield from _block_reads(processor["States"], ITEM_MODELS[name])
+
+
 def reads() -> Iterator[tuple[str, str, Any]]:
     """(state, path, the model that state reads) for every path the ASL reads."""
-
-    def states(block: dict[str, Any], model: type[BaseModel]) -> Iterator[tuple[str, str, Any]]:
-        catch_roots: dict[str, set[str]] = {}
-        for state in block.values():
-            for catcher in state.get("Catch", []):
-                root = str(catcher.get("ResultPath") or "").removeprefix("$.")
-                catch_roots.setdefault(catcher["Next"], set()).add(root)
-        for name, state in block.items():
-            errors = {root: StateError for root in catch_roots.get(name, set()) if root}
-            reader: Any = model
-            if errors and model is not Workflow:
-                reader = types.new_class(
-                    f"{model.__name__}WithError",
-                    (model,),
-                    exec_body=lambda ns, e=errors: ns.update(
-                        {"__annotations__": {k: v | None for k, v in e.items()}}
-                    ),
-                )
-            for field in PATH_FIELDS & set(state):
-                yield name, state[field], reader
-            for path in _choice_variables(state.get("Choices", [])):
-                yield name, path, reader
-            for block_name in ("Parameters",):
-                for path in _paths_in(state.get(block_name, {})):
-                    yield name, path, reader
-            for path in _paths_in(state.get("ItemSelector", {})):
-                yield name, path, reader
-            if name in RESULT_MODELS and "ResultSelector" in state:
-                prefix, answer = RESULT_MODELS[name]
-                for path in _paths_in(state["ResultSelector"]):
-                    assert path.startswith(prefix), f"{name}: {path} outside {prefix}"
-                    yield name, "$" + path.removeprefix(prefix), answer
-            processor = state.get("ItemProcessor") or state.get("Iterator")
-            if processor:
-                yield from states(processor["States"], ITEM_MODELS[name])
-
-    yield from states(ASL["States"], Workflow)
+    yield from _block_reads(ASL["States"], Workflow)
 
 
 READS = list(reads())

@@ -217,7 +217,7 @@ def request(token: str, execution: str, round_: str = "request", **decision: Any
     payload = {
         "token": token,
         "execution": execution,
-        "round": round_,
+        "state": {"request": "Request Approval", "escalation": "Escalate Approval"}[round_],
         "decision": triage_output(**decision),
     }
     result: dict[str, Any] = request_app.handler(payload, FakeContext())  # type: ignore[arg-type]

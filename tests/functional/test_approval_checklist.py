@@ -17,7 +17,6 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from certrelay.outcomes import EXPIRED
 from functions.approval import app as approval_app
 from functions.notify import app as notify_app
 from functions.request_approval import app as request_app
@@ -100,7 +99,7 @@ def test_an_outcome_mail_reaches_each_owner_and_approver_in_their_own_box_only(a
     people = (OWNER, APPROVER, ESCALATION)
     boxes = {who: filtered_mailbox(aws, who) for who in people}
     # WHEN the approval expired and Notify Expiry runs
-    event = {"kind": EXPIRED, "decision": triage_output(), "execution": "arn:x"}
+    event = {"state": "Notify Expiry", "decision": triage_output(), "execution": "arn:x"}
     sent = notify_app.handler(event, FakeContext())  # type: ignore[arg-type]
     # THEN each person's box holds their one mail and nobody else's
     assert sent["sent"] == len(people)

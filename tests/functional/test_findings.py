@@ -12,7 +12,7 @@ import pytest
 from moto import mock_aws
 
 from certrelay import policy
-from certrelay.errors import ConfigurationError
+from certrelay.errors import ConfigurationError, UnknownState
 from certrelay.findings import (
     ALL_PROBLEMS,
     CertificateExpired,
@@ -58,9 +58,9 @@ def securityhub(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     with mock_aws():
         client = boto3.client("securityhub", region_name=REGION)
         client.enable_security_hub()
-        app._securityhub.cache_clear()
+        app._client.cache_clear()
         yield client
-        app._securityhub.cache_clear()
+        app._client.cache_clear()
 
 
 def stored(securityhub: Any, identifier: str | None = None) -> list[dict[str, Any]]:
@@ -229,7 +229,7 @@ def test_handler_raises_then_resolves_a_finding(securityhub: Any) -> None:
     # GIVEN a decision whose finding names the problem, for a certificate in use
     state = decision(finding=planned(CertificateExpired, in_use=True))
     # WHEN "Raise Finding" runs
-    raised = invoke({"action": "raise", "execution": EXECUTION, "decision": state})
+    raised = invoke({"state": "Raise Finding", "execution": EXECUTION, "decision": state})
     # THEN the small answer names the finding and its severity
     ids = [finding_id(ARN, CertificateExpired)]
     assert raised == {"action": "raise", "ids": ids, "severity": "CRITICAL"}
@@ -237,7 +237,7 @@ def test_handler_raises_then_resolves_a_finding(securityhub: Any) -> None:
     product = f"arn:aws:securityhub:{REGION}:{ACCOUNT}:product/{ACCOUNT}/default"
     assert (found["AwsAccountId"], found["ProductArn"]) == (ACCOUNT, product)
     # WHEN "Resolve Findings" runs for the same certificate
-    resolved = invoke({"action": "resolve", "execution": EXECUTION, "decision": state})
+    resolved = invoke({"state": "Resolve Finding", "execution": EXECUTION, "decision": state})
     # THEN the finding is archived
     assert resolved == {"action": "resolve", "ids": raised["ids"]}
     assert stored(securityhub)[0]["RecordState"] == "ARCHIVED"
@@ -245,7 +245,7 @@ def test_handler_raises_then_resolves_a_finding(securityhub: Any) -> None:
 
 def test_handler_problem_and_detail_from_the_event_win(securityhub: Any) -> None:
     event = {
-        "action": "raise",
+        "state": "Raise Finding",
         "problem": OwnerMissing,
         "detail": "Tag the certificate with certrelay:owner.",
         "execution": EXECUTION,
@@ -257,13 +257,22 @@ def test_handler_problem_and_detail_from_the_event_win(securityhub: Any) -> None
     assert found["Description"] == "It expired. Tag the certificate with certrelay:owner."
 
 
+def test_handler_refuses_a_state_it_does_not_implement(securityhub: Any) -> None:
+    # GIVEN a payload naming a state the findings function has no code for
+    event = {"state": "Delete Finding", "execution": EXECUTION, "decision": decision()}
+    # WHEN it is invoked THEN a typed, not retried error names the state, and nothing is imported
+    with pytest.raises(UnknownState, match="'Delete Finding'") as caught:
+        invoke(event)
+    assert not caught.value.retryable
+    assert stored(securityhub) == []
+
+
 @pytest.mark.parametrize(
     ("event", "message"),
     [
-        ({"action": "delete"}, "unknown action 'delete'"),
-        ({"action": "raise", "problem": "Bogus", "decision": decision()}, "unknown problem"),
-        ({"action": "raise", "decision": decision()}, "unknown problem ''"),
-        ({"action": "resolve", "decision": {}}, "no finding id"),
+        ({"state": "Raise Finding", "problem": "Bogus", "decision": decision()}, "unknown problem"),
+        ({"state": "Raise Finding", "decision": decision()}, "unknown problem ''"),
+        ({"state": "Resolve Finding", "decision": {}}, "no finding id"),
     ],
 )
 def test_handler_refuses_bad_input_in_one_line(
@@ -280,4 +289,7 @@ def test_handler_needs_an_account_from_the_function_arn(
 ) -> None:
     monkeypatch.setenv("AWS_REGION", REGION)
     with pytest.raises(ConfigurationError, match="cannot tell account"):
-        invoke({"action": "resolve", "decision": decision()}, FakeContext(invoked_function_arn=""))
+        invoke(
+            {"state": "Close Findings", "decision": decision()},
+            FakeContext(invoked_function_arn=""),
+        )

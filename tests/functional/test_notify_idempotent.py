@@ -9,7 +9,6 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from certrelay.outcomes import EXPIRED
 from functions.notify import app as notify_app
 from tests.functional.approval_fixtures import (
     APPROVER,
@@ -45,8 +44,8 @@ class RefusingSns:
         return self._real.publish(**kwargs)
 
 
-def notify(kind: str = EXPIRED, execution: str = EXECUTION) -> dict[str, Any]:
-    event = {"kind": kind, "decision": triage_output(), "execution": execution}
+def notify(execution: str = EXECUTION) -> dict[str, Any]:
+    event = {"state": "Notify Expiry", "decision": triage_output(), "execution": execution}
     return notify_app.handler(event, FakeContext())  # type: ignore[arg-type]
 
 

@@ -103,7 +103,7 @@ def test_a_tampered_copy_is_refused_with_a_typed_error_and_nothing_is_copied(
     runs = len(engine.servers.runs)
 
     failed, body = invoke(
-        engine, {"action": "copy", "execution": "x", "item": {**exported, **change}}
+        engine, {"state": "Copy To Bucket", "execution": "x", "item": {**exported, **change}}
     )
 
     assert failed == "Unhandled"
@@ -118,7 +118,9 @@ def test_a_tampered_install_is_refused_and_no_command_is_sent(
     runs = len(engine.servers.runs)
     item = {**exported, "target": {"id": "web#7", "kind": "server"}}
 
-    failed, body = invoke(engine, {"action": "send", "execution": "x", "token": "t", "item": item})
+    failed, body = invoke(
+        engine, {"state": "Send Install Command", "execution": "x", "token": "t", "item": item}
+    )
 
     assert (failed, body["errorType"]) == ("Unhandled", "TargetNotInProfile")
     nothing_done(engine, runs, commands)
@@ -131,7 +133,7 @@ def test_a_bucket_target_sent_the_install_command_is_refused(
     runs = len(engine.servers.runs)
 
     failed, body = invoke(
-        engine, {"action": "send", "execution": "x", "token": "t", "item": exported}
+        engine, {"state": "Send Install Command", "execution": "x", "token": "t", "item": exported}
     )
 
     assert (failed, body["errorType"]) == ("Unhandled", "TargetNotInProfile")
@@ -145,7 +147,7 @@ def test_the_old_instruction_shaped_payload_is_refused(
     commands = len(boto3.client("ssm", region_name=engine.fleet.region).list_commands()["Commands"])
     runs = len(engine.servers.runs)
     old = {
-        "action": "send",
+        "state": "Send Install Command",
         "name": "web.internal.example.com",
         "target": {
             "kind": "server",
@@ -167,7 +169,20 @@ def test_the_old_instruction_shaped_payload_is_refused(
 def test_the_untampered_item_is_copied(engine: LocalEngine, exported: dict[str, Any]):
     """The same call with the item as the workflow builds it works: the refusals above are
     about the tampering, not about invoking the function directly."""
-    failed, body = invoke(engine, {"action": "copy", "execution": "x", "item": exported})
+    failed, body = invoke(engine, {"state": "Copy To Bucket", "execution": "x", "item": exported})
 
     assert failed is None
     assert (body["target"], body["status"]) == ("web#1", "DISTRIBUTED")
+
+
+def test_a_payload_that_names_no_state_of_the_function_is_refused(
+    engine: LocalEngine, exported: dict[str, Any]
+):
+    """The function routes on the state's name: the old `action` field alone picks nothing."""
+    commands = len(boto3.client("ssm", region_name=engine.fleet.region).list_commands()["Commands"])
+    runs = len(engine.servers.runs)
+
+    failed, body = invoke(engine, {"action": "copy", "execution": "x", "item": exported})
+
+    assert (failed, body["errorType"]) == ("Unhandled", "UnknownState")
+    nothing_done(engine, runs, commands)

@@ -1,0 +1,104 @@
+"""Find Window, and the Distribute Certificate Map's item states: Copy To Bucket, Send Install
+Command, Cancel Install.
+
+A Map item is references only; the target, the certificate's profile and the bundle are looked
+up again (deployed profiles, ACM, the stack's bucket). The task token is stored, never logged
+or returned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from certrelay.distribution import Resolved, copy_target, resolve
+from certrelay.install_callbacks import CallbackSettings, cancel, start, timed_out
+from certrelay.profiles import Profile, load_profiles_file
+from certrelay.text import iso_z
+from certrelay.windows import next_opening
+from certrelay.workflow import DistributionItem, InstallRequest, ItemRequest, parse_request
+
+
+@dataclass(frozen=True)
+class Distributing:
+    """What the distribute function acts with in one invocation."""
+
+    settings: CallbackSettings
+    profiles: dict[str, Profile]
+    client: Callable[[str], Any]  # boto3 client by service name, kept per container
+    log: Logger
+    now: datetime
+
+
+Setup = tuple[CallbackSettings, dict[str, Profile]]
+
+
+def setup(environ: Mapping[str, str]) -> Setup:
+    """Read once per container: the install settings and the deployed profiles."""
+    settings = CallbackSettings.from_env(environ)
+    return settings, load_profiles_file(settings.profiles_file)
+
+
+def find_window(event: dict[str, Any], run: Distributing) -> dict[str, Any]:
+    """Find Window: None while the profile's maintenance window is open, else when it opens."""
+    opens = next_opening(event["window"], run.now)
+    answer = {"opens_at": iso_z(opens) if opens else None}
+    run.log.info("window found", extra=answer)
+    return answer
+
+
+def copy_to_bucket(event: dict[str, Any], run: Distributing) -> dict[str, Any]:
+    """Copy To Bucket: the bundle copied to an s3 target of the certificate's profile."""
+    request = parse_request(event, ItemRequest, "s3")
+    _log_keys(run.log, request.item, request.execution)
+    copied = copy_target(run.client("s3"), _resolve(request.item, run))
+    run.log.info("bundle copied", extra={"status": copied["status"]})
+    return copied
+
+
+def send_install_command(event: dict[str, Any], run: Distributing) -> dict[str, Any]:
+    """Send Install Command: SSM told to install on a server target; the token kept for SSM's
+    answer (certrelay.install_callbacks)."""
+    request = parse_request(event, InstallRequest, "server")
+    _log_keys(run.log, request.item, request.execution)
+    resolved = _resolve(request.item, run)
+    clients = {name: run.client(name) for name in ("dynamodb", "ssm", "lambda")}
+    sent = start(
+        clients,
+        run.settings,
+        resolved,
+        token=request.token,
+        execution=request.execution,
+        now=run.now,
+    )
+    run.log.info("install sent", extra=sent)
+    return {"command_id": sent["command_id"], "instances": sent["instances"], "status": "SENT"}
+
+
+def cancel_install(event: dict[str, Any], run: Distributing) -> dict[str, Any]:
+    """Cancel Install: Send Install Command's deadline passed; its command is cancelled."""
+    request = parse_request(event, ItemRequest, None)
+    target = request.item.target
+    _log_keys(run.log, request.item, request.execution)
+    cancelled = cancel(
+        run.client("dynamodb"),
+        run.client("ssm"),
+        run.settings.table,
+        execution=request.execution,
+        target_id=target.id,
+    )
+    run.log.info("install cancelled", extra={"command_id": cancelled.get("command_id")})
+    return timed_out(target.id, target.kind)
+
+
+def _resolve(item: DistributionItem, run: Distributing) -> Resolved:
+    s3, bucket = run.client("s3"), run.settings.bucket
+    return resolve(item, acm=run.client("acm"), s3=s3, bucket=bucket, profiles=run.profiles)
+
+
+def _log_keys(log: Logger, item: DistributionItem, execution: str) -> None:
+    log.append_keys(target=item.target.id, execution=execution)

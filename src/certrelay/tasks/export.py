@@ -1,0 +1,49 @@
+"""Export Certificate: what the export function acts with, read once per container."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import boto3
+
+from certrelay.export import ExportSettings, export_certificate, role_arn
+from certrelay.profiles import Profile, load_profiles_file
+
+# The answer's fields a log line may hold (references and facts, never a secret's value).
+LOGGED = ("prefix", "serial", "fingerprint", "not_after")
+
+
+@dataclasses.dataclass(frozen=True)
+class Exporter:
+    """Settings (with the export role, exempt from the passphrases' Deny), deployed profiles,
+    and the ACM, S3 and Secrets Manager clients."""
+
+    settings: ExportSettings
+    profiles: dict[str, Profile]
+    acm: Any
+    s3: Any
+    secretsmanager: Any
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Exporter:
+        settings = ExportSettings.from_env(environ)
+        caller = boto3.client("sts").get_caller_identity()["Arn"]  # the export role, for the Deny
+        settings = dataclasses.replace(settings, export_role_arn=role_arn(caller))
+        profiles = load_profiles_file(environ.get("PROFILES_FILE"))
+        clients = (boto3.client(name) for name in ("acm", "s3", "secretsmanager"))
+        return cls(settings, profiles, *clients)
+
+    def export(self, event: Mapping[str, Any], *, now: datetime) -> dict[str, Any]:
+        """Export the payload's certificate once per serial; S3 references back, no secrets."""
+        return export_certificate(
+            event,
+            acm_client=self.acm,
+            s3_client=self.s3,
+            secrets_client=self.secretsmanager,
+            settings=self.settings,
+            profiles=self.profiles,
+            now=now,
+        )

@@ -1,0 +1,95 @@
+"""Raise Finding, Raise Distribution Finding, Raise Export Finding, Resolve Finding and Close
+Findings: a certificate's Security Hub findings, opened and closed, each announced on the bus."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from certrelay import findings
+from certrelay.announcements import announce, common_fields
+from certrelay.errors import ConfigurationError
+
+
+@dataclass(frozen=True)
+class Reporting:
+    """What the findings function acts with in one invocation."""
+
+    client: Callable[[str], Any]  # boto3 client by service name, in the function's region
+    account: str
+    region: str
+    partition: str
+    log: Logger
+    now: datetime
+
+
+def scope(function_arn: str, environ: Mapping[str, str]) -> tuple[str, str, str]:
+    """Account, region and partition of the invoked function (region from AWS_REGION else)."""
+    parts = function_arn.split(":")
+    account = parts[4] if len(parts) >= 7 and parts[2] == "lambda" else ""
+    region = (parts[3] if account else "") or environ.get("AWS_REGION", "")
+    if not account.isdigit() or not region:
+        raise ConfigurationError(f"cannot tell account and region from {function_arn!r}")
+    return account, region, parts[1] or "aws"
+
+
+def raise_finding(event: dict[str, Any], run: Reporting) -> dict[str, Any]:
+    """Raise a finding: the payload's `problem` (set by the state) or the decision's."""
+    decision, log = _decision(event), _log_fields(event)
+    raised = findings.raise_finding(
+        run.client("securityhub"),
+        decision=decision,
+        problem=log["problem"],
+        now=run.now,
+        account=run.account,
+        region=run.region,
+        partition=run.partition,
+        detail=str(event.get("detail") or ""),
+    )
+    run.log.info("finding raised", extra={**log, "severity": raised["severity"]})
+    fields = {"outcome": "finding-raised", "problem": log["problem"]}
+    _announce(run, event, {**fields, "severity": raised["severity"], "finding_ids": [raised["id"]]})
+    return {"action": "raise", "ids": [raised["id"]], "severity": raised["severity"]}
+
+
+def resolve_findings(event: dict[str, Any], run: Reporting) -> dict[str, Any]:
+    """Archive the certificate's open findings: the payload's `problem` only, or every one."""
+    log = _log_fields(event)
+    ids = findings.resolve_findings(
+        run.client("securityhub"),
+        certificate_arn=log["certificate_arn"],
+        now=run.now,
+        problems=[log["problem"]] if event.get("problem") else findings.ALL_PROBLEMS,
+    )
+    run.log.info("findings resolved", extra={**log, "archived": len(ids)})
+    if ids:
+        _announce(run, event, {"outcome": "finding-resolved", "finding_ids": ids})
+    return {"action": "resolve", "ids": ids}
+
+
+def _decision(event: Mapping[str, Any]) -> dict[str, Any]:
+    return dict(event.get("decision") or {})
+
+
+def _log_fields(event: Mapping[str, Any]) -> dict[str, Any]:
+    decision = _decision(event)
+    problem = event.get("problem") or (decision.get("finding") or {}).get("problem") or ""
+    arn = (decision.get("certificate") or {}).get("arn") or ""
+    return {
+        "certificate_arn": str(arn),
+        "problem": str(problem),
+        "execution": event.get("execution"),
+    }
+
+
+def _announce(run: Reporting, event: Mapping[str, Any], fields: dict[str, Any]) -> None:
+    """certrelay.finding-raised / -resolved; Security Hub has it, so a bus error is only logged."""
+    detail = {**common_fields(_decision(event), str(event.get("execution", ""))), **fields}
+    try:
+        announce(run.client("events"), detail)
+    except Exception as error:  # the finding itself stands; the event is a courtesy
+        run.log.warning("finding event not put", extra={"error": str(error)})

@@ -1,0 +1,51 @@
+"""Triage Event: what the triage function acts with, and what it counts per event."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import boto3
+
+from certrelay.config import Settings
+from certrelay.metrics import count, expiry_bucket
+from certrelay.profiles import Profile, load_profiles_file
+from certrelay.triage import triage
+
+
+@dataclass(frozen=True)
+class Triager:
+    """Read once per container: settings, the deployed profiles, the ACM client."""
+
+    settings: Settings
+    profiles: dict[str, Profile]
+    acm: Any
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Triager:
+        settings = Settings.from_env(environ)
+        return cls(settings, load_profiles_file(settings.profiles_file), boto3.client("acm"))
+
+    def triage(self, event: Mapping[str, Any], *, now: datetime) -> dict[str, Any]:
+        """The decision for the payload's ACM event (`event`), counted on the dashboard."""
+        decision = triage(
+            event.get("event", {}),
+            acm_client=self.acm,
+            settings=self.settings,
+            profiles=self.profiles,
+            execution_arn=str(event.get("execution", "")),
+            now=now,
+        )
+        count_triaged(decision, str((event.get("event") or {}).get("source", "")))
+        return decision
+
+
+def count_triaged(decision: Mapping[str, Any], source: str) -> None:
+    """Counted before Record Event: an ACM redelivery, or the sweep's copy of a reminder ACM
+    did send, counts again; `source` tells ACM's events from the sweep's on the dashboard."""
+    kind, route = decision["event_kind"], decision["route"]
+    count("EventsTriaged", {"kind": kind, "route": route, "source": source})
+    bucket = expiry_bucket(decision["certificate"]["days_to_expiry"])
+    count("CertificatesByDaysToExpiry", {"days_to_expiry": bucket, "source": source})
