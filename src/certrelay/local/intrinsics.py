@@ -113,3 +113,27 @@ def _sub(arg: Any, lookup: Lookup, conditions: Mapping[str, bool]) -> str:
         return str(lookup(name, None))
 
     return SUB_VARIABLE.sub(replace, text).replace("${!", "${")
+
+
+def parameter_values(
+    declared: Mapping[str, Any], given: Mapping[str, Any], *, who: str | None = None
+) -> dict[str, Any]:
+    """Each declared parameter's value: the one given, else its Default.
+
+    `who` names the parent stack resource that passes `given` to a nested template; without it
+    the values come from the deployer. Undeclared or missing values are refused."""
+    unknown = sorted(set(given) - set(declared))
+    if unknown:
+        said = f"{who} passes undeclared" if who else "unknown template"
+        raise TemplateError(f"{said} parameter(s): {', '.join(unknown)}")
+    values: dict[str, Any] = {}
+    for name, spec in declared.items():
+        if name in given:
+            values[name] = given[name]
+        elif "Default" in spec:
+            values[name] = spec["Default"]
+        elif who:
+            raise TemplateError(f"{who} passes no value for its parameter {name}")
+        else:
+            raise TemplateError(f"template parameter {name} needs a value")
+    return values

@@ -21,7 +21,13 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from certrelay.local.intrinsics import SUB_VARIABLE, Lookup, TemplateError, resolve
+from certrelay.local.intrinsics import (
+    SUB_VARIABLE,
+    Lookup,
+    TemplateError,
+    parameter_values,
+    resolve,
+)
 from certrelay.local.template import Template, translate
 
 if TYPE_CHECKING:
@@ -114,7 +120,9 @@ def whole_stack(
         properties = resource.get("Properties", {})
         child_path = child_template(template, logical_id, properties.get("TemplateURL"))
         child = whole_stack(child_path, {}, region, inline_definitions=inline_definitions)
-        bindings = _bindings(logical_id, child, properties.get("Parameters") or {})
+        bindings = parameter_values(
+            child.get("Parameters") or {}, properties.get("Parameters") or {}, who=logical_id
+        )
         clashes = (set(child["Resources"]) | set(child.get("Conditions", {}))) & (
             set(resources) | set(cfn.get("Conditions", {}))
         )
@@ -131,23 +139,6 @@ def whole_stack(
     if leftover:
         raise TemplateError(f"no such nested stack output: {', '.join(sorted(set(leftover)))}")
     return substituted
-
-
-def _bindings(logical_id: str, child: dict[str, Any], passed: dict[str, Any]) -> dict[str, Any]:
-    """Each child parameter's value: what the parent passes, else the child's Default."""
-    declared: dict[str, Any] = child.get("Parameters") or {}
-    unknown = sorted(set(passed) - set(declared))
-    if unknown:
-        raise TemplateError(f"{logical_id} passes undeclared parameter(s): {', '.join(unknown)}")
-    bindings: dict[str, Any] = {}
-    for name, spec in declared.items():
-        if name in passed:
-            bindings[name] = passed[name]
-        elif "Default" in spec:
-            bindings[name] = spec["Default"]
-        else:
-            raise TemplateError(f"{logical_id} passes no value for its parameter {name}")
-    return bindings
 
 
 def substitute(value: Any, names: Mapping[str, Any]) -> Any:

@@ -25,6 +25,7 @@ from certrelay.local.intrinsics import (
     Lookup,
     TemplateError,
     evaluate_condition,
+    parameter_values,
     references,
     resolve,
 )
@@ -107,7 +108,9 @@ def deploy(
 ) -> Stack:
     """Create every resource of `template` in moto (which must be active) and return the stack."""
     cfn = template.cloudformation
-    stack = Stack(name, region, account, _parameter_values(cfn, parameters))
+    declared = cfn.get("Parameters", {})
+    values = parameter_values(declared, parameters)
+    stack = Stack(name, region, account, {k: str(v) for k, v in values.items()})
     lookup = _lookup(stack, cfn)
     conditions: dict[str, bool] = {}
     for condition_name, expr in cfn.get("Conditions", {}).items():
@@ -230,22 +233,6 @@ class _Context:
 
     def arn(self, service: str, resource: str) -> str:
         return f"arn:aws:{service}:{self.stack.region}:{self.stack.account}:{resource}"
-
-
-def _parameter_values(cfn: dict[str, Any], given: dict[str, str]) -> dict[str, str]:
-    declared: dict[str, Any] = cfn.get("Parameters", {})
-    unknown = sorted(set(given) - set(declared))
-    if unknown:
-        raise TemplateError(f"unknown template parameter(s): {', '.join(unknown)}")
-    values: dict[str, str] = {}
-    for name, spec in declared.items():
-        if name in given:
-            values[name] = str(given[name])
-        elif "Default" in spec:
-            values[name] = str(spec["Default"])
-        else:
-            raise TemplateError(f"template parameter {name} needs a value")
-    return values
 
 
 def _depends_on(resource: dict[str, Any]) -> list[str]:
