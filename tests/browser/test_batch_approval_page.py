@@ -11,14 +11,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import yaml
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 from certrelay.local.engine import LocalEngine
-from certrelay.local.fleet.seed import DEFAULT_FLEET, load_fleet
+from certrelay.local.fleet.seed import load_fleet
 from tests.browser.test_approval_page import _first_link, browser
+from tests.statemachine.test_batch_approval import batch_fleet
 
 __all__ = ["browser"]  # the fixture, imported for pytest
 
@@ -26,30 +26,9 @@ ROOT = Path(__file__).resolve().parents[2]
 NAMES = ("alpha", "bravo", "charlie")
 
 
-def three_certificate_fleet(tmp_path: Path) -> Path:
-    """The demo fleet with three private certificates of profile web, distributed to S3 only
-    (no server targets, so the approved runs finish quickly)."""
-    fleet = yaml.safe_load(DEFAULT_FLEET.read_text(encoding="utf-8"))
-    web = fleet["profiles"]["web"]
-    web["targets"] = [t for t in web["targets"] if t["kind"] == "s3"]
-    fleet["certificates"] = {
-        name: {
-            "type": "PRIVATE",
-            "domain": f"{name}.internal.example.com",
-            "days_to_expiry": 30,
-            "tags": {"certrelay:owner": "web-team@example.com", "certrelay:profile": "web"},
-        }
-        for name in NAMES
-    }
-    fleet["servers"] = {}
-    path = tmp_path / "fleet.yaml"
-    path.write_text(yaml.safe_dump(fleet), encoding="utf-8")
-    return path
-
-
 def test_approver_decides_two_of_three_renewals_on_the_batch_page(browser, tmp_path):
     event = json.loads((ROOT / "events" / "available.json").read_text(encoding="utf-8"))
-    with LocalEngine(fleet=load_fleet(three_certificate_fleet(tmp_path))) as engine:
+    with LocalEngine(fleet=load_fleet(batch_fleet(tmp_path, NAMES))) as engine:
         # GIVEN three executions waiting for web-lead's approval
         runs = {}
         for name in NAMES:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import re
 from datetime import UTC, datetime, timedelta
@@ -389,3 +390,56 @@ def test_with_sso_only_the_signed_in_approver_sees_and_decides_the_batch(
         assert finished(aws, chosen.execution)["status"] == "SUCCEEDED"
         decided = audits(aws, chosen.link)[0]
         assert (decided["authenticated_by"], decided["via"]) == ("sso", "batch")
+
+
+def test_a_scanner_fetching_the_batch_page_with_a_decision_in_the_query_decides_nothing(
+    aws: Aws,
+) -> None:
+    # GIVEN two renewals waiting for the approver
+    mine = [waiting(aws, f"{name}.example.com") for name in ("one", "two")]
+    csrf = csrf_of(open_batch(mine[0].link)["body"])
+    before = table(aws)
+    # WHEN the batch URL is fetched (GET and HEAD) with a whole decision in the query string
+    query = f"csrf={csrf}&decision=approve&item={mine[0].ref}&item={mine[1].ref}"
+    answers = [open_batch(mine[0].link, method=m, query=query) for m in ("GET", "HEAD")]
+    # THEN only the page is shown; nothing changed, nothing was told
+    assert [a["statusCode"] for a in answers] == [200, 200]
+    assert table(aws) == before
+    assert [status(aws, w.execution) for w in mine] == ["RUNNING", "RUNNING"]
+
+
+def test_no_log_line_of_the_batch_path_holds_a_link_csrf_or_task_token(
+    aws: Aws, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """APR-12 for the batch page: GET, the deciding POST and a replay, at DEBUG."""
+    for wire in ("botocore", "urllib3"):
+        caplog.set_level(logging.INFO, logger=wire)
+    caplog.set_level(logging.DEBUG, logger=approval_app.logger.name)
+    # GIVEN two renewals waiting for the approver, and their task tokens
+    tokens, mine = [], []
+    for name in ("one", "two"):
+        execution, token = waiting_execution(aws)
+        request(token, execution, domain=f"{name}.example.com")
+        tokens.append(token)
+        mine.append(Waiting(execution, links(mails(aws))[APPROVER], name, {}))
+    capfd.readouterr()
+    # WHEN the approver opens the batch page, approves both, and the form is replayed
+    csrf = csrf_of(open_batch(mine[0].link)["body"])
+    refs = [w.ref for w in mine]
+    first = post_batch(mine[0].link, refs, csrf=csrf)
+    replay = post_batch(mine[0].link, refs, csrf=csrf)
+    # THEN both answered, the replay deciding nothing
+    assert first["body"].count(">Approved<") == 2
+    assert replay["body"].count(">Already decided<") == 2
+    # AND no log holds a link id (or either part), the CSRF token or a task token
+    records = json.dumps([vars(r) for r in caplog.records], default=str)
+    written = capfd.readouterr()
+    logs = records + caplog.text + written.out + written.err
+    assert "batch_decided" in logs  # the handler's own lines were captured
+    secrets = {"CSRF token": csrf}
+    for n, waiting_one in enumerate(mine):
+        random_part, mac = waiting_one.link.split(".")
+        secrets |= {f"link {n}": waiting_one.link, f"its random part {n}": random_part}
+        secrets |= {f"its MAC {n}": mac, f"task token {n}": tokens[n]}
+    for name, secret in secrets.items():
+        assert secret not in logs, f"the {name} was logged"
