@@ -1,4 +1,5 @@
-"""The approval HTTP API's routes: GET shows a link's confirmation page, the page's POST decides.
+"""The approval HTTP API's routes: GET shows a link's confirmation page, the page's POST decides;
+`<link>/batch` does the same for every pending renewal of the link's approver (approval_batch).
 
 HTTP API (payload v2) through Powertools' resolver. Every answer is a small HTML page with the
 same security headers; an unexpected failure is a 503 page and one log line naming the

@@ -99,12 +99,14 @@ def pending_for(
     """The approver's renewals still waiting for a decision, soonest deadline first, one per
     request, each re-read consistently and kept only if it is theirs, PENDING and unexpired."""
     found: dict[str, Pending] = {}
-    for hit in index_query(dynamodb, table, approver, now, limit=MAX_ITEMS):
+    # Twice the page's rows: records of requests a co-approver decided stay PENDING in the index
+    # until their deadline, and are dropped here.
+    for hit in index_query(dynamodb, table, approver, now, limit=2 * MAX_ITEMS):
         approval = get_record(dynamodb, table, str(hit["pk"]))
         request = get_record(dynamodb, table, str(approval["request"])) if approval else None
         if approval and request and _still_open(approval, request, approver, now):
             found.setdefault(str(request["pk"]), Pending(approval, request))
-    return sorted(found.values(), key=lambda item: int(item.approval["expires_at"]))
+    return sorted(found.values(), key=lambda item: int(item.approval["expires_at"]))[:MAX_ITEMS]
 
 
 def others_waiting(

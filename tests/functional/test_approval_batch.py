@@ -443,3 +443,18 @@ def test_no_log_line_of_the_batch_path_holds_a_link_csrf_or_task_token(
         secrets |= {f"its MAC {n}": mac, f"task token {n}": tokens[n]}
     for name, secret in secrets.items():
         assert secret not in logs, f"the {name} was logged"
+
+
+def test_the_batch_page_lists_at_most_fifty_renewals_soonest_deadline_first(aws: Aws) -> None:
+    # GIVEN 51 renewals waiting for the approver (the last asked with the longest deadline)
+    for n in range(MAX_ITEMS + 1):
+        execution = f"arn:aws:states:us-east-1:123456789012:execution:m:run-{n}"
+        request(f"token-{n}", execution, domain=f"n{n}.example.com", timeout_seconds=3600 + n)
+    sent = links(mails(aws))
+    # WHEN the approver opens the batch page
+    page = open_batch(sent[APPROVER])["body"]
+    # THEN it lists the first 50 by deadline, each once
+    assert len(ITEM.findall(page)) == len(set(ITEM.findall(page))) == MAX_ITEMS
+    assert f"{MAX_ITEMS} renewal(s) wait" in page
+    assert "n0.example.com" in page
+    assert f"n{MAX_ITEMS}.example.com" not in page
