@@ -1,4 +1,5 @@
-"""The approval HTTP API's routes: GET shows a link's confirmation page, the page's POST decides.
+"""The approval HTTP API's routes: GET shows a link's confirmation page, the page's POST decides;
+`<link>/batch` does the same for every pending renewal of the link's approver (approval_batch).
 
 HTTP API (payload v2) through Powertools' resolver. Every answer is a small HTML page with the
 same security headers; an unexpected failure is a 503 page and one log line naming the
@@ -20,13 +21,14 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.shared.cookies import Cookie, SameSite
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from certrelay import approval_decisions, approval_sso
+from certrelay import approval_batch, approval_decisions, approval_sso
 from certrelay import approval_pages as pages
 from certrelay.approval_decisions import Answer, Dependencies, Visitor
 from certrelay.approval_links import ApiSettings, load_key
 from certrelay.metrics import count
 
 ROUTE = "/approvals/<approval_id>"
+BATCH_ROUTE = ROUTE + "/batch"  # every pending renewal of the link's approver, on one page
 
 
 def dependencies(environ: Mapping[str, str]) -> Dependencies:
@@ -55,6 +57,8 @@ class ApprovalApi:
         self.app.route(ROUTE, method=["GET", "HEAD"])(self.show)
         self.app.get("/callback")(self.signed_in)
         self.app.post(ROUTE)(self.decide)
+        self.app.route(BATCH_ROUTE, method=["GET", "HEAD"])(self.show_batch)
+        self.app.post(BATCH_ROUTE)(self.decide_batch)
         self.app.not_found(self.not_found)
         self.app.exception_handler(Exception)(self.failed)
 
@@ -78,7 +82,52 @@ class ApprovalApi:
             settings=deps.settings,
             visitor=visitor,
             now=now,
+            others=lambda approval: approval_batch.others_waiting(
+                deps.dynamodb, deps.settings.table, approval, now
+            ),
         )
+        return self._respond(answer)
+
+    def show_batch(self, approval_id: str) -> Response[str]:
+        """GET (and HEAD) /batch: the approver's pending renewals on one page; changes nothing."""
+        deps, now = self._deps(), datetime.now(UTC)
+        visitor = self._visitor(deps.key, now)
+        if deps.settings.sso is not None and visitor.email is None:
+            return self._respond(  # back on the link's own page after sign-in; it links here
+                approval_sso.login(
+                    deps.settings.sso, deps.key, approval_id, http=deps.http, now=now
+                )
+            )
+        answer = approval_batch.show(
+            approval_id,
+            dynamodb=deps.dynamodb,
+            key=deps.key,
+            settings=deps.settings,
+            visitor=visitor,
+            now=now,
+        )
+        return self._respond(answer)
+
+    def decide_batch(self, approval_id: str) -> Response[str]:
+        """POST /batch: approve or reject the ticked renewals, each on its own."""
+        deps, event, now = self._deps(), self.app.current_event, datetime.now(UTC)
+        answer, outcomes = approval_batch.decide(
+            approval_id,
+            event.body or "",
+            base64_encoded=bool(event.is_base64_encoded),
+            dynamodb=deps.dynamodb,
+            sfn=deps.sfn,
+            kms=deps.kms,
+            approvers_now=deps.approvers_now,
+            key=deps.key,
+            settings=deps.settings,
+            visitor=self._visitor(deps.key, now),
+            now=now,
+        )
+        for outcome in outcomes:
+            self._counted(outcome)
+        if "error" in outcomes:
+            self._log.error("a batch item failed", extra={"failed": outcomes.count("error")})
         return self._respond(answer)
 
     def signed_in(self) -> Response[str]:
@@ -121,6 +170,15 @@ class ApprovalApi:
         self._log.error("approval request failed", extra={"error_type": type(error).__name__})
         return self._respond(Answer(503, pages.unavailable(), "error"))
 
+    def _counted(self, outcome: str) -> None:
+        """Count each decision, and each token Step Functions called invalid (also logged)."""
+        if outcome == approval_decisions.NOT_ISSUED_OUTCOME:
+            self._log.error("Step Functions refused the stored task token as invalid")
+        if outcome in approval_decisions.DECISION_OUTCOMES | {
+            approval_decisions.NOT_ISSUED_OUTCOME
+        }:
+            count("Approvals", {"outcome": outcome})
+
     def _visitor(self, key: bytes, now: datetime) -> Visitor:
         """The caller as API Gateway saw it; with SSO, the email of a genuine session cookie."""
         http = (self.app.current_event.raw_event.get("requestContext") or {}).get("http") or {}
@@ -142,12 +200,7 @@ class ApprovalApi:
         self._log.info(
             "approval answered", extra={"status": answer.status, "outcome": answer.outcome}
         )
-        if answer.outcome == approval_decisions.NOT_ISSUED_OUTCOME:
-            self._log.error("Step Functions refused the stored task token as invalid")
-        if answer.outcome in approval_decisions.DECISION_OUTCOMES | {
-            approval_decisions.NOT_ISSUED_OUTCOME
-        }:
-            count("Approvals", {"outcome": answer.outcome})
+        self._counted(answer.outcome)
         body = "" if self.app.current_event.http_method.upper() == "HEAD" else answer.page
         headers = {**pages.HEADERS, **({"Location": answer.location} if answer.location else {})}
         cookies = [

@@ -108,9 +108,13 @@ def show(
     settings: ApiSettings,
     visitor: Visitor,
     now: datetime,
+    others: Callable[[dict[str, Any]], int] | None = None,
 ) -> Answer:
-    """GET: the confirmation page, or why there is none. Never writes anything."""
-    link = _resolve(dynamodb, settings.table, key, approval_id)
+    """GET: the confirmation page, or why there is none. Never writes anything.
+
+    `others` counts the approver's other pending renewals (reads only), for a pointer to the
+    batch page."""
+    link = resolve_link(dynamodb, settings.table, key, approval_id)
     if link is None:
         return NOT_FOUND
     approval, request = link
@@ -132,6 +136,7 @@ def show(
         execution=request["execution"],
         console_url=str(request.get("console_url") or ""),
         signed_in=visitor.email if settings.sso_enabled else None,
+        others=others(approval) if others is not None else 0,
     )
     return Answer(
         200, pages.confirmation(facts, _csrf(key, approval_id, settings, visitor)), "shown"
@@ -153,7 +158,7 @@ def record_decision(
     now: datetime,
 ) -> Answer:
     """POST: check link, CSRF, form, state and approver; decide once; tell the waiting workflow."""
-    link = _resolve(dynamodb, settings.table, key, approval_id)
+    link = resolve_link(dynamodb, settings.table, key, approval_id)
     if link is None:
         return NOT_FOUND
     approval, request = link
@@ -169,23 +174,61 @@ def record_decision(
     decision, reason = form.get("decision", ""), form.get("reason", "").strip()
     if decision not in {"approve", "reject"} or len(reason.encode()) > pages.MAX_REASON_BYTES:
         return Answer(400, pages.bad_request(), "bad_body")
+    return decide_item(
+        approval,
+        request,
+        decision,
+        reason,
+        dynamodb=dynamodb,
+        sfn=sfn,
+        kms=kms,
+        approvers_now=approvers_now,
+        settings=settings,
+        visitor=visitor,
+        now=now,
+    )
+
+
+def decide_item(
+    approval: dict[str, Any],
+    request: dict[str, Any],
+    decision: str,
+    reason: str,
+    *,
+    dynamodb: DynamoDBClient,
+    sfn: SFNClient,
+    kms: Kms,
+    approvers_now: ApproversNow,
+    settings: ApiSettings,
+    visitor: Visitor,
+    now: datetime,
+    audit_extra: Mapping[str, str] | None = None,
+) -> Answer:
+    """Decide one approval whose link (or batch page) was checked: re-check the approver against
+    the profile, record PENDING→DECIDED once, answer the waiting task. Every audit item it appends
+    carries `audit_extra` (the batch page names itself and the link that opened it)."""
+    extra = dict(audit_extra or {})
+    blocked = _blocked(approval, request, settings, visitor, now)
+    if blocked is not None:
+        return blocked
     approver = visitor.email if settings.sso_enabled and visitor.email else approval["approver"]
     outcome = pages.Outcome(decision, approver.lower(), iso_z(now), reason)
     certificate_arn = _cert(request, "arn")
     if outcome.approver not in approvers_now(certificate_arn, str(approval["round"])):
         denied = _audit(settings, approval, request, outcome, visitor, now, event="denied")
-        append_audit(dynamodb, settings.table, denied | {"denied_because": "not_in_profile"})
+        denied |= extra | {"denied_because": "not_in_profile"}
+        append_audit(dynamodb, settings.table, denied)
         return Answer(403, pages.forbidden(no_longer=True), "not_in_profile")
     sealed = str(request.get(TOKEN_FIELD) or "")
     if not sealed:  # a PENDING request always holds its token; without one nobody waits
         return Answer(410, pages.gone(), "no_token")
     token = unseal(kms, settings.token_key_arn, request["pk"], sealed)
     try:
-        attempt = _record(dynamodb, settings, approval, request, outcome, visitor, now)
+        attempt = _record(dynamodb, settings, approval, request, outcome, visitor, now, extra)
     except ClientError as error:
         if error_code(error) != "TransactionCanceledException":
             raise
-        relook = _resolve(dynamodb, settings.table, key, approval_id)
+        relook = _reread(dynamodb, settings.table, approval)
         if relook is None:
             return NOT_FOUND
         return _blocked(*relook, settings, visitor, now) or Answer(
@@ -194,7 +237,16 @@ def record_decision(
     return _callback(dynamodb, sfn, settings.table, token, attempt, approval, request, now)
 
 
-def _resolve(
+def _reread(
+    dynamodb: DynamoDBClient, table: str, approval: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """An approval and its request as stored now (after a lost race); None when either is gone."""
+    again = get_record(dynamodb, table, str(approval["pk"]))
+    request = get_record(dynamodb, table, str(again["request"])) if again else None
+    return (again, request) if again and request else None
+
+
+def resolve_link(
     dynamodb: DynamoDBClient, table: str, key: bytes, approval_id: str
 ) -> tuple[dict[str, Any], dict[str, Any]] | None:
     """The approval and request records behind a genuine link; None for every kind of bad link.
@@ -240,6 +292,7 @@ def _record(
     outcome: pages.Outcome,
     visitor: Visitor,
     now: datetime,
+    extra: dict[str, str],
 ) -> dict[str, Any]:
     """One transaction: both records PENDING→DECIDED (conditional), the request's token removed,
     and a new audit item for this attempt. Returns that audit item."""
@@ -251,7 +304,7 @@ def _record(
         "decided_at": outcome.decided_at,
         "decision_reason": outcome.reason,
     }
-    audit = _audit(settings, approval, request, outcome, visitor, now, event="decided")
+    audit = {**_audit(settings, approval, request, outcome, visitor, now, event="decided"), **extra}
     conditional = {":pending": PENDING}
     both_pending = {**conditional, ":now": int(now.timestamp())}
     approval_update = update_params(table, approval["pk"], decided, _STILL_OPEN, both_pending)

@@ -150,6 +150,12 @@ def csrf_token(key: bytes, approval_id: str, session: str = "") -> str:
     return _mac(key, f"csrf|{approval_id}|{session}" if session else f"csrf|{approval_id}")
 
 
+def batch_csrf_token(key: bytes, approval_id: str, session: str = "") -> str:
+    """The batch page's CSRF token: bound to the link that opened it (and the SSO session's email),
+    under its own purpose, so neither page's token serves the other's form."""
+    return _mac(key, f"batch-csrf|{approval_id}|{session}")
+
+
 def sign(key: bytes, purpose: str, text: str) -> str:
     """`text` with an HMAC over it and its purpose: for the SSO cookies."""
     return f"{text}.{_mac(key, f'{purpose}|{text}')}"

@@ -40,6 +40,12 @@ _CSS = (
     ".reject{background:#fff;color:#cf222e;border-color:#cf222e}"
     ".note{font-size:.875rem;color:#57606a;margin:1rem 0 0}"
     ".foot{text-align:center;font-size:.8rem;color:#8c959f;margin-top:1rem}"
+    "table{width:100%;border-collapse:collapse;margin:0 0 1rem}"
+    "th,td{text-align:left;padding:.45rem .5rem;border-bottom:1px solid #d0d7de;"
+    "vertical-align:top;overflow-wrap:anywhere}"
+    "th{color:#57606a;font-weight:600}"
+    "td input{width:1.1rem;height:1.1rem}"
+    ".ok{color:#1f883d;font-weight:600}.no{color:#cf222e;font-weight:600}"
 )
 _CSS_HASH = base64.b64encode(hashlib.sha256(_CSS.encode()).digest()).decode()
 
@@ -76,6 +82,33 @@ class Facts:
     execution: str
     console_url: str
     signed_in: str | None = None
+    others: int = 0  # the approver's other pending renewals (the batch page lists them all)
+
+
+@dataclass(frozen=True)
+class BatchRow:
+    """One pending renewal on the batch page: its reference (the record digest) and facts."""
+
+    ref: str
+    domain: str
+    serial: str
+    not_after: str
+    profile: str
+    targets: int | None
+    round: str
+    deadline: datetime
+    this_link: bool = False
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What happened to one selected item: a short word, whether it was decided, and why."""
+
+    ref: str
+    domain: str
+    result: str
+    decided: bool
+    detail: str
 
 
 @dataclass(frozen=True)
@@ -162,6 +195,12 @@ def confirmation(facts: Facts, csrf: str) -> str:
     ]
     if facts.signed_in is not None:
         rows.append(("Signed in as", _e(facts.signed_in)))
+    others = ""
+    if facts.others:
+        others = (
+            f'<p class="note">You have {facts.others} other pending renewal(s). '
+            f'<a href="{_e(facts.approval_id)}/batch">Review them all on one page</a>.</p>'
+        )
     return _page(
         "Approve certificate distribution?",
         f"<h1>Distribute the renewed certificate for {_e(facts.domain)}?</h1>"
@@ -177,7 +216,74 @@ def confirmation(facts: Facts, csrf: str) -> str:
         '<button class="reject" type="submit" name="decision" value="reject">Reject</button>'
         "</div></form>"
         '<p class="note">Nothing happens until you press a button. Your decision, the time, '
+        "your IP address and browser are recorded.</p>" + others,
+    )
+
+
+def batch(approver: str, rows: list[BatchRow], csrf: str, *, signed_in: str | None) -> str:
+    """The batch page: every pending renewal of one approver, a checkbox each, one decision for
+    the selection. Changes nothing; nothing is selected until the approver ticks it."""
+    if not rows:
+        return _page(
+            "Nothing waits for you",
+            "<h1>No renewals wait for your approval</h1><p>Every request sent to "
+            f"{_e(approver)} has been decided or has expired. Nothing was changed.</p>",
+        )
+    body = "".join(
+        "<tr>"
+        f'<td><input type="checkbox" id="i{n}" name="item" value="{_e(row.ref)}"></td>'
+        f'<td><label for="i{n}">{_e(row.domain)}</label>'
+        f"{' <em>(this link)</em>' if row.this_link else ''}"
+        f"{' <em>(escalated)</em>' if row.round == 'escalation' else ''}</td>"
+        f"<td><code>{_e(row.serial)}</code></td>"
+        f"<td>{_e(row.profile)}, "
+        f"{_e(f'{row.targets} target(s)' if row.targets is not None else 'its targets')}</td>"
+        f"<td>{_e(utc_time(row.deadline))}</td>"
+        "</tr>"
+        for n, row in enumerate(rows)
+    )
+    who = f"Signed in as {_e(signed_in)}. " if signed_in is not None else ""
+    return _page(
+        "Pending renewals",
+        f"<h1>{len(rows)} renewal(s) wait for your approval</h1>"
+        f'<p class="lead">{who}Requests sent to {_e(approver)}. Tick the ones to decide, then '
+        "approve or reject them together; each is recorded and answered on its own.</p>"
+        '<form method="post" action="batch">'
+        f'<input type="hidden" name="csrf" value="{_e(csrf)}">'
+        "<table><thead><tr><th></th><th>Domain</th><th>Serial</th><th>Profile</th>"
+        f"<th>Decide by</th></tr></thead><tbody>{body}</tbody></table>"
+        '<label for="reason">Reason (optional, for every ticked renewal)</label>'
+        f'<textarea id="reason" name="reason" maxlength="{MAX_REASON_BYTES}"></textarea>'
+        '<div class="actions">'
+        '<button class="approve" type="submit" name="decision" value="approve">'
+        "Approve selected</button>"
+        '<button class="reject" type="submit" name="decision" value="reject">'
+        "Reject selected</button>"
+        "</div></form>"
+        '<p class="note">Nothing happens until you press a button. Each decision, the time, '
         "your IP address and browser are recorded.</p>",
+    )
+
+
+def batch_results(results: list[BatchResult]) -> str:
+    """After a batch POST: what happened to each selected renewal."""
+    decided = sum(result.decided for result in results)
+    body = "".join(
+        "<tr>"
+        f"<td>{_e(result.domain)}</td>"
+        f'<td class="{"ok" if result.decided else "no"}">{_e(result.result)}</td>'
+        f"<td>{_e(result.detail)}</td>"
+        "</tr>"
+        for result in results
+    )
+    return _page(
+        "Decisions recorded",
+        f"<h1>{decided} of {len(results)} renewal(s) decided</h1>"
+        "<p>Each renewal was decided on its own; one that could not be decided did not stop the "
+        "others.</p>"
+        "<table><thead><tr><th>Domain</th><th>Result</th><th>Details</th></tr></thead>"
+        f"<tbody>{body}</tbody></table>"
+        '<p class="note"><a href="batch">Back to your pending renewals</a></p>',
     )
 
 
@@ -251,6 +357,16 @@ def sign_in_failed(why: str) -> str:
         "Sign-in failed",
         f"<h1>Sign-in failed</h1><p>{_e(why[:200])}. Nothing was changed. Open the link from "
         "the email again to sign in once more.</p>",
+    )
+
+
+def bad_batch(limit: int) -> str:
+    """400: the batch form was not 1..limit distinct renewals, one decision and a short reason."""
+    return _page(
+        "Incomplete form",
+        f"<h1>The form was incomplete</h1><p>Tick between 1 and {limit} renewals, then choose "
+        f"Approve or Reject; the reason may be at most {MAX_REASON_BYTES} bytes. Nothing was "
+        "changed.</p>",
     )
 
 

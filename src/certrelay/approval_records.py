@@ -22,6 +22,12 @@ if TYPE_CHECKING:
 
 REQUEST, APPROVAL, AUDIT = "request#", "approval#", "audit#"  # partition key prefixes
 PENDING, DECIDED, EXPIRED = "PENDING", "DECIDED", "EXPIRED"
+# The table's one global secondary index: approver (HASH) + expires_at (RANGE). Approval records
+# are the only items holding both (audit items name an approver but no deadline; requests hold a
+# deadline but a list of approvers), so the index lists approval records only. It projects the
+# status, kind and request and nothing else: never a token.
+APPROVER_INDEX = "ApproverIndex"
+_INDEX_PAGES = 10  # a query reads at most this many pages of the index
 _TO_DB, _FROM_DB = TypeSerializer(), TypeDeserializer()
 
 
@@ -30,6 +36,41 @@ def get_record(dynamodb: DynamoDBClient, table: str, pk: str) -> dict[str, Any] 
     item = dynamodb.get_item(TableName=table, Key={"pk": {"S": pk}}, ConsistentRead=True)
     found = item.get("Item")
     return {k: _FROM_DB.deserialize(v) for k, v in found.items()} if found else None
+
+
+def open_approvals(
+    dynamodb: DynamoDBClient, table: str, approver: str, now: datetime, *, limit: int
+) -> list[dict[str, Any]]:
+    """Up to `limit` PENDING approval records of one approver whose deadline has not passed,
+    soonest deadline first, as the index holds them (pk, request, status, kind, expires_at).
+
+    The index is eventually consistent: callers re-read each record before trusting it.
+    """
+    found: list[dict[str, Any]] = []
+    start: Any = None
+    for _ in range(_INDEX_PAGES):
+        paging: Any = {"ExclusiveStartKey": start} if start else {}
+        page = dynamodb.query(
+            TableName=table,
+            IndexName=APPROVER_INDEX,
+            KeyConditionExpression="approver = :approver AND expires_at >= :now",
+            FilterExpression="#status = :pending AND #kind = :approval",
+            ExpressionAttributeNames={"#status": "status", "#kind": "kind"},
+            ExpressionAttributeValues=to_db(
+                {
+                    ":approver": approver,
+                    ":now": int(now.timestamp()),
+                    ":pending": PENDING,
+                    ":approval": "approval",
+                }
+            ),
+            **paging,
+        )
+        found += [{k: _FROM_DB.deserialize(v) for k, v in i.items()} for i in page["Items"]]
+        start = page.get("LastEvaluatedKey")
+        if start is None or len(found) >= limit:
+            break
+    return found[:limit]
 
 
 def put_new(dynamodb: DynamoDBClient, table: str, item: Mapping[str, Any]) -> bool:

@@ -25,6 +25,7 @@ from certrelay.local.moto_fixes import closed_tasks_answer_timed_out
 from functions.approval import app as approval_app
 from functions.request_approval import app as request_app
 
+ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
 TABLE = "certrelay-approvals"
 KEY = "k3y-for-tests-0123456789abcdefghijklmnop"  # >= 32 characters
@@ -80,10 +81,15 @@ def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Aws]:
     config = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
     with mock_aws(config=config), closed_tasks_answer_timed_out():  # type: ignore[arg-type]
         dynamodb = boto3.client("dynamodb", region_name=REGION)
-        dynamodb.create_table(
+        dynamodb.create_table(  # as template.yaml's ApprovalTable, with its approver index
             TableName=TABLE,
             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "approver", "AttributeType": "S"},
+                {"AttributeName": "expires_at", "AttributeType": "N"},
+            ],
+            GlobalSecondaryIndexes=[approver_index()],
             BillingMode="PAY_PER_REQUEST",
         )
         dynamodb.update_time_to_live(
@@ -125,6 +131,16 @@ def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Aws]:
         yield Aws(dynamodb, sfn, sqs, queue_url, acm, profiles_file)
         for clear in clears:  # a test may have replaced _dependencies by now
             clear()
+
+
+def approver_index() -> dict[str, Any]:
+    """template.yaml's ApproverIndex, read from the template so the two cannot drift apart."""
+    from cfnlint.decode import decode
+
+    template, _ = decode(str(ROOT / "template.yaml"))
+    assert template is not None
+    (index,) = template["Resources"]["ApprovalTable"]["Properties"]["GlobalSecondaryIndexes"]
+    return dict(index)
 
 
 def waiting_execution(aws: Aws, *, timeout_seconds: int = 60) -> tuple[str, str]:
