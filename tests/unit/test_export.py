@@ -263,5 +263,6 @@ def test_a_payload_without_a_certificate_arn_is_an_invalid_request(event: dict[s
             secrets_client=untouched,
             settings=ExportSettings.from_env(ENV),
             profiles={},
+            guard=untouched,
             now=NOW,
         )
