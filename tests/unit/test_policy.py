@@ -623,9 +623,9 @@ def test_an_exportable_public_certificate_with_targets_is_distributed_like_a_pri
 ) -> None:
     # GIVEN ACM says the public certificate's Options.Export is ENABLED, and its profile has targets
     cert = _public("ENABLED")
-    # WHEN ACM says it is available
+    # WHEN ACM says it is available (the event's Exported, not exported yet, changes nothing)
     decision = decide(
-        event("Available", Action=action, CertificateType="AMAZON_ISSUED"),
+        event("Available", Action=action, CertificateType="AMAZON_ISSUED", Exported=False),
         cert,
         OWNED_WITH_TARGETS,
         now=NOW,
