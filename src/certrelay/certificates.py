@@ -96,7 +96,8 @@ def certificate_from_description(detail: dict[str, Any], tags: dict[str, str]) -
         not_after=_utc(detail.get("NotAfter")),
         in_use=bool(detail.get("InUseBy")),
         renewal_eligibility=detail.get("RenewalEligibility"),
-        exportable=cert_type == "PRIVATE" or export == "ENABLED",
+        # private: always; public (AMAZON_ISSUED): only if requested with Options.Export ENABLED
+        exportable=cert_type == "PRIVATE" or (cert_type == "AMAZON_ISSUED" and export == "ENABLED"),
         tags=dict(tags),
         revoked_at=_utc(detail.get("RevokedAt")),
         revocation_reason=detail.get("RevocationReason") or None,

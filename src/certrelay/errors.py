@@ -72,5 +72,10 @@ class BundleNotFound(CertrelayError):
     """No complete bundle in the stack's bucket for the certificate and ACM's current serial."""
 
 
+class ExportCapReached(CertrelayError):
+    """The profile's `exports_per_day` is used up for this UTC day: nothing was exported; the
+    owners and operations are told, and a redelivered event tries again."""
+
+
 class UnknownState(CertrelayError):
     """The payload's `state` is not in the invoked function's routing table; not retried."""

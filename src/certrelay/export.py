@@ -42,6 +42,7 @@ from certrelay.errors import (
     ProfileMismatch,
     ServiceThrottled,
 )
+from certrelay.export_guard import ExportGuard
 from certrelay.profiles import Profile
 from certrelay.text import iso_z
 
@@ -110,13 +111,18 @@ def export_certificate(
     secrets_client: Any,
     settings: ExportSettings,
     profiles: Mapping[str, Profile],
+    guard: ExportGuard,
     now: datetime,
 ) -> dict[str, Any]:
     """Export the decision's certificate once per serial; return S3 references, no secrets.
 
     The profile comes from the certificate's own `certrelay:profile` tag in ACM, never from
     the payload: a payload naming another profile, or a profile that is not deployed or has
-    no targets, is refused (ProfileMismatch) before anything is exported.
+    no targets, is refused (ProfileMismatch) before anything is exported. A PRIVATE certificate
+    and an exportable public one (Options.Export ENABLED) go the same way. The cost guard
+    (certrelay.export_guard) stands between the bucket's answer and ACM: a serial whose bundle
+    is there is reused; otherwise it is claimed once and counted against the profile's
+    `exports_per_day` before ExportCertificate is called.
     """
     arn, certificate_id = _certificate_arn(event)
     certificate = _exportable(read_certificate(acm_client, arn), arn, now)
@@ -127,11 +133,18 @@ def export_certificate(
     if existing is not None:
         return _result(existing, settings.bucket, prefix, created=False)
 
+    execution = str(event.get("execution") or "")
+    cap = profiles[profile].exports_per_day
+    guard.claim(arn, serial, execution=execution, profile=profile, exports_per_day=cap, now=now)
     passphrase = new_passphrase()
-    with _transient("ACM"):
-        exported = acm_client.export_certificate(
-            CertificateArn=arn, Passphrase=passphrase.encode("ascii")
-        )
+    try:
+        with _transient("ACM"):
+            exported = acm_client.export_certificate(
+                CertificateArn=arn, Passphrase=passphrase.encode("ascii")
+            )
+    except Exception:
+        guard.release(arn, serial, execution=execution)  # ACM exported nothing
+        raise
     pems = (exported["Certificate"], exported.get("CertificateChain", ""), exported["PrivateKey"])
     checked = verify_export(
         *pems, passphrase, acm_serial=serial, acm_not_after=certificate.not_after
@@ -170,6 +183,7 @@ def export_certificate(
         if _code(error) != "PreconditionFailed" or winner is None:
             raise
         return _result(winner, settings.bucket, prefix, created=False)
+    guard.exported(arn, serial, fingerprint=checked.fingerprint_sha256, now=now)
     return _result((manifest, version), settings.bucket, prefix, created=True)
 
 

@@ -58,6 +58,9 @@ CERTIFICATE_ISSUED = "CertificateIssued"  # a new certificate was issued (Availa
 CERTIFICATE_RENEWED = "CertificateRenewed"  # ACM renewed the certificate (Available, RENEWAL)
 CERTIFICATE_IMPORTED = "CertificateImported"  # a certificate was (re)imported (IMPORT, REIMPORT)
 DISTRIBUTION_PENDING = "DistributionPending"  # renewed exportable certificate has targets to feed
+# with DistributionPending: the certificate is public (AMAZON_ISSUED) and ACM lets it be exported
+EXPORTABLE_PUBLIC_RENEWED = "ExportablePublicRenewed"  # ACM renewed it (Available, RENEWAL)
+EXPORTABLE_PUBLIC_ISSUED = "ExportablePublicIssued"  # ACM issued it (Available, ISSUANCE)
 CERTIFICATE_NOT_FOUND = "CertificateNotFound"  # ACM no longer has the certificate
 OWNER_MISSING = "OwnerMissing"  # no owner tag or profile owners: the fallback owner was told
 PROFILE_UNKNOWN = "ProfileUnknown"  # the certrelay:profile tag names no configured profile
@@ -204,6 +207,9 @@ def decide(
     )
     route, reason, severity, summary = _judge(event, certificate, owners, days, thresholds, now)
     reasons = [reason]
+    public = certificate is not None and certificate.type == "AMAZON_ISSUED"
+    if route == ROUTE_DISTRIBUTE and public:
+        reasons += [_exportable_public(event)]
     if route not in (ROUTE_IGNORE, ROUTE_INCONSISTENT) and certificate is not None:
         reasons += [OWNER_MISSING] if owners.fallback else []
         reasons += [PROFILE_UNKNOWN] if owners.profile_unknown else []
@@ -265,6 +271,14 @@ def _distribution(owners: Owners) -> DistributionPlan | None:
         max_concurrency=profile.max_concurrency or DEFAULT_MAX_CONCURRENCY,
         window=profile.window,
     )
+
+
+def _exportable_public(event: AcmEvent) -> str:
+    """Why a public certificate is distributed: ACM's Options.Export said ENABLED (the event's
+    Exported or Exportable fields are never read for this)."""
+    if event.detail.action == "RENEWAL":
+        return EXPORTABLE_PUBLIC_RENEWED
+    return EXPORTABLE_PUBLIC_ISSUED
 
 
 def _in_use(event: AcmEvent, cert: Certificate | None) -> bool:
@@ -395,12 +409,14 @@ def _available(
 ) -> tuple[str, str, Severity, str]:
     action = event.detail.action
     targets = owners.profile.targets if owners.profile is not None else []
+    # cert.exportable: PRIVATE, or public with ACM's Options.Export ENABLED (re-read, not the event)
     if action in ("RENEWAL", "ISSUANCE") and cert.exportable and targets:
+        public = "Exportable public certificate " if cert.type == "AMAZON_ISSUED" else ""
         return (
             ROUTE_DISTRIBUTE,
             DISTRIBUTION_PENDING,
             Severity.INFORMATIONAL,
-            f"{name} is {'renewed' if action == 'RENEWAL' else 'issued'} and waits to be "
+            f"{public}{name} is {'renewed' if action == 'RENEWAL' else 'issued'} and waits to be "
             f"distributed to {len(targets)} target(s) of profile '{owners.profile_name}'.",
         )
     reason = _AVAILABLE_REASONS.get(action or "ISSUANCE", CERTIFICATE_ISSUED)

@@ -250,6 +250,8 @@ class Profile(_Strict):
     escalation: list[EmailStr] = Field(default_factory=list)
     window: MaintenanceWindow | None = None
     max_concurrency: int | None = Field(None, ge=1, le=40)
+    # the export cost guard: at most this many ExportCertificate calls per UTC day (export_guard)
+    exports_per_day: int = Field(20, ge=1, le=1000)
     # directories whose executables a server target may name as script:<path>
     script_dirs: list[Annotated[str, AfterValidator(_script_dir)]] = Field(default_factory=list)
     targets: list[Target] = Field(default_factory=list)

@@ -144,6 +144,7 @@ def test_sns_publish_retries_exactly_the_transient_errors():
         "Send Email",
         "Report Rejected Event",
         "Report Inconsistent Event",
+        "Report Export Cap",
         "Report Failure",
     }
     for state, errors in retried.items():

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from certrelay.export_guard import CLAIM, DAY
 from certrelay.mail_markers import NOTIFIED
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -117,12 +118,20 @@ def test_only_the_state_machine_writes_the_event_gate(translated):
         and statement["Resource"] == {"Fn::GetAtt": ["EventTable", "Arn"]}
     ]
     markers_only = {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [NOTIFIED + "*"]}}
-    writers = {logical_id for logical_id, s in writes if s.get("Condition") != markers_only}
+    export_records_only = {
+        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{CLAIM}*", f"{DAY}*"]}
+    }
+    own_records = (markers_only, export_records_only)
+    writers = {logical_id for logical_id, s in writes if s.get("Condition") not in own_records}
     marker_writers = {logical_id for logical_id, s in writes if s.get("Condition") == markers_only}
+    export_writers = {
+        logical_id for logical_id, s in writes if s.get("Condition") == export_records_only
+    }
 
     assert gate["Type"] == "AWS::DynamoDB::Table"
     assert writers == {"CertificateLifecycleStateMachineRole"}
     assert marker_writers == {"NotifyFunctionRole"}
+    assert export_writers == {"ExportFunctionRole"}  # the export cost guard's claims and counts
 
 
 def test_only_the_workflow_and_its_notifiers_publish(translated):
@@ -393,6 +402,8 @@ def test_every_alarm_watches_a_real_metric_of_a_stack_resource(translated):
     }
     watched = set()
     for name, alarm in alarms.items():
+        if alarm["Namespace"] == "certrelay":  # a business metric: checked below
+            continue
         dimension, resource_type = KNOWN_METRICS[alarm["Namespace"]][alarm["MetricName"]]
         ((dim,),) = [alarm["Dimensions"]]
         assert dim["Name"] == dimension, name
@@ -411,6 +422,26 @@ def test_every_alarm_watches_a_real_metric_of_a_stack_resource(translated):
         assert (metric, "CertificateEventsRule") in watched
     assert ("ApproximateNumberOfMessagesVisible", "CertificateEventsDeadLetterQueue") in watched
     assert ("NumberOfNotificationsFailed", "NotificationTopic") in watched
+
+
+def test_the_export_cap_alarm_watches_the_metric_the_export_function_emits(translated):
+    """The cost guard pages ops: the alarm's metric is the one tasks/export.py counts, under the
+    one dimension Powertools adds (service = the functions' POWERTOOLS_SERVICE_NAME)."""
+    resources = translated["Resources"]
+    (alarm,) = [
+        r["Properties"]
+        for r in resources.values()
+        if r["Type"] == "AWS::CloudWatch::Alarm" and r["Properties"]["Namespace"] == "certrelay"
+    ]
+    task = (ROOT / "src" / "certrelay" / "tasks" / "export.py").read_text(encoding="utf-8")
+    environment = resources["ExportFunction"]["Properties"]["Environment"]["Variables"]
+    service = environment["POWERTOOLS_SERVICE_NAME"]
+
+    assert alarm["MetricName"] == "ExportCapReached"
+    assert 'count("ExportCapReached", {})' in task
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": service}]
+    assert alarm["AlarmActions"] == [{"Ref": "OpsTopic"}]
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
 
 
 def test_approval_records_expire_on_their_own_ttl_attribute(translated):

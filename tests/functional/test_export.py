@@ -21,8 +21,16 @@ from moto import mock_aws
 from moto.acm.models import acm_backends
 from moto.core.exceptions import JsonRESTError
 
-from certrelay.errors import ExportMismatch, ExportRefused, ProfileMismatch, ServiceThrottled
+from certrelay.errors import (
+    BundleNotFound,
+    ExportCapReached,
+    ExportMismatch,
+    ExportRefused,
+    ProfileMismatch,
+    ServiceThrottled,
+)
 from certrelay.export import ExportSettings, export_certificate, role_arn
+from certrelay.export_guard import EXPORTED, EXPORTING, ExportGuard, claim_key, day_key
 from certrelay.profiles import load_profiles
 from functions.export import app
 from tests.functional.test_triage import import_certificate
@@ -31,6 +39,7 @@ REGION = "us-east-1"
 ACCOUNT = "123456789012"
 BUCKET = "certrelay-bundles"
 PREFIX = "certrelay/export/"
+TABLE = "certrelay-events"
 DOMAIN = "api.internal.example.com"
 SANS = [DOMAIN, "api2.internal.example.com"]
 EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:CertrelayStateMachine:run-1"
@@ -46,6 +55,10 @@ profiles:
     targets: [{kind: s3, bucket: partner-bundles}]
   empty:
     owners: [web-team@example.com]
+  capped:
+    approval: auto
+    exports_per_day: 1
+    targets: [{kind: s3, bucket: partner-bundles}]
 """
 
 
@@ -82,6 +95,11 @@ class Aws:
     passphrase_key: str
     arn: str
     exports: Exports
+    dynamodb: Any
+
+    def record(self, pk: str) -> dict[str, Any] | None:
+        item = self.dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": pk}}).get("Item")
+        return {k: next(iter(v.values())) for k, v in item.items()} if item else None
 
 
 @pytest.fixture
@@ -94,6 +112,13 @@ def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Aws]:
         s3 = boto3.client("s3", region_name=REGION)
         s3.create_bucket(Bucket=BUCKET)
         s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        dynamodb.create_table(
+            TableName=TABLE,
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
         ca = boto3.client("acm-pca", region_name=REGION).create_certificate_authority(
             CertificateAuthorityConfiguration={
                 "KeyAlgorithm": "RSA_2048",
@@ -119,11 +144,12 @@ def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Aws]:
             "BUNDLE_KMS_KEY_ARN": bundle_key,
             "PASSPHRASE_SECRET_PREFIX": PREFIX,
             "PASSPHRASE_KMS_KEY_ARN": passphrase_key,
+            "EVENT_TABLE_NAME": TABLE,
         }.items():
             monkeypatch.setenv(name, value)
         app._dependencies.cache_clear()
         secrets = boto3.client("secretsmanager", region_name=REGION)
-        yield Aws(acm, s3, secrets, bundle_key, passphrase_key, arn, exports)
+        yield Aws(acm, s3, secrets, bundle_key, passphrase_key, arn, exports, dynamodb)
         app._dependencies.cache_clear()
 
 
@@ -133,9 +159,9 @@ def secret_version_stages(aws: Aws, secret_arn: str) -> dict[str, list[str]]:
     return {v["VersionId"]: sorted(v.get("VersionStages", [])) for v in versions}
 
 
-def export(arn: str, profile: str | None = "web") -> dict[str, Any]:
+def export(arn: str, profile: str | None = "web", execution: str = EXECUTION) -> dict[str, Any]:
     """Invoke the handler as "Export Certificate" does."""
-    event = {"execution": EXECUTION, "decision": {"certificate": {"arn": arn}, "profile": profile}}
+    event = {"execution": execution, "decision": {"certificate": {"arn": arn}, "profile": profile}}
     result: dict[str, Any] = app.handler(event, FakeContext())  # type: ignore[arg-type]
     return result
 
@@ -314,8 +340,11 @@ def test_a_concurrent_export_that_finished_first_keeps_its_bundle(aws: Aws) -> N
         return answer
 
     aws.exports.replace = finish_first_run
+    # (an operator deleted the serial's export record, so the cost guard lets the second run in)
+    serial = bundle_path(aws).rsplit("/", 1)[1]
+    aws.dynamodb.delete_item(TableName=TABLE, Key={"pk": {"S": claim_key(aws.arn, serial)}})
     # WHEN the second run reaches its manifest write
-    second = export(aws.arn)
+    second = export(aws.arn, execution=EXECUTION + "-2")
     # THEN it does not overwrite: the first run's manifest (and file versions) stand
     assert second["created"] is False
     assert {k: v for k, v in second["versions"].items() if k != "manifest"} == {
@@ -358,6 +387,7 @@ def test_a_certificate_past_its_not_after_is_refused(aws: Aws) -> None:
             secrets_client=aws.secrets,
             settings=ExportSettings(BUCKET, aws.bundle_key, PREFIX),
             profiles=load_profiles(PROFILES),
+            guard=ExportGuard(aws.dynamodb, TABLE),
             now=not_after + timedelta(seconds=1),
         )
     assert nothing_written(aws)
@@ -514,3 +544,151 @@ def test_the_export_roles_principal_arn_is_its_role_not_its_session(
     # GIVEN the STS caller ARN of a Lambda WHEN it is turned into aws:PrincipalArn THEN it is
     # the role's ARN (what the policy condition compares)
     assert role_arn(caller) == principal
+
+
+# --- exportable public certificates and the export cost guard ---------------------------------
+
+
+def public_certificate(aws: Aws, *, exportable: bool, profile: str = "web") -> str:
+    """An AMAZON_ISSUED certificate, with ACM's Options.Export as asked, tagged for `profile`.
+
+    moto issues it at once only after MOTO_ACM_VALIDATION_WAIT; its status is set ISSUED here
+    (moto would also export it while PENDING_VALIDATION; certrelay refuses that itself)."""
+    arn = aws.acm.request_certificate(
+        DomainName="www.example.com",
+        Options={"Export": "ENABLED" if exportable else "DISABLED"},
+    )["CertificateArn"]
+    aws.acm.add_tags_to_certificate(
+        CertificateArn=arn, Tags=[{"Key": "certrelay:profile", "Value": profile}]
+    )
+    acm_backends[ACCOUNT][REGION]._certificates[arn].status = "ISSUED"
+    return arn
+
+
+def serial_of(aws: Aws, arn: str) -> str:
+    serial = f"{int(aws.acm.describe_certificate(CertificateArn=arn)['Certificate']['Serial']):x}"
+    return serial.zfill(len(serial) + len(serial) % 2)
+
+
+def test_an_exportable_public_certificate_is_exported_like_a_private_one(aws: Aws) -> None:
+    # GIVEN a public certificate requested with Options.Export ENABLED, tagged for profile web
+    arn = public_certificate(aws, exportable=True)
+    # WHEN Export Certificate runs
+    result = export(arn)
+    # THEN one bundle is written, its key still encrypted, and the serial's claim says EXPORTED
+    assert result["created"] is True
+    assert len(aws.exports.answers) == 1
+    assert b"ENCRYPTED PRIVATE KEY" in body(aws, result["keys"]["privkey"])
+    claim = aws.record(claim_key(arn, result["serial"]))
+    assert claim is not None
+    assert (claim["status"], claim["execution"]) == (EXPORTED, EXECUTION)
+    assert claim["fingerprint_sha256"] == result["fingerprint"]
+
+
+def test_a_public_certificate_that_is_not_exportable_is_refused_without_asking_acm(
+    aws: Aws,
+) -> None:
+    arn = public_certificate(aws, exportable=False)
+    with pytest.raises(ExportRefused, match="AMAZON_ISSUED"):
+        export(arn)
+    assert aws.exports.answers == []
+    assert nothing_written(aws)
+    assert aws.record(claim_key(arn, serial_of(aws, arn))) is None
+
+
+def test_a_second_run_of_the_same_serial_reuses_the_bundle_and_never_exports_again(
+    aws: Aws,
+) -> None:
+    # GIVEN a public certificate exported by one run
+    arn = public_certificate(aws, exportable=True)
+    first = export(arn)
+    # WHEN another run (a second Available event for the same serial) exports it
+    second = export(arn, execution=EXECUTION + "-2")
+    # THEN the bundle in the bucket is its answer: ACM was asked once, the day counted once
+    assert second == {**first, "created": False}
+    assert len(aws.exports.answers) == 1
+    day = aws.record(day_key("web", datetime.now(UTC)))
+    assert day is not None
+    assert day["exports"] == "1"
+
+
+def test_a_serial_exported_before_whose_bundle_is_gone_is_bundle_not_found(aws: Aws) -> None:
+    # GIVEN a serial exported by one run, whose manifest has since gone from the bucket
+    arn = public_certificate(aws, exportable=True)
+    first = export(arn)
+    aws.s3.delete_object(Bucket=BUCKET, Key=first["keys"]["manifest"])
+    # WHEN another run exports it, THEN it is refused by name and ACM is not asked again
+    with pytest.raises(BundleNotFound, match="exports a serial once"):
+        export(arn, execution=EXECUTION + "-2")
+    assert len(aws.exports.answers) == 1
+
+
+def test_a_serial_another_run_is_exporting_right_now_makes_this_run_retry(aws: Aws) -> None:
+    # GIVEN another run claimed the serial a moment ago and has not written its bundle yet
+    arn = public_certificate(aws, exportable=True)
+    claim = {
+        "pk": {"S": claim_key(arn, serial_of(aws, arn))},
+        "status": {"S": EXPORTING},
+        "execution": {"S": EXECUTION + "-other"},
+        "claimed_at": {"S": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")},
+    }
+    aws.dynamodb.put_item(TableName=TABLE, Item=claim)
+    # WHEN this run exports, THEN it is told to retry (ServiceThrottled) and exports nothing
+    with pytest.raises(ServiceThrottled, match="being exported"):
+        export(arn)
+    assert aws.exports.answers == []
+    # AND a claim left long ago by a run that died is not taken over: BundleNotFound
+    claim["claimed_at"] = {"S": "2020-01-01T00:00:00Z"}
+    aws.dynamodb.put_item(TableName=TABLE, Item=claim)
+    with pytest.raises(BundleNotFound, match="never wrote its bundle"):
+        export(arn)
+    assert aws.exports.answers == []
+
+
+def test_the_daily_cap_stops_the_export_and_counts_the_metric(
+    aws: Aws, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "certrelay")  # as the template's Globals set it
+    # GIVEN profile capped (exports_per_day: 1) whose one export of the day is done
+    first, second = (public_certificate(aws, exportable=True, profile="capped") for _ in "12")
+    export(first, profile="capped")
+    capsys.readouterr()
+    # WHEN a second certificate of the profile is exported the same UTC day
+    with pytest.raises(ExportCapReached, match="cap of 1 exports"):
+        export(second, profile="capped", execution=EXECUTION + "-2")
+    # THEN ACM was not asked, nothing of it was written, its claim is released for another day
+    assert len(aws.exports.answers) == 1
+    assert aws.record(claim_key(second, serial_of(aws, second))) is None
+    assert not aws.s3.list_objects_v2(
+        Bucket=BUCKET, Prefix=f"certificates/{second.rsplit('/', 1)[1]}/"
+    ).get("Contents")
+    day = aws.record(day_key("capped", datetime.now(UTC)))
+    assert day is not None
+    assert day["exports"] == "1"
+    assert int(day["expires_at"]) > datetime.now(UTC).timestamp()
+    # AND the ExportCapReached metric (the alarm's) was emitted with the service dimension only
+    (emf,) = [
+        json.loads(line)
+        for line in capsys.readouterr().out.splitlines()
+        if "ExportCapReached" in line
+    ]
+    (metric,) = emf["_aws"]["CloudWatchMetrics"]
+    assert metric["Namespace"] == "certrelay"
+    assert metric["Dimensions"] == [["service"]]
+    assert (metric["Metrics"][0]["Name"], emf["service"]) == ("ExportCapReached", "certrelay")
+
+
+def test_a_failed_export_call_releases_its_claim_so_a_retry_exports(aws: Aws) -> None:
+    # GIVEN ACM's ExportCertificate failing once
+    arn = public_certificate(aws, exportable=True)
+
+    def fail(answer: tuple[str, str, str], _: bytes) -> tuple[str, str, str]:
+        raise JsonRESTError("InternalFailure", "ACM fell over")
+
+    aws.exports.replace = fail
+    with pytest.raises(ServiceThrottled):
+        export(arn)
+    assert aws.record(claim_key(arn, serial_of(aws, arn))) is None
+    # WHEN the task is retried, THEN it exports
+    aws.exports.replace = None
+    assert export(arn)["created"] is True

@@ -288,3 +288,12 @@ def test_the_size_limit_is_eventbridges_256_kb() -> None:
     raw = load("revoked.json")
     raw["detail"]["Padding"] = "x" * (EVENT_SIZE_LIMIT - entry_size(raw) - len(',"Padding":""'))
     assert entry_size(raw) == EVENT_SIZE_LIMIT == 262144
+
+
+def test_a_revoked_public_event_with_exportable_parses_and_the_field_is_not_kept() -> None:
+    # ACM's Revoked event carries Exportable (public certificates); triage reads ACM instead
+    raw = json.loads((EVENTS / "revoked.json").read_text(encoding="utf-8"))
+    raw["detail"]["Exportable"] = True
+    parsed = parse_event(raw)
+    assert parsed.detail.exported is True
+    assert "Exportable" not in parsed.detail.model_dump(by_alias=True)

@@ -263,5 +263,17 @@ def test_a_payload_without_a_certificate_arn_is_an_invalid_request(event: dict[s
             secrets_client=untouched,
             settings=ExportSettings.from_env(ENV),
             profiles={},
+            guard=untouched,
             now=NOW,
         )
+
+
+def test_the_export_cap_counts_utc_days_whatever_the_clocks_zone() -> None:
+    from datetime import timezone
+
+    from certrelay.export_guard import claim_key, day_key
+
+    berlin_morning = datetime(2026, 3, 2, 0, 30, tzinfo=timezone(timedelta(hours=1)))
+    assert day_key("web", berlin_morning) == "export-day#web#2026-03-01"
+    arn = "arn:aws:acm:us-east-1:123456789012:certificate/abc"
+    assert claim_key(arn, "0a1b") == f"export#{arn}#0a1b"

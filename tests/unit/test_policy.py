@@ -281,7 +281,7 @@ def test_reason_codes_are_unique_pascal_case_strings() -> None:
         and not name.startswith(("ROUTE_", "FINDING_"))
         and value not in (policy.DISTRIBUTION_INCOMPLETE, policy.EXPORT_REFUSED)  # problems only
     ]
-    assert len(codes) == len(set(codes)) == 17
+    assert len(codes) == len(set(codes)) == 19  # 17, + ExportablePublicRenewed, …Issued
     assert all(code[0].isupper() and code.isalpha() for code in codes)
 
 
@@ -587,3 +587,90 @@ def test_each_problem_raised_later_has_one_severity_in_the_policy(
 def test_an_unknown_problem_has_no_severity() -> None:
     with pytest.raises(ValueError, match=r"unknown problem 'Bogus'; known: "):
         policy.finding_severity("Bogus")
+
+
+# --- exportable public certificates (issue 13) ------------------------------------------------
+
+
+def _public(export: str | None) -> Certificate:
+    """An AMAZON_ISSUED certificate as DescribeCertificate tells it, Options.Export as given."""
+    from certrelay.certificates import certificate_from_description
+
+    detail: dict[str, Any] = {
+        "CertificateArn": ARN,
+        "DomainName": "www.example.com",
+        "Type": "AMAZON_ISSUED",
+        "Status": "ISSUED",
+        "Serial": "0a:1b",
+        "NotBefore": NOW - timedelta(days=1),
+        "NotAfter": NOW + timedelta(days=197),
+        "RenewalEligibility": "ELIGIBLE",
+    }
+    if export is not None:
+        detail["Options"] = {"Export": export}
+    return certificate_from_description(detail, {"certrelay:profile": "web"})
+
+
+@pytest.mark.parametrize(
+    ("action", "public_reason"),
+    [
+        ("RENEWAL", policy.EXPORTABLE_PUBLIC_RENEWED),
+        ("ISSUANCE", policy.EXPORTABLE_PUBLIC_ISSUED),
+    ],
+)
+def test_an_exportable_public_certificate_with_targets_is_distributed_like_a_private_one(
+    action: str, public_reason: str
+) -> None:
+    # GIVEN ACM says the public certificate's Options.Export is ENABLED, and its profile has targets
+    cert = _public("ENABLED")
+    # WHEN ACM says it is available (the event's Exported, not exported yet, changes nothing)
+    decision = decide(
+        event("Available", Action=action, CertificateType="AMAZON_ISSUED", Exported=False),
+        cert,
+        OWNED_WITH_TARGETS,
+        now=NOW,
+        thresholds=THRESHOLDS,
+    )
+    # THEN it goes the private certificates' way, and the plan says why a public one does
+    assert (decision.route, decision.reason) == (
+        policy.ROUTE_DISTRIBUTE,
+        policy.DISTRIBUTION_PENDING,
+    )
+    assert decision.reasons[:2] == (policy.DISTRIBUTION_PENDING, public_reason)
+    assert decision.summary.startswith("Exportable public certificate www.example.com is ")
+    assert decision.approval is not None
+    assert decision.distribution is not None
+
+
+@pytest.mark.parametrize("export", ["DISABLED", None])
+def test_a_public_certificate_acm_does_not_let_export_keeps_its_old_route(
+    export: str | None,
+) -> None:
+    # GIVEN a public certificate ACM will not export, even though the event claims Exported
+    cert = _public(export)
+    decision = decide(
+        event("Available", Action="RENEWAL", CertificateType="AMAZON_ISSUED", Exported=True),
+        cert,
+        OWNED_WITH_TARGETS,
+        now=NOW,
+        thresholds=THRESHOLDS,
+    )
+    # THEN the owners hear it was renewed; nothing is planned for export
+    assert (decision.route, decision.reason) == (policy.ROUTE_NOTIFY, policy.CERTIFICATE_RENEWED)
+    assert policy.EXPORTABLE_PUBLIC_RENEWED not in decision.reasons
+    assert decision.distribution is None
+
+
+def test_a_private_certificate_carries_no_public_reason() -> None:
+    cert = certificate(type="PRIVATE", exportable=True, renewal_eligibility="ELIGIBLE")
+    decision = decide(
+        event("Available", Action="RENEWAL"),
+        cert,
+        OWNED_WITH_TARGETS,
+        now=NOW,
+        thresholds=THRESHOLDS,
+    )
+    assert decision.route == policy.ROUTE_DISTRIBUTE
+    assert not {policy.EXPORTABLE_PUBLIC_RENEWED, policy.EXPORTABLE_PUBLIC_ISSUED} & set(
+        decision.reasons
+    )

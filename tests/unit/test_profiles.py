@@ -386,3 +386,13 @@ def test_a_target_name_is_letters_digits_and_dot_dash_underscore() -> None:
     with pytest.raises(ProfileError) as caught:
         load_profiles(text)
     assert "targets[0].name: 'a#1' is not a valid target name" in str(caught.value)
+
+
+def test_a_profile_may_export_twenty_certificates_a_day_unless_it_says_otherwise() -> None:
+    from certrelay.profiles import Profile
+
+    assert Profile().exports_per_day == 20
+    assert Profile(exports_per_day=1).exports_per_day == 1
+    for wrong in (0, 1001, "many"):
+        with pytest.raises(ValueError, match="exports_per_day"):
+            Profile(exports_per_day=wrong)

@@ -9,7 +9,10 @@ from typing import Any
 
 import boto3
 
+from certrelay.errors import ExportCapReached
 from certrelay.export import ExportSettings, export_certificate, role_arn
+from certrelay.export_guard import ExportGuard
+from certrelay.metrics import count
 from certrelay.profiles import Profile, load_profiles_file
 
 # The answer's fields a log line may hold (references and facts, never a secret's value).
@@ -19,13 +22,14 @@ LOGGED = ("prefix", "serial", "fingerprint", "not_after")
 @dataclasses.dataclass(frozen=True)
 class Exporter:
     """Settings (with the export role, exempt from the passphrases' Deny), deployed profiles,
-    and the ACM, S3 and Secrets Manager clients."""
+    the ACM, S3 and Secrets Manager clients, and the cost guard's records."""
 
     settings: ExportSettings
     profiles: dict[str, Profile]
     acm: Any
     s3: Any
     secretsmanager: Any
+    guard: ExportGuard
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Exporter:
@@ -33,17 +37,25 @@ class Exporter:
         caller = boto3.client("sts").get_caller_identity()["Arn"]  # the export role, for the Deny
         settings = dataclasses.replace(settings, export_role_arn=role_arn(caller))
         profiles = load_profiles_file(environ.get("PROFILES_FILE"))
-        clients = (boto3.client(name) for name in ("acm", "s3", "secretsmanager"))
-        return cls(settings, profiles, *clients)
+        guard = ExportGuard.from_env(environ, boto3.client("dynamodb"))
+        acm, s3, secretsmanager = (boto3.client(n) for n in ("acm", "s3", "secretsmanager"))
+        return cls(settings, profiles, acm, s3, secretsmanager, guard)
 
     def export(self, event: Mapping[str, Any], *, now: datetime) -> dict[str, Any]:
-        """Export the payload's certificate once per serial; S3 references back, no secrets."""
-        return export_certificate(
-            event,
-            acm_client=self.acm,
-            s3_client=self.s3,
-            secrets_client=self.secretsmanager,
-            settings=self.settings,
-            profiles=self.profiles,
-            now=now,
-        )
+        """Export the payload's certificate once per serial; S3 references back, no secrets.
+        A profile at its daily cap is counted in the ExportCapReached metric (its alarm pages
+        operations) before the error ends the run."""
+        try:
+            return export_certificate(
+                event,
+                acm_client=self.acm,
+                s3_client=self.s3,
+                secrets_client=self.secretsmanager,
+                settings=self.settings,
+                profiles=self.profiles,
+                guard=self.guard,
+                now=now,
+            )
+        except ExportCapReached:
+            count("ExportCapReached", {})  # the service dimension only: the alarm's metric
+            raise
