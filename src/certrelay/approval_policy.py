@@ -37,6 +37,20 @@ REASONS = (
     POLICY_AUTO,
 )
 
+# Each reason in words, for the approver's mail.
+MEANINGS = {
+    LIKE_FOR_LIKE: "like-for-like with the last verified distribution",
+    FIRST_DISTRIBUTION: "no distribution of this certificate is on record yet",
+    NAMES_CHANGED: "a name was added or removed since the last distribution",
+    KEY_CHANGED: "the key algorithm or size changed",
+    ISSUER_CHANGED: "another CA issued it",
+    TARGETS_CHANGED: "the profile's targets changed",
+    LAST_RUN_FAILED: "the certificate's last run did not succeed",
+    NOT_VERIFIED: "the last distribution was not verified on every target",
+    POLICY_HUMAN: "the profile asks a person every time",
+    POLICY_AUTO: "the profile approves every renewal",
+}
+
 
 @dataclass(frozen=True)
 class Shape:
