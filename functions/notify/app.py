@@ -1,4 +1,4 @@
-"""Notify function: Report Distribution, Notify Export Failure, Notify Rejection, Notify Expiry."""
+"""Notify function: how a renewal ended, to its people (ROUTES) and to its distribution record."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from certrelay.tasks import notify
 logger = Logger()
 ROUTES = {  # the state's name (the payload's `state`, from $$.State.Name) → its code
     "Report Distribution": notify.report_distribution,
+    "Record Distribution": notify.record_distribution,
     "Notify Export Failure": notify.export_failure,
     "Notify Rejection": notify.rejection,
     "Notify Expiry": notify.expiry,
@@ -24,17 +25,13 @@ ROUTES = {  # the state's name (the payload's `state`, from $$.State.Name) → i
 
 
 @cache
-def _sns() -> Any:
-    return boto3.client("sns")
-
-
-@cache
-def _dynamodb() -> Any:
-    return boto3.client("dynamodb")
+def _client(service: str) -> Any:
+    return boto3.client(service)  # type: ignore[call-overload]
 
 
 @logger.inject_lambda_context(log_event=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     task, now = route(ROUTES, event), datetime.now(UTC)
     logger.append_keys(state=event["state"])
-    return task(event, notify.Telling.from_env(os.environ, _dynamodb(), _sns(), logger, now))
+    dynamodb, sns = _client("dynamodb"), _client("sns")
+    return task(event, notify.Telling.from_env(os.environ, dynamodb, sns, logger, now, _client))

@@ -61,15 +61,22 @@ class OwnersNotified(_Announcement):
     owners: list[str]
 
 
+Approver = Literal["human", "policy"]
+_APPROVER = "who approves, as the profile's approval policy judged: human or policy"
+_APPROVAL_REASON = "approval_policy's reason code, e.g. LikeForLike, NamesChanged, PolicyHuman"
+
+
 class ApprovalRequested(_Announcement):
     outcome: Literal["approval-requested"]
     round: Literal["request", "escalation"]
     approvers: list[str]
     expires_at: str
+    approval_reason: str = Field(description=_APPROVAL_REASON)
 
 
 class ApprovalDecision(BaseModel):
-    """Who decided, when and why (`approver` is 'policy' for a profile with approval: auto)."""
+    """Who decided, when and why (`approver` is 'policy' when the profile's policy approved;
+    `reason` is then its reason code and `reasons` every code that applied)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -77,11 +84,14 @@ class ApprovalDecision(BaseModel):
     approver: str
     decided_at: str
     reason: str
+    reasons: list[str] | None = None
 
 
 class Approved(_Announcement):
     outcome: Literal["approved"]
     decision: ApprovalDecision
+    approver: Approver = Field(description=_APPROVER)
+    approval_reason: str = Field(description=_APPROVAL_REASON)
 
 
 class Rejected(_Announcement):
@@ -94,6 +104,8 @@ class DistributionResult(_Announcement):
     distributed: int
     failed: int
     failed_targets: list[str]
+    approver: Approver = Field(description=_APPROVER)
+    approval_reason: str = Field(description=_APPROVAL_REASON)
 
 
 class FindingRaised(_Announcement):

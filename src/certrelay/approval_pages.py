@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 
+from certrelay.approval_policy import MEANINGS, POLICY_HUMAN
 from certrelay.mail import inline, subject_line
 from certrelay.text import utc_time
 
@@ -134,6 +135,7 @@ class Mail:
     targets: int | None
     deadline: datetime
     execution: str
+    reasons: tuple[str, ...] = ()  # approval_policy's reason codes: why a person is asked
 
 
 def email(mail: Mail, *, link: str, escalation_contact: bool) -> tuple[str, str]:
@@ -147,6 +149,11 @@ def email(mail: Mail, *, link: str, escalation_contact: bool) -> tuple[str, str]
     why = [
         f"  Profile '{_clean(mail.profile)}' distributes this certificate to {targets} and",
         "  asks a person to approve first. You are " + role + " for it.",
+    ]
+    why += [
+        f"  {_clean(code)}: {MEANINGS[code]}."
+        for code in mail.reasons
+        if code in MEANINGS and code != POLICY_HUMAN
     ]
     if escalated:
         why.append("  Nobody decided before the first deadline, so the request was escalated.")

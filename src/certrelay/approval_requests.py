@@ -119,6 +119,7 @@ def request_approval(
             targets=targets,
             deadline=datetime.fromtimestamp(expires_at, UTC),
             execution=console_url or execution,
+            reasons=tuple(str(r) for r in (decision.get("approval") or {}).get("reasons") or ()),
         )
         severity = str(decision.get("severity") or "INFO")
         sent = [

@@ -53,6 +53,8 @@ class Certificate:
     tags: dict[str, str] = field(default_factory=dict)
     revoked_at: datetime | None = None
     revocation_reason: str | None = None
+    key_algorithm: str = ""  # ACM's KeyAlgorithm, e.g. RSA_2048, EC_prime256v1
+    issuer: str = ""  # the issuing private CA's ARN, else ACM's Issuer (the issuer's name)
 
     @property
     def managed(self) -> bool:
@@ -101,6 +103,8 @@ def certificate_from_description(detail: dict[str, Any], tags: dict[str, str]) -
         tags=dict(tags),
         revoked_at=_utc(detail.get("RevokedAt")),
         revocation_reason=detail.get("RevocationReason") or None,
+        key_algorithm=detail.get("KeyAlgorithm", ""),
+        issuer=detail.get("CertificateAuthorityArn") or detail.get("Issuer", ""),
     )
 
 

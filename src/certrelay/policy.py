@@ -12,7 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Literal
 
+from certrelay import approval_policy
+from certrelay.approval_policy import LastDistribution, Shape
 from certrelay.certificates import Certificate
 from certrelay.config import DEFAULT_APPROVAL_HOURS
 from certrelay.contradictions import contradicts
@@ -126,14 +129,17 @@ class FindingPlan:
 
 @dataclass(frozen=True)
 class ApprovalPlan:
-    """Who approves a distribution, in which mode, and how long each round waits."""
+    """Who approves a distribution, in which mode and why, and how long each round waits."""
 
-    mode: str  # the profile's approval: "required" (a person decides) or "auto"
+    mode: approval_policy.Mode  # the profile's approval: human, auto or unless-changed
     approvers: tuple[str, ...]
     escalation: tuple[str, ...]
     timeout_seconds: int
     escalation_timeout_seconds: int
     targets: int
+    approver: Literal["human", "policy"] = "human"  # Request Approval, or Approved By Policy
+    reason: str = approval_policy.POLICY_HUMAN  # approval_policy's reason code
+    reasons: tuple[str, ...] = (approval_policy.POLICY_HUMAN,)
 
 
 @dataclass(frozen=True)
@@ -197,9 +203,11 @@ def decide(
     thresholds: frozenset[int],
     approval_timeout_hours: int = DEFAULT_APPROVAL_HOURS,
     escalation_timeout_hours: int = DEFAULT_APPROVAL_HOURS,
+    last_distribution: LastDistribution | None = None,
 ) -> Decision:
     """The whole plan for one ACM event. ACM's current view of the certificate wins over the
-    event's; the approval hours apply where the profile sets none."""
+    event's; the approval hours apply where the profile sets none; `last_distribution` (the
+    certificate's distribution record) is what `approval: unless-changed` compares with."""
     days = (
         days_until(certificate.not_after, now)
         if certificate is not None and certificate.not_after
@@ -223,7 +231,7 @@ def decide(
         summary,
         days,
         finding=_finding(route, reason, reasons, in_use=_in_use(event, certificate)),
-        approval=_approval(owners, *hours) if distributes else None,
+        approval=_approval(owners, certificate, last_distribution, *hours) if distributes else None,
         distribution=_distribution(owners) if distributes else None,
     )
 
@@ -246,11 +254,19 @@ def _finding(route: str, reason: str, reasons: list[str], *, in_use: bool) -> Fi
     return None
 
 
-def _approval(owners: Owners, timeout_hours: int, escalation_hours: int) -> ApprovalPlan | None:
-    """Who approves the distribution, and how long each round waits."""
-    profile = owners.profile
-    if profile is None:
+def _approval(
+    owners: Owners,
+    certificate: Certificate | None,
+    last: LastDistribution | None,
+    timeout_hours: int,
+    escalation_hours: int,
+) -> ApprovalPlan | None:
+    """Who approves the distribution (approval_policy judges), and how long each round waits."""
+    profile, name = owners.profile, owners.profile_name
+    if profile is None or name is None or certificate is None:
         return None
+    shape = current_shape(certificate, [target_id for target_id, _ in profile.target_ids(name)])
+    judgement = approval_policy.judge(profile.approval, shape, last)
     return ApprovalPlan(
         mode=profile.approval,
         approvers=tuple(str(a).lower() for a in profile.approvers),
@@ -258,6 +274,21 @@ def _approval(owners: Owners, timeout_hours: int, escalation_hours: int) -> Appr
         timeout_seconds=(profile.approval_timeout_hours or timeout_hours) * 3600,
         escalation_timeout_seconds=escalation_hours * 3600,
         targets=len(profile.targets),
+        approver=judgement.approver,
+        reason=judgement.reason,
+        reasons=judgement.reasons,
+    )
+
+
+def current_shape(certificate: Certificate, target_ids: list[str]) -> Shape:
+    """The certificate's names (domain and SANs, lower-case), key, issuer and targets now; Record
+    Distribution writes the same shape down for the next renewal to be compared with."""
+    names = {certificate.domain, *certificate.sans} - {""}
+    return Shape(
+        names=frozenset(n.lower() for n in names),
+        key_algorithm=certificate.key_algorithm,
+        issuer=certificate.issuer,
+        targets=frozenset(target_ids),
     )
 
 

@@ -16,6 +16,7 @@ import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     EmailStr,
     Field,
@@ -25,6 +26,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
+from certrelay.approval_policy import Mode as ApprovalMode
 from certrelay.errors import ProfileError
 
 # Reload and config test reach the host as adapter names, never as command lines: the host script
@@ -141,6 +143,11 @@ def _server_name(value: str) -> str:
     return value
 
 
+def _approval_alias(value: object) -> object:
+    """`required` (config files written before approval policies) means `human`."""
+    return "human" if value == "required" else value
+
+
 def _hhmm(value: str) -> str:
     if not _HHMM.fullmatch(value):
         raise ValueError("must be a time HH:MM between 00:00 and 23:59")
@@ -245,7 +252,9 @@ class Profile(_Strict):
 
     owners: list[EmailStr] = Field(default_factory=list)
     approvers: list[EmailStr] = Field(default_factory=list)
-    approval: Literal["required", "auto"] = "required"
+    # who approves a renewal (certrelay.approval_policy): a person, the policy, or the policy
+    # unless something changed; "required" is the older spelling of "human"
+    approval: Annotated[ApprovalMode, BeforeValidator(_approval_alias)] = "human"
     approval_timeout_hours: int | None = Field(None, ge=1, le=168)
     escalation: list[EmailStr] = Field(default_factory=list)
     window: MaintenanceWindow | None = None
@@ -258,8 +267,8 @@ class Profile(_Strict):
 
     @model_validator(mode="after")
     def _someone_approves(self) -> Profile:
-        if self.approval == "required" and self.targets and not self.approvers:
-            raise ValueError("approval is 'required' but no approvers are listed")
+        if self.approval != "auto" and self.targets and not self.approvers:
+            raise ValueError(f"approval is '{self.approval}' but no approvers are listed")
         return self
 
     @model_validator(mode="after")

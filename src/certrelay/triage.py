@@ -8,11 +8,12 @@ decision. No private key material is ever read or returned.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from certrelay import policy
+from certrelay.approval_policy import LastDistribution
 from certrelay.certificates import Certificate, read_certificate
 from certrelay.config import Settings
 from certrelay.events import AcmEvent, EventKind, check_origin, parse_event
@@ -38,11 +39,13 @@ def triage(
     profiles: dict[str, Profile],
     execution_arn: str,
     now: datetime,
+    read_last: Callable[[str], LastDistribution | None] | None = None,
 ) -> dict[str, Any]:
     """Return the JSON-able decision for one raw EventBridge event.
 
     Raises MalformedEvent / UnsupportedEvent for an event it cannot read, and ForeignEvent for
-    one about another account, region or partition, before any call to ACM.
+    one about another account, region or partition, before any call to ACM. `read_last` reads
+    the certificate's distribution record (certrelay.distribution_record) for the policy.
     """
     event = parse_event(raw_event)
     check_origin(
@@ -51,6 +54,12 @@ def triage(
     certificate = read_certificate(acm_client, event.certificate_arn)
     tags = certificate.tags if certificate is not None else {}
     owners = resolve_owners(tags, profiles, settings.fallback_owner_email)
+    distributes_somewhere = owners.profile is not None and bool(owners.profile.targets)
+    last = (
+        read_last(certificate.arn)
+        if read_last is not None and certificate is not None and distributes_somewhere
+        else None
+    )
     decision = decide(
         event,
         certificate,
@@ -59,6 +68,7 @@ def triage(
         thresholds=settings.expiry_threshold_days,
         approval_timeout_hours=settings.approval_timeout_hours,
         escalation_timeout_hours=settings.escalation_timeout_hours,
+        last_distribution=last,
     )
     mail = compose_mail(
         event,
@@ -115,6 +125,9 @@ def _approval(plan: ApprovalPlan | None) -> dict[str, Any] | None:
         return None
     return {
         "mode": plan.mode,
+        "approver": plan.approver,
+        "reason": plan.reason,
+        "reasons": list(plan.reasons),
         "approvers": list(plan.approvers),
         "escalation": list(plan.escalation),
         "timeout_seconds": plan.timeout_seconds,

@@ -69,7 +69,10 @@ class DistributionPlan(_Closed):
 
 
 class ApprovalPlan(_Open):
-    mode: str
+    mode: Literal["human", "auto", "unless-changed"]
+    approver: Literal["human", "policy"]
+    reason: str
+    reasons: list[str]
     approvers: list[str]
     escalation: list[str]
     timeout_seconds: int
@@ -81,6 +84,7 @@ class ApprovalDecision(_Open):
     decision: str
     approver: str
     reason: str | None = None
+    reasons: list[str] | None = None
     decided_at: str | None = None
 
 
@@ -120,6 +124,15 @@ class DistributionReport(_Closed):
     failed: int
     failed_targets: list[str]
     cause: str
+
+
+class RecordResult(_Closed):
+    """What Record Distribution leaves in the payload: the record it wrote, in brief."""
+
+    serial: str
+    verified: bool
+    last_run_succeeded: bool
+    targets: int
 
 
 class FindingPlan(_Open):
@@ -194,6 +207,8 @@ class Workflow(_Open):
     window: WindowOpening | None = None
     bundle: BundleRef | None = None
     report: DistributionReport | None = None
+    record: RecordResult | None = None
+    record_error: StateError | None = None
     findings: FindingIds | None = None
     notified: Notified | None = None
     error: StateError | None = None

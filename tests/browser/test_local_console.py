@@ -205,3 +205,25 @@ def test_an_expired_approval_is_drawn_in_red_where_it_failed(browser, console):
     assert execution.error
     assert execution.error in error
     assert_no_secrets(browser.page_source, console.engine, execution.history)
+
+
+def test_a_renewal_approved_by_policy_shows_the_certificates_distribution_record(browser, console):
+    # GIVEN api-private: approval: unless-changed, its last distribution on record
+    console.engine.renew("api-private")
+    (name,) = post_event(console, "available.json", "api-private")
+    # WHEN the policy approves and distributes it, and a person opens the execution's page
+    execution = console.engine.wait(arn_of(console, name), name=name, seconds=60)
+    browser.get(f"{console.url}/executions/{name}")
+    WebDriverWait(browser, 20).until(status_is("SUCCEEDED"))
+    section = browser.find_element(By.CSS_SELECTOR, "section.record")
+    rows = [
+        [cell.text for cell in row.find_elements(By.TAG_NAME, "td")]
+        for row in section.find_elements(By.CSS_SELECTOR, "tbody tr")
+    ]
+    # THEN the record shows the serial just distributed, verified on its one target
+    assert "Request Approval" not in execution.states
+    serial = execution.output["bundle"]["serial"]
+    assert "Distribution record" in section.text
+    assert serial in section.text
+    assert [(r[0], r[2], r[5]) for r in rows] == [("api#partner", serial, "verified")]
+    assert "api.internal.example.com" in section.text

@@ -218,7 +218,10 @@ def triage_output(
         "owners": ["web-team@example.com"],
         "profile": "web",
         "approval": {
-            "mode": "required",
+            "mode": "human",
+            "approver": "human",
+            "reason": "PolicyHuman",
+            "reasons": ["PolicyHuman"],
             "approvers": [APPROVER] if approvers is None else approvers,
             "escalation": [ESCALATION] if escalation is None else escalation,
             "timeout_seconds": timeout_seconds,

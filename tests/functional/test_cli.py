@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import subprocess
 import sys
@@ -9,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from certrelay.cli.main import main
 from tests.functional.cli_helpers import assert_one_line_error, run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -333,3 +336,75 @@ def test_an_execution_arn_with_a_trailing_newline_is_one_line_exit_2(capsys):
     status, _, err = run(capsys, "history", "--aws", "--execution-arn", arn)
 
     assert_one_line_error(status, err, "is not a Step Functions execution ARN")
+
+
+@pytest.fixture(scope="module")
+def demo_report(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """`certrelay demo --json` once for the demo tests (the whole story takes some seconds)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CERTRELAY_STATE_DIR", str(tmp_path_factory.mktemp("state")))
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            status = main(["demo", "--json"])
+    assert status == 0
+    return json.loads(out.getvalue())
+
+
+def demo_run_of(report: dict, domain: str) -> dict:
+    (execution,) = [
+        e
+        for e in report["executions"]
+        if e["output"]["certificate"]["domain"] == domain and e["output"]["route"] == "distribute"
+    ]
+    return execution
+
+
+def test_demo_a_like_for_like_renewal_is_approved_by_policy_and_distributed(demo_report):
+    # GIVEN api-private: approval: unless-changed, and its last verified distribution on record
+    # WHEN the demo renews it
+    execution = demo_run_of(demo_report, "api.internal.example.com")
+    # THEN the policy approves (like-for-like), nobody is asked, and it is distributed
+    assert execution["status"] == "SUCCEEDED"
+    assert "Request Approval" not in execution["states"]
+    assert "Approved By Policy" in execution["states"]
+    assert execution["states"][-1] == "Renewal Distributed"
+    plan = execution["output"]["approval"]
+    assert (plan["mode"], plan["approver"], plan["reasons"]) == (
+        "unless-changed",
+        "policy",
+        ["LikeForLike"],
+    )
+    assert execution["output"]["approval_decision"]["reason"] == "LikeForLike"
+    approved = [
+        e["detail"]
+        for e in demo_report["events_out"]
+        if e["detail-type"] == "certrelay.approved"
+        and e["detail"]["certificate"]["domain"] == "api.internal.example.com"
+    ]
+    assert [(d["approver"], d["approval_reason"]) for d in approved] == [("policy", "LikeForLike")]
+    assert not [
+        n
+        for n in demo_report["notifications"]
+        if n["recipient"] == "api-lead@example.com" and "api.internal" in n["subject"]
+    ], "the approver is not asked"
+
+
+def test_demo_a_renewal_with_a_new_name_asks_a_person_and_says_why(demo_report):
+    # GIVEN api-edge: the same profile, but the renewal has a name its last distribution lacked
+    # WHEN the demo renews it (and the approver approves, the demo's default)
+    execution = demo_run_of(demo_report, "edge.internal.example.com")
+    # THEN a person is asked, told the reason, and the approved renewal is distributed
+    assert "Request Approval" in execution["states"]
+    assert "Approved By Policy" not in execution["states"]
+    plan = execution["output"]["approval"]
+    assert plan["approver"] == "human"
+    assert "NamesChanged" in plan["reasons"]
+    assert execution["output"]["approval_decision"]["approver"] == "api-lead@example.com"
+    assert execution["states"][-1] == "Renewal Distributed"
+    asked = [
+        e["detail"]
+        for e in demo_report["events_out"]
+        if e["detail-type"] == "certrelay.approval-requested"
+        and e["detail"]["certificate"]["domain"] == "edge.internal.example.com"
+    ]
+    assert [d["approval_reason"] for d in asked] == ["NamesChanged"]

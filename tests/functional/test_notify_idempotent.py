@@ -74,7 +74,8 @@ def test_a_retry_after_a_refused_publish_mails_only_the_recipient_not_reached(
     # GIVEN one mailbox per person, and SNS refusing the approver's mail once
     boxes = {who: filtered_mailbox(aws, who) for who in PEOPLE}
     sns = RefusingSns(refuse=APPROVER)
-    monkeypatch.setattr(notify_app, "_sns", lambda: sns)
+    dynamodb = notify_app._client("dynamodb")
+    monkeypatch.setattr(notify_app, "_client", lambda s: sns if s == "sns" else dynamodb)
     # WHEN the first invocation fails part-way, the task fails
     with pytest.raises(ClientError, match="KMSThrottling"):
         notify()

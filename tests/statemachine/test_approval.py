@@ -11,8 +11,10 @@ import json
 import time
 from collections.abc import Iterator
 
+import boto3
 import pytest
 
+from certrelay import distribution_record
 from certrelay.local import human
 from certrelay.local.engine import LocalEngine
 from certrelay.local.fleet.seed import load_fleet
@@ -248,3 +250,37 @@ def test_a_rejected_renewal_can_be_asked_again_by_resending_the_event(engine: Lo
     assert first.states[-1] == "Renewal Rejected"
     assert "Already Handled" not in second.states
     assert second.states[-1] == "Renewal Distributed"
+
+
+def test_unless_changed_asks_a_person_first_then_approves_the_like_for_like_renewal_by_policy():
+    # GIVEN profile web with approval: unless-changed and nothing on record for web-private
+    fleet = load_fleet()
+    assert fleet.profiles is not None
+    fleet.profiles["web"]["approval"] = "unless-changed"
+    with LocalEngine(fleet=fleet) as engine:
+        # WHEN ACM renews it: a first distribution, so a person approves it
+        engine.renew("web-private")
+        first = run(engine, "approve")
+        # AND ACM renews it again, nothing else changed
+        engine.renew("web-private")
+        (second,) = engine.send(renewed(engine), wait_seconds=60).executions
+        record = distribution_record.read_record(
+            boto3.client("dynamodb", region_name=engine.fleet.region),
+            engine.stack.ref("DistributionRecordTable"),
+            second.output["certificate"]["arn"],
+        )
+    # THEN the first asked a person (FirstDistribution) and recorded what it distributed
+    assert "Request Approval" in first.states
+    assert first.output["approval"]["reasons"] == ["FirstDistribution"]
+    assert first.output["record"]["verified"] is True
+    # AND the second was approved by the policy, like-for-like, without asking anyone
+    assert second.status == "SUCCEEDED", second.error
+    assert "Request Approval" not in second.states
+    assert second.states[len(BEFORE_APPROVAL)] == "Approved By Policy"
+    assert second.output["approval_decision"]["reasons"] == ["LikeForLike"]
+    # AND the record now holds the second serial, verified on each of the three targets
+    assert record is not None
+    assert record.serial == second.output["bundle"]["serial"]
+    assert (record.verified, record.last_run_succeeded) == (True, True)
+    assert [t.verified for t in record.targets] == [True, True, True]
+    assert {t.serial for t in record.targets} == {record.serial}

@@ -55,8 +55,9 @@ def test_approved_renewal_reaches_the_bucket_and_every_server(engine: LocalEngin
     bundle = bundle_of(execution)
 
     assert execution.status == "SUCCEEDED"
-    assert execution.states[-5:] == [
+    assert execution.states[-6:] == [
         "Report Distribution",
+        "Record Distribution",
         "Announce Distribution",
         "Distributed Everywhere?",
         "Close Findings",

@@ -38,11 +38,40 @@ def event(outcome: str, **fields: Any) -> dict[str, Any]:
 
 def test_a_well_formed_event_parses_into_its_outcome_model():
     parsed = announcements.parse(
-        event("distribution-incomplete", distributed=2, failed=1, failed_targets=["server i-1"])
+        event(
+            "distribution-incomplete",
+            distributed=2,
+            failed=1,
+            failed_targets=["server i-1"],
+            approver="policy",
+            approval_reason="LikeForLike",
+        )
     )
 
     assert isinstance(parsed, announcements.DistributionResult)
     assert parsed.failed_targets == ["server i-1"]
+    assert (parsed.approver, parsed.approval_reason) == ("policy", "LikeForLike")
+
+
+def test_an_approval_says_who_approved_by_policy_and_why():
+    # GIVEN a renewal the profile's policy approved as like-for-like
+    decision = {
+        "decision": "approve",
+        "approver": "policy",
+        "decided_at": "2026-12-01T10:00:00Z",
+        "reason": "LikeForLike",
+        "reasons": ["LikeForLike"],
+    }
+    raw = event("approved", decision=decision, approver="policy", approval_reason="LikeForLike")
+    # WHEN a team's rule reads it THEN approver and reason code are there; an unknown approver
+    # kind is refused
+    parsed = announcements.parse(raw)
+    assert isinstance(parsed, announcements.Approved)
+    assert (parsed.approver, parsed.approval_reason) == ("policy", "LikeForLike")
+    with pytest.raises(ValueError, match="approver"):
+        announcements.parse(
+            event("approved", decision=decision, approver="robot", approval_reason="LikeForLike")
+        )
 
 
 def test_detail_as_a_json_string_is_accepted_as_eventbridge_targets_may_see_it():

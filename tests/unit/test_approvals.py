@@ -177,6 +177,20 @@ def test_the_email_says_what_why_where_by_when_and_that_the_link_only_opens_a_pa
     assert MAIL.execution in body
 
 
+def test_the_email_says_which_change_made_the_policy_ask_a_person() -> None:
+    # GIVEN approval: unless-changed asked a person because a name and a target changed
+    changed = pages.Mail(**{**MAIL.__dict__, "reasons": ("NamesChanged", "TargetsChanged")})
+    # WHEN the approver's email is composed
+    _, body = pages.email(changed, link="https://h/a/x", escalation_contact=False)
+    # THEN it names each reason code and what it means; a plain human profile adds nothing
+    assert "NamesChanged: a name was added or removed since the last distribution." in body
+    assert "TargetsChanged: the profile's targets changed." in body
+    human = pages.Mail(**{**MAIL.__dict__, "reasons": ("PolicyHuman",)})
+    assert (
+        "PolicyHuman" not in pages.email(human, link="https://h/a/x", escalation_contact=False)[1]
+    )
+
+
 def test_an_escalation_email_says_so_and_tells_the_contact_why_they_are_asked() -> None:
     escalated = pages.Mail(**{**MAIL.__dict__, "round": "escalation"})
     subject, body = pages.email(escalated, link="https://h/a/x", escalation_contact=True)

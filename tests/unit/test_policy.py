@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from certrelay import policy
+from certrelay import approval_policy, policy
 from certrelay.certificates import Certificate
 from certrelay.owners import Owners
 from certrelay.policy import Decision, Severity, decide
@@ -520,19 +520,22 @@ def test_given_a_profile_needing_approval_when_decided_then_the_plan_names_its_a
     decision = available(LEAD_OWNED, approval_timeout_hours=24, escalation_timeout_hours=12)
     # THEN the plan asks the approvers (addresses lower-cased) and waits 6 h, then 12 h
     assert decision.approval == policy.ApprovalPlan(
-        mode="required",
+        mode="human",
         approvers=("lead@example.com",),
         escalation=("boss@example.com",),
         timeout_seconds=6 * 3600,
         escalation_timeout_seconds=12 * 3600,
         targets=2,
+        approver="human",
+        reason=approval_policy.POLICY_HUMAN,
+        reasons=(approval_policy.POLICY_HUMAN,),
     )
 
 
 def test_given_a_profile_without_a_timeout_when_decided_then_the_stacks_hours_apply() -> None:
     decision = available(OWNED_WITH_TARGETS, approval_timeout_hours=48)
     assert decision.approval is not None
-    assert (decision.approval.mode, decision.approval.timeout_seconds) == ("required", 48 * 3600)
+    assert (decision.approval.mode, decision.approval.timeout_seconds) == ("human", 48 * 3600)
 
 
 def test_given_an_auto_approval_profile_when_decided_then_the_mode_is_auto() -> None:
@@ -542,6 +545,86 @@ def test_given_an_auto_approval_profile_when_decided_then_the_mode_is_auto() -> 
     decision = available(auto)
     assert decision.approval is not None
     assert decision.approval.mode == "auto"
+    assert (decision.approval.approver, decision.approval.reason) == ("policy", "PolicyAuto")
+
+
+UNLESS_CHANGED = Owners(
+    ("web@example.com",),
+    LEAD.model_copy(update={"approval": "unless-changed"}),
+    "web",
+    "profile",
+)
+SHAPED = replace(
+    RENEWED_PRIVATE,
+    domain="Web.Example.com",
+    sans=("web.example.com", "api.example.com"),
+    key_algorithm="RSA_2048",
+    issuer="arn:aws:acm-pca:us-east-1:123456789012:certificate-authority/ca-1",
+)
+
+
+def last_distribution(**changes: Any) -> approval_policy.LastDistribution:
+    """A verified, successful last distribution of SHAPED to LEAD's two targets."""
+    shape = policy.current_shape(SHAPED, ["web#partner", "web#2"])
+    return approval_policy.LastDistribution(
+        **{"shape": shape, "serial": "0a:0a", "verified": True, "last_run_succeeded": True}
+        | changes
+    )
+
+
+def test_given_unless_changed_and_a_like_for_like_renewal_then_the_policy_approves() -> None:
+    # GIVEN approval: unless-changed and a verified last distribution of the same shape
+    # WHEN the renewal is decided
+    decision = decide(
+        event("Available", Action="RENEWAL"),
+        SHAPED,
+        UNLESS_CHANGED,
+        now=NOW,
+        thresholds=THRESHOLDS,
+        last_distribution=last_distribution(),
+    )
+    # THEN the plan says the policy approves, because it is like-for-like
+    assert decision.approval is not None
+    assert (decision.approval.mode, decision.approval.approver) == ("unless-changed", "policy")
+    assert decision.approval.reasons == (approval_policy.LIKE_FOR_LIKE,)
+
+
+def test_given_unless_changed_and_a_new_name_then_a_person_is_asked_why() -> None:
+    renewed_with_a_new_name = replace(SHAPED, sans=(*SHAPED.sans, "new.example.com"))
+
+    decision = decide(
+        event("Available", Action="RENEWAL"),
+        renewed_with_a_new_name,
+        UNLESS_CHANGED,
+        now=NOW,
+        thresholds=THRESHOLDS,
+        last_distribution=last_distribution(),
+    )
+
+    assert decision.approval is not None
+    assert decision.approval.approver == "human"
+    assert decision.approval.reasons == (approval_policy.NAMES_CHANGED,)
+
+
+def test_given_unless_changed_and_nothing_on_record_then_a_first_distribution_asks_a_person():
+    decision = available(UNLESS_CHANGED, SHAPED)
+
+    assert decision.approval is not None
+    assert (decision.approval.approver, decision.approval.reason) == (
+        "human",
+        approval_policy.FIRST_DISTRIBUTION,
+    )
+
+
+def test_the_current_shape_is_the_lower_cased_names_key_issuer_and_target_ids() -> None:
+    shape = policy.current_shape(SHAPED, ["web#partner"])
+
+    assert shape == approval_policy.Shape(
+        names=frozenset({"web.example.com", "api.example.com"}),
+        key_algorithm="RSA_2048",
+        issuer="arn:aws:acm-pca:us-east-1:123456789012:certificate-authority/ca-1",
+        targets=frozenset({"web#partner"}),
+    )
 
 
 def test_given_a_profile_with_targets_when_decided_then_the_plan_names_them_by_reference() -> None:

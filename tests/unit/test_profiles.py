@@ -37,7 +37,7 @@ def test_a_complete_profile_loads_with_typed_targets() -> None:
     profiles = load_profiles(VALID)
     web = profiles["web"]
     assert web.owners == ["web-team@example.com"]
-    assert web.approval == "required"
+    assert web.approval == "human"  # the older spelling "required", normalised
     assert web.window is not None
     assert web.window.days == ["sat", "sun"]
     s3, server = web.targets
@@ -49,9 +49,34 @@ def test_a_complete_profile_loads_with_typed_targets() -> None:
 
 def test_defaults_make_a_minimal_profile_an_owner_list() -> None:
     web = load_profiles("profiles:\n  web:\n    owners: [a@example.com]\n")["web"]
-    assert web.approval == "required"
+    assert web.approval == "human"
     assert web.targets == []
     assert web.window is None
+
+
+@pytest.mark.parametrize(
+    ("written", "read"),
+    [
+        ("required", "human"),
+        ("human", "human"),
+        ("auto", "auto"),
+        ("unless-changed", "unless-changed"),
+    ],
+)
+def test_each_approval_mode_loads_and_required_is_read_as_human(written: str, read: str) -> None:
+    # GIVEN a profile file with approval: <written> WHEN loaded THEN the mode is <read>
+    web = load_profiles(VALID.replace("approval: required", f"approval: {written}"))["web"]
+
+    assert web.approval == read
+
+
+def test_unless_changed_needs_approvers_for_the_renewals_a_person_must_judge() -> None:
+    text = VALID.replace("approval: required", "approval: unless-changed").replace(
+        "    approvers: [web-lead@example.com]\n", ""
+    )
+
+    with pytest.raises(ProfileError, match="approval is 'unless-changed' but no approvers"):
+        load_profiles(text)
 
 
 def test_a_server_target_may_select_hosts_by_tags() -> None:
@@ -64,7 +89,7 @@ def test_a_server_target_may_select_hosts_by_tags() -> None:
 def test_the_deployed_profiles_file_is_valid_and_describes_the_web_fleet() -> None:
     profiles = load_profiles_file(ROOT / "config" / "profiles.yaml")
     web = profiles["web"]
-    assert web.approval == "required"
+    assert web.approval == "human"
     kinds = [target.kind for target in web.targets]
     assert kinds == ["s3", "server", "server"]
     instances = [t.instances for t in web.targets if isinstance(t, ServerTarget)]
@@ -193,7 +218,7 @@ BROKEN = [
     (
         "bad approval",
         ("approval: required", "approval: sometimes"),
-        "profile 'web', approval: must be one of 'required' or 'auto'",
+        "profile 'web', approval: must be one of 'human', 'auto' or 'unless-changed'",
     ),
     (
         "two selectors",
@@ -206,7 +231,7 @@ BROKEN = [
     (
         "no approvers",
         ("    approvers: [web-lead@example.com]\n", ""),
-        "profile 'web': approval is 'required' but no approvers are listed",
+        "profile 'web': approval is 'human' but no approvers are listed",
     ),
     (
         "unknown field",

@@ -68,6 +68,21 @@ STORY = (
         show_history=True,
         renew=True,
     ),
+    Scene(
+        "api-private was renewed; its profile says approval: unless-changed and its last "
+        "distribution is on record, verified, with the same names, key, CA and target: the "
+        "policy approves it (LikeForLike), nobody is asked",
+        "available.json",
+        "api-private",
+        renew=True,
+    ),
+    Scene(
+        "api-edge was renewed with a name its last distribution did not have "
+        "(edge-eu.internal.example.com): anything new asks a person (NamesChanged)",
+        "available.json",
+        "api-edge",
+        renew=True,
+    ),
 )
 # How much faster than on AWS the approval waits pass: a timeout run takes seconds, a person
 # at a browser gets about ten minutes for the 24-hour window.
@@ -179,6 +194,13 @@ def _tell(scene: Scene, executions: list[Execution], outbox: _Outbox) -> None:
             print(
                 f"   decision: {decision.get('route')} · {', '.join(decision.get('reasons', []))}"
             )
+        plan = decision.get("approval")
+        if isinstance(plan, dict):
+            print(
+                f"   approval policy: {plan.get('mode')} → approved by "
+                f"{'the policy' if plan.get('approver') == 'policy' else 'a person'} · "
+                f"{', '.join(plan.get('reasons') or [])}"
+            )
         approval = decision.get("approval_decision")
         if isinstance(approval, dict):
             print(
@@ -206,6 +228,9 @@ def _where_it_landed(engine: LocalEngine, executions: list[Execution]) -> None:
         print(f"Where the renewed certificate is now (SHA-256 {expected[:16]}…):")
         for result in results:
             print(f"   {result['status']:<12} {result['target']}")
+        if not any(str(r["target"]).startswith("server") for r in results):
+            print()
+            continue
         for server in engine.servers.servers.values():
             for port, listener in server.listeners.items():
                 served = server.serving(port) or ""

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 from certrelay.console import history
+from certrelay.distribution_record import CertificateRecord
 
 REFRESH_SECONDS = 3
 SHORT = 160  # characters of input / output shown per state
@@ -100,8 +101,10 @@ def execution(
     cause: str | None,
     emails: list[dict[str, Any]],
     approvals: str,
+    record: CertificateRecord | None = None,
 ) -> str:
-    """One execution: its facts, the state machine with its path, its history, its emails."""
+    """One execution: its facts, the state machine with its path, its history, its emails, and
+    what is on record as distributed for its certificate."""
     path = " → ".join(step.name for step in steps if step.depth == 0)
     body = [
         f"<h1>Execution {escape(found.name)}</h1>",
@@ -119,6 +122,7 @@ def execution(
     body.append(f"</dl><h2>State machine</h2><div class='diagram'>{drawing}</div>")
     body.append(f"<h2>Event history</h2>{_steps_table(steps)}")
     body.append(_emails(emails, approvals))
+    body.append(_record(record))
     return _html(f"{found.name} · certrelay", "\n".join(body), refresh=found.status == "RUNNING")
 
 
@@ -198,6 +202,44 @@ def _emails(sent: list[dict[str, Any]], approvals: str) -> str:
         )
     parts.append("</section>")
     return "\n".join(parts)
+
+
+def _record(record: CertificateRecord | None) -> str:
+    """The certificate's distribution record: the last distribution, then each target."""
+    if record is None:  # never distributed (or not by certrelay): nothing to show
+        return ""
+    shape = record.shape
+    facts = [
+        ("Serial", record.serial),
+        ("Fingerprint (SHA-256)", record.fingerprint),
+        ("Distributed", record.distributed_at),
+        ("Verified everywhere", "yes" if record.verified else "no"),
+        (
+            "Last run",
+            f"{record.last_outcome or '?'} at {record.last_run_at} "
+            f"({'succeeded' if record.last_run_succeeded else 'did not succeed'})",
+        ),
+    ]
+    if shape is not None:
+        facts += [
+            ("Names", ", ".join(sorted(shape.names))),
+            ("Key algorithm", shape.key_algorithm),
+            ("Issuer", shape.issuer),
+        ]
+    rows = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in facts)
+    targets = "".join(
+        f"<tr><td>{escape(t.target)}</td><td>{escape(t.kind)}</td><td>{escape(t.serial)}</td>"
+        f"<td><code>{escape(t.fingerprint[:16])}</code></td><td>{escape(t.distributed_at)}</td>"
+        f"<td class='{'SUCCEEDED' if t.verified else 'FAILED'}'>"
+        f"{'verified' if t.verified else escape(t.status.lower() or 'not verified')}</td></tr>"
+        for t in record.targets
+    )
+    return (
+        "<section class='record'><h2>Distribution record</h2>"
+        f"<dl>{rows}</dl>"
+        "<table><thead><tr><th>Target</th><th>Kind</th><th>Serial</th><th>Fingerprint</th>"
+        f"<th>Time</th><th>Verified</th></tr></thead><tbody>{targets}</tbody></table></section>"
+    )
 
 
 def not_found(path: str) -> str:

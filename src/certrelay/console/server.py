@@ -2,7 +2,8 @@
 `LocalEngine`.
 
   GET  /                   executions, newest first (the page refreshes itself)
-  GET  /executions/NAME    the state machine with the path taken, the event history, the emails
+  GET  /executions/NAME    the state machine with the path taken, the event history, the emails,
+                           and the certificate's distribution record
   POST /events             {"event": {...}, "cert": NAME | null}: starts executions, answers 202
 
 GET never changes anything. Every history is redacted before it is read; every value is escaped;
@@ -25,6 +26,7 @@ from certrelay.console import history, pages
 from certrelay.console.diagram import START, Edge, Graph, graph
 from certrelay.console.pages import Listed
 from certrelay.console.svg import svg
+from certrelay.distribution_record import CertificateRecord, read_record
 from certrelay.errors import CertrelayError
 from certrelay.events import parse_event
 from certrelay.local.errors import BadInput
@@ -47,6 +49,7 @@ class Console:
     def __init__(self, engine: LocalEngine, *, port: int = DEFAULT_PORT) -> None:
         self.engine = engine
         self._sfn = boto3.client("stepfunctions", region_name=engine.fleet.region)
+        self._dynamodb = boto3.client("dynamodb", region_name=engine.fleet.region)
         self._events = threading.Lock()  # one event at a time: the engine counts executions
         self._inputs: dict[str, dict[str, Any]] = {}  # execution arn -> its (redacted) input
         self._graphs: dict[str, Graph] = {}  # state machine arn -> its graph
@@ -196,7 +199,17 @@ class Console:
             cause=failure.get("cause"),
             emails=history.redact(sent),
             approvals=self.engine.approval_url(),
+            record=self._record(found.arn),
         )
+
+    def _record(self, arn: str) -> CertificateRecord | None:
+        """The distribution record of the execution's certificate (a read: GetItem/Query)."""
+        resources = self._input(arn).get("resources") or []
+        stack = self.engine.stack
+        if not resources or stack is None or "DistributionRecordTable" not in stack.resources:
+            return None
+        table = stack.ref("DistributionRecordTable")
+        return read_record(self._dynamodb, table, str(resources[0]))
 
     def _graph(self, machine_arn: str) -> Graph:
         if machine_arn not in self._graphs:

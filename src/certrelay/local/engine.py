@@ -42,6 +42,7 @@ from certrelay.local.fleet.seed import (
     renew_certificate,
     revoke_certificate,
     seed_certificates,
+    seed_distribution_records,
 )
 from certrelay.local.fleet.servers import LocalFleetServers, seed_files
 from certrelay.local.lambdas import LambdaRuntime
@@ -170,6 +171,14 @@ class LocalEngine:
         self._exits.callback(self.servers.stop)
         self._exits.enter_context(self.servers.installed(self.fleet.region))
         self._seed_targets()
+        if "DistributionRecordTable" in self.stack.resources:
+            seed_distribution_records(
+                self.certificates,
+                self.profiles(),
+                table=self.stack.ref("DistributionRecordTable"),
+                region=self.fleet.region,
+                now=self.now,
+            )
         self._sfn = boto3.client("stepfunctions", region_name=self.fleet.region)
         self._exits.enter_context(self.runtime.environment())
         self.runtime.load_all()

@@ -1,20 +1,26 @@
 """Report Distribution, Notify Export Failure, Notify Rejection and Notify Expiry: tell the
-people concerned how a renewal ended, once per recipient however often the task runs."""
+people concerned how a renewal ended, once per recipient however often the task runs; Record
+Distribution writes the same ending into the distribution record."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from certrelay.certificates import read_certificate
 from certrelay.distribution import summarize
+from certrelay.distribution_record import EXPORT_FAILED as RECORD_EXPORT_FAILED
+from certrelay.distribution_record import mark_run_failed, write_distribution
+from certrelay.errors import ConfigurationError
 from certrelay.mail_markers import publish_once
 from certrelay.metrics import count
 from certrelay.outcomes import DISTRIBUTED, EXPIRED, EXPORT_FAILED, REJECTED, compose_outcome
 from certrelay.outcomes import rejection as rejection_fields
+from certrelay.policy import current_shape
 
 
 @dataclass(frozen=True)
@@ -27,13 +33,22 @@ class Telling:
     topic: str
     log: Logger
     now: datetime
+    records: str = ""  # the distribution record table (certrelay.distribution_record)
+    clients: Callable[[str], Any] | None = None  # a boto3 client by service (Record: ACM)
 
     @classmethod
     def from_env(
-        cls, environ: Mapping[str, str], dynamodb: Any, sns: Any, log: Logger, now: datetime
+        cls,
+        environ: Mapping[str, str],
+        dynamodb: Any,
+        sns: Any,
+        log: Logger,
+        now: datetime,
+        clients: Callable[[str], Any] | None = None,
     ) -> Telling:
         table, topic = environ["EVENT_TABLE_NAME"], environ["NOTIFICATION_TOPIC_ARN"]
-        return cls(dynamodb, sns, table, topic, log, now)
+        records = environ.get("DISTRIBUTION_RECORD_TABLE_NAME", "")
+        return cls(dynamodb, sns, table, topic, log, now, records, clients)
 
 
 def report_distribution(event: dict[str, Any], run: Telling) -> dict[str, Any]:
@@ -46,8 +61,21 @@ def report_distribution(event: dict[str, Any], run: Telling) -> dict[str, Any]:
 
 
 def export_failure(event: dict[str, Any], run: Telling) -> dict[str, Any]:
-    """Notify Export Failure: the certificate could not be exported, to the owners."""
-    return _tell(EXPORT_FAILED, event, run)
+    """Notify Export Failure: the certificate could not be exported, to the owners; its
+    distribution record now says the last run failed (approval: unless-changed asks a person)."""
+    answer = _tell(EXPORT_FAILED, event, run)
+    arn = ((event.get("decision") or {}).get("certificate") or {}).get("arn")
+    if run.records and arn:
+        marked = mark_run_failed(
+            run.dynamodb,
+            run.records,
+            str(arn),
+            outcome=RECORD_EXPORT_FAILED,
+            execution=str(event.get("execution")),
+            now=run.now,
+        )
+        run.log.info("last run marked failed", extra={"on_record": marked})
+    return answer
 
 
 def rejection(event: dict[str, Any], run: Telling) -> dict[str, Any]:
@@ -61,6 +89,25 @@ def expiry(event: dict[str, Any], run: Telling) -> dict[str, Any]:
     answer = _tell(EXPIRED, event, run)
     count("Approvals", {"outcome": "expired"})
     return answer
+
+
+def record_distribution(event: dict[str, Any], run: Telling) -> dict[str, Any]:
+    """Record Distribution: what reached which target (serial, fingerprint, verified) and how
+    the run ended, in the distribution record that approval: unless-changed reads next time.
+    The certificate's shape (names, key, issuer) is read from ACM again, as triage read it: the
+    payload carries no list of names (a hundred SANs would crowd its 256 KiB)."""
+    if not run.records or run.clients is None:
+        raise ConfigurationError("DISTRIBUTION_RECORD_TABLE_NAME is not set")
+    execution, decision = str(event.get("execution")), event.get("decision") or {}
+    arn = str((decision.get("certificate") or {}).get("arn") or "")
+    certificate = read_certificate(run.clients("acm"), arn)
+    targets = [str(t.get("id")) for t in (decision.get("distribution") or {}).get("targets") or []]
+    shape = current_shape(certificate, targets) if certificate is not None else None
+    written = write_distribution(
+        run.dynamodb, run.records, decision, shape, execution=execution, now=run.now
+    )
+    run.log.info("distribution recorded", extra=written)
+    return written
 
 
 def _tell(kind: str, event: dict[str, Any], run: Telling) -> dict[str, Any]:

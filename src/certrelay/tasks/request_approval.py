@@ -17,6 +17,7 @@ from aws_lambda_powertools import Logger
 
 from certrelay.announcements import announce, common_fields
 from certrelay.approval_links import RequestSettings, load_key
+from certrelay.approval_policy import POLICY_HUMAN
 from certrelay.approval_requests import request_approval
 
 
@@ -86,12 +87,14 @@ def _ask(round_: str, event: dict[str, Any], run: Asking) -> dict[str, Any]:
 
 def _announce(run: Asking, event: dict[str, Any], receipt: Mapping[str, Any]) -> None:
     """certrelay.approval-requested; the mails are out, so a bus error is logged, not raised."""
+    decision = event.get("decision") or {}
     detail = {
-        **common_fields(event.get("decision") or {}, str(event.get("execution", ""))),
+        **common_fields(decision, str(event.get("execution", ""))),
         "outcome": "approval-requested",
         "round": receipt["round"],
         "approvers": list(receipt["recipients"]),
         "expires_at": receipt["expires_at"],
+        "approval_reason": (decision.get("approval") or {}).get("reason") or POLICY_HUMAN,
     }
     try:
         announce(run.clients.events, detail)

@@ -9,7 +9,9 @@ from typing import Any
 
 import boto3
 
+from certrelay.approval_policy import LastDistribution
 from certrelay.config import Settings
+from certrelay.distribution_record import read_last
 from certrelay.metrics import count, expiry_bucket
 from certrelay.profiles import Profile, load_profiles_file
 from certrelay.triage import triage
@@ -17,16 +19,28 @@ from certrelay.triage import triage
 
 @dataclass(frozen=True)
 class Triager:
-    """Read once per container: settings, the deployed profiles, the ACM client."""
+    """Read once per container: settings, the deployed profiles, the ACM client, and where the
+    distribution record lives (no table: no record, so unless-changed asks a person)."""
 
     settings: Settings
     profiles: dict[str, Profile]
     acm: Any
+    dynamodb: Any = None
+    record_table: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Triager:
         settings = Settings.from_env(environ)
-        return cls(settings, load_profiles_file(settings.profiles_file), boto3.client("acm"))
+        table = environ.get("DISTRIBUTION_RECORD_TABLE_NAME", "")
+        dynamodb = boto3.client("dynamodb") if table else None
+        profiles = load_profiles_file(settings.profiles_file)
+        return cls(settings, profiles, boto3.client("acm"), dynamodb, table)
+
+    def last_distribution(self, arn: str) -> LastDistribution | None:
+        """The certificate's last distribution on record, for approval: unless-changed."""
+        if self.dynamodb is None or not self.record_table:
+            return None
+        return read_last(self.dynamodb, self.record_table, arn)
 
     def triage(self, event: Mapping[str, Any], *, now: datetime) -> dict[str, Any]:
         """The decision for the payload's ACM event (`event`), counted on the dashboard."""
@@ -37,6 +51,7 @@ class Triager:
             profiles=self.profiles,
             execution_arn=str(event.get("execution", "")),
             now=now,
+            read_last=self.last_distribution,
         )
         count_triaged(decision, str((event.get("event") or {}).get("source", "")))
         return decision

@@ -19,10 +19,11 @@ certificate's type, dates and renewal eligibility as the fleet says.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
+import boto3
 import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -31,7 +32,11 @@ from cryptography.x509.oid import NameOID
 from moto.acm.models import CertBundle, acm_backends
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from certrelay.certificates import read_certificate
+from certrelay.distribution_record import write_distribution
 from certrelay.errors import CertrelayError
+from certrelay.policy import current_shape
+from certrelay.profiles import Profile
 
 ROOT = Path(__file__).resolve().parents[4]
 DEFAULT_FLEET = Path(__file__).resolve().parent / "demo_fleet.yaml"
@@ -39,6 +44,16 @@ DEFAULT_FLEET = Path(__file__).resolve().parent / "demo_fleet.yaml"
 
 class FleetError(CertrelayError):
     """The fleet file is missing, unreadable or invalid."""
+
+
+class FleetDistribution(BaseModel):
+    """A distribution already on record when the environment starts (the distribution record
+    approval: unless-changed compares a renewal with), to every target of the profile."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    names: list[str] | None = None  # the names distributed then; default: the certificate's own
+    verified: bool = True  # every target verified it, and that run succeeded
 
 
 class FleetCertificate(BaseModel):
@@ -53,6 +68,7 @@ class FleetCertificate(BaseModel):
     exportable: bool = False
     renewal_eligible: bool | None = None  # default: managed (PRIVATE/AMAZON_ISSUED) are eligible
     tags: dict[str, str] = Field(default_factory=dict)
+    distributed: FleetDistribution | None = None
 
 
 class FleetServer(BaseModel):
@@ -116,6 +132,52 @@ def seed_certificates(
             name, bundle.arn, spec, now + dt.timedelta(days=spec.days_to_expiry)
         )
     return seeded
+
+
+def seed_distribution_records(
+    certificates: dict[str, SeededCertificate],
+    profiles: dict[str, Profile],
+    *,
+    table: str,
+    region: str,
+    now: dt.datetime,
+) -> None:
+    """Write each `distributed:` certificate's record as Record Distribution would have."""
+    acm = boto3.client("acm", region_name=region)
+    dynamodb = boto3.client("dynamodb", region_name=region)
+    for seeded in certificates.values():
+        if seeded.spec.distributed is None:
+            continue
+        profile_name = seeded.spec.tags.get("certrelay:profile", "")
+        profile = profiles.get(profile_name)
+        certificate = read_certificate(acm, seeded.arn)
+        if profile is None or certificate is None:
+            raise FleetError(f"{seeded.name}: distributed: needs a certificate in a profile")
+        targets = profile.target_ids(profile_name)
+        shape = current_shape(certificate, [target_id for target_id, _ in targets])
+        distributed = seeded.spec.distributed
+        if distributed.names is not None:
+            shape = replace(shape, names=frozenset(n.lower() for n in distributed.names))
+        verified = distributed.verified
+        status = "DISTRIBUTED" if verified else "FAILED"
+        decision = {
+            "certificate": {"arn": seeded.arn},
+            "profile": profile_name,
+            "bundle": {"serial": "seeded", "fingerprint": ""},
+            "distribution": {
+                "results": [
+                    {"target": tid, "kind": t.kind, "status": status, "detail": "the fleet's"}
+                    for tid, t in targets
+                ]
+            },
+            "report": {
+                "complete": verified,
+                "outcome": "distributed" if verified else "distribution-incomplete",
+            },
+        }
+        write_distribution(
+            dynamodb, table, decision, shape, execution="fleet", now=now - dt.timedelta(days=1)
+        )
 
 
 def renew_certificate(
