@@ -311,12 +311,18 @@ def _sqs_queue_policy(ctx: _Context, p: dict[str, Any]) -> Deployed:
 def _dynamodb_table(ctx: _Context, p: dict[str, Any]) -> Deployed:
     name = p.get("TableName", ctx.physical_name(255))
     ddb = ctx.client("dynamodb")
+    indexes = (
+        {"GlobalSecondaryIndexes": p["GlobalSecondaryIndexes"]}
+        if p.get("GlobalSecondaryIndexes")
+        else {}
+    )
     table = ddb.create_table(
         TableName=name,
         KeySchema=p["KeySchema"],
         AttributeDefinitions=p["AttributeDefinitions"],
         BillingMode=p.get("BillingMode", "PAY_PER_REQUEST"),
         SSESpecification=_table_encryption(p.get("SSESpecification", {})),
+        **indexes,
     )["TableDescription"]
     ttl = p.get("TimeToLiveSpecification")
     if ttl and ttl.get("Enabled"):

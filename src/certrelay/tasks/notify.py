@@ -10,10 +10,19 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from certrelay.approval_links import digest as sha256
+from certrelay.digest import hold
 from certrelay.distribution import summarize
 from certrelay.mail_markers import publish_once
 from certrelay.metrics import count
-from certrelay.outcomes import DISTRIBUTED, EXPIRED, EXPORT_FAILED, REJECTED, compose_outcome
+from certrelay.outcomes import (
+    DISTRIBUTED,
+    EXPIRED,
+    EXPORT_FAILED,
+    REJECTED,
+    compose_outcome,
+    report_delivery,
+)
 from certrelay.outcomes import rejection as rejection_fields
 
 
@@ -27,18 +36,22 @@ class Telling:
     topic: str
     log: Logger
     now: datetime
+    digest_table: str = ""  # where a routine report waits for the owner's daily digest
 
     @classmethod
     def from_env(
         cls, environ: Mapping[str, str], dynamodb: Any, sns: Any, log: Logger, now: datetime
     ) -> Telling:
         table, topic = environ["EVENT_TABLE_NAME"], environ["NOTIFICATION_TOPIC_ARN"]
-        return cls(dynamodb, sns, table, topic, log, now)
+        return cls(dynamodb, sns, table, topic, log, now, environ.get("DIGEST_TABLE_NAME", ""))
 
 
 def report_distribution(event: dict[str, Any], run: Telling) -> dict[str, Any]:
-    """Report Distribution: what reached which target, to the owners; counted by outcome."""
-    answer = _tell(DISTRIBUTED, event, run)
+    """Report Distribution: what reached which target, to the owners (a routine report of a
+    digest profile waits for the daily digest instead); counted by outcome."""
+    decision = event.get("decision") or {}
+    routine = report_delivery(decision) == "digest" and bool(run.digest_table)
+    answer = _hold(event, run) if routine else _tell(DISTRIBUTED, event, run)
     summary = answer["summary"]
     count("Distributions", {"result": summary["outcome"]})
     count("TargetsFailed", {"result": summary["outcome"]}, value=summary["failed"])
@@ -61,6 +74,29 @@ def expiry(event: dict[str, Any], run: Telling) -> dict[str, Any]:
     answer = _tell(EXPIRED, event, run)
     count("Approvals", {"outcome": "expired"})
     return answer
+
+
+def _hold(event: dict[str, Any], run: Telling) -> dict[str, Any]:
+    """Hold each owner's report for the digest, once per (execution, owner): its first line
+    (what reached how many targets) is the digest's summary."""
+    execution, decision = str(event.get("execution")), event.get("decision") or {}
+    messages = compose_outcome(DISTRIBUTED, decision, execution_arn=execution)
+    held = 0
+    for message in messages:
+        owner = str(message["attributes"]["recipient"]["StringValue"])
+        held += hold(
+            run.dynamodb,
+            run.digest_table,
+            marker=f"{execution}#{DISTRIBUTED}#{sha256(owner)}",
+            owner=owner,
+            message=message,
+            summary=str(message["message"]).split("\n", 1)[0],
+            execution=execution,
+            now=run.now,
+        )
+    run.log.info("outcome held for the digest", extra={"kind": DISTRIBUTED, "held": held})
+    results = (decision.get("distribution") or {}).get("results") or []
+    return {"sent": len(messages), "held": held, "summary": summarize(list(results))}
 
 
 def _tell(kind: str, event: dict[str, Any], run: Telling) -> dict[str, Any]:
