@@ -157,4 +157,4 @@ def test_the_engine_deploys_the_stacks_install_document_and_operations():
     assert operations.parameters["OpsTopicArn"] == stack.ref("OpsTopic")
     assert "OperationsStack/OperationsDashboard (AWS::CloudWatch::Dashboard)" in stack.not_emulated
     alarms = [e for e in stack.not_emulated if e.startswith("OperationsStack/")]
-    assert len(alarms) == 29  # 28 alarms and the dashboard
+    assert len(alarms) == 31  # 30 alarms (the digest function's two included) and the dashboard
