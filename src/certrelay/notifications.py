@@ -38,6 +38,7 @@ def compose_mail(
         "severity": decision.severity.value,
         "event_kind": event.kind.value,
         "certificate": event.certificate_arn,
+        "delivery": decision.delivery,  # Notify Owners' "Deliver Now?" reads it
     }
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from certrelay.delivery import Delivery, delivery
 from certrelay.distribution import summarize, target_label
 from certrelay.mail import console_url_for, inline, quoted, sns_message, subject_line
 from certrelay.policy import OUTCOME_SEVERITIES
@@ -121,6 +122,24 @@ def compose_outcome(
         )
         for recipient in dict.fromkeys(recipients)
     ]
+
+
+def report_delivery(decision: dict[str, Any]) -> Delivery:
+    """How the owners' distribution report goes out: held for the digest only when the run is
+    routine, i.e. approved by policy and distributed (and verified) to every target, and the
+    profile says `notify: digest`. The plan's approval.approver says who approves; without it
+    (an older plan) a person did, unless the run recorded the policy's own decision."""
+    summary = summarize(list((decision.get("distribution") or {}).get("results") or []))
+    approver = (decision.get("approval") or {}).get("approver") or (
+        decision.get("approval_decision") or {}
+    ).get("approver")
+    complete = bool(summary["complete"])
+    severity = OUTCOME_SEVERITIES[DISTRIBUTED if complete else "distribution_incomplete"]
+    return delivery(
+        notify_mode="digest" if decision.get("notify") == "digest" else "immediate",
+        severity=severity.value,
+        needs_action=not (complete and approver == "policy"),
+    )
 
 
 def _result_lines(decision: dict[str, Any]) -> list[str]:

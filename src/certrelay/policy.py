@@ -19,6 +19,7 @@ from certrelay.approval_policy import LastDistribution, Shape
 from certrelay.certificates import Certificate
 from certrelay.config import DEFAULT_APPROVAL_HOURS
 from certrelay.contradictions import contradicts
+from certrelay.delivery import Delivery, NotifyMode, delivery
 from certrelay.events import AcmEvent, EventKind
 from certrelay.owners import Owners
 from certrelay.profiles import MaintenanceWindow
@@ -110,6 +111,19 @@ _RESOLVING = frozenset(
     {CERTIFICATE_RENEWED, CERTIFICATE_ISSUED, CERTIFICATE_IMPORTED, CERTIFICATE_NOT_FOUND}
 )
 
+# Reasons whose mail asks nothing of its owners: with `notify: digest` they wait for the daily
+# digest (certrelay.delivery). Any other reason on a decision makes its mail go out at once.
+ROUTINE_REASONS = frozenset(
+    {
+        MANAGED_RENEWAL_PENDING,
+        CERTIFICATE_ROTATED,
+        CERTIFICATE_ISSUED,
+        CERTIFICATE_RENEWED,
+        CERTIFICATE_IMPORTED,
+        DISTRIBUTION_PENDING,
+    }
+)
+
 FINDING_RAISE = "raise"
 FINDING_RESOLVE = "resolve"
 DEFAULT_MAX_CONCURRENCY = 10  # targets distributed at once when the profile sets none
@@ -172,6 +186,8 @@ class Decision:
     finding: FindingPlan | None = None
     approval: ApprovalPlan | None = None
     distribution: DistributionPlan | None = None
+    notify: NotifyMode = "immediate"  # the profile's notify mode, for the mails of later steps
+    delivery: Delivery = "immediate"  # how the owners' mail about this event goes out
 
 
 def imported_severity(days: int) -> Severity:
@@ -223,6 +239,9 @@ def decide(
         reasons += [PROFILE_UNKNOWN] if owners.profile_unknown else []
     distributes = route == ROUTE_DISTRIBUTE
     hours = (approval_timeout_hours, escalation_timeout_hours)
+    notify: NotifyMode = owners.profile.notify if owners.profile is not None else "immediate"
+    # a mail that asks the owners to fix their tags ("Please fix") is never routine
+    routine = all(r in ROUTINE_REASONS for r in reasons) and not owners.problems
     return Decision(
         route,
         reason,
@@ -233,6 +252,8 @@ def decide(
         finding=_finding(route, reason, reasons, in_use=_in_use(event, certificate)),
         approval=_approval(owners, certificate, last_distribution, *hours) if distributes else None,
         distribution=_distribution(owners) if distributes else None,
+        notify=notify,
+        delivery=delivery(notify_mode=notify, severity=severity.value, needs_action=not routine),
     )
 
 

@@ -257,6 +257,8 @@ class Profile(_Strict):
     approval: Annotated[ApprovalMode, BeforeValidator(_approval_alias)] = "human"
     approval_timeout_hours: int | None = Field(None, ge=1, le=168)
     escalation: list[EmailStr] = Field(default_factory=list)
+    # routine outcomes mailed at once, or collected into one daily digest (certrelay.delivery)
+    notify: Literal["immediate", "digest"] = "immediate"
     window: MaintenanceWindow | None = None
     max_concurrency: int | None = Field(None, ge=1, le=40)
     # the export cost guard: at most this many ExportCertificate calls per UTC day (export_guard)

@@ -89,6 +89,7 @@ def triage(
         "certificate": _certificate_view(event, certificate, decision),
         "owners": list(owners.emails),
         "profile": _profile_name(owners),
+        "notify": decision.notify,
         "dedupe_key": dedupe_key(event, certificate) + _inconsistent_suffix(decision),
         "record_expires_at": str(int(expires_at.timestamp())),
         "mail": mail,

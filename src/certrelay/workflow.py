@@ -167,15 +167,19 @@ class OwnerMail(_Closed):
     severity: str
     event_kind: str
     certificate: str
+    # Deliver Now?: "immediate" is published, "digest" is held for the owner's daily digest
+    delivery: Literal["immediate", "digest"] = "immediate"
 
 
 class OwnerMailItem(_Closed):
-    """One item of Notify Owners: the mail, one recipient, its claim marker and its expiry."""
+    """One item of Notify Owners: the mail, one recipient, its claim marker and its expiry,
+    and the decision's one-line summary (what the digest lists for a held mail)."""
 
     mail: OwnerMail
     recipient: str
     marker: str
     expires_at: str
+    summary: str
 
 
 class OwnerMailSummary(_Closed):
@@ -196,6 +200,7 @@ class Workflow(_Open):
     certificate: CertificateView
     owners: list[str]
     profile: str | None
+    notify: Literal["immediate", "digest"] = "immediate"  # the profile's, for later steps' mails
     dedupe_key: str
     record_expires_at: str
     mail: OwnerMail | None = None

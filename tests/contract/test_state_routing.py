@@ -27,7 +27,8 @@ ASL_FILE = "statemachines/certificate_lifecycle.asl.json"
 ASL = json.loads((ROOT / ASL_FILE).read_text())
 FUNCTIONS = sorted(p.parent.name for p in (ROOT / "functions").glob("*/app.py"))
 SINGLE_STATE = {"triage": "Triage Event", "export": "Export Certificate"}
-OUTSIDE_THE_WORKFLOW = {"approval", "install_callback", "sweep"}  # HTTP API, SSM rule, schedule
+# the HTTP API, the SSM rule, and the two schedules
+OUTSIDE_THE_WORKFLOW = {"approval", "install_callback", "sweep", "digest"}
 STATE_NAME = "$$.State.Name"
 
 

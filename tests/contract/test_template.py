@@ -139,6 +139,7 @@ def test_only_the_workflow_and_its_notifiers_publish(translated):
         "CertificateLifecycleStateMachineRole",
         "RequestApprovalFunctionRole",
         "NotifyFunctionRole",
+        "DigestFunctionRole",  # the daily digest, one mail per owner
         "OpsTopicPolicy",  # this account's CloudWatch alarms, to OpsTopic only
     }
     (alarms,) = [
@@ -473,11 +474,7 @@ def test_events_out_and_sweep_reminders_each_have_their_own_source(translated):
 def test_sweep_runs_on_the_schedule_parameter_and_its_events_reach_the_rule(translated):
     from moto.events.models import EventPattern
 
-    (schedule,) = [
-        r["Properties"]
-        for r in translated["Resources"].values()
-        if r["Type"] == "AWS::Scheduler::Schedule"
-    ]
+    schedule = translated["Resources"]["SweepFunctionDaily"]["Properties"]
     rule = translated["Resources"]["CertificateEventsRule"]["Properties"]
     text = rule["EventPattern"]["Fn::Sub"].replace("${AWS::AccountId}", "1")
     pattern = json.loads(text.replace("${ExpiryThresholdDays}", "30"))
@@ -844,6 +841,42 @@ def test_every_threshold_list_the_parameter_accepts_makes_a_valid_rule_pattern()
     assert "365" in accepted
     assert "366" not in accepted
     assert len(accepted) == 365 + 2
+
+
+def test_digest_runs_on_its_schedule_parameter_with_retries_and_a_dead_letter_queue(translated):
+    # GIVEN the translated stack WHEN its schedules are read
+    schedules = {
+        logical_id: r["Properties"]
+        for logical_id, r in translated["Resources"].items()
+        if r["Type"] == "AWS::Scheduler::Schedule"
+    }
+    digest = schedules["DigestFunctionDaily"]
+    function = translated["Resources"]["DigestFunction"]["Properties"]
+    # THEN the digest has its own schedule, parameter and dead letters, like the sweep's
+    assert set(schedules) == {"SweepFunctionDaily", "DigestFunctionDaily"}
+    assert digest["ScheduleExpression"] == {"Ref": "DigestSchedule"}
+    assert translated["Parameters"]["DigestSchedule"]["Default"] == "cron(0 7 * * ? *)"
+    assert digest["Target"]["Arn"] == {"Fn::GetAtt": ["DigestFunction", "Arn"]}
+    assert {"DeadLetterConfig", "RetryPolicy"} <= set(digest["Target"])
+    assert function["Environment"]["Variables"]["DIGEST_TABLE_NAME"] == {"Ref": "DigestTable"}
+
+
+def test_only_the_workflow_and_the_notify_function_hold_lines_for_the_digest(translated):
+    """The notify function may put held#* lines only; the digest function reads and marks."""
+    writes = {
+        logical_id: statement
+        for logical_id, statement in policy_statements(translated)
+        if "dynamodb:PutItem" in _actions(statement)
+        and statement["Resource"] == {"Fn::GetAtt": ["DigestTable", "Arn"]}
+    }
+    held_only = {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["held#*"]}}
+
+    assert set(writes) == {
+        "CertificateLifecycleStateMachineRole",
+        "NotifyFunctionRole",
+        "DigestFunctionRole",
+    }
+    assert writes["NotifyFunctionRole"].get("Condition") == held_only
 
 
 def test_sweep_schedule_name_fits_schedulers_limit_for_any_stack_name(translated):

@@ -157,4 +157,6 @@ def test_the_engine_deploys_the_stacks_install_document_and_operations():
     assert operations.parameters["OpsTopicArn"] == stack.ref("OpsTopic")
     assert "OperationsStack/OperationsDashboard (AWS::CloudWatch::Dashboard)" in stack.not_emulated
     alarms = [e for e in stack.not_emulated if e.startswith("OperationsStack/")]
-    assert len(alarms) == 30  # 29 alarms (ExportCapReached the 29th) and the dashboard
+    assert (
+        len(alarms) == 32
+    )  # 31 alarms (ExportCapReached, the digest function's two) and the dashboard

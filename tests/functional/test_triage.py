@@ -41,7 +41,7 @@ PROFILES = load_profiles_file(ROOT / "config" / "profiles.yaml")
 DECISION_KEYS = {
     "route", "reason", "reasons", "severity", "summary", "event_kind", "certificate",
     "owners", "profile", "dedupe_key", "record_expires_at", "mail", "recipients", "approval",
-    "distribution", "finding",
+    "distribution", "finding", "notify",
 }  # fmt: skip
 
 

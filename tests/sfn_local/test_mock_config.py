@@ -64,6 +64,7 @@ TO_APPROVAL = [
     "Route Event?",
     "Notify Owners",
     "Claim Owner Mail",
+    "Deliver Now?",
     "Send Email",
     "Owner Mailed",
     "Every Owner Mailed?",

@@ -27,6 +27,7 @@ BEFORE_APPROVAL = [
     "Route Event?",
     "Notify Owners",
     "Claim Owner Mail",
+    "Deliver Now?",
     "Send Email",
     "Owner Mailed",
     "Every Owner Mailed?",

@@ -46,11 +46,13 @@ def test_one_mail_carries_what_each_owners_message_is_filtered_and_sorted_by() -
     # THEN one mail holds the subject, body and the attributes Notify Owners puts on each
     # owner's message (the recipient is added per owner from the decision's recipients)
     assert mail is not None
-    assert set(mail) == {"subject", "message", "severity", "event_kind", "certificate"}
-    assert (mail["severity"], mail["event_kind"], mail["certificate"]) == (
+    # and how it goes out (Deliver Now?: at once, or held for the owner's daily digest)
+    assert set(mail) == {"subject", "message", "severity", "event_kind", "certificate", "delivery"}
+    assert (mail["severity"], mail["event_kind"], mail["certificate"], mail["delivery"]) == (
         "HIGH",
         "ApproachingExpiration",
         ARN,
+        "immediate",
     )
 
 

@@ -209,6 +209,7 @@ def test_every_map_item_of_the_largest_run_fits_in_64_kib(decision):
             "recipient": decision["recipients"][0],
             "marker": "m" * 200,
             "expires_at": "1830000000",
+            "summary": decision["summary"],  # what the digest lists for a held mail
         }
     )
     target = decision["distribution"]["targets"][0]

@@ -11,14 +11,23 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from certrelay.approval_links import digest as sha256
 from certrelay.certificates import read_certificate
+from certrelay.digest import hold
 from certrelay.distribution import summarize
 from certrelay.distribution_record import EXPORT_FAILED as RECORD_EXPORT_FAILED
 from certrelay.distribution_record import mark_run_failed, write_distribution
 from certrelay.errors import ConfigurationError
 from certrelay.mail_markers import publish_once
 from certrelay.metrics import count
-from certrelay.outcomes import DISTRIBUTED, EXPIRED, EXPORT_FAILED, REJECTED, compose_outcome
+from certrelay.outcomes import (
+    DISTRIBUTED,
+    EXPIRED,
+    EXPORT_FAILED,
+    REJECTED,
+    compose_outcome,
+    report_delivery,
+)
 from certrelay.outcomes import rejection as rejection_fields
 from certrelay.policy import current_shape
 
@@ -35,6 +44,7 @@ class Telling:
     now: datetime
     records: str = ""  # the distribution record table (certrelay.distribution_record)
     clients: Callable[[str], Any] | None = None  # a boto3 client by service (Record: ACM)
+    digest_table: str = ""  # where a routine report waits for the owner's daily digest
 
     @classmethod
     def from_env(
@@ -48,12 +58,16 @@ class Telling:
     ) -> Telling:
         table, topic = environ["EVENT_TABLE_NAME"], environ["NOTIFICATION_TOPIC_ARN"]
         records = environ.get("DISTRIBUTION_RECORD_TABLE_NAME", "")
-        return cls(dynamodb, sns, table, topic, log, now, records, clients)
+        digests = environ.get("DIGEST_TABLE_NAME", "")
+        return cls(dynamodb, sns, table, topic, log, now, records, clients, digests)
 
 
 def report_distribution(event: dict[str, Any], run: Telling) -> dict[str, Any]:
-    """Report Distribution: what reached which target, to the owners; counted by outcome."""
-    answer = _tell(DISTRIBUTED, event, run)
+    """Report Distribution: what reached which target, to the owners (a routine report of a
+    digest profile waits for the daily digest instead); counted by outcome."""
+    decision = event.get("decision") or {}
+    routine = report_delivery(decision) == "digest" and bool(run.digest_table)
+    answer = _hold(event, run) if routine else _tell(DISTRIBUTED, event, run)
     summary = answer["summary"]
     count("Distributions", {"result": summary["outcome"]})
     count("TargetsFailed", {"result": summary["outcome"]}, value=summary["failed"])
@@ -108,6 +122,29 @@ def record_distribution(event: dict[str, Any], run: Telling) -> dict[str, Any]:
     )
     run.log.info("distribution recorded", extra=written)
     return written
+
+
+def _hold(event: dict[str, Any], run: Telling) -> dict[str, Any]:
+    """Hold each owner's report for the digest, once per (execution, owner): its first line
+    (what reached how many targets) is the digest's summary."""
+    execution, decision = str(event.get("execution")), event.get("decision") or {}
+    messages = compose_outcome(DISTRIBUTED, decision, execution_arn=execution)
+    held = 0
+    for message in messages:
+        owner = str(message["attributes"]["recipient"]["StringValue"])
+        held += hold(
+            run.dynamodb,
+            run.digest_table,
+            marker=f"{execution}#{DISTRIBUTED}#{sha256(owner)}",
+            owner=owner,
+            message=message,
+            summary=str(message["message"]).split("\n", 1)[0],
+            execution=execution,
+            now=run.now,
+        )
+    run.log.info("outcome held for the digest", extra={"kind": DISTRIBUTED, "held": held})
+    results = (decision.get("distribution") or {}).get("results") or []
+    return {"sent": len(messages), "held": held, "summary": summarize(list(results))}
 
 
 def _tell(kind: str, event: dict[str, Any], run: Telling) -> dict[str, Any]:

@@ -1,0 +1,38 @@
+"""Daily Digest: mails each owner one message listing the routine outcomes held for them."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from certrelay.digest import send_digests
+
+logger = Logger()
+
+
+@cache
+def _clients() -> tuple[Any, Any]:
+    """Read once per container: the DynamoDB and SNS clients."""
+    return boto3.client("dynamodb"), boto3.client("sns")
+
+
+@logger.inject_lambda_context(log_event=False)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    dynamodb, sns = _clients()
+    # An error (one owner's publish failed) makes Lambda retry: the owners already mailed
+    # today are not mailed again; then the invocation is parked in the dead-letter queue.
+    report = send_digests(
+        dynamodb,
+        sns,
+        table=os.environ["DIGEST_TABLE_NAME"],
+        topic=os.environ["NOTIFICATION_TOPIC_ARN"],
+        now=datetime.now(UTC),
+    )
+    logger.info("digests sent", extra=report)
+    return report
