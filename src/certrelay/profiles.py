@@ -248,6 +248,8 @@ class Profile(_Strict):
     approval: Literal["required", "auto"] = "required"
     approval_timeout_hours: int | None = Field(None, ge=1, le=168)
     escalation: list[EmailStr] = Field(default_factory=list)
+    # routine outcomes mailed at once, or collected into one daily digest (certrelay.delivery)
+    notify: Literal["immediate", "digest"] = "immediate"
     window: MaintenanceWindow | None = None
     max_concurrency: int | None = Field(None, ge=1, le=40)
     # directories whose executables a server target may name as script:<path>
