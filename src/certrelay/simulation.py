@@ -73,6 +73,9 @@ class Scenario:
     rates: Rates = field(default_factory=Rates)
     thresholds: frozenset[int] = DEFAULT_THRESHOLDS
     start: datetime = DEFAULT_START
+    # spec §2: only a renewal the policy approved is a routine report; True measures the
+    # alternative where a person's approved renewal is reported in the digest too (bench only)
+    human_reports_routine: bool = False
 
     def problems(self) -> list[str]:
         """What makes the scenario impossible to run, one line each."""
@@ -332,7 +335,8 @@ class _Certificate:
         self.last = LastDistribution(shape, self._serial(), verified=True, last_run_succeeded=True)
         # Routine only when the policy approved it (spec §2); a person who approved hears at once.
         severity = policy.OUTCOME_SEVERITIES["distributed"].value
-        self._mail(day, severity, needs_action=False, routine=judgement.approver == "policy")
+        routine = judgement.approver == "policy" or self.s.human_reports_routine
+        self._mail(day, severity, needs_action=False, routine=routine)
         return True
 
     def _add_targets(self, day: int) -> None:
