@@ -283,9 +283,9 @@ class _Certificate:
             event, self._acm(), self._owners(), now=self._at(day, 12), thresholds=self.s.thresholds
         )
         if decision.route != policy.ROUTE_IGNORE:
-            self._mail(
-                day, decision.severity.value, needs_action=decision.route == policy.ROUTE_ATTENTION
-            )
+            # routine (spec §2): an informational reminder for a certificate ACM renews itself
+            routine = decision.reason == policy.MANAGED_RENEWAL_PENDING
+            self._mail(day, decision.severity.value, needs_action=not routine)
 
     # --- a renewal and its runs ---------------------------------------------------------------
 
@@ -417,7 +417,10 @@ class _Certificate:
 
 
 def _profile(owner: str, notify: NotifyMode, *, targets: int) -> Profile:
-    """The certificate's profile: its owner approves; S3 targets stand for any kind."""
+    """The certificate's profile: its owner approves; S3 targets stand for any kind.
+
+    Its `notify` and target ids are read; the approval mode given to `judge` is the scenario's.
+    """
     return Profile.model_validate(
         {
             "owners": [owner],

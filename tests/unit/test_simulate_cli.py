@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -70,3 +72,17 @@ def test_simulate_refuses_bad_input_in_one_line(
     # THEN exit 2, one line on stderr naming the problem, nothing on stdout
     assert_one_line_error(status, err, fragment)
     assert out == ""
+
+
+def test_simulate_runs_without_loading_the_local_engine() -> None:
+    # GIVEN a fresh interpreter WHEN `certrelay simulate` runs THEN moto is never imported
+    code = (
+        "import sys; from certrelay.cli.main import main; "
+        "main(['simulate', '--certificates', '3', '--owners', '1', '--lifetime-days', '47', "
+        "'--days', '60', '--json']); "
+        "print('moto loaded' if any(m.split('.')[0] == 'moto' for m in sys.modules) else 'light')"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip().endswith("light"), done.stdout[-200:]
