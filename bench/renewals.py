@@ -75,6 +75,21 @@ def by_rate(seeds: int) -> list[dict[str, Any]]:
     return rows
 
 
+def by_lifetime() -> list[dict[str, Any]]:
+    """Renewals, human approvals and emails of both policies at the lifetimes the issue names."""
+    rows = []
+    for lifetime in (395, 198, 100, 47):
+        row: dict[str, Any] = {"lifetime_days": lifetime}
+        for policy, notify in POLICIES:
+            scenario = replace(FLEET, lifetime_days=lifetime, policy=policy, notify=notify)  # type: ignore[arg-type]
+            result = simulate(scenario).as_json()
+            owner = result["owners"][0]
+            row["renewals"] = result["summary"]["renewals"]
+            row[policy] = {"human_approvals": owner["human_approvals"], "emails": owner["emails"]}
+        rows.append(row)
+    return rows
+
+
 def report_digested() -> dict[str, Any]:
     """The alternative: a person's approved renewal reported in the digest as well."""
     return simulate(replace(FLEET, human_reports_routine=True)).summary()
@@ -101,6 +116,7 @@ def main() -> int:
         "side_by_side": side_by_side(),
         "over_seeds": over_seeds(args.seeds),
         "by_rate": by_rate(args.seeds),
+        "by_lifetime": by_lifetime(),
         "human_reports_in_digest": report_digested(),
         "speed": speed(),
     }
@@ -134,6 +150,14 @@ def print_report(data: dict[str, Any]) -> None:
         )
         + "  (mean human approvals)"
     )
+    print("lifetime  renewals  human approvals (unless-changed / human)  emails (same)")
+    for row in data["by_lifetime"]:
+        u, h = row["unless-changed"], row["human"]
+        print(
+            f"{row['lifetime_days']:>8}  {row['renewals']:>8}  "
+            f"{u['human_approvals']:>15} / {h['human_approvals']:<22}  "
+            f"{u['emails']} / {h['emails']}"
+        )
     alt = data["human_reports_in_digest"]
     print(
         "a person's approved renewal reported in the digest too: most non-action emails on one "
