@@ -128,10 +128,12 @@ class OwnerTally:
     failed_runs: int = 0
     immediate: Counter[int] = field(default_factory=Counter)  # day -> emails mailed at once
     action_needed: Counter[int] = field(default_factory=Counter)  # day -> of those, needing action
-    digest_days: set[int] = field(default_factory=set)  # days with at least one digest item
+    digest_days: set[int] = field(default_factory=set)  # days a digest goes out
+    held_at_end: int = 0  # digest items held on the last day (their digest is after the period)
     reasons: Counter[str] = field(default_factory=Counter)  # why a human was asked
 
     def mail(self, day: int, how: str, *, needs_action: bool) -> None:
+        """A mail sent on `day`; for a digest item, `day` is the day its digest goes out."""
         if how == DIGEST:
             self.digest_days.add(day)
             return
@@ -196,6 +198,7 @@ class Result:
             "not_distributed": sum(t.not_distributed for t in owners),
             "retrying_at_end": sum(t.retrying_at_end for t in owners),
             "failed_runs": sum(t.failed_runs for t in owners),
+            "digest_items_held_at_end": sum(t.held_at_end for t in owners),
             "action_needed_emails": sum(sum(t.action_needed.values()) for t in owners),
             "max_other_emails_per_day": max(other, default=0),
             "days_over_one_other_email": sum(
@@ -368,6 +371,13 @@ class _Certificate:
             severity=severity,
             needs_action=needs_action or not routine,
         )
+        if how == DIGEST:
+            # The digest goes out each morning (DigestSchedule, 07:00 UTC by default) with what
+            # was held since; the fleet's events happen later in the day: tomorrow's digest.
+            day += 1
+            if day >= self.s.days:
+                self.tally.held_at_end += 1
+                return
         self.tally.mail(day, how, needs_action=needs_action)
 
     def _shape(self) -> Shape:
