@@ -6,9 +6,11 @@
   certrelay local send EVENT.json [--cert NAME] [--port N]
   certrelay history [EXECUTION] [--json] [--list]
   certrelay history --aws --execution-arn ARN [--region REGION] [--json]
+  certrelay simulate --certificates N --owners M --lifetime-days D --days T [--policy P] [--json]
 
 Local runs are kept (redacted) for `certrelay history`, which shows an execution the way the
 Step Functions console does; with `--aws` it reads a deployed one (read-only calls only).
+`simulate` runs a synthetic fleet's renewals through the policy code, without AWS or moto.
 
 Bad input (unreadable file, invalid JSON, an event the stack would reject, an unknown
 certificate name, an unknown execution, AWS refusing to answer) prints one line on stderr and
@@ -26,7 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from certrelay.cli import kept_runs, render, send
+from certrelay.cli import kept_runs, render, send, simulate
 from certrelay.cli.report import report
 from certrelay.console import history
 from certrelay.errors import CertrelayError
@@ -129,6 +131,8 @@ def _parser() -> argparse.ArgumentParser:
     history.add_argument("--region", help="default: the region in the ARN")
     history.add_argument("--json", action="store_true", help="print one JSON object instead")
     history.set_defaults(run=_run_history)
+
+    simulate.add_parser(commands, _run_simulate)
     return parser
 
 
@@ -267,6 +271,11 @@ def _aws_history(args: argparse.Namespace) -> tuple[str, str, str, list[dict[str
     except BotoCoreError as error:
         raise BadInput(f"cannot reach AWS Step Functions: {error}") from None
     return described["name"], args.execution_arn, described["status"], events
+
+
+def _run_simulate(args: argparse.Namespace) -> int:
+    print(simulate.output(args))
+    return 0
 
 
 def _run_up(args: argparse.Namespace) -> int:
