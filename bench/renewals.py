@@ -90,11 +90,6 @@ def by_lifetime() -> list[dict[str, Any]]:
     return rows
 
 
-def report_digested() -> dict[str, Any]:
-    """The alternative: a person's approved renewal reported in the digest as well."""
-    return simulate(replace(FLEET, human_reports_routine=True)).summary()
-
-
 def speed() -> dict[str, Any]:
     big = Scenario(certificates=1000, owners=40, lifetime_days=47, days=365)
     start = time.perf_counter()
@@ -117,7 +112,6 @@ def main() -> int:
         "over_seeds": over_seeds(args.seeds),
         "by_rate": by_rate(args.seeds),
         "by_lifetime": by_lifetime(),
-        "human_reports_in_digest": report_digested(),
         "speed": speed(),
     }
     if args.json:
@@ -158,12 +152,6 @@ def print_report(data: dict[str, Any]) -> None:
             f"{u['human_approvals']:>15} / {h['human_approvals']:<22}  "
             f"{u['emails']} / {h['emails']}"
         )
-    alt = data["human_reports_in_digest"]
-    print(
-        "a person's approved renewal reported in the digest too: most non-action emails on one "
-        f"day {alt['max_other_emails_per_day']} (days with more than one: "
-        f"{alt['days_over_one_other_email']})"
-    )
     s = data["speed"]
     print(
         f"speed: {s['certificates']} certificates x {s['days']} days ({s['renewals']} "

@@ -126,19 +126,17 @@ def compose_outcome(
 
 def report_delivery(decision: dict[str, Any]) -> Delivery:
     """How the owners' distribution report goes out: held for the digest only when the run is
-    routine, i.e. approved by policy and distributed (and verified) to every target, and the
-    profile says `notify: digest`. The plan's approval.approver says who approves; without it
-    (an older plan) a person did, unless the run recorded the policy's own decision."""
+    routine, i.e. distributed (and verified) to every target, and the profile says
+    `notify: digest`. Whoever approved it: a renewal the policy approved asked nobody, and a
+    person who approved has already acted (the approval page told them the outcome), so a
+    report of success asks nothing of its reader. An incomplete distribution is mailed at once."""
     summary = summarize(list((decision.get("distribution") or {}).get("results") or []))
-    approver = (decision.get("approval") or {}).get("approver") or (
-        decision.get("approval_decision") or {}
-    ).get("approver")
     complete = bool(summary["complete"])
     severity = OUTCOME_SEVERITIES[DISTRIBUTED if complete else "distribution_incomplete"]
     return delivery(
         notify_mode="digest" if decision.get("notify") == "digest" else "immediate",
         severity=severity.value,
-        needs_action=not (complete and approver == "policy"),
+        needs_action=not complete,
     )
 
 

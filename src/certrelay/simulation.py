@@ -73,9 +73,6 @@ class Scenario:
     rates: Rates = field(default_factory=Rates)
     thresholds: frozenset[int] = DEFAULT_THRESHOLDS
     start: datetime = DEFAULT_START
-    # spec §2: only a renewal the policy approved is a routine report; True measures the
-    # alternative where a person's approved renewal is reported in the digest too (bench only)
-    human_reports_routine: bool = False
 
     def problems(self) -> list[str]:
         """What makes the scenario impossible to run, one line each."""
@@ -336,10 +333,9 @@ class _Certificate:
             )
             return False
         self.last = LastDistribution(shape, self._serial(), verified=True, last_run_succeeded=True)
-        # Routine only when the policy approved it (spec §2); a person who approved hears at once.
+        # A report of success is routine whoever approved it (outcomes.report_delivery).
         severity = policy.OUTCOME_SEVERITIES["distributed"].value
-        routine = judgement.approver == "policy" or self.s.human_reports_routine
-        self._mail(day, severity, needs_action=False, routine=routine)
+        self._mail(day, severity, needs_action=False)
         return True
 
     def _add_targets(self, day: int) -> None:
@@ -359,17 +355,10 @@ class _Certificate:
 
     # --- what ACM and the profiles say --------------------------------------------------------
 
-    def _mail(self, day: int, severity: str, *, needs_action: bool, routine: bool = True) -> None:
-        """One owner mail, at once or into the day's digest as certrelay.delivery says.
-
-        A mail that is not routine goes at once even when it asks nothing of its reader (spec
-        §2: only a renewal the policy approved is a routine report); it is not counted as
-        action-needed.
-        """
+    def _mail(self, day: int, severity: str, *, needs_action: bool) -> None:
+        """One owner mail, at once or into the day's digest as certrelay.delivery says."""
         how = delivery(
-            notify_mode=self.profile.notify,
-            severity=severity,
-            needs_action=needs_action or not routine,
+            notify_mode=self.profile.notify, severity=severity, needs_action=needs_action
         )
         if how == DIGEST:
             # The digest goes out each morning (DigestSchedule, 07:00 UTC by default) with what

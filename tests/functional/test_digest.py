@@ -258,9 +258,19 @@ def _report(mail: Mail, **changes: Any) -> dict[str, Any]:
         "distribution": {"results": [{"target": "web#bucket", "status": "DISTRIBUTED"}]},
         **changes,
     }
-    run = notify.Telling(mail.dynamodb, mail.sns, TABLE, mail.topic, Logger(), NOW, TABLE)
+    run = notify.Telling(
+        mail.dynamodb, mail.sns, TABLE, mail.topic, Logger(), NOW, digest_table=TABLE
+    )
     event = {"state": "Report Distribution", "execution": EXECUTION.format(9), "decision": decision}
     return notify.report_distribution(event, run)
+
+
+def test_a_report_of_a_renewal_a_person_approved_is_held_too(mail: Mail) -> None:
+    # GIVEN a digest profile's renewal a person approved, distributed everywhere
+    answer = _report(mail, approval={"mode": "human", "approver": "human"})
+    # THEN the report of its success asks nothing more of anyone: it waits for the digest
+    assert answer["held"] == 1
+    assert mail.inbox(ALICE) == []
 
 
 def test_a_routine_distribution_report_of_a_digest_profile_is_held_not_mailed(mail: Mail) -> None:
@@ -279,11 +289,10 @@ def test_a_routine_distribution_report_of_a_digest_profile_is_held_not_mailed(ma
 @pytest.mark.parametrize(
     "changes",
     [
-        {"approval": {"mode": "required"}},  # a person approved: the plan names no policy
         {"notify": "immediate"},
         {"distribution": {"results": [{"target": "web#bucket", "status": "FAILED"}]}},
     ],
-    ids=["approved-by-a-person", "immediate-profile", "incomplete"],
+    ids=["immediate-profile", "incomplete"],
 )
 def test_a_report_that_is_not_routine_is_mailed_at_once(
     mail: Mail, changes: dict[str, Any]

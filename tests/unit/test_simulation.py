@@ -190,8 +190,8 @@ def test_issue_fleet_without_changes_meets_the_approval_and_mail_targets() -> No
     assert summary["distributed"] == summary["renewals"]
 
 
-def test_issue_fleet_routine_mail_is_one_digest_a_day_when_approved_reports_are_routine() -> None:
-    # GIVEN the default change rates, and a person's approved renewal reported in the digest too
-    summary = simulate(issue_fleet(human_reports_routine=True)).summary()
+def test_issue_fleet_routine_mail_is_one_digest_a_day_at_the_default_change_rates() -> None:
+    # GIVEN the default change rates (a person's approved renewal is reported in the digest too)
+    summary = simulate(issue_fleet()).summary()
     # THEN apart from action-needed mail an owner gets at most one email (the digest) a day
     assert summary["max_other_emails_per_day"] <= 1
