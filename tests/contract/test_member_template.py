@@ -151,14 +151,15 @@ def test_checkov_is_clean_with_the_projects_settings():
         env={**os.environ, **environment},
     )
 
-    report = json.loads(result.stdout)
-    summary = report["summary"]
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    summary = json.loads(result.stdout)["summary"]
     assert summary["failed"] == 0
     assert summary["passed"] > 20, "checkov read the template's resources"
 
 
 def test_make_lint_runs_cfn_lint_and_checkov_on_the_member_template():
+    """`make -n` prints the recipe without running it (outside `make test`'s own flags)."""
+    inherited = {"MAKEFLAGS", "MFLAGS", "MAKELEVEL"}
     result = subprocess.run(
         ["make", "-n", "--no-print-directory", "lint"],
         capture_output=True,
@@ -166,6 +167,7 @@ def test_make_lint_runs_cfn_lint_and_checkov_on_the_member_template():
         timeout=60,
         check=True,
         cwd=ROOT,
+        env={k: v for k, v in os.environ.items() if k not in inherited},
     )
     lines = result.stdout.splitlines()
 
