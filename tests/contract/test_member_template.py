@@ -534,6 +534,22 @@ def test_no_account_or_region_is_written_into_the_template():
     assert not re.findall(r"\b(?:us|eu|ap|sa|ca|me|af|il|mx)-[a-z]+-\d\b", text)
 
 
+TEMPLATE_BODY_MAX, TEMPLATE_URL_MAX = 51_200, 460_800  # CreateStackSet's limits, in bytes
+
+
+def test_the_documented_commands_pass_the_template_the_way_its_size_allows():
+    """Over 51,200 bytes CloudFormation refuses a template body: the page's commands upload it."""
+    size = MEMBER.stat().st_size
+    text = ORGANISATION_DOC.read_text(encoding="utf-8")
+    commands = "\n".join(re.findall(r"^```bash\n(.*?)^```", text, re.MULTILINE | re.DOTALL))
+
+    assert size <= TEMPLATE_URL_MAX
+    assert commands.count("create-stack-set") >= 2
+    if size > TEMPLATE_BODY_MAX:
+        assert "--template-body" not in commands
+        assert commands.count("--template-url https://") == commands.count("create-stack-set ")
+
+
 def test_a_stackset_supplies_only_the_hubs_coordinates_and_the_external_id(member):
     required = {n for n, spec in member["Parameters"].items() if "Default" not in spec}
 
