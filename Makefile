@@ -13,8 +13,9 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
 # Offline: no Prisma Cloud API key, no policy or mapping downloads, no package scan, no PyPI
 # update check.
 CHECKOV_ENV := BC_SKIP_MAPPING=TRUE CHECKOV_RUN_SCA_PACKAGE_SCAN_V2=false CKV_SKIP_PACKAGE_UPDATE_CHECK=TRUE
-# The stack: template.yaml and the nested templates it includes (operations, install document).
-TEMPLATES := template.yaml $(sort $(wildcard templates/*.yaml))
+# The stack: template.yaml and the nested templates it includes (operations, install document);
+# and member.yaml, the StackSet template for organisation mode (docs/organisation.md).
+TEMPLATES := template.yaml $(sort $(wildcard templates/*.yaml)) member.yaml
 
 # deploy-check: the AWS SAM CLI in its own venv (heavy, ~330 MB; not needed by `make test` or CI).
 SAM_CLI_VERSION ?= 1.170.0

@@ -36,7 +36,7 @@ STATE_SHAPES = {"[", "{"}
 # Repository paths the docs may name in backticks (placeholders such as <name> are skipped).
 REPO_PATH = re.compile(
     r"^(?:(?:src|functions|tests|ssm|bench|config|events|statemachines|docs|templates)/[\w./-]*"
-    r"|template\.yaml|samconfig\.toml|pyproject\.toml|Makefile|\.ci/run|\.checkov\.yaml)$"
+    r"|template\.yaml|member\.yaml|samconfig\.toml|pyproject\.toml|Makefile|\.ci/run|\.checkov\.yaml)$"
 )
 
 

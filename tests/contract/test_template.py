@@ -278,16 +278,19 @@ def test_rule_pattern_takes_the_threshold_days_from_the_parameter():
 
 
 def test_install_document_in_the_template_is_generated_from_the_scripts(translated):
-    """The document lives in its nested template (templates/install-document.yaml), which the
-    generator rewrites; the whole stack carries exactly what the scripts make."""
+    """The document lives in its nested template (templates/install-document.yaml) and in the
+    member template (member.yaml), which the generator both rewrites; the whole stack and every
+    member stack carry exactly what the scripts make."""
     from certrelay.local.template import load_sam
-    from certrelay.ssm_document import DOCUMENT_TEMPLATE, stack_document
+    from certrelay.ssm_document import DOCUMENT_TEMPLATE, MEMBER_TEMPLATE, stack_document
 
     content = translated["Resources"]["InstallDocument"]["Properties"]["Content"]
     (nested,) = load_sam(DOCUMENT_TEMPLATE)["Resources"].values()
+    member = load_sam(MEMBER_TEMPLATE)["Resources"]["InstallDocument"]
 
     assert content == stack_document(), "run: python -m certrelay.ssm_document"
     assert nested["Properties"]["Content"] == stack_document()
+    assert member["Properties"]["Content"] == stack_document(), "python -m certrelay.ssm_document"
     assert DOCUMENT_TEMPLATE in NESTED_TEMPLATES
 
 
