@@ -248,7 +248,11 @@ def test_readme_deploy_commands_name_the_samconfig_stack(
         or command_parameters(samconfig, "global")["stack_name"]
     )
     commands = "\n".join(code_blocks(docs_text))
-    named = [name.strip("'\"") for name in re.findall(r"--stack-name\s+(\S+)", commands)]
+    # One logical command per line (continuations joined); a member stack (member.yaml, deployed
+    # in the members, docs/organisation.md) is not the hub's stack.
+    logical = commands.replace("\\\n", " ").splitlines()
+    hub_commands = "\n".join(line for line in logical if "member.yaml" not in line)
+    named = [name.strip("'\"") for name in re.findall(r"--stack-name\s+(\S+)", hub_commands)]
 
     for where, text in (("README.md", deploy_section), ("docs/deploy.md", deploy_doc)):
         deploy_commands = "\n".join(code_blocks(text))
