@@ -56,7 +56,7 @@ class ApprovalApi:
         self.app, self._deps, self._log = APIGatewayHttpResolver(), deps, logger
         self.app.route(ROUTE, method=["GET", "HEAD"])(self.show)
         self.app.get("/callback")(self.signed_in)
-        self.app.post(ROUTE)(self.decide)
+        self.app.post(ROUTE)(self.post_decision)
         self.app.route(BATCH_ROUTE, method=["GET", "HEAD"])(self.show_batch)
         self.app.post(BATCH_ROUTE)(self.decide_batch)
         self.app.not_found(self.not_found)
@@ -111,7 +111,7 @@ class ApprovalApi:
     def decide_batch(self, approval_id: str) -> Response[str]:
         """POST /batch: approve or reject the ticked renewals, each on its own."""
         deps, event, now = self._deps(), self.app.current_event, datetime.now(UTC)
-        answer, outcomes = approval_batch.decide(
+        answer, outcomes = approval_batch.decide_selection(
             approval_id,
             event.body or "",
             base64_encoded=bool(event.is_base64_encoded),
@@ -145,7 +145,7 @@ class ApprovalApi:
         )
         return self._respond(answer)
 
-    def decide(self, approval_id: str) -> Response[str]:
+    def post_decision(self, approval_id: str) -> Response[str]:
         """POST from the page's form: approve or reject, once."""
         deps, event, now = self._deps(), self.app.current_event, datetime.now(UTC)
         answer = approval_decisions.record_decision(

@@ -159,7 +159,7 @@ def show(
     return Answer(200, page, "batch_shown")
 
 
-def decide(
+def decide_selection(
     approval_id: str,
     body: str,
     *,

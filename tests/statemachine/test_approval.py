@@ -149,7 +149,7 @@ def test_nobody_deciding_escalates_with_fresh_links_then_expires(fast_engine: Lo
     links = human.approval_links(fast_engine, execution.arn)
     assert len(links) == len(set(links)) >= 3, "each round mails fresh links"
     # the engine's clock ran the windows out early; the page learns it when it tries the task
-    assert human.decide(links[0], "approve", "too late").status == 410
+    assert human.press(links[0], "approve", "too late").status == 410
     assert human.open_page(links[0]).status == 410, "then the link says it has expired"
 
 
@@ -185,7 +185,7 @@ def test_opening_the_link_changes_nothing_until_a_button_is_pressed(engine: Loca
     assert scanner.status == 200
     assert head.status == 200
     assert engine.status(arn) == "RUNNING", "a GET must never decide"
-    assert human.decide(links[0], "approve", "looked fine").status == 200
+    assert human.press(links[0], "approve", "looked fine").status == 200
     assert engine.wait(arn, name=name, seconds=60).states[-1] == "Renewal Distributed"
 
 
@@ -194,8 +194,8 @@ def test_double_click_decides_once(engine: LocalEngine):
     ((name, arn),) = started
     links = _links_when_sent(engine, arn)
 
-    first = human.decide(links[0], "approve", "first")
-    second = human.decide(links[0], "reject", "second")
+    first = human.press(links[0], "approve", "first")
+    second = human.press(links[0], "reject", "second")
     execution = engine.wait(arn, name=name, seconds=30)
 
     assert first.status == 200

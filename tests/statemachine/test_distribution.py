@@ -173,7 +173,7 @@ def test_certificate_revoked_before_export_is_reported_and_nothing_is_written(
     links = []
     while not links:
         links = human.approval_links(engine, arn)
-    assert human.decide(links[0], "approve", "fine").status == 200
+    assert human.press(links[0], "approve", "fine").status == 200
     execution = engine.wait(arn, name=name, seconds=60)
 
     assert execution.status == "FAILED"

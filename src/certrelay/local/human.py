@@ -74,7 +74,7 @@ def open_page(url: str, *, method: str = "GET", data: bytes | None = None) -> Pa
         return Page(error.code, error.read().decode(), dict(error.headers.items()))
 
 
-def decide(link: str, decision: str, reason: str) -> Page:
+def press(link: str, decision: str, reason: str) -> Page:
     """Open `link`, then press the `decision` button ("approve" or "reject") with `reason`."""
     page = open_page(link)
     if page.status != 200:
@@ -149,7 +149,7 @@ def _drive(
             if on_waiting is not None:
                 on_waiting(links)
             if decision in ("approve", "reject"):
-                answer = decide(links[0], decision, reason)
+                answer = press(links[0], decision, reason)
                 if answer.status != 200:
                     raise RuntimeError(f"the approval page answered {answer.status}")
         time.sleep(0.02)
