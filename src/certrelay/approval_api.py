@@ -69,12 +69,8 @@ class ApprovalApi:
         """GET (and HEAD): the confirmation page; never changes anything."""
         deps, now = self._deps(), datetime.now(UTC)
         visitor = self._visitor(deps.key, now)
-        if deps.settings.sso is not None and visitor.email is None:
-            return self._respond(
-                approval_sso.login(
-                    deps.settings.sso, deps.key, approval_id, http=deps.http, now=now
-                )
-            )
+        if (login := self._sign_in_first(deps, visitor, approval_id, now)) is not None:
+            return login
         answer = approval_decisions.show(
             approval_id,
             dynamodb=deps.dynamodb,
@@ -92,12 +88,9 @@ class ApprovalApi:
         """GET (and HEAD) /batch: the approver's pending renewals on one page; changes nothing."""
         deps, now = self._deps(), datetime.now(UTC)
         visitor = self._visitor(deps.key, now)
-        if deps.settings.sso is not None and visitor.email is None:
-            return self._respond(  # back on the link's own page after sign-in; it links here
-                approval_sso.login(
-                    deps.settings.sso, deps.key, approval_id, http=deps.http, now=now
-                )
-            )
+        # after sign-in the visitor is back on the link's own page, which links here
+        if (login := self._sign_in_first(deps, visitor, approval_id, now)) is not None:
+            return login
         answer = approval_batch.show(
             approval_id,
             dynamodb=deps.dynamodb,
@@ -162,6 +155,16 @@ class ApprovalApi:
             now=now,
         )
         return self._respond(answer)
+
+    def _sign_in_first(
+        self, deps: Dependencies, visitor: Visitor, approval_id: str, now: datetime
+    ) -> Response[str] | None:
+        """With sign-in on, a visitor with no session goes to the issuer (and back to the link)."""
+        sso = deps.settings.sso
+        if sso is None or visitor.email is not None:
+            return None
+        login = approval_sso.login(sso, deps.key, approval_id, http=deps.http, now=now)
+        return self._respond(login)
 
     def not_found(self, _: Exception) -> Response[str]:
         return self._respond(approval_decisions.NOT_FOUND)
