@@ -30,6 +30,8 @@ class Settings:
     event_record_ttl_days: int = DEFAULT_RECORD_TTL_DAYS
     approval_timeout_hours: int = DEFAULT_APPROVAL_HOURS  # when the profile sets none
     escalation_timeout_hours: int = DEFAULT_APPROVAL_HOURS
+    # OwnerEmailDomains: owners outside these domains are not told (empty: any domain).
+    owner_email_domains: frozenset[str] = frozenset()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -56,10 +58,23 @@ class Settings:
             event_record_ttl_days=_ttl_days(environ.get("EVENT_RECORD_TTL_DAYS", "").strip()),
             approval_timeout_hours=_hours(environ, "APPROVAL_TIMEOUT_HOURS"),
             escalation_timeout_hours=_hours(environ, "ESCALATION_TIMEOUT_HOURS"),
+            owner_email_domains=_domains(environ.get("OWNER_EMAIL_DOMAINS", "")),
         )
 
 
 _PARTITION = re.compile(r"aws(?:-[a-z]+)*\Z")
+_DOMAIN = re.compile(r"(?=.{1,253}\Z)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}\Z")
+
+
+def _domains(text: str) -> frozenset[str]:
+    """OWNER_EMAIL_DOMAINS: a comma-separated list of DNS domains; empty means any domain."""
+    domains = frozenset(
+        part.strip().lower().lstrip("@") for part in text.split(",") if part.strip()
+    )
+    for domain in sorted(domains):
+        if not _DOMAIN.fullmatch(domain):
+            raise ConfigurationError(f"OWNER_EMAIL_DOMAINS has {domain!r}, which is not a domain")
+    return domains
 
 
 def _matching(environ: Mapping[str, str], name: str, pattern: re.Pattern[str], what: str) -> str:

@@ -16,6 +16,9 @@ from certrelay.profiles import Profile
 
 OWNER_TAG = "certrelay:owner"
 PROFILE_TAG = "certrelay:profile"
+# Anyone allowed acm:AddTagsToCertificate can name owners: at most this many are told, and with
+# OwnerEmailDomains set only addresses in those domains (the rest are dropped and noted).
+MAX_OWNERS = 10
 
 OwnerSource = Literal["tag", "profile", "tag+profile", "fallback"]
 
@@ -51,9 +54,17 @@ def normalize_email(address: str) -> str | None:
 
 
 def resolve_owners(
-    tags: Mapping[str, str], profiles: Mapping[str, Profile], fallback_email: str
+    tags: Mapping[str, str],
+    profiles: Mapping[str, Profile],
+    fallback_email: str,
+    *,
+    allowed_domains: frozenset[str] = frozenset(),
 ) -> Owners:
-    """Unite the owner tag with the profile's owners; nobody valid means the fallback owner."""
+    """Unite the owner tag with the profile's owners; nobody valid means the fallback owner.
+
+    `allowed_domains` (lower case; empty means any) keeps only addresses in those domains or
+    their subdomains. At most MAX_OWNERS are told; every address dropped is noted.
+    """
     problems: list[str] = []
     tagged: list[str] = []
     raw_owner = tags.get(OWNER_TAG)
@@ -75,7 +86,9 @@ def resolve_owners(
         problems.append(f"tag {PROFILE_TAG} names unknown profile {_show(profile_name)}")
     from_profile = [str(owner) for owner in profile.owners] if profile else []
 
-    emails = _unique([*tagged, *from_profile])
+    emails = _capped(
+        _allowed(_unique([*tagged, *from_profile]), allowed_domains, problems), problems
+    )
     if not emails:
         return Owners(
             emails=(fallback_email,),
@@ -94,6 +107,30 @@ def resolve_owners(
         source=source,
         problems=tuple(problems),
     )
+
+
+def in_domains(address: str, domains: frozenset[str]) -> bool:
+    """Whether the address's domain is one of `domains` or a subdomain of one (empty: any)."""
+    if not domains:
+        return True
+    domain = address.rpartition("@")[2].lower()
+    return any(domain == allowed or domain.endswith("." + allowed) for allowed in domains)
+
+
+def _allowed(
+    addresses: tuple[str, ...], domains: frozenset[str], problems: list[str]
+) -> tuple[str, ...]:
+    kept = tuple(address for address in addresses if in_domains(address, domains))
+    for address in addresses:
+        if address not in kept:
+            problems.append(f"owner {_show(address)} is outside the allowed email domains")
+    return kept
+
+
+def _capped(addresses: tuple[str, ...], problems: list[str]) -> tuple[str, ...]:
+    if len(addresses) > MAX_OWNERS:
+        problems.append(f"{len(addresses)} owners named; only the first {MAX_OWNERS} are told")
+    return addresses[:MAX_OWNERS]
 
 
 def _unique(addresses: Iterable[str]) -> tuple[str, ...]:

@@ -53,7 +53,12 @@ def triage(
     )
     certificate = read_certificate(acm_client, event.certificate_arn)
     tags = certificate.tags if certificate is not None else {}
-    owners = resolve_owners(tags, profiles, settings.fallback_owner_email)
+    owners = resolve_owners(
+        tags,
+        profiles,
+        settings.fallback_owner_email,
+        allowed_domains=settings.owner_email_domains,
+    )
     distributes_somewhere = owners.profile is not None and bool(owners.profile.targets)
     last = (
         read_last(certificate.arn)

@@ -333,3 +333,29 @@ def test_an_event_about_another_accounts_certificate_is_foreign(acm: ACMClient) 
     arn = "arn:aws:acm:us-east-1:999999999999:certificate/0000aaaa-1111-2222-3333-444455556666"
     with pytest.raises(ForeignEvent, match="999999999999"):
         run(acm, acm_event("Revoked", arn))
+
+
+def test_a_tagged_owner_outside_the_allowed_domains_is_not_told(acm: ACMClient) -> None:
+    """GIVEN OwnerEmailDomains=example.com and a tag naming an outside address WHEN triaged
+    THEN that address gets no mail (the fallback owner does) and the mail says why."""
+    settings = Settings.from_env(
+        {
+            "FALLBACK_OWNER_EMAIL": "ops@example.com",
+            "OWNER_EMAIL_DOMAINS": "example.com",
+            "AWS_REGION": REGION,
+            "STACK_ACCOUNT_ID": "123456789012",
+            "STACK_PARTITION": "aws",
+        }
+    )
+    arn = import_certificate(acm, days_left=7, tags={OWNER_TAG: "thief@evil.example.net"})
+    result = triage(
+        acm_event("Approaching Expiration", arn, DaysToExpiry=7),
+        acm_client=acm,
+        settings=settings,
+        profiles=PROFILES,
+        execution_arn=EXECUTION,
+        now=NOW,
+    )
+    assert result["recipients"] == ["ops@example.com"]
+    assert "evil.example.net" not in json.dumps(result["recipients"])
+    assert "outside the allowed email domains" in result["mail"]["message"]

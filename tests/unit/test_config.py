@@ -19,6 +19,7 @@ def test_defaults_apply_when_only_the_fallback_owner_is_set() -> None:
     assert settings.expiry_threshold_days == frozenset({45, 30, 15, 7, 3, 1})
     assert settings.profiles_file is None
     assert settings.event_record_ttl_days == 400
+    assert settings.owner_email_domains == frozenset()  # any domain
 
 
 def test_every_setting_is_read() -> None:
@@ -29,8 +30,10 @@ def test_every_setting_is_read() -> None:
             "EXPIRY_THRESHOLD_DAYS": "30, 7,1",
             "PROFILES_FILE": "/var/task/config/profiles.yaml",
             "EVENT_RECORD_TTL_DAYS": "30",
+            "OWNER_EMAIL_DOMAINS": "Example.com, @corp.example.org",
         }
     )
+    assert settings.owner_email_domains == frozenset({"example.com", "corp.example.org"})
     assert settings.expiry_threshold_days == frozenset({30, 7, 1})
     assert settings.profiles_file == Path("/var/task/config/profiles.yaml")
     assert settings.event_record_ttl_days == 30
@@ -65,6 +68,10 @@ def test_every_setting_is_read() -> None:
         (
             {"FALLBACK_OWNER_EMAIL": "ops@example.com", **STACK, "STACK_ACCOUNT_ID": "12345"},
             "STACK_ACCOUNT_ID '12345' is not a 12-digit account ID",
+        ),
+        (
+            {"FALLBACK_OWNER_EMAIL": "ops@example.com", **STACK, "OWNER_EMAIL_DOMAINS": "a b"},
+            "OWNER_EMAIL_DOMAINS has 'a b', which is not a domain",
         ),
         (
             {"FALLBACK_OWNER_EMAIL": "ops@example.com", **STACK, "STACK_PARTITION": "azure"},

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from certrelay.owners import OWNER_TAG, PROFILE_TAG, normalize_email, resolve_owners
+import pytest
+
+from certrelay.owners import MAX_OWNERS, OWNER_TAG, PROFILE_TAG, normalize_email, resolve_owners
 from certrelay.profiles import Profile
 
 FALLBACK = "ops@example.com"
@@ -87,3 +89,54 @@ def test_normalize_email_trims_and_rejects() -> None:
     assert normalize_email("  alice@Example.COM ") == "alice@example.com"
     assert normalize_email("alice@") is None
     assert normalize_email("alice@localhost") is None
+
+
+@pytest.mark.parametrize(
+    ("tag", "allowed", "told", "noted"),
+    [
+        ("a@evil.com", {"example.com"}, (FALLBACK,), "'a@evil.com' is outside"),
+        ("a@evil.com, b@example.com", {"example.com"}, ("b@example.com",), "'a@evil.com'"),
+        ("b@mail.example.com", {"example.com"}, ("b@mail.example.com",), None),
+        ("b@badexample.com", {"example.com"}, (FALLBACK,), "'b@badexample.com'"),
+        ("b@example.com.evil.net", {"example.com"}, (FALLBACK,), "outside"),
+        ("a@evil.com", set(), ("a@evil.com",), None),
+    ],
+)
+def test_owners_outside_the_allowed_domains_are_dropped_and_noted(
+    tag: str, allowed: set[str], told: tuple[str, ...], noted: str | None
+) -> None:
+    """GIVEN OwnerEmailDomains WHEN the owner tag names addresses THEN only those in the domains
+    (or their subdomains) are told, each dropped one is noted, and nobody left means fallback."""
+    owners = resolve_owners(
+        {OWNER_TAG: tag}, PROFILES, FALLBACK, allowed_domains=frozenset(allowed)
+    )
+    assert owners.emails == told
+    if noted is None:
+        assert not owners.problems
+    else:
+        assert any(noted in problem for problem in owners.problems)
+
+
+@pytest.mark.parametrize(
+    "tag",
+    [
+        "a@example.com\r\nBcc: x@example.org",
+        "a@example.com\nBcc: x@example.org",
+        '"a\r\nb"@example.com',
+        "a@exam\rple.com",
+    ],
+)
+def test_an_address_with_a_line_break_is_rejected(tag: str) -> None:
+    """GIVEN an owner tag smuggling a header through CR/LF THEN it is no address at all."""
+    owners = resolve_owners({OWNER_TAG: tag}, PROFILES, FALLBACK)
+    assert owners.emails == (FALLBACK,)
+    assert owners.problems
+
+
+def test_at_most_ten_owners_are_told_and_the_rest_noted() -> None:
+    """GIVEN eleven owners in the tag THEN the first ten are told and the cut is noted."""
+    tag = ", ".join(f"owner{n}@example.com" for n in range(11))
+    owners = resolve_owners({OWNER_TAG: tag}, PROFILES, FALLBACK)
+    assert owners.emails == tuple(f"owner{n}@example.com" for n in range(MAX_OWNERS))
+    assert MAX_OWNERS == 10
+    assert any("11 owners" in problem for problem in owners.problems)
