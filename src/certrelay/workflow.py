@@ -2,9 +2,12 @@
 
 Between states the payload holds references only (certificate ARN, serial, profile name,
 target ids); each function looks up what it acts on again (the deployed profiles, ACM, the
-stack's bucket). The parts a certrelay function returns into the payload forbid extra keys,
-so a function cannot grow the payload by accident; parts other states write stay open.
-tests/contract/test_workflow_paths.py checks every path the ASL reads against these models.
+stack's bucket). What every Lambda Task state's function returns (FUNCTION_RESULTS), and
+what the callback of a `.waitForTaskToken` state answers (CALLBACK_RESULTS), is a closed
+model: extra keys are refused, so a function cannot grow the payload, or put a secret in it,
+by accident. Only the payload as a whole (Workflow) stays open to the parts states add.
+tests/contract/test_workflow_paths.py checks every path the ASL reads against these models;
+tests/contract/test_lambda_results.py holds the tables to the ASL and every model closed.
 """
 
 from __future__ import annotations
@@ -27,15 +30,24 @@ class _Closed(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class CertificateView(_Open):
+class _Result(_Closed):
+    """A function's answer that only the tests validate: its schema is built on first use, not
+    when a handler imports this module (a cold start pays nothing for it)."""
+
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+
+class CertificateView(_Result):
+    """ACM's facts about the certificate, as triage read them (None: ACM has no such cert)."""
+
     arn: str
-    domain: str | None = None
-    type: str | None = None
-    status: str | None = None
-    serial: str | None = None
-    not_after: str | None = None
-    days_to_expiry: int | None = None
-    in_use: bool | None = None
+    domain: str | None
+    type: str | None
+    status: str | None
+    serial: str | None
+    not_after: str | None
+    days_to_expiry: int | None
+    in_use: bool | None
 
 
 class TargetRef(_Closed):
@@ -54,7 +66,7 @@ class TargetResult(_Closed):
     detail: str = Field(max_length=DETAIL_LIMIT)
 
 
-class MaintenanceWindowView(_Open):
+class MaintenanceWindowView(_Closed):
     days: list[str]
     start: str
     end: str
@@ -68,7 +80,7 @@ class DistributionPlan(_Closed):
     results: list[TargetResult] | None = None
 
 
-class ApprovalPlan(_Open):
+class ApprovalPlan(_Result):
     mode: Literal["human", "auto", "unless-changed"]
     approver: Literal["human", "policy"]
     reason: str
@@ -80,8 +92,12 @@ class ApprovalPlan(_Open):
     targets: int
 
 
-class ApprovalDecision(_Open):
-    decision: str
+class ApprovalDecision(_Result):
+    """An approval: what the approval API's SendTaskSuccess answers Request Approval and
+    Escalate Approval with, or what Approved By Policy writes (with the plan's reasons). A
+    rejection is a SendTaskFailure (ApprovalRejected), never a result."""
+
+    decision: Literal["approve"]
     approver: str
     reason: str | None = None
     reasons: list[str] | None = None
@@ -135,7 +151,7 @@ class RecordResult(_Closed):
     targets: int
 
 
-class FindingPlan(_Open):
+class FindingPlan(_Result):
     """Raise one problem's finding with its severity (required: the run fails without it), or
     resolve the certificate's open findings."""
 
@@ -150,13 +166,21 @@ class StateError(_Open):
     Cause: str | None = None
 
 
-class FindingIds(_Open):
+class FindingIds(_Closed):
     ids: list[str]
 
 
-class Notified(_Open):
+class RejectionFacts(_Result):
+    """Who rejected, when and why ("unknown" when the cause does not say)."""
+
+    approver: str
+    decided_at: str
+    reason: str
+
+
+class Notified(_Result):
     sent: int
-    decision: dict[str, Any] | None = None
+    decision: RejectionFacts | None = None
 
 
 class OwnerMail(_Closed):
@@ -188,8 +212,9 @@ class OwnerMailSummary(_Closed):
     unmailed: bool
 
 
-class Workflow(_Open):
-    """The execution's payload after Triage Event, with what later states add to it."""
+class TriageResult(_Result):
+    """Triage Event's answer, the payload every later state starts from: the decision, ACM's
+    facts, the owners and their one mail, the idempotency key, and the plan's parts."""
 
     route: str
     reason: str
@@ -200,14 +225,21 @@ class Workflow(_Open):
     certificate: CertificateView
     owners: list[str]
     profile: str | None
-    notify: Literal["immediate", "digest"] = "immediate"  # the profile's, for later steps' mails
+    notify: Literal["immediate", "digest"]  # the profile's, for later steps' mails
     dedupe_key: str
     record_expires_at: str
-    mail: OwnerMail | None = None
+    mail: OwnerMail | None
     recipients: list[str]
-    approval: ApprovalPlan | None = None
-    distribution: DistributionPlan | None = None
-    finding: FindingPlan | None = None
+    approval: ApprovalPlan | None
+    distribution: DistributionPlan | None
+    finding: FindingPlan | None
+
+
+class Workflow(TriageResult):
+    """The execution's payload after Triage Event, with what later states add to it."""
+
+    model_config = ConfigDict(extra="allow", defer_build=True)
+
     approval_decision: ApprovalDecision | None = None
     window: WindowOpening | None = None
     bundle: BundleRef | None = None
@@ -265,3 +297,105 @@ def parse_request(event: dict[str, Any], model: type[Request], kind: str | None)
     if kind is not None and request.item.target.kind != kind:
         raise TargetNotInProfile(f"{request.state} is not for {request.item.target.kind} targets")
     return request
+
+
+class RaisedFinding(_Result):
+    """Raise Finding, Raise Distribution Finding, Raise Export Finding: the finding's id."""
+
+    action: Literal["raise"]
+    ids: list[str] = Field(min_length=1, max_length=1)
+    severity: str
+
+
+class ResolvedFindings(_Result):
+    """Resolve Finding, Close Findings: the ids of the findings archived (maybe none)."""
+
+    action: Literal["resolve"]
+    ids: list[str]
+
+
+class ApprovalReceipt(_Result):
+    """Request Approval's and Escalate Approval's own answer (the task then waits for the
+    approval API): the round, whom it mailed and until when; no link, no token."""
+
+    round: Literal["request", "escalation"]
+    recipients: list[str]
+    expires_at: str
+    mailed: bool
+
+
+class InstallReceipt(_Result):
+    """Send Install Command's own answer (the task then waits for SSM's callback)."""
+
+    command_id: str
+    instances: int
+    status: Literal["SENT"]
+
+
+class DistributionSummary(_Result):
+    """Which targets got the certificate (certrelay.distribution.summarize)."""
+
+    distributed: int
+    failed: int
+    failed_targets: list[str]
+    complete: bool
+    outcome: Literal["distributed", "distribution-incomplete"]
+    cause: str
+
+
+class OutcomeTold(_Result):
+    """Notify Export Failure, Notify Expiry: how many were mailed, and the targets' summary."""
+
+    sent: int
+    summary: DistributionSummary
+
+
+class DistributionTold(OutcomeTold):
+    """Report Distribution: as OutcomeTold; `held` when a routine report waits for the digest."""
+
+    held: int | None = None
+
+
+class RejectionTold(OutcomeTold):
+    """Notify Rejection: as OutcomeTold, with who rejected, when and why."""
+
+    decision: RejectionFacts
+
+
+# What each Lambda Task state's function returns: its TaskSucceeded `Payload` (for a
+# `.waitForTaskToken` state, its TaskSubmitted `Payload`). Every Lambda Task state of the ASL,
+# Map item states included, has exactly one entry (tests/contract/test_lambda_results.py).
+FUNCTION_RESULTS: dict[str, type[BaseModel]] = {
+    "Triage Event": TriageResult,
+    "Raise Finding": RaisedFinding,
+    "Resolve Finding": ResolvedFindings,
+    "Request Approval": ApprovalReceipt,
+    "Escalate Approval": ApprovalReceipt,
+    "Find Window": WindowOpening,
+    "Export Certificate": ExportResult,
+    "Copy To Bucket": TargetResult,
+    "Send Install Command": InstallReceipt,
+    "Cancel Install": TargetResult,
+    "Report Distribution": DistributionTold,
+    "Record Distribution": RecordResult,
+    "Close Findings": ResolvedFindings,
+    "Raise Distribution Finding": RaisedFinding,
+    "Notify Export Failure": OutcomeTold,
+    "Raise Export Finding": RaisedFinding,
+    "Notify Rejection": RejectionTold,
+    "Notify Expiry": OutcomeTold,
+}
+# What the callback of each `.waitForTaskToken` state answers, its TaskSucceeded output: the
+# approval API's SendTaskSuccess, and certrelay.install_callbacks' for an install.
+CALLBACK_RESULTS: dict[str, type[BaseModel]] = {
+    "Request Approval": ApprovalDecision,
+    "Escalate Approval": ApprovalDecision,
+    "Send Install Command": TargetResult,
+}
+
+
+def check_result(state: str, result: Any, *, callback: bool = False) -> BaseModel:
+    """`result` as the model the state's function (or its callback) answers with; a
+    ValidationError for a key the model does not declare, a missing key or a wrong type."""
+    model = (CALLBACK_RESULTS if callback else FUNCTION_RESULTS)[state]
+    return model.model_validate(result, strict=True)

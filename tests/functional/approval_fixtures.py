@@ -22,6 +22,7 @@ from moto import mock_aws
 from certrelay.approval_links import digest
 from certrelay.approval_sso import SESSION_COOKIE, new_session
 from certrelay.local.moto_fixes import closed_tasks_answer_timed_out
+from certrelay.workflow import check_result
 from functions.approval import app as approval_app
 from functions.request_approval import app as request_app
 
@@ -240,6 +241,7 @@ def request(token: str, execution: str, round_: str = "request", **decision: Any
         "decision": triage_output(**decision),
     }
     result: dict[str, Any] = request_app.handler(payload, FakeContext())  # type: ignore[arg-type]
+    check_result(payload["state"], result)  # the receipt's closed model (HIS-02)
     return result
 
 

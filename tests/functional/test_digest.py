@@ -23,6 +23,7 @@ from certrelay import digest
 from certrelay.local.template import load_sam
 from certrelay.mail import sns_message
 from certrelay.tasks import notify
+from certrelay.workflow import check_result
 from functions.digest import app as digest_app
 from tests.functional.approval_fixtures import FakeContext
 
@@ -262,7 +263,9 @@ def _report(mail: Mail, **changes: Any) -> dict[str, Any]:
         mail.dynamodb, mail.sns, TABLE, mail.topic, Logger(), NOW, digest_table=TABLE
     )
     event = {"state": "Report Distribution", "execution": EXECUTION.format(9), "decision": decision}
-    return notify.report_distribution(event, run)
+    answer = notify.report_distribution(event, run)
+    check_result("Report Distribution", answer)  # `held` is declared by its closed model
+    return answer
 
 
 def test_a_report_of_a_renewal_a_person_approved_is_held_too(mail: Mail) -> None:

@@ -32,6 +32,7 @@ from certrelay.errors import (
 from certrelay.export import ExportSettings, export_certificate, role_arn
 from certrelay.export_guard import EXPORTED, EXPORTING, ExportGuard, claim_key, day_key
 from certrelay.profiles import load_profiles
+from certrelay.workflow import check_result
 from functions.export import app
 from tests.functional.test_triage import import_certificate
 
@@ -163,6 +164,7 @@ def export(arn: str, profile: str | None = "web", execution: str = EXECUTION) ->
     """Invoke the handler as "Export Certificate" does."""
     event = {"execution": execution, "decision": {"certificate": {"arn": arn}, "profile": profile}}
     result: dict[str, Any] = app.handler(event, FakeContext())  # type: ignore[arg-type]
+    check_result("Export Certificate", result)  # the closed result model: references only
     return result
 
 

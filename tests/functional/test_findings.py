@@ -25,6 +25,7 @@ from certrelay.findings import (
     raise_finding,
     resolve_findings,
 )
+from certrelay.workflow import check_result
 from functions.findings import app
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
@@ -222,6 +223,7 @@ def test_distribution_incomplete_finding_lists_the_failed_targets(securityhub: A
 
 def invoke(event: dict[str, Any], context: FakeContext | None = None) -> dict[str, Any]:
     result: dict[str, Any] = app.handler(event, context or FakeContext())  # type: ignore[arg-type]
+    check_result(event["state"], result)  # the state's closed result model (HIS-02)
     return result
 
 

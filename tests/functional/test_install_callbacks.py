@@ -18,7 +18,7 @@ import pytest
 from moto import mock_aws
 
 from certrelay.install_callbacks import cancel, command_of, complete, store_token
-from certrelay.workflow import DETAIL_LIMIT, TargetResult
+from certrelay.workflow import DETAIL_LIMIT, TargetResult, check_result
 
 TABLE = "install-tokens"
 TOKEN = "AQCEAAAAKgAAAAMAAAAA-secret-task-token"
@@ -106,6 +106,7 @@ def test_a_finished_install_answers_its_task_once_with_the_trimmed_result(ddb: A
     assert again["answered"] is False
     ((token, answer),) = sfn.answers
     assert token == TOKEN
+    assert check_result("Send Install Command", answer, callback=True).model_dump() == answer
     assert TargetResult.model_validate(answer).target == "web#2"
     assert answer["status"] == "DISTRIBUTED"
     assert TOKEN not in json.dumps([first, again])

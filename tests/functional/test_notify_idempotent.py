@@ -9,6 +9,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from certrelay.workflow import check_result
 from functions.notify import app as notify_app
 from tests.functional.approval_fixtures import (
     APPROVER,
@@ -46,7 +47,9 @@ class RefusingSns:
 
 def notify(execution: str = EXECUTION) -> dict[str, Any]:
     event = {"state": "Notify Expiry", "decision": triage_output(), "execution": execution}
-    return notify_app.handler(event, FakeContext())  # type: ignore[arg-type]
+    result: dict[str, Any] = notify_app.handler(event, FakeContext())  # type: ignore[arg-type]
+    check_result("Notify Expiry", result)  # the closed result model (HIS-02)
+    return result
 
 
 def test_the_same_notify_invocation_twice_mails_each_recipient_once(aws: Aws) -> None:

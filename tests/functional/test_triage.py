@@ -21,6 +21,7 @@ from certrelay.errors import ForeignEvent, MalformedEvent
 from certrelay.owners import OWNER_TAG, PROFILE_TAG
 from certrelay.profiles import load_profiles_file
 from certrelay.triage import triage
+from certrelay.workflow import check_result
 
 if TYPE_CHECKING:
     from mypy_boto3_acm import ACMClient
@@ -98,7 +99,8 @@ def acm_event(detail_type: str, arn: str, **detail: Any) -> dict[str, Any]:
 
 
 def run(acm: ACMClient, raw: dict[str, Any]) -> dict[str, Any]:
-    return triage(
+    """Triage `raw`; the decision is checked against Triage Event's closed result model."""
+    decision = triage(
         raw,
         acm_client=acm,
         settings=SETTINGS,
@@ -106,6 +108,8 @@ def run(acm: ACMClient, raw: dict[str, Any]) -> dict[str, Any]:
         execution_arn=EXECUTION,
         now=NOW,
     )
+    check_result("Triage Event", decision)
+    return decision
 
 
 def test_an_imported_certificate_a_week_from_expiry_alerts_its_tagged_owner(acm: ACMClient) -> None:

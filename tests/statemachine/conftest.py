@@ -1,4 +1,5 @@
-"""The whole ASL in the local engine: a fresh stack per test, every history scanned for secrets."""
+"""The whole ASL in the local engine: a fresh stack per test, every history scanned for secrets
+and every Lambda result in it held to its closed model (workflow.FUNCTION_RESULTS)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from certrelay.local.engine import LocalEngine
 from certrelay.local.results import Execution, SendResult
+from certrelay.workflow import check_result
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
@@ -66,6 +69,49 @@ def assert_no_secrets(engine: LocalEngine, executions: list[Execution]) -> None:
     logs = "\n".join(engine.runtime.log_lines)
     assert not any(f in logs for f in fragments), "a log line holds private key material"
     assert_events_out_follow_the_schema(engine)
+    assert_lambda_results_match_their_models(executions)
+
+
+def lambda_results(execution: Execution) -> Iterator[tuple[str, bool, Any]]:
+    """(state, whether a callback answered, the result) for each Lambda Task result in the
+    history: a function's `Payload` (TaskSucceeded; TaskSubmitted for a `.waitForTaskToken`
+    state) and a callback's answer (TaskSucceeded of a `.waitForTaskToken` state)."""
+    events = {event["id"]: event for event in execution.history}
+    for event in execution.history:
+        kind = event["type"]
+        details = event.get("taskSucceededEventDetails") or event.get("taskSubmittedEventDetails")
+        if kind not in ("TaskSucceeded", "TaskSubmitted") or details["resourceType"] != "lambda":
+            continue
+        state = scheduled_state(events, event)
+        answered = kind == "TaskSucceeded" and details["resource"].endswith(".waitForTaskToken")
+        output = json.loads(details["output"])
+        yield state, answered, output if answered else output["Payload"]
+
+
+def scheduled_state(events: dict[int, dict[str, Any]], event: dict[str, Any]) -> str:
+    """The state name the task's TaskScheduled passed its function (`state`, $$.State.Name)."""
+    for _ in range(len(events)):  # back along previousEventId: at most every event once
+        event = events[event["previousEventId"]]
+        if event["type"] == "TaskScheduled":
+            parameters = json.loads(event["taskScheduledEventDetails"]["parameters"])
+            return str(parameters["Payload"]["state"])
+    raise AssertionError(f"event {event['id']} follows no TaskScheduled")
+
+
+def assert_lambda_results_match_their_models(executions: list[Execution]) -> set[str]:
+    """Every Lambda result of every execution validates against its state's closed model
+    (HIS-02); the states whose results were checked."""
+    checked, wrong = set(), []
+    for execution in executions:
+        for state, answered, result in lambda_results(execution):
+            try:
+                check_result(state, result, callback=answered)
+            except ValidationError as error:
+                fields = [".".join(map(str, e["loc"])) + f": {e['msg']}" for e in error.errors()]
+                wrong.append(f"{execution.name} {state}{' (callback)' * answered}: {fields}")
+            checked.add(state + " (callback)" * answered)
+    assert not wrong, "Lambda results outside their models:\n" + "\n".join(wrong)
+    return checked
 
 
 def assert_events_out_follow_the_schema(engine: LocalEngine) -> None:
