@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import importlib
-import importlib.util
+import importlib.abc
+import importlib.machinery
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from types import ModuleType
 from typing import Any
 
 
@@ -39,33 +41,46 @@ class _DeferredBackends:
         return len(self._loaded())
 
 
-def _defer_moto_package(package_name: str, backends: str) -> None:
-    """Import moto package `package_name` without loading its models until they are used.
+_DEFERRED = {"moto.batch": "batch_backends", "moto.ec2": "ec2_backends"}  # package -> backends
+
+
+class _ModelsWhenUsed(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Imports a few moto packages without loading their models until they are used.
 
     moto's Step Functions interpreter imports `moto.batch.utils` (for its Batch integration)
     and moto's SSM imports `moto.ec2` (for tag-targeted commands); each package's init loads
     its models, and EC2's decode EC2's region and instance-type data: about 2.5 s of every
-    engine start-up, for services this stack never calls. Here the package's submodules import
-    as usual and its `<service>_backends` is loaded from `.models` on first use.
+    engine start-up, for services the stack rarely or never calls. Here such a package's
+    submodules import as usual and its `<service>_backends` comes from `.models` on first use.
     """
-    if package_name in sys.modules:
-        return
-    spec = importlib.util.find_spec(package_name)
-    if spec is None or spec.submodule_search_locations is None:
-        return
-    package = importlib.util.module_from_spec(spec)
-    models = f"{package_name}.models"
 
-    def __getattr__(name: str) -> Any:  # the module's PEP 562 hook
-        if name != backends:
-            raise AttributeError(f"module {package_name!r} has no attribute {name!r}")
-        if models in sys.modules:
-            return getattr(sys.modules[models], name)
-        return _DeferredBackends(models, name)
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname not in _DEFERRED:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if spec is None or spec.submodule_search_locations is None:
+            return None
+        spec.loader = self  # the package's directory and name as found; its init not run
+        return spec
 
-    package.__getattr__ = __getattr__  # type: ignore[method-assign]
-    sys.modules[package_name] = package
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
+        return None
+
+    def exec_module(self, module: ModuleType) -> None:
+        package, backends = module.__name__, _DEFERRED[module.__name__]
+        models = f"{package}.models"
+
+        def __getattr__(name: str) -> Any:  # the module's PEP 562 hook
+            if name != backends:
+                raise AttributeError(f"module {package!r} has no attribute {name!r}")
+            if models in sys.modules:
+                return getattr(sys.modules[models], name)
+            return _DeferredBackends(models, name)
+
+        module.__getattr__ = __getattr__  # type: ignore[method-assign]
 
 
-_defer_moto_package("moto.batch", "batch_backends")
-_defer_moto_package("moto.ec2", "ec2_backends")
+if not any(isinstance(finder, _ModelsWhenUsed) for finder in sys.meta_path):
+    sys.meta_path.insert(0, _ModelsWhenUsed())

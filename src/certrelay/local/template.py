@@ -8,8 +8,8 @@ path, so the engine can find the code and the nested template again), and a stat
 The translator runs with a region-only boto3 session and no managed policy lookups, so nothing
 here talks to AWS. A translation is kept on disk (certrelay.local.cache) keyed by the template's
 text, the parameters, the region, the translator's version and this module's code, with the
-digest of every definition file it inlined, so the next engine skips the translator (and its
-import) until one of them changes.
+digest of every definition file it inlined, so the next engine skips the translator until one
+of them changes.
 """
 
 from __future__ import annotations
@@ -20,6 +20,13 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import boto3
+from samtranslator.metrics.metrics import DummyMetricsPublisher, Metrics
+from samtranslator.model.exceptions import InvalidDocumentException
+from samtranslator.parser.parser import Parser
+from samtranslator.translator.translator import Translator
+from samtranslator.yaml_helper import yaml_parse
 
 from certrelay.local import cache
 from certrelay.local.intrinsics import TemplateError
@@ -72,8 +79,6 @@ def load_sam(path: Path) -> dict[str, Any]:
 
 
 def _parse_sam(text: str, path: Path) -> dict[str, Any]:
-    from samtranslator.yaml_helper import yaml_parse  # lazy: a cached translation needs none
-
     parsed = yaml_parse(text)
     if not isinstance(parsed, dict) or "Resources" not in parsed:
         raise TemplateError(f"{path} is not a CloudFormation template (no Resources)")
@@ -136,12 +141,6 @@ def _translate(
     inline_definitions: bool,
     inlined: dict[str, str],
 ) -> Template:
-    import boto3  # lazy, with the translator: both only on a cache miss
-    from samtranslator.metrics.metrics import DummyMetricsPublisher, Metrics
-    from samtranslator.model.exceptions import InvalidDocumentException
-    from samtranslator.parser.parser import Parser
-    from samtranslator.translator.translator import Translator
-
     root = path.resolve().parent
     sam = _parse_sam(text, path)
     packaged = copy.deepcopy(sam)
