@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Any
 
-from certrelay.local.results import Execution, SendResult
+from certrelay.local.results import DECISIONS, Execution, SendResult
 
 if TYPE_CHECKING:
     from certrelay.local.engine import LocalEngine
@@ -91,9 +91,6 @@ def press(link: str, decision: str, reason: str) -> Page:
     fields[name] = value
     target = urllib.parse.urljoin(link, form.action or link)
     return open_page(target, method="POST", data=urllib.parse.urlencode(fields).encode())
-
-
-DECISIONS = ("approve", "reject", "timeout")
 
 
 def approval_links(engine: LocalEngine, execution_arn: str) -> list[str]:
