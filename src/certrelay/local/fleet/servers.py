@@ -36,6 +36,7 @@ from moto.ssm.models import SimpleSystemManagerBackend
 from moto.ssm.responses import SimpleSystemManagerResponse
 
 from certrelay.local.fleet.seed import ROOT
+from certrelay.local.fleet.serving import Serving
 from certrelay.text import iso_z
 
 INSTALL_SCRIPT = ROOT / "ssm" / "install-certificate.sh"
@@ -60,6 +61,7 @@ class Listener:
     key_path: Path
     reload_flag: Path
     server: socketserver.ThreadingTCPServer | None = None
+    _serving: Serving | None = None
     _context: ssl.SSLContext | None = None
     _loaded_flag: float = -1.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -86,12 +88,12 @@ class Listener:
 
         self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self._serving = Serving(self.server)
+        self._serving.start()
 
     def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
+        if self._serving is not None:
+            self._serving.stop()
 
     def context(self) -> ssl.SSLContext:
         """The TLS context, rebuilt from the files when the reload flag has changed."""
