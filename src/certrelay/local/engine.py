@@ -154,6 +154,7 @@ class LocalEngine:
         )
         self._exits.enter_context(moto_fixes.kms_key_pairs_made_when_used())
         self._exits.enter_context(moto_fixes.interpreter_reuses_its_work())
+        self._exits.enter_context(moto_fixes.commands_by_instance_skip_ec2())
         if self.clock_speed != 1.0:
             self._exits.enter_context(moto_fixes.faster_clock(self.clock_speed))
         if self.fleet.profiles is not None:

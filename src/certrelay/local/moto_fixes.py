@@ -39,6 +39,7 @@ from moto.events.exceptions import ValidationException as EventsValidationExcept
 from moto.events.models import EventsBackend, Rule
 from moto.kms import models as kms_models
 from moto.kms import utils as kms_utils
+from moto.ssm.models import Command as SsmCommand
 from moto.stepfunctions.exceptions import ValidationException as StatesValidationException
 from moto.stepfunctions.parser.api import (
     HistoryEventType,
@@ -442,6 +443,23 @@ def interpreter_reuses_its_work() -> Iterator[None]:
         for module in (json_path, result_path):
             parse = functools.lru_cache(maxsize=4096)(module.parse)
             patches.enter_context(mock.patch.object(module, "parse", parse))
+        yield
+
+
+@contextlib.contextmanager
+def commands_by_instance_skip_ec2() -> Iterator[None]:
+    """SendCommand with InstanceIds and no Targets looks nothing up in EC2.
+
+    moto 5.2.5 resolves a command's tag Targets through its EC2 backend even when there are none,
+    and building that backend (its regions, AMIs and instance types) took 1-1.5 s of the first
+    distribution to a server. Targets, when a command has them, are resolved as before.
+    """
+    original = SsmCommand._get_instance_ids_from_targets
+
+    def instance_ids_from_targets(command: Any) -> list[str]:
+        return list(original(command)) if command.targets else []
+
+    with mock.patch.object(SsmCommand, "_get_instance_ids_from_targets", instance_ids_from_targets):
         yield
 
 
