@@ -12,6 +12,7 @@ import contextlib
 import socket
 import socketserver
 import threading
+from typing import Any
 
 
 class Serving:
@@ -21,6 +22,13 @@ class Serving:
         self.server = server
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
+        verify = server.verify_request
+
+        def verify_request(request: Any, client_address: Any) -> bool:
+            # once stopping, a connection (the wake-up among them) is closed, never handled
+            return not self._stopping.is_set() and verify(request, client_address)
+
+        server.verify_request = verify_request  # type: ignore[method-assign]
 
     def start(self) -> None:
         self._thread.start()
@@ -34,7 +42,7 @@ class Serving:
         self._stopping.set()
         if self._thread.is_alive():
             host, port = self.server.server_address[:2]
-            with contextlib.suppress(OSError):  # the wake-up; its handler sees it close at once
+            with contextlib.suppress(OSError):  # the wake-up, closed unhandled (verify_request)
                 socket.create_connection((str(host), int(port)), timeout=5).close()
             self._thread.join(timeout=5)
         self.server.server_close()
