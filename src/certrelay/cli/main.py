@@ -28,23 +28,21 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from certrelay.cli import kept_runs, render, send, simulate
-from certrelay.cli.report import report
-from certrelay.console import history
 from certrelay.errors import CertrelayError
 from certrelay.events import parse_event
-from certrelay.local import human
 from certrelay.local.errors import BadInput, EngineTimeout, EventRefused
 from certrelay.local.intake import check_event, read_event
+from certrelay.local.results import DECISIONS
 
 # The one place imports wait for the command that needs them: `certrelay demo`, `local run` and
-# `local up` load moto and the SAM translator (seconds); `history` and `local send` do not.
+# `local up` load moto and the SAM translator (seconds); `history` and `local send` do not, and
+# a bad event is refused having loaded only what reads it (issue 14: at most 1.5x `import boto3`).
 
 EXIT_BAD_INPUT = 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
+    parser = _parser(argv)
     args = parser.parse_args(argv)
     try:
         result: int = args.run(args)
@@ -64,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return result
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="certrelay",
         description="certrelay's local engine: the SAM stack on an embedded AWS, in one process.",
@@ -75,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--json", action="store_true", help="print one JSON object instead")
     demo.add_argument(
         "--decision",
-        choices=human.DECISIONS,
+        choices=DECISIONS,
         help="what the approver does (default: you, in a browser; approve without a terminal)",
     )
     demo.set_defaults(run=_run_demo)
@@ -88,7 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--cert", metavar="NAME", help="re-stamp the event for this fleet certificate")
     run.add_argument(
         "--decision",
-        choices=human.DECISIONS,
+        choices=DECISIONS,
         default="approve",
         help="what the approver does if the event needs approval (default: approve)",
     )
@@ -132,8 +130,22 @@ def _parser() -> argparse.ArgumentParser:
     history.add_argument("--json", action="store_true", help="print one JSON object instead")
     history.set_defaults(run=_run_history)
 
-    simulate.add_parser(commands, _run_simulate)
+    if _command(argv) == "simulate":  # lazy: the simulation loads the policy (0.3-0.7 s)
+        from certrelay.cli import simulate
+
+        simulate.add_parser(commands, _run_simulate, help_text=SIMULATE_HELP)
+    else:  # listed, with the same help; its options are read when it is the command
+        commands.add_parser("simulate", help=SIMULATE_HELP, add_help=False)
     return parser
+
+
+SIMULATE_HELP = "run days of a synthetic fleet through the approval and mail policy"
+
+
+def _command(argv: Sequence[str] | None) -> str | None:
+    """The subcommand `argv` names (its first argument that is not an option), if any."""
+    words = [word for word in (sys.argv[1:] if argv is None else argv) if word != "--"]
+    return next((word for word in words if not word.startswith("-")), None)
 
 
 def _run_demo(args: argparse.Namespace) -> int:
@@ -143,11 +155,15 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 
 def _run_local(args: argparse.Namespace) -> int:
-    # lazy: the engine and the fleet load moto
-    from certrelay.local.engine import LocalEngine
-    from certrelay.local.fleet.seed import load_fleet
-
     event = read_event(args.event)
+    if not args.cert:  # a malformed event is refused before moto is even imported
+        parse_event(event)
+    from certrelay.cli import kept_runs, render  # lazy: what keeps and renders a run
+    from certrelay.cli.report import report  # lazy: as render
+    from certrelay.local import human  # lazy: the scripted approver, with the engine
+    from certrelay.local.engine import LocalEngine  # lazy: the engine loads moto
+    from certrelay.local.fleet.seed import load_fleet  # lazy: the fleet loads moto
+
     fleet = load_fleet(args.fleet)
     if not args.cert:  # refused before anything is deployed; --cert re-stamps it first
         check_event(event, account=fleet.account, region=fleet.region, parse=parse_event)
@@ -190,6 +206,10 @@ def _run_local(args: argparse.Namespace) -> int:
 
 
 def _run_history(args: argparse.Namespace) -> int:
+    # lazy: only `history` reads kept runs and renders the console's history
+    from certrelay.cli import kept_runs
+    from certrelay.console import history
+
     if args.aws:
         name, arn, status, events = _aws_history(args)
     elif args.execution_arn or args.region:
@@ -211,6 +231,8 @@ def _run_history(args: argparse.Namespace) -> int:
 
 
 def _list_saved(*, as_json: bool) -> int:
+    from certrelay.cli import kept_runs  # lazy: as _run_history
+
     saved = kept_runs.list_saved()
     if as_json:
         rows = [
@@ -274,6 +296,8 @@ def _aws_history(args: argparse.Namespace) -> tuple[str, str, str, list[dict[str
 
 
 def _run_simulate(args: argparse.Namespace) -> int:
+    from certrelay.cli import simulate  # lazy: as in _parser
+
     print(simulate.output(args))
     return 0
 
@@ -292,6 +316,8 @@ def _run_up(args: argparse.Namespace) -> int:
 
 
 def _run_send(args: argparse.Namespace) -> int:
+    from certrelay.cli import send  # lazy: urllib's client, for this command only
+
     event = read_event(args.event)
     return send.send(event, cert=args.cert, port=args.port, say=_say)
 

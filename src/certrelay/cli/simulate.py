@@ -40,11 +40,11 @@ COLUMNS = (
 )
 
 
-def add_parser(commands: Any, run: Callable[[argparse.Namespace], int]) -> None:
+def add_parser(commands: Any, run: Callable[[argparse.Namespace], int], *, help_text: str) -> None:
     """`certrelay simulate …` on the CLI's subcommands."""
     simulate_cmd = commands.add_parser(
         "simulate",
-        help="run days of a synthetic fleet through the approval and mail policy",
+        help=help_text,
         description="Run T days of a synthetic fleet of private certificates (renewed by ACM) "
         "through certrelay's own decisions and count each owner's emails, digests, approvals "
         "and exports. No AWS, no waiting. See docs/renewal-cadence.md.",

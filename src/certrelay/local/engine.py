@@ -14,8 +14,10 @@ import json
 import logging
 import re
 import tempfile
+import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeGuard, cast
@@ -58,7 +60,6 @@ ROOT = Path(__file__).resolve().parents[3]
 TEMPLATE = ROOT / "template.yaml"
 STACK_NAME = "certrelay"
 FINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
-_ENDED = {"ExecutionSucceeded", "ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted"}
 
 
 class LocalEngine:
@@ -97,6 +98,11 @@ class LocalEngine:
         self._exits = contextlib.ExitStack()
         self._sfn: Any = None
         self._counter = 0
+        # Every history event and every execution's end bumps the generation and wakes the
+        # waits (await_progress): nothing here polls.
+        self._progress = threading.Condition()
+        self._generation = 0
+        self._ended: set[str] = set()
 
     # -- lifecycle ---------------------------------------------------------------------------
     def __enter__(self) -> LocalEngine:
@@ -143,6 +149,12 @@ class LocalEngine:
         self._exits.enter_context(moto_fixes.payloads_limited_like_aws())
         self._exits.enter_context(moto_fixes.acm_lists_in_pages())
         self._exits.enter_context(moto_fixes.definitions_parsed_once())
+        self._exits.enter_context(
+            moto_fixes.executions_announce_progress(self._announce, self._announce)
+        )
+        self._exits.enter_context(moto_fixes.kms_key_pairs_made_when_used())
+        self._exits.enter_context(moto_fixes.interpreter_reuses_its_work())
+        self._exits.enter_context(moto_fixes.commands_by_instance_skip_ec2())
         if self.clock_speed != 1.0:
             self._exits.enter_context(moto_fixes.faster_clock(self.clock_speed))
         if self.fleet.profiles is not None:
@@ -377,21 +389,50 @@ class LocalEngine:
     def status(self, execution_arn: str) -> str:
         return str(self._sfn.describe_execution(executionArn=execution_arn)["status"])
 
+    def _announce(self, ended: str | None = None) -> None:
+        with self._progress:
+            self._generation += 1
+            if ended is not None:
+                self._ended.add(ended)
+            self._progress.notify_all()
+
+    def ended(self, execution_arn: str) -> bool:
+        """Whether the execution has ended (its status final and its history complete)."""
+        with self._progress:
+            return execution_arn in self._ended
+
+    def await_progress(self, ready: Callable[[], bool], *, deadline: float) -> bool:
+        """Wait until `ready()` holds, checking it again each time an execution records a
+        history event or ends; False if the deadline (time.monotonic()) passes first."""
+        while True:
+            with self._progress:
+                seen = self._generation
+            if ready():
+                return True
+            with self._progress:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                if self._generation == seen:  # nothing happened since `ready()` was asked
+                    self._progress.wait(remaining)
+
     def wait_for_state(self, execution_arn: str, state: str, *, seconds: float = 30.0) -> None:
-        """Poll until the execution has entered `state` (or ended), with a deadline."""
+        """Wait until the execution has entered `state` (or ended), with a deadline."""
         deadline = time.monotonic() + seconds
         history: list[dict[str, Any]] = []
-        while time.monotonic() <= deadline:
+
+        def entered_or_ended() -> bool:
+            nonlocal history
             history = self.history(execution_arn)
-            if state in _entered_states(history):
-                return
-            if history and history[-1]["type"] in _ENDED:
-                raise EngineTimeout(f"execution ended before entering {state!r}")
-            time.sleep(0.01)
-        raise EngineTimeout(
-            f"{state!r} not entered after {seconds:.0f}s; states so far: "
-            f"{' -> '.join(_entered_states(history))}"
-        )
+            return state in _entered_states(history) or self.ended(execution_arn)
+
+        if not self.await_progress(entered_or_ended, deadline=deadline):
+            raise EngineTimeout(
+                f"{state!r} not entered after {seconds:.0f}s; states so far: "
+                f"{' -> '.join(_entered_states(history))}"
+            )
+        if state not in _entered_states(history):
+            raise EngineTimeout(f"execution ended before entering {state!r}")
 
     def approval_url(self) -> str:
         """Where the stack's approval pages are served locally."""
@@ -400,18 +441,16 @@ class LocalEngine:
         return api.url
 
     def wait(self, execution_arn: str, *, name: str, seconds: float) -> Execution:
-        """Poll until the execution is no longer RUNNING, or fail loudly at the deadline."""
+        """Wait until the execution is no longer RUNNING, or fail loudly at the deadline."""
         deadline = time.monotonic() + seconds
+        self.await_progress(lambda: self.ended(execution_arn), deadline=deadline)
         described = self._sfn.describe_execution(executionArn=execution_arn)
-        while described["status"] not in FINAL:
-            if time.monotonic() > deadline:
-                states = _entered_states(self.history(execution_arn))
-                raise EngineTimeout(
-                    f"execution {name} still {described['status']} after {seconds:.0f}s; "
-                    f"states so far: {' -> '.join(states)}"
-                )
-            time.sleep(0.005)
-            described = self._sfn.describe_execution(executionArn=execution_arn)
+        if described["status"] not in FINAL:
+            states = _entered_states(self.history(execution_arn))
+            raise EngineTimeout(
+                f"execution {name} still {described['status']} after {seconds:.0f}s; "
+                f"states so far: {' -> '.join(states)}"
+            )
         history = self.history(execution_arn)
         output = described.get("output")
         execution = Execution(

@@ -12,13 +12,14 @@ import base64
 import datetime as dt
 import json
 import re
-import threading
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from certrelay.local.fleet.serving import Serving
 
 MAX_BODY = 1024 * 1024  # API Gateway's own limit is 10 MB; nothing here needs more than a form
 TEXT_TYPES = ("text/", "application/json")
@@ -56,9 +57,7 @@ class LocalHttpApi:
         self._invoke = invoke
         self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
         self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name=f"http-api-{api_id}", daemon=True
-        )
+        self._serving = Serving(self._server, name=f"http-api-{api_id}")
 
     @property
     def url(self) -> str:
@@ -66,11 +65,10 @@ class LocalHttpApi:
         return f"http://{host!s}:{port}"
 
     def start(self) -> None:
-        self._thread.start()
+        self._serving.start()
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._serving.stop()
 
     def handle(
         self, method: str, target: str, headers: dict[str, str], body: bytes, ip: str

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Any
 
-from certrelay.local.results import Execution, SendResult
+from certrelay.local.results import DECISIONS, Execution, SendResult
 
 if TYPE_CHECKING:
     from certrelay.local.engine import LocalEngine
@@ -93,9 +93,6 @@ def press(link: str, decision: str, reason: str) -> Page:
     return open_page(target, method="POST", data=urllib.parse.urlencode(fields).encode())
 
 
-DECISIONS = ("approve", "reject", "timeout")
-
-
 def approval_links(engine: LocalEngine, execution_arn: str) -> list[str]:
     """Links in the approval emails of one execution, in the order they were sent."""
     return [
@@ -141,16 +138,17 @@ def _drive(
     wait_seconds: float,
 ) -> Execution:
     deadline = time.monotonic() + wait_seconds
-    told = False
-    while engine.status(arn) == "RUNNING" and time.monotonic() < deadline:
-        links = approval_links(engine, arn)
-        if links and not told:
-            told = True
-            if on_waiting is not None:
-                on_waiting(links)
-            if decision in ("approve", "reject"):
-                answer = press(links[0], decision, reason)
-                if answer.status != 200:
-                    raise RuntimeError(f"the approval page answered {answer.status}")
-        time.sleep(0.02)
+    # Woken by the execution's own progress: the approval email is sent before the task
+    # that waits for the decision records its next history event.
+    asking = engine.await_progress(
+        lambda: engine.ended(arn) or bool(approval_links(engine, arn)), deadline=deadline
+    )
+    links = approval_links(engine, arn)
+    if asking and links and not engine.ended(arn):
+        if on_waiting is not None:
+            on_waiting(links)
+        if decision in ("approve", "reject"):
+            answer = press(links[0], decision, reason)
+            if answer.status != 200:
+                raise RuntimeError(f"the approval page answered {answer.status}")
     return engine.wait(arn, name=name, seconds=max(1.0, deadline - time.monotonic()))

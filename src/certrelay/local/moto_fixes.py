@@ -21,8 +21,10 @@ from __future__ import annotations
 import contextlib
 import copy
 import datetime as dt
+import functools
 import json
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -31,9 +33,13 @@ from typing import Any, cast
 from unittest import mock
 
 from moto.acm.responses import AWSCertificateManagerResponse
+from moto.core.models import botocore_stubber
 from moto.core.responses import EmptyResult
 from moto.events.exceptions import ValidationException as EventsValidationException
 from moto.events.models import EventsBackend, Rule
+from moto.kms import models as kms_models
+from moto.kms import utils as kms_utils
+from moto.ssm.models import Command as SsmCommand
 from moto.stepfunctions.exceptions import ValidationException as StatesValidationException
 from moto.stepfunctions.parser.api import (
     HistoryEventType,
@@ -57,6 +63,7 @@ from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name
     StatesErrorNameType,
 )
 from moto.stepfunctions.parser.asl.component.common.parargs import Parargs
+from moto.stepfunctions.parser.asl.component.common.path import result_path
 from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import Timeout
 from moto.stepfunctions.parser.asl.component.state import state as state_module
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import iteration_worker
@@ -69,11 +76,15 @@ from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_funct
 from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
+from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+from moto.stepfunctions.parser.asl.utils import boto_client, json_path
+from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.responses import StepFunctionResponse
 
 from certrelay.events import entry_size
+from certrelay.local import cache
 from certrelay.text import iso_z
 
 
@@ -310,25 +321,145 @@ def acm_lists_in_pages() -> Iterator[None]:
 
 @contextlib.contextmanager
 def definitions_parsed_once() -> Iterator[None]:
-    """Parse each state machine definition once, not once per execution.
+    """Parse each state machine definition once, not once per execution (nor at creation).
 
-    moto's interpreter parses the ASL (ANTLR, pure Python: 0.2-0.35 s for this one) every time
-    an execution starts, which was most of a short execution's time here. The parsed program
-    is declarations only: every run's state lives in its own Environment, and moto itself
-    already evaluates one parsed item processor for all of a Map's concurrent iterations.
+    moto's interpreter parses the ASL (ANTLR, pure Python: about 1 s for this one) when the
+    machine is created, to validate it, and again every time an execution starts. The parsed
+    program is declarations only: every run's state lives in its own Environment, and moto itself
+    already evaluates one parsed item processor for all of a Map's concurrent iterations. So one
+    program serves every use of a definition in the process, and it is kept on disk
+    (certrelay.local.cache, keyed by the definition's text and moto's version) for the next
+    process. A definition that does not parse raises as before and is never kept.
     """
-    original = ExecutionWorker._get_evaluation_entrypoint
+    original = AmazonStateLanguageParser.parse
     parsed: dict[str, Any] = {}
     lock = threading.Lock()
+    moto_version = cache.version("moto")
 
-    def entrypoint(worker: Any) -> Any:
-        definition = worker._evaluation_details.state_machine_details.definition
+    def parse(definition: str) -> tuple[Any, Any]:
         with lock:
             if definition not in parsed:
-                parsed[definition] = original(worker)
-            return parsed[definition]
+                digest = cache.key("asl", definition, moto_version)
+                program = cache.load("asl", digest)
+                if program is None:
+                    program, _tree = original(definition)
+                    cache.store("asl", digest, program)
+                parsed[definition] = program
+            # (moto's validation ignores the parse tree and the interpreter takes the program)
+            return parsed[definition], None
 
-    with mock.patch.object(ExecutionWorker, "_get_evaluation_entrypoint", entrypoint):
+    with mock.patch.object(AmazonStateLanguageParser, "parse", staticmethod(parse)):
+        yield
+
+
+class _KeyPairWhenUsed:
+    """A KMS key's asymmetric key pair, generated when first used (Sign, Verify, GetPublicKey)."""
+
+    def __init__(self, make: Callable[[str], Any], key_spec: str) -> None:
+        self._make, self._key_spec = make, key_spec
+        self._made: Any = None
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        with self._lock:
+            if self._made is None:
+                self._made = self._make(self._key_spec)
+        return getattr(self._made, name)
+
+
+@contextlib.contextmanager
+def kms_key_pairs_made_when_used() -> Iterator[None]:
+    """CreateKey without generating an unused RSA key pair.
+
+    moto 5.2.5 generates a key pair for every key it creates, an RSA-2048 one even for a
+    symmetric key (which can never sign): 0.1-0.35 s each here, over a second for the stack's
+    keys. Here the pair is generated the first time the key uses it; nothing else changes.
+    """
+    original = kms_utils.generate_private_key
+
+    def generate_private_key(key_spec: str) -> Any:
+        return _KeyPairWhenUsed(original, key_spec)
+
+    with mock.patch.object(kms_models, "generate_private_key", generate_private_key):
+        yield
+
+
+@contextlib.contextmanager
+def executions_announce_progress(
+    on_event: Callable[[], None], on_end: Callable[[str], None]
+) -> Iterator[None]:
+    """Call `on_event()` after an execution records a history event and `on_end(arn)` once its
+    status is final (its history complete), so the engine's waits wake on what they wait for
+    instead of polling DescribeExecution (whose calls took the interpreter's threads' time)."""
+    add_original = EventManager.add_event
+    reflect_original = BaseExecutionWorkerCommunication._reflect_execution_status
+
+    def add_event(manager: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return add_original(manager, *args, **kwargs)
+        finally:
+            on_event()
+
+    def reflect_execution_status(communication: Any) -> None:
+        try:
+            reflect_original(communication)  # type: ignore[no-untyped-call]
+        finally:
+            on_end(str(communication.execution.exec_arn))
+
+    with (
+        mock.patch.object(EventManager, "add_event", add_event),
+        mock.patch.object(
+            BaseExecutionWorkerCommunication, "_reflect_execution_status", reflect_execution_status
+        ),
+    ):
+        yield
+
+
+@contextlib.contextmanager
+def interpreter_reuses_its_work() -> Iterator[None]:
+    """moto's interpreter builds a boto3 client for every task it runs and parses every JSONPath
+    every time it evaluates one (jsonpath-ng builds its parser tables anew each time): 20-40 ms
+    and 1-2 ms, hundreds of times in a demo. Here each (region, service) gets one client,
+    created the first time (clients are thread-safe, and moto's carry fixed fake credentials
+    whatever the state's), and each path string is parsed once (a parsed path is read-only)."""
+    created_by = boto_client.boto_client_for
+    clients: dict[tuple[str, str, bool], Any] = {}
+    lock = threading.Lock()
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        key = (region, service, bool(botocore_stubber.enabled))
+        with lock:
+            if key not in clients:
+                clients[key] = created_by(region, service, state_credentials)
+            return clients[key]
+
+    with contextlib.ExitStack() as patches:
+        for name, module in list(sys.modules.items()):
+            if (
+                name.startswith("moto.stepfunctions.parser.")
+                and getattr(module, "boto_client_for", None) is created_by
+            ):
+                patches.enter_context(mock.patch.object(module, "boto_client_for", boto_client_for))
+        for module in (json_path, result_path):
+            parse = functools.lru_cache(maxsize=4096)(module.parse)
+            patches.enter_context(mock.patch.object(module, "parse", parse))
+        yield
+
+
+@contextlib.contextmanager
+def commands_by_instance_skip_ec2() -> Iterator[None]:
+    """SendCommand with InstanceIds and no Targets looks nothing up in EC2.
+
+    moto 5.2.5 resolves a command's tag Targets through its EC2 backend even when there are none,
+    and building that backend (its regions, AMIs and instance types) took 1-1.5 s of the first
+    distribution to a server. Targets, when a command has them, are resolved as before.
+    """
+    original = SsmCommand._get_instance_ids_from_targets
+
+    def instance_ids_from_targets(command: Any) -> list[str]:
+        return list(original(command)) if command.targets else []
+
+    with mock.patch.object(SsmCommand, "_get_instance_ids_from_targets", instance_ids_from_targets):
         yield
 
 

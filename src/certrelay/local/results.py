@@ -8,6 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+# What the scripted approver (certrelay.local.human) can do when an execution asks for approval.
+DECISIONS = ("approve", "reject", "timeout")
+
 
 @dataclass
 class Execution:

@@ -118,8 +118,12 @@ def deploy(
     resources: dict[str, Any] = cfn["Resources"]
     order = _creation_order(resources)
 
+    clients: dict[str, Any] = {}  # one per service: creating a client costs 10-30 ms
+
     def client(service: str) -> Any:
-        return boto3.client(service, region_name=region)  # type: ignore[call-overload]
+        if service not in clients:
+            clients[service] = boto3.client(service, region_name=region)  # type: ignore[call-overload]
+        return clients[service]
 
     creators: dict[str, Callable[..., Deployed]] = {
         "AWS::KMS::Key": _kms_key,

@@ -6,12 +6,16 @@ path, so the engine can find the code and the nested template again), and a stat
 `DefinitionUri` (SAM) or `DefinitionS3Location` (plain CloudFormation) is inlined, as
 `sam package` would do.
 The translator runs with a region-only boto3 session and no managed policy lookups, so nothing
-here talks to AWS.
+here talks to AWS. A translation is kept on disk (certrelay.local.cache) keyed by the template's
+text, the parameters, the region, the translator's version and this module's code, with the
+digest of every definition file it inlined, so the next engine skips the translator until one
+of them changes.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +28,7 @@ from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
 from samtranslator.yaml_helper import yaml_parse
 
+from certrelay.local import cache
 from certrelay.local.intrinsics import TemplateError
 
 CODE_BUCKET = "certrelay-local-code"
@@ -67,9 +72,14 @@ class Template:
 def load_sam(path: Path) -> dict[str, Any]:
     """Parse a SAM/CloudFormation YAML file, short-form intrinsic tags included."""
     try:
-        parsed = yaml_parse(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise TemplateError(f"cannot read {path}: {error.strerror}") from None
+    return _parse_sam(text, path)
+
+
+def _parse_sam(text: str, path: Path) -> dict[str, Any]:
+    parsed = yaml_parse(text)
     if not isinstance(parsed, dict) or "Resources" not in parsed:
         raise TemplateError(f"{path} is not a CloudFormation template (no Resources)")
     return dict(parsed)
@@ -84,7 +94,55 @@ def translate(
     leaves it (what CloudFormation receives); the engine needs it inlined to create the machine.
     """
     root = path.resolve().parent
-    sam = load_sam(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise TemplateError(f"cannot read {path}: {error.strerror}") from None
+    digest = cache.key(
+        "template",
+        text,
+        json.dumps(parameters, sort_keys=True),
+        region,
+        str(inline_definitions),
+        cache.version("aws-sam-translator"),
+        Path(__file__).read_bytes(),
+    )
+    kept: Any = cache.load("template", digest)
+    if _still_current(kept, root):
+        return Template(root=root, sam=kept["sam"], cloudformation=kept["cloudformation"])
+    inlined: dict[str, str] = {}  # definition file (relative to root) -> its SHA-256
+    template = _translate(path, text, parameters, region, inline_definitions, inlined)
+    cache.store(
+        "template",
+        digest,
+        {"sam": template.sam, "cloudformation": template.cloudformation, "inlined": inlined},
+    )
+    return template
+
+
+def _still_current(kept: Any, root: Path) -> bool:
+    """A kept translation whose inlined definition files still hold what they held then."""
+    if not isinstance(kept, dict) or not {"sam", "cloudformation", "inlined"} <= kept.keys():
+        return False
+    try:
+        return all(
+            hashlib.sha256((root / name).read_bytes()).hexdigest() == sha
+            for name, sha in kept["inlined"].items()
+        )
+    except (OSError, TypeError, AttributeError):
+        return False
+
+
+def _translate(
+    path: Path,
+    text: str,
+    parameters: dict[str, str],
+    region: str,
+    inline_definitions: bool,
+    inlined: dict[str, str],
+) -> Template:
+    root = path.resolve().parent
+    sam = _parse_sam(text, path)
     packaged = copy.deepcopy(sam)
     for resource in packaged["Resources"].values():
         properties = resource.get("Properties", {})
@@ -104,11 +162,14 @@ def translate(
                 "Key": properties[definition_property],
             }
         elif isinstance(properties.get(definition_property), str):
-            definition_path = root / properties.pop(definition_property)
+            relative = properties.pop(definition_property)
+            definition_path = root / relative
             try:
-                properties["Definition"] = json.loads(definition_path.read_text(encoding="utf-8"))
+                source = definition_path.read_bytes()
+                properties["Definition"] = json.loads(source.decode("utf-8"))
             except (OSError, ValueError) as error:
                 raise TemplateError(f"cannot load {definition_path}: {error}") from None
+            inlined[relative] = hashlib.sha256(source).hexdigest()
     translator = Translator(
         managed_policy_map={},
         sam_parser=Parser(),

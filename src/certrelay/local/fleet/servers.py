@@ -36,11 +36,13 @@ from moto.ssm.models import SimpleSystemManagerBackend
 from moto.ssm.responses import SimpleSystemManagerResponse
 
 from certrelay.local.fleet.seed import ROOT
+from certrelay.local.fleet.serving import Serving
 from certrelay.text import iso_z
 
 INSTALL_SCRIPT = ROOT / "ssm" / "install-certificate.sh"
 INSTALL_STEP = "installCertificate"  # the document's install step (certrelay.ssm_document)
 BASH = shutil.which("bash") or "/bin/bash"
+INSTALL_TIMEOUT = 120.0  # seconds one server's install script may run
 TOOLS = ("nginx", "apachectl", "haproxy", "envoy")  # their config tests pass in the sandbox
 
 # How the SSM agent reports a plugin's output (amazon-ssm-agent,
@@ -60,6 +62,7 @@ class Listener:
     key_path: Path
     reload_flag: Path
     server: socketserver.ThreadingTCPServer | None = None
+    _serving: Serving | None = None
     _context: ssl.SSLContext | None = None
     _loaded_flag: float = -1.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -86,12 +89,12 @@ class Listener:
 
         self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self._serving = Serving(self.server)
+        self._serving.start()
 
     def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
+        if self._serving is not None:
+            self._serving.stop()
 
     def context(self) -> ssl.SSLContext:
         """The TLS context, rebuilt from the files when the reload flag has changed."""
@@ -247,15 +250,27 @@ def run_install(
         "CERTRELAY_HOOK_DIRS_FILE": str(server.hook_dirs),
         **{f"SSM_{k}": v for k, v in local.items()},
     }
-    done = subprocess.run(  # noqa: S603 - our own script, parameters validated by the document
-        [BASH, str(INSTALL_SCRIPT)],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    return done.returncode, done.stdout, done.stderr
+    command = [BASH, str(INSTALL_SCRIPT)]
+    with subprocess.Popen(  # noqa: S603 - our own script, parameters validated by the document
+        command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as process:
+        # The deadline is a timer that kills the script: subprocess.run(timeout=…) would poll
+        # the process with sleeps; communicate() without one returns when the script ends.
+        expired = threading.Event()
+
+        def expire() -> None:
+            expired.set()
+            process.kill()
+
+        deadline = threading.Timer(INSTALL_TIMEOUT, expire)
+        deadline.start()
+        try:
+            stdout, stderr = process.communicate()
+        finally:
+            deadline.cancel()
+    if expired.is_set():
+        raise subprocess.TimeoutExpired(command, INSTALL_TIMEOUT, stdout, stderr)
+    return process.returncode, stdout, stderr
 
 
 def seed_files(

@@ -1,0 +1,136 @@
+"""What the engine keeps on disk between processes: the translated template and the parsed ASL.
+
+GIVEN a template with a state machine definition in its own file and a private cache directory,
+WHEN it is translated (or its definition parsed) again, THEN the kept result is used while the
+template, the definition and the versions are unchanged; an edit to either, or a corrupt entry,
+makes the engine derive it afresh.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+from samtranslator.translator.translator import Translator
+
+from certrelay.local import moto_fixes
+from certrelay.local.template import translate
+
+TEMPLATE = """\
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Machine:
+    Type: AWS::Serverless::StateMachine
+    Properties:
+      DefinitionUri: machine.asl.json
+      Policies: []
+"""
+
+
+def definition(state: str) -> str:
+    return json.dumps({"StartAt": state, "States": {state: {"Type": "Succeed"}}})
+
+
+@pytest.fixture
+def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("CERTRELAY_CACHE_DIR", str(folder))
+    monkeypatch.delenv("CERTRELAY_CACHE", raising=False)
+    return folder
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Path:
+    (tmp_path / "stack").mkdir()
+    (tmp_path / "stack" / "template.yaml").write_text(TEMPLATE, encoding="utf-8")
+    (tmp_path / "stack" / "machine.asl.json").write_text(definition("Done"), encoding="utf-8")
+    return tmp_path / "stack" / "template.yaml"
+
+
+def start_at(path: Path) -> str:
+    resources = translate(path, {}, "us-east-1").cloudformation["Resources"]
+    separator, lines = resources["Machine"]["Properties"]["DefinitionString"]["Fn::Join"]
+    return str(json.loads(separator.join(lines))["StartAt"])
+
+
+def no_translator(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the translator ran: the kept translation was not used")
+
+    monkeypatch.setattr(Translator, "translate", refuse)
+
+
+def test_a_kept_translation_is_used_while_nothing_changed(
+    stack: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert start_at(stack) == "Done"
+
+    no_translator(monkeypatch)
+
+    assert start_at(stack) == "Done"
+
+
+def test_an_edited_definition_file_is_translated_again(
+    stack: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    start_at(stack)
+
+    stack.with_name("machine.asl.json").write_text(definition("Edited"), encoding="utf-8")
+
+    assert start_at(stack) == "Edited"
+
+
+def test_an_edited_template_is_translated_again(stack: Path, cache_dir: Path) -> None:
+    start_at(stack)
+    stack.with_name("other.asl.json").write_text(definition("Other"), encoding="utf-8")
+
+    stack.write_text(TEMPLATE.replace("machine.asl.json", "other.asl.json"), encoding="utf-8")
+
+    assert start_at(stack) == "Other"
+
+
+def test_a_corrupt_kept_translation_is_ignored(stack: Path, cache_dir: Path) -> None:
+    start_at(stack)
+    for entry in cache_dir.glob("template-*.pickle"):
+        entry.write_bytes(b"not a pickle")
+
+    assert start_at(stack) == "Done"
+
+
+def parse_in_a_fresh_process_like_engine(text: str) -> object:
+    """The parse the engine's interpreter gets, as a new process would (no in-memory copy)."""
+    with moto_fixes.definitions_parsed_once():
+        program, _ = AmazonStateLanguageParser.parse(text)
+        again, _ = AmazonStateLanguageParser.parse(text)
+    assert again is program  # one program per definition within a process
+    return program
+
+
+def test_a_parsed_definition_is_kept_and_an_edited_one_parsed_again(
+    cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = parse_in_a_fresh_process_like_engine(definition("Done"))
+    assert len(list(cache_dir.glob("asl-*.pickle"))) == 1
+
+    def refuse(text: str) -> None:
+        raise AssertionError("parsed again: the kept program was not used")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(AmazonStateLanguageParser, "parse", staticmethod(refuse))
+        kept = parse_in_a_fresh_process_like_engine(definition("Done"))
+    edited = parse_in_a_fresh_process_like_engine(definition("Edited"))
+
+    assert type(kept) is type(first)
+    assert kept is not first  # read from disk, not the same object
+    assert edited is not kept
+    assert len(list(cache_dir.glob("asl-*.pickle"))) == 2
+
+
+def test_a_corrupt_parsed_definition_is_parsed_again(cache_dir: Path) -> None:
+    parse_in_a_fresh_process_like_engine(definition("Done"))
+    for entry in cache_dir.glob("asl-*.pickle"):
+        entry.write_bytes(b"\x80\x05garbage")
+
+    assert parse_in_a_fresh_process_like_engine(definition("Done")) is not None
