@@ -9,6 +9,7 @@ from pathlib import Path
 
 from certrelay.errors import ConfigurationError
 from certrelay.events import ACCOUNT_ID, REGION
+from certrelay.organization import Organization
 from certrelay.owners import normalize_email
 from certrelay.reminders import expiry_thresholds
 
@@ -27,6 +28,8 @@ class Settings:
     account: str
     region: str
     partition: str
+    # The accounts and Regions it serves besides: its own only, unless ORGANIZATION_MODE=hub.
+    organization: Organization
     event_record_ttl_days: int = DEFAULT_RECORD_TTL_DAYS
     approval_timeout_hours: int = DEFAULT_APPROVAL_HOURS  # when the profile sets none
     escalation_timeout_hours: int = DEFAULT_APPROVAL_HOURS
@@ -46,13 +49,20 @@ class Settings:
                 f"FALLBACK_OWNER_EMAIL {raw_email!r} is not a valid email address"
             )
         profiles_file = environ.get("PROFILES_FILE", "").strip()
+        thresholds = expiry_thresholds(environ)
+        account = _matching(environ, "STACK_ACCOUNT_ID", ACCOUNT_ID, "a 12-digit account ID")
+        region = _matching(environ, "AWS_REGION", REGION, "an AWS region name")
+        partition = _matching(environ, "STACK_PARTITION", _PARTITION, "an AWS partition")
         return cls(
             fallback_owner_email=email,
-            expiry_threshold_days=expiry_thresholds(environ),
+            expiry_threshold_days=thresholds,
             profiles_file=Path(profiles_file) if profiles_file else None,
-            account=_matching(environ, "STACK_ACCOUNT_ID", ACCOUNT_ID, "a 12-digit account ID"),
-            region=_matching(environ, "AWS_REGION", REGION, "an AWS region name"),
-            partition=_matching(environ, "STACK_PARTITION", _PARTITION, "an AWS partition"),
+            account=account,
+            region=region,
+            partition=partition,
+            organization=Organization.from_env(
+                environ, account=account, region=region, partition=partition
+            ),
             event_record_ttl_days=_ttl_days(environ.get("EVENT_RECORD_TTL_DAYS", "").strip()),
             approval_timeout_hours=_hours(environ, "APPROVAL_TIMEOUT_HOURS"),
             escalation_timeout_hours=_hours(environ, "ESCALATION_TIMEOUT_HOURS"),

@@ -59,6 +59,16 @@ class ForeignEvent(CertrelayError):
     """The event or its certificate belongs to another account, region or partition; not retried."""
 
 
+class MemberRoleUnavailable(CertrelayError):
+    """The hub could not assume the member account's certrelay role (missing, or its trust or
+    external id refuses the hub): nothing was done in that account; reported, not retried."""
+
+
+class RegionNotEnabled(CertrelayError):
+    """The certificate's Region is not enabled for the member account (or the hub): STS or the
+    service refuses the credentials there; reported, not retried."""
+
+
 class ProfileMismatch(CertrelayError):
     """The payload's profile is not the certificate's `certrelay:profile` tag, or that profile
     is not deployed or has no targets: nothing is exported or distributed."""

@@ -1,0 +1,219 @@
+"""Clients in a certificate's own account: the hub's credentials at home, a member's role abroad."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from moto import mock_aws
+
+from certrelay.accounts import Sessions
+from certrelay.errors import ForeignEvent, MemberRoleUnavailable, RegionNotEnabled
+from certrelay.organization import Organization
+
+HUB, MEMBER, OUTSIDER = "111111111111", "222222222222", "999999999999"
+EXTERNAL_ID = "hub-external-id-0123456789"
+ORGANIZATION = Organization(
+    mode="hub",
+    hub_account=HUB,
+    hub_region="us-east-1",
+    partition="aws",
+    member_accounts=frozenset({MEMBER, "333333333333"}),
+    regions=frozenset({"us-east-1", "eu-west-1"}),
+    external_id=EXTERNAL_ID,
+)
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """moto with several accounts: AssumeRole switches accounts only when MOTO_ACCOUNT_ID is
+    unset; keys moto does not know (the hub's own) map to the hub account."""
+    monkeypatch.delenv("MOTO_ACCOUNT_ID", raising=False)
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr("moto.iam.models.DEFAULT_ACCOUNT_ID", HUB)
+    with mock_aws():
+        yield
+
+
+class RecordingClients:
+    """boto3.client, remembering every client made and every AssumeRole asked for."""
+
+    def __init__(self) -> None:
+        self.made: list[tuple[str, dict[str, Any]]] = []
+        self.assumed: list[dict[str, Any]] = []
+
+    def __call__(self, service: str, **kwargs: Any) -> Any:
+        self.made.append((service, kwargs))
+        client = boto3.client(service, **kwargs)
+        if service == "sts":
+            client.meta.events.register(
+                "provide-client-params.sts.AssumeRole",
+                lambda params, **_: self.assumed.append(dict(params)),
+            )
+        return client
+
+
+def caller(client_for: Any) -> str:
+    return str(client_for("sts").get_caller_identity()["Account"])
+
+
+def test_the_hubs_own_account_uses_the_functions_own_credentials_in_its_region(aws: None) -> None:
+    # GIVEN a hub's sessions
+    clients = RecordingClients()
+    sessions = Sessions(ORGANIZATION, make_client=clients)
+    # WHEN it asks for ACM in its own account, in a member Region
+    acm = sessions.client("acm", account=HUB, region="eu-west-1", role="read")
+    # THEN no role is assumed and the client acts as the hub, in that Region
+    assert clients.assumed == []
+    assert acm.meta.region_name == "eu-west-1"
+    assert caller(lambda s: sessions.client(s, account=HUB, region="eu-west-1", role="read")) == HUB
+
+
+def test_a_member_certificate_is_described_through_the_assumed_role(aws: None) -> None:
+    # GIVEN a certificate in member 222222222222, us-east-1 (put there through a member session)
+    clients = RecordingClients()
+    sessions = Sessions(ORGANIZATION, make_client=clients)
+    member_acm = sessions.client("acm", account=MEMBER, region="us-east-1", role="read")
+    arn = member_acm.request_certificate(DomainName="member.example.com")["CertificateArn"]
+    assert f":{MEMBER}:" in arn
+    # AND the hub's own ACM does not hold it
+    assert boto3.client("acm").list_certificates()["CertificateSummaryList"] == []
+    # WHEN the hub asks for the certificate's clients
+    client_for = sessions.for_certificate(arn, "read")
+    described = client_for("acm").describe_certificate(CertificateArn=arn)
+    # THEN it is described in the member account, through <prefix>-read-<region> + external id
+    assert described["Certificate"]["DomainName"] == "member.example.com"
+    assert caller(client_for) == MEMBER
+    assert clients.assumed[0] == {
+        "RoleArn": f"arn:aws:iam::{MEMBER}:role/certrelay-read-us-east-1",
+        "RoleSessionName": "certrelay-read",
+        "ExternalId": EXTERNAL_ID,
+    }
+
+
+def test_assumed_credentials_are_cached_until_five_minutes_before_they_expire(aws: None) -> None:
+    # GIVEN sessions whose clock can be moved
+    clock = [datetime.now(UTC)]
+    clients = RecordingClients()
+    sessions = Sessions(ORGANIZATION, make_client=clients, now=lambda: clock[0])
+    # WHEN the same role is used twice, for two services
+    acm = sessions.client("acm", account=MEMBER, region="us-east-1", role="export")
+    again = sessions.client("acm", account=MEMBER, region="us-east-1", role="export")
+    sessions.client("ssm", account=MEMBER, region="us-east-1", role="export")
+    # THEN the role is assumed once and the client reused
+    assert len(clients.assumed) == 1
+    assert again is acm
+    # WHEN another role or Region is asked for THEN each is assumed on its own
+    sessions.client("acm", account=MEMBER, region="eu-west-1", role="export")
+    sessions.client("acm", account=MEMBER, region="us-east-1", role="read")
+    assert [a["RoleArn"].rsplit("/", 1)[1] for a in clients.assumed] == [
+        "certrelay-export-us-east-1",
+        "certrelay-export-eu-west-1",
+        "certrelay-read-us-east-1",
+    ]
+    # WHEN the clock reaches five minutes before moto's one-hour expiry THEN it is assumed again
+    clock[0] += timedelta(minutes=56)
+    fresh = sessions.client("acm", account=MEMBER, region="us-east-1", role="export")
+    assert len(clients.assumed) == 4
+    assert fresh is not acm
+
+
+def test_an_account_or_region_outside_the_organisation_assumes_nothing(aws: None) -> None:
+    clients = RecordingClients()
+    sessions = Sessions(ORGANIZATION, make_client=clients)
+    with pytest.raises(ForeignEvent, match=OUTSIDER):
+        sessions.client("acm", account=OUTSIDER, region="us-east-1", role="read")
+    with pytest.raises(ForeignEvent, match="ap-south-1"):
+        sessions.for_certificate(
+            f"arn:aws:acm:ap-south-1:{MEMBER}:certificate/0a1b2c3d-0000-4000-8000-00000000abcd",
+            "read",
+        )("acm")
+    with pytest.raises(ForeignEvent, match="not an ACM certificate ARN"):
+        sessions.for_certificate(f"arn:aws:iam::{MEMBER}:role/x", "read")
+    assert clients.made == []
+
+
+def stubbed_sts(error_code: str, message: str) -> Any:
+    """An STS client whose AssumeRole answers with the given error."""
+    sts = boto3.client("sts", region_name="eu-west-1")
+    stubber = Stubber(sts)
+    stubber.add_client_error(
+        "assume_role", service_error_code=error_code, service_message=message, http_status_code=403
+    )
+    stubber.activate()
+    return sts
+
+
+@pytest.mark.parametrize(
+    ("code", "typed", "says"),
+    [
+        ("AccessDenied", MemberRoleUnavailable, "cannot assume arn:aws:iam::222222222222:role/"),
+        ("RegionDisabledException", RegionNotEnabled, "eu-west-1 refuses credentials"),
+        ("InvalidClientTokenId", RegionNotEnabled, "not enabled"),
+    ],
+)
+def test_a_refused_assume_role_is_a_typed_error_that_names_the_role_not_a_secret(
+    code: str, typed: type[Exception], says: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN STS refusing the hub's AssumeRole in the member's Region
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    sts = stubbed_sts(code, "refused")
+    sessions = Sessions(ORGANIZATION, make_client=lambda service, **_: sts)
+    # WHEN a member client is asked for THEN the typed error says what to check
+    with pytest.raises(typed, match=says) as caught:
+        sessions.client("acm", account=MEMBER, region="eu-west-1", role="read")
+    assert EXTERNAL_ID not in str(caught.value)
+    assert caught.value.__cause__ is None
+
+
+def test_a_member_service_refusing_the_session_token_is_region_not_enabled(aws: None) -> None:
+    # GIVEN a member client whose service answers that it does not know the session's token
+    sessions = Sessions(ORGANIZATION)
+    acm = sessions.client("acm", account=MEMBER, region="eu-west-1", role="read")
+    stubber = Stubber(acm)
+    stubber.add_client_error(
+        "list_certificates",
+        service_error_code="UnrecognizedClientException",
+        service_message="The security token included in the request is invalid.",
+        http_status_code=400,
+    )
+    # WHEN it is called THEN the typed error names the Region
+    with stubber, pytest.raises(RegionNotEnabled, match="eu-west-1 refuses the session"):
+        acm.list_certificates()
+
+
+def test_credentials_never_show_in_reprs_or_logs(
+    aws: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    # GIVEN a member role assumed, with every log level captured
+    caplog.set_level(logging.DEBUG)
+    captured: list[dict[str, Any]] = []
+    sts = boto3.client("sts")
+    sts.meta.events.register(
+        "after-call.sts.AssumeRole", lambda parsed, **_: captured.append(parsed["Credentials"])
+    )
+    clients_with_capture = lambda service, **kwargs: (  # noqa: E731
+        sts if service == "sts" else boto3.client(service, **kwargs)
+    )
+    sessions = Sessions(ORGANIZATION, make_client=clients_with_capture)
+    sessions.client("acm", account=MEMBER, region="us-east-1", role="read")
+    secret = captured[0]["SecretAccessKey"]
+    token = captured[0]["SessionToken"]
+    # THEN neither the secret, the token nor the external id is in the repr or certrelay's logs
+    for text in (repr(sessions), str(sessions), repr(ORGANIZATION)):
+        assert secret not in text
+        assert token not in text
+        assert EXTERNAL_ID not in text
+    ours = [r.getMessage() for r in caplog.records if r.name.startswith("certrelay")]
+    assert not any(secret in line or token in line for line in ours)
