@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from moto.securityhub.models import securityhub_backends
 from moto.ssm.models import ssm_backends
 
 from certrelay.cli import render
@@ -137,9 +138,32 @@ def org_report(
             {"account": account, "region": region, "document": document, "instance": instance}
             for account, region, document, instance in engine.servers.commands
         ],
+        "findings": _findings_everywhere(engine, organization),
         "outcomes": outcomes,
     }
     return body
+
+
+def _findings_everywhere(
+    engine: LocalEngine, organization: LocalOrganization
+) -> list[dict[str, Any]]:
+    """Security Hub findings in every account and Region of the organisation (a finding lives
+    in its certificate's own account), each with where it is."""
+    found = []
+    for account in (engine.fleet.account, *organization.members):
+        for region in organization.regions:
+            for finding in securityhub_backends[account][region].findings:
+                shown = finding.as_dict()
+                found.append(
+                    {
+                        "account": account,
+                        "region": region,
+                        "id": shown["Id"],
+                        "severity": shown.get("Severity", {}).get("Label"),
+                        "status": shown.get("RecordState"),
+                    }
+                )
+    return found
 
 
 def execution_event(execution: Execution) -> dict[str, Any]:
