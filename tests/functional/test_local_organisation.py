@@ -208,3 +208,17 @@ def test_a_fleet_certificate_name_is_one_certificate_in_every_account(tmp_path: 
     # WHEN it is loaded THEN it is refused, naming the certificate and the account
     with pytest.raises(FleetError, match=r"web.*222222222222"):
         load_fleet(fleet_file)
+
+
+def test_org_engine_a_member_server_runs_only_a_document_its_own_account_has(
+    org_engine: LocalEngine,
+) -> None:
+    # GIVEN pay-1 in 222222222222/eu-west-1, and SSM there as the member's install role sees it
+    ssm = account_session("222222222222", "eu-west-1").client("ssm", region_name="eu-west-1")
+    # WHEN a command names a document that account does not have (the hub's own, say)
+    # THEN SSM refuses it, and nothing is sent to the server
+    with pytest.raises(ssm.exceptions.InvalidDocument):
+        ssm.send_command(
+            InstanceIds=["i-0b2c3d4e5f6a70001"], DocumentName="certrelay-InstallDocument"
+        )
+    assert not org_engine.servers.commands

@@ -33,6 +33,7 @@ from unittest import mock
 import boto3
 from moto.core.responses import ActionResult, EmptyResult
 from moto.events.models import events_backends
+from moto.ssm.exceptions import InvalidDocument
 from moto.ssm.models import SimpleSystemManagerBackend
 from moto.ssm.responses import SimpleSystemManagerResponse
 
@@ -317,6 +318,7 @@ class LocalFleetServers:
         original = SimpleSystemManagerBackend.send_command
 
         def send_command(backend: Any, **kwargs: Any) -> Any:
+            self._check_document(backend, kwargs)
             return self._send_command(original(backend, **kwargs), kwargs, region)
 
         def cancel_command(response: Any) -> Any:
@@ -335,6 +337,15 @@ class LocalFleetServers:
             ),
         ):
             yield
+
+    def _check_document(self, backend: Any, kwargs: dict[str, Any]) -> None:
+        """A command for a placed server names a document of that server's own account and
+        Region (its member stack's), as SSM there requires (InvalidDocument otherwise)."""
+        place = (backend.account_id, backend.region_name)
+        placed = [i for i in kwargs.get("instance_ids") or [] if self.places.get(i) == place]
+        name = kwargs.get("document_name")
+        if placed and name not in backend._documents:
+            raise InvalidDocument(f"Document {name} does not exist in {place[0]} {place[1]}.")
 
     def _send_command(self, command: Any, kwargs: dict[str, Any], region: str) -> Any:
         """moto recorded the command; each fleet server runs it in the background."""
