@@ -291,14 +291,14 @@ class LocalEngine:
         or whose size Step Functions would refuse as an execution's input.
         """
         stack = self._require_stack()
-        if self.organization is not None:
-            return self._put_in_its_account(event)
         size = moto_fixes.put_events_entry_size(event)
         if size > moto_fixes.EVENTBRIDGE_REQUEST_LIMIT_BYTES:
             raise EventRefused(
                 f"EventBridge refuses this event: its entry is {size:,} bytes, "
                 f"over the {moto_fixes.EVENTBRIDGE_REQUEST_LIMIT_BYTES:,} it accepts"
             )
+        if self.organization is not None:
+            return self._put_in_its_account(event)
         matched = [
             rule
             for rule in stack.rules
@@ -568,8 +568,8 @@ def restamp(
     stamped: dict[str, Any] = json.loads(json.dumps(event))
     _, _, _, region, account, _ = seeded.arn.split(":", 5)
     stamped["resources"] = [seeded.arn]
-    stamped["account"] = account  # the certificate's own (fleet.account's, but in an
-    stamped["region"] = region  # organisation a member's)
+    stamped["account"] = account  # the certificate's own: the fleet's, or in an
+    stamped["region"] = region  # organisation a member account's
     stamped["time"] = iso_z(now)
     detail = stamped.get("detail")
     if isinstance(detail, dict):
