@@ -16,11 +16,13 @@ PAY_1 = "i-0b2c3d4e5f6a70001"  # the demo fleet's server in 222222222222, eu-wes
 
 
 @pytest.fixture(scope="module")
-def org_demo() -> tuple[int, dict]:
+def org_demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, dict]:
     """`certrelay demo --org --json` once: (exit status, its JSON)."""
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        status = main(["demo", "--org", "--json"])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CERTRELAY_STATE_DIR", str(tmp_path_factory.mktemp("state")))
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            status = main(["demo", "--org", "--json"])
     return status, json.loads(out.getvalue())
 
 

@@ -11,6 +11,7 @@ from 999999999999, outside the organisation, is refused and reported with nothin
 from __future__ import annotations
 
 import json
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,7 @@ from moto.ssm.models import ssm_backends
 
 from certrelay.cli import render
 from certrelay.cli.demo import EVENTS, SCRIPTED_SPEED, TIMEOUT_SPEED
+from certrelay.cli.kept_runs import keep
 from certrelay.cli.report import distributions, report
 from certrelay.local.engine import LocalEngine
 from certrelay.local.human import send_and_decide
@@ -105,6 +107,8 @@ def run_org_demo(*, as_json: bool = False, decision: str | None = None) -> int:
             if not as_json:
                 _tell(engine, result.executions)
         ok = len(outcomes) == 2 and all(outcomes.values())
+        if unkept := keep(engine.executions):  # for `certrelay history` after the demo
+            print(f"certrelay: {unkept}", file=sys.stderr)
         if as_json:
             print(json.dumps(org_report(engine, executions, outcomes), indent=2, default=str))
         else:
