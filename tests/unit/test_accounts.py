@@ -10,11 +10,17 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from certrelay.accounts import Sessions
-from certrelay.errors import ForeignEvent, MemberRoleUnavailable, RegionNotEnabled
+from certrelay.accounts import Sessions, clients_for, sessions_from_env
+from certrelay.errors import (
+    ConfigurationError,
+    ForeignEvent,
+    MemberRoleUnavailable,
+    RegionNotEnabled,
+)
 from tests.functional.org_accounts import (
     EXTERNAL_ID,
     HUB,
+    HUB_ENV,
     MEMBER,
     ORGANIZATION,
     OUTSIDER,
@@ -180,3 +186,36 @@ def test_credentials_never_show_in_reprs_or_logs(
         assert EXTERNAL_ID not in text
     ours = [r.getMessage() for r in caplog.records if r.name.startswith("certrelay")]
     assert not any(secret in line or token in line for line in ours)
+
+
+def test_sessions_from_env_is_none_in_single_mode_and_reads_nothing_else() -> None:
+    assert sessions_from_env({}) is None
+    assert sessions_from_env({"ORGANIZATION_MODE": "single", "MEMBER_EXTERNAL_ID": "x"}) is None
+
+
+def test_sessions_from_env_in_hub_mode_is_the_hubs_organisation() -> None:
+    sessions = sessions_from_env(HUB_ENV)
+    assert sessions is not None
+    assert sessions.organization == ORGANIZATION
+    with pytest.raises(ConfigurationError, match="STACK_ACCOUNT_ID"):
+        sessions_from_env({k: v for k, v in HUB_ENV.items() if k != "STACK_ACCOUNT_ID"})
+
+
+def test_clients_for_keeps_the_functions_own_clients_at_home_and_in_single_mode() -> None:
+    # GIVEN the function's own clients and a hub's sessions that must not be asked for home
+    def own(service: str) -> Any:
+        return f"own {service}"
+
+    def never(service: str, **_: Any) -> Any:
+        raise AssertionError(f"no client should be made for {service}")
+
+    sessions = Sessions(ORGANIZATION, make_client=never)
+    home = f"arn:aws:acm:us-east-1:{HUB}:certificate/0a1b2c3d-0000-4000-8000-00000000abcd"
+    away = home.replace(HUB, MEMBER)
+    # THEN the hub's own certificate, single mode and a non-certificate ARN use `own`
+    assert clients_for(home, "read", sessions=sessions, own=own) is own
+    assert clients_for(away, "read", sessions=None, own=own) is own
+    assert clients_for("not an arn", "export", sessions=sessions, own=own) is own
+    # AND a member's certificate goes through the member's role (so the make_client is asked)
+    with pytest.raises(AssertionError, match="no client should be made for sts"):
+        clients_for(away, "read", sessions=sessions, own=own)("acm")
