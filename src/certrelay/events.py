@@ -6,7 +6,8 @@ Detail models accept both the older and the newer documented field sets and igno
 do not know, so a new ACM field never breaks triage; the fields they do know are strict JSON
 types (no "7" for 7, no "true" for true, no number for a date-time).
 `check_origin` then refuses, with `ForeignEvent`, an event that is not about this stack's own
-account, region and partition.
+account, region and partition (a hub's: an admitted account and Region, about its own
+certificates).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import (
@@ -32,6 +33,9 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 
 from certrelay.errors import ForeignEvent, MalformedEvent, UnsupportedEvent
 from certrelay.reminders import APPROACHING_EXPIRATION_DETAIL_TYPE, SWEEP_SOURCE
+
+if TYPE_CHECKING:  # organization imports this module's patterns
+    from certrelay.organization import Organization
 
 ACM_SOURCE = "aws.acm"
 
@@ -256,12 +260,28 @@ def parse_event(raw: Mapping[str, Any]) -> AcmEvent:
         raise MalformedEvent(_explain(detail_type, error)) from None
 
 
-def check_origin(event: AcmEvent, *, account: str, region: str, partition: str) -> None:
-    """Raise ForeignEvent unless the event and every certificate it names are this stack's own.
+def check_origin(
+    event: AcmEvent,
+    *,
+    organization: Organization | None = None,
+    account: str = "",
+    region: str = "",
+    partition: str = "",
+) -> None:
+    """Raise ForeignEvent unless the event and every certificate it names are the stack's to act on.
 
     ACM sends a certificate's events in the certificate's own account and region; anything else
     was forwarded, replayed or forged, and triage must not act on it for this stack's owners.
+    A single stack (`account`/`region`/`partition`, or a single-mode `organization`) takes its
+    own only; a hub takes an admitted (account, Region) whose certificates are in that same
+    account, Region and the hub's partition.
     """
+    if organization is not None and organization.is_hub:
+        _check_hub_origin(event, organization)
+        return
+    if organization is not None:
+        account, region = organization.hub_account, organization.hub_region
+        partition = organization.partition
     if event.account != account:
         raise ForeignEvent(
             f"the event is from account {event.account}, not this stack's account {account}"
@@ -279,6 +299,29 @@ def check_origin(event: AcmEvent, *, account: str, region: str, partition: str) 
             raise ForeignEvent(
                 f"certificate {_show(resource, 120)} is not in this stack's partition, region "
                 f"and account ({partition}, {region}, {account})"
+            )
+
+
+def _check_hub_origin(event: AcmEvent, organization: Organization) -> None:
+    """A hub: an admitted account and Region, naming certificates of that account and Region."""
+    if not organization.admits(event.account, event.region):
+        known = event.account == organization.hub_account
+        known = known or event.account in organization.member_accounts
+        raise ForeignEvent(
+            f"the event is from region {event.region}, not one this hub serves "
+            f"({', '.join(sorted(organization.regions))})"
+            if known
+            else f"the event is from account {event.account}, not the hub's or a member's"
+        )
+    own = (organization.partition, event.region, event.account)
+    for resource in event.resources:
+        parts = CERTIFICATE_ARN.fullmatch(resource)
+        if parts is None:  # parse_event already refused it; kept for callers of the model
+            raise ForeignEvent(f"{_show(resource)} is not an ACM certificate ARN")
+        if (parts["partition"], parts["region"], parts["account"]) != own:
+            raise ForeignEvent(
+                f"certificate {_show(resource, 120)} is not in the event's own partition, "
+                f"region and account ({', '.join(own)})"
             )
 
 

@@ -48,9 +48,7 @@ def triage(
     the certificate's distribution record (certrelay.distribution_record) for the policy.
     """
     event = parse_event(raw_event)
-    check_origin(
-        event, account=settings.account, region=settings.region, partition=settings.partition
-    )
+    check_origin(event, organization=settings.organization)
     certificate = read_certificate(acm_client, event.certificate_arn)
     tags = certificate.tags if certificate is not None else {}
     owners = resolve_owners(tags, profiles, settings.fallback_owner_email)

@@ -50,6 +50,7 @@ _ARN = {
     "AWS::Logs::LogGroup": "arn:aws:logs:{region}:{account}:log-group:{name}:*",
     "AWS::IAM::Role": "arn:aws:iam::{account}:role/{name}",
     "AWS::Events::Rule": "arn:aws:events:{region}:{account}:rule/{name}",
+    "AWS::Events::EventBus": "arn:aws:events:{region}:{account}:event-bus/{name}",
     "AWS::StepFunctions::StateMachine": _REF["AWS::StepFunctions::StateMachine"],
 }
 

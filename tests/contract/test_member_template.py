@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from certrelay.local.template import load_sam
+from tests.contract.patterns import certificate_rule_text
 from tests.contract.test_iam_reference import Resolver, Statement, expand, findings, statements
 from tests.contract.test_template import cfn_lint
 
@@ -386,7 +387,7 @@ def test_the_forwarding_role_may_put_events_on_the_hubs_bus_only(member):
 
 
 def hub_certificate_pattern(hub: dict[str, Any], account: str) -> dict[str, Any]:
-    text = hub["Resources"]["CertificateEventsRule"]["Properties"]["EventPattern"]["Fn::Sub"]
+    text = certificate_rule_text(hub["Resources"]["CertificateEventsRule"]["Properties"])
     threshold = hub["Parameters"]["ExpiryThresholdDays"]["Default"]
     return json.loads(
         text.replace("${AWS::AccountId}", account).replace("${ExpiryThresholdDays}", threshold)

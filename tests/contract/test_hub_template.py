@@ -1,0 +1,212 @@
+"""Organisation mode in template.yaml: a single stack is today's stack (no bus, no member roles);
+a hub gets its own bus, which admits only the organisation or the listed accounts, its rules on
+that bus, and sts:AssumeRole on member.yaml's roles of each function's kind only."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from certrelay.local.intrinsics import evaluate_condition, resolve
+from certrelay.local.nested import whole_stack
+from tests.contract.patterns import certificate_rule_text
+from tests.contract.test_template import TEMPLATE
+
+HUB_ACCOUNT, REGION = "111111111111", "us-east-1"
+MEMBERS = "222222222222,333333333333"
+ORG_ID = "o-a1b2c3d4e5"
+BASE = {"FallbackOwnerEmail": "security@example.com"}
+HUB = {
+    **BASE,
+    "OrganizationMode": "hub",
+    "MemberAccountIds": MEMBERS,
+    "MemberRegions": "eu-west-1",
+    "MemberExternalId": "hub-external-id-0123456789",
+}
+ROLE_KINDS = {
+    "read": {"TriageFunctionRole", "FindingsFunctionRole", "ApprovalFunctionRole",
+             "SweepFunctionRole", "OrgSweepFunctionRole"},
+    "export": {"ExportFunctionRole"},
+    "install": {"DistributeFunctionRole", "InstallCallbackFunctionRole"},
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def cfn() -> dict[str, Any]:
+    return whole_stack(TEMPLATE, BASE, REGION, inline_definitions=False)
+
+
+def deployed(cfn: dict[str, Any], parameters: dict[str, str]) -> dict[str, Any]:
+    """The resources CloudFormation would create with these parameters, intrinsics resolved
+    (a resource's Ref is its logical id, its Arn `arn:<logical id>`)."""
+    declared = cfn["Parameters"]
+    values = {name: parameters.get(name, str(p.get("Default", ""))) for name, p in declared.items()}
+    pseudo = {"AWS::AccountId": HUB_ACCOUNT, "AWS::Region": REGION, "AWS::Partition": "aws",
+              "AWS::StackName": "certrelay", "AWS::URLSuffix": "amazonaws.com"}  # fmt: skip
+
+    def lookup(name: str, attribute: str | None) -> Any:
+        if attribute is not None:
+            return f"{attribute.lower()}:{name}"
+        if name in pseudo:
+            return pseudo[name]
+        if name in values:
+            if declared[name]["Type"] == "CommaDelimitedList":
+                return [item.strip() for item in values[name].split(",")]
+            return values[name]
+        return name
+
+    conditions: dict[str, bool] = {}
+    for name, expression in cfn["Conditions"].items():
+        conditions[name] = evaluate_condition(expression, lookup, conditions)
+    return {
+        name: {
+            **resource,
+            "Properties": resolve(resource.get("Properties", {}), lookup, conditions),
+        }
+        for name, resource in cfn["Resources"].items()
+        if "Condition" not in resource or conditions[resource["Condition"]]
+    }
+
+
+def of_type(resources: dict[str, Any], kind: str) -> dict[str, Any]:
+    return {name: r for name, r in resources.items() if r["Type"] == kind}
+
+
+def assume_role_grants(resources: dict[str, Any]) -> list[tuple[str, dict[str, Any], list[str]]]:
+    """(resource, statement, roles) of every statement that allows sts:AssumeRole to a function."""
+    found = []
+    for name, resource in resources.items():
+        properties = resource["Properties"]
+        documents = [p["PolicyDocument"] for p in properties.get("Policies", [])]
+        if resource["Type"] == "AWS::IAM::Policy":
+            documents.append(properties["PolicyDocument"])
+        for document in documents:
+            for statement in document["Statement"]:
+                actions = statement.get("Action", [])
+                if "sts:AssumeRole" in ([actions] if isinstance(actions, str) else actions):
+                    found.append((name, statement, properties.get("Roles", [name])))
+    return found
+
+
+def test_single_mode_creates_no_bus_no_relay_and_no_member_role_grant(cfn):
+    # GIVEN the default parameters WHEN the stack is deployed
+    resources = deployed(cfn, BASE)
+    # THEN there is no bus of its own, no bus policy, no relay and no sts:AssumeRole grant
+    assert not of_type(resources, "AWS::Events::EventBus")
+    assert not of_type(resources, "AWS::Events::EventBusPolicy")
+    assert not any(name.startswith(("Hub", "Member")) for name in resources)
+    assert assume_role_grants(resources) == []
+    # AND its rules stay on the default bus, the certificate rule for its own account only
+    rule = resources["CertificateEventsRule"]["Properties"]
+    assert "EventBusName" not in rule
+    callback = resources["InstallCallbackFunctionInstallCommandFinished"]["Properties"]
+    assert "EventBusName" not in callback
+    assert callback["EventPattern"]["detail"]["document-name"] == ["InstallDocument"]
+    assert json.loads(rule["EventPattern"].replace("${ExpiryThresholdDays}", "1"))["account"] == [
+        HUB_ACCOUNT
+    ]
+
+
+def test_the_single_mode_pattern_is_the_hub_pattern_plus_todays_account_filter(cfn):
+    rule = cfn["Resources"]["CertificateEventsRule"]["Properties"]
+    single = json.loads(certificate_rule_text(rule).replace("${ExpiryThresholdDays}", "1"))
+    hub = json.loads(certificate_rule_text(rule, hub=True).replace("${ExpiryThresholdDays}", "1"))
+    assert single.pop("account") == ["${AWS::AccountId}"]
+    assert "account" not in hub  # every account reaches triage, which refuses and reports
+    assert single == hub
+
+
+@pytest.mark.parametrize(
+    ("extra", "principal", "condition"),
+    [
+        ({"OrganizationId": ORG_ID}, "*", {"StringEquals": {"aws:PrincipalOrgID": ORG_ID}}),
+        ({}, {"AWS": MEMBERS.split(",")}, None),
+    ],
+    ids=["organisation", "account list"],
+)
+def test_the_hub_bus_admits_only_the_organisation_or_the_listed_accounts(
+    cfn, extra: dict[str, str], principal: Any, condition: Any
+):
+    # GIVEN a hub, with an organisation id or with an account list only
+    resources = deployed(cfn, {**HUB, **extra})
+    # THEN it has one bus, named after the stack, and one statement on it
+    (bus,) = of_type(resources, "AWS::Events::EventBus").values()
+    assert bus["Properties"] == {"Name": "certrelay-hub"}
+    (policy,) = of_type(resources, "AWS::Events::EventBusPolicy").values()
+    statement = policy["Properties"]["Statement"]
+    assert policy["Properties"]["EventBusName"] == "HubEventBus"
+    # AND that statement lets only the organisation, or only the listed accounts, put events
+    assert statement["Effect"] == "Allow"
+    assert statement["Action"] == "events:PutEvents"
+    assert statement["Resource"] == "arn:HubEventBus"
+    assert statement["Principal"] == principal
+    assert statement.get("Condition") == condition
+    # AND "everyone" never comes without the organisation condition
+    if statement["Principal"] == "*":
+        assert statement["Condition"]["StringEquals"]["aws:PrincipalOrgID"].startswith("o-")
+
+
+def test_a_hubs_rules_sit_on_its_bus_and_take_the_members_install_document(cfn):
+    resources = deployed(cfn, {**HUB, "MemberRoleNamePrefix": "relay"})
+    rule = resources["CertificateEventsRule"]["Properties"]
+    assert rule["EventBusName"] == "HubEventBus"
+    assert "account" not in json.loads(rule["EventPattern"].replace("${ExpiryThresholdDays}", "1"))
+    install = resources["InstallCallbackFunctionInstallCommandFinished"]["Properties"]
+    assert install["EventBusName"] == "HubEventBus"
+    names = install["EventPattern"]["detail"]["document-name"]
+    assert names == ["InstallDocument", "relay-install-certificate"]
+    # AND the hub's own account's events are relayed to that bus, its own account only
+    relay = resources["HubOwnEventsForwardRule"]["Properties"]
+    (target,) = relay["Targets"]
+    assert target["Arn"] == "arn:HubEventBus"
+    assert json.loads(relay["EventPattern"])["account"] == [HUB_ACCOUNT]
+    assert target["RoleArn"] == "arn:HubOwnEventsForwardRole"
+    assert cfn["Outputs"]["HubEventBusArn"]["Condition"] == "IsHub"
+
+
+def test_a_hub_grants_sts_assume_role_on_each_functions_own_kind_of_member_role_only(cfn):
+    grants = assume_role_grants(deployed(cfn, {**HUB, "MemberRoleNamePrefix": "relay"}))
+    by_kind = {}
+    for _, statement, roles in grants:
+        assert statement["Effect"] == "Allow"
+        assert statement["Action"] == "sts:AssumeRole"
+        assert statement["Condition"] == {
+            "StringEquals": {"aws:ResourceAccount": MEMBERS.split(",")}
+        }
+        prefix = "arn:aws:iam::*:role/relay-"
+        assert statement["Resource"].startswith(prefix)
+        kind = statement["Resource"].removeprefix(prefix).removesuffix("-*")
+        by_kind[kind] = set(roles)
+    assert by_kind == ROLE_KINDS
+
+
+def test_hub_mode_asserts_an_external_id_and_someone_to_admit(cfn):
+    (rule,) = cfn["Rules"].values()
+    assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "OrganizationMode"}, "hub"]}
+    asserted = json.dumps(rule["Assertions"])
+    assert '{"Ref": "MemberExternalId"}' in asserted
+    assert '{"Ref": "OrganizationId"}' in asserted
+    assert '{"Ref": "MemberAccountIds"}' in asserted
+    # AND a non-empty external id must be 16+ characters
+    import re
+
+    pattern = cfn["Parameters"]["MemberExternalId"]["AllowedPattern"]
+    assert re.fullmatch(pattern, "")
+    assert not re.fullmatch(pattern, "fifteen-chars-x")
+    assert re.fullmatch(pattern, "sixteen-chars-xx")
+    assert cfn["Parameters"]["MemberExternalId"]["NoEcho"] is True
+
+
+def test_the_functions_read_the_organisation_from_globals(cfn):
+    resources = deployed(cfn, {**HUB, "OrganizationId": ORG_ID})
+    environment = resources["TriageFunction"]["Properties"]["Environment"]["Variables"]
+    assert {k: environment[k] for k in environment if k.startswith(("ORGANIZATION", "MEMBER"))} == {
+        "ORGANIZATION_MODE": "hub",
+        "ORGANIZATION_ID": ORG_ID,
+        "MEMBER_ACCOUNT_IDS": MEMBERS,
+        "MEMBER_REGIONS": "eu-west-1",
+        "MEMBER_ROLE_PREFIX": "certrelay",
+        "MEMBER_EXTERNAL_ID": "hub-external-id-0123456789",
+    }
