@@ -1,6 +1,6 @@
 """`certrelay`: the local engine from the command line (DESIGN.md §9).
 
-  certrelay demo [--json]
+  certrelay demo [--org] [--json]
   certrelay local run EVENT.json [--fleet FLEET.yaml] [--cert NAME] [--json]
   certrelay local up [--fleet FLEET.yaml] [--port N] [--clock-speed X]
   certrelay local send EVENT.json [--cert NAME] [--port N]
@@ -78,6 +78,11 @@ def _parser() -> argparse.ArgumentParser:
         choices=human.DECISIONS,
         help="what the approver does (default: you, in a browser; approve without a terminal)",
     )
+    demo.add_argument(
+        "--org",
+        action="store_true",
+        help="a hub and two member accounts in two Regions (docs/organisation.md)",
+    )
     demo.set_defaults(run=_run_demo)
 
     local = commands.add_parser("local", help="run events through a fresh local environment")
@@ -137,6 +142,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run_demo(args: argparse.Namespace) -> int:
+    if args.org:
+        from certrelay.cli.demo_org import run_org_demo  # lazy: the engine loads moto
+
+        return run_org_demo(as_json=args.json, decision=args.decision)
     from certrelay.cli.demo import run_demo  # lazy: the engine loads moto
 
     return run_demo(as_json=args.json, decision=args.decision)

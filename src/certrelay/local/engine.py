@@ -30,13 +30,14 @@ from moto.sns.models import sns_backends
 
 from certrelay.announcements import SOURCE
 from certrelay.events import DETAIL_TYPES, EventKind
-from certrelay.local import moto_fixes
+from certrelay.local import moto_fixes, org
 from certrelay.local.errors import EngineTimeout, EventRefused
 from certrelay.local.fleet.seed import (
     Fleet,
     FleetError,
     Issuers,
     SeededCertificate,
+    certificate_backend,
     load_fleet,
     reissue_certificate,
     renew_certificate,
@@ -47,6 +48,14 @@ from certrelay.local.fleet.seed import (
 from certrelay.local.fleet.servers import LocalFleetServers, seed_files
 from certrelay.local.lambdas import LambdaRuntime
 from certrelay.local.mock_config import configured_path, mocked_test_cases
+from certrelay.local.org import (
+    LocalOrganization,
+    Members,
+    all_servers,
+    seed_accounts,
+    server_places,
+    start_members,
+)
 from certrelay.local.results import Execution, SendResult, SweepRun
 from certrelay.local.stack import Stack, deploy
 from certrelay.local.template import translate
@@ -73,8 +82,15 @@ class LocalEngine:
         now: dt.datetime | None = None,
         clock_speed: float = 1.0,
         mock_config: Path | None = None,
+        organization: LocalOrganization | None = None,
     ) -> None:
         self.fleet = fleet or load_fleet()
+        # Organisation mode: the hub stack in organization.hub, member stacks in its members.
+        self.organization = organization
+        self.members = Members()
+        if organization is not None:
+            self.fleet = organization.hub_fleet(self.fleet)
+            parameters = {**organization.hub_parameters(), **(parameters or {})}
         self.template_path = template
         self.parameters = {"FallbackOwnerEmail": self.fleet.fallback_owner, **(parameters or {})}
         self.now = now or dt.datetime.now(dt.UTC)
@@ -119,9 +135,14 @@ class LocalEngine:
         # moto logs every failed state at ERROR with a full object dump; the history has it.
         logging.getLogger("moto").setLevel(logging.CRITICAL)
         template = translate(self.template_path, self.parameters, self.fleet.region)
-        self._exits.enter_context(
-            moto_fixes.isolated_aws_environment(self.fleet.account, self.fleet.region)
-        )
+        if self.organization is None:
+            self._exits.enter_context(
+                moto_fixes.isolated_aws_environment(self.fleet.account, self.fleet.region)
+            )
+        else:
+            self._exits.enter_context(
+                moto_fixes.accounts_follow_credentials(self.fleet.account, self.fleet.region)
+            )
         self._exits.enter_context(
             mock_aws(
                 config={
@@ -161,16 +182,20 @@ class LocalEngine:
         )
         if self.mock_config is not None:
             self._exits.enter_context(mocked_test_cases(self.mock_config, region=self.fleet.region))
-        self._issuers = Issuers(self.fleet, self.now)
+        self._issuers = issuers = Issuers(self.fleet, self.now)
         self.certificates = seed_certificates(self.fleet, now=self.now, authorities=self._issuers)
         sandbox = Path(self._exits.enter_context(tempfile.TemporaryDirectory(prefix="certrelay-")))
+        servers = self.fleet.servers if self.organization is None else all_servers(self.fleet)
         self.servers = LocalFleetServers(
-            sandbox / "servers",
-            {i: (s.name, s.reload_fails) for i, s in self.fleet.servers.items()},
+            sandbox / "servers", {i: (s.name, s.reload_fails) for i, s in servers.items()}
         )
         self._exits.callback(self.servers.stop)
         self._exits.enter_context(self.servers.installed(self.fleet.region))
         self._seed_targets()
+        if self.organization is not None:
+            self.members = start_members(self, self.organization)
+            self.servers.places = server_places(self.fleet)
+            self.certificates.update(seed_accounts(self, issuers))
         if "DistributionRecordTable" in self.stack.resources:
             seed_distribution_records(
                 self.certificates,
@@ -272,6 +297,8 @@ class LocalEngine:
                 f"EventBridge refuses this event: its entry is {size:,} bytes, "
                 f"over the {moto_fixes.EVENTBRIDGE_REQUEST_LIMIT_BYTES:,} it accepts"
             )
+        if self.organization is not None:
+            return self._put_in_its_account(event)
         matched = [
             rule
             for rule in stack.rules
@@ -287,6 +314,20 @@ class LocalEngine:
         for rule in matched:
             started += [self._start_execution(arn, event) for arn in rule.state_machine_arns]
         return [rule.logical_id for rule in matched], started
+
+    def _put_in_its_account(self, event: dict[str, Any]) -> tuple[list[str], list[tuple[str, str]]]:
+        """Organisation mode: the event starts on the default bus of its own account and
+        Region and reaches the hub's rules as EventBridge forwards it (or does not)."""
+        before = len(self.started_from_bus)
+        org.emit(event)
+        started = self.started_from_bus[before:]
+        matched = [
+            rule.logical_id
+            for rule in self._require_stack().rules
+            if started
+            and EventPattern.load(json.dumps(rule.pattern)).matches_event(cast(Any, event))
+        ]
+        return matched, started
 
     def _start_execution(self, machine_arn: str, event: dict[str, Any]) -> tuple[str, str]:
         """Start one execution on `event`, named after the event's id: (name, arn)."""
@@ -504,8 +545,7 @@ class LocalEngine:
         return self.certificate_event(event, name)
 
     def _status(self, seeded: SeededCertificate) -> str:
-        backend = acm_backends[self.fleet.account][self.fleet.region]
-        return str(backend._certificates[seeded.arn].status)
+        return str(certificate_backend(seeded.arn)._certificates[seeded.arn].status)
 
     def _require_stack(self) -> Stack:
         if self.stack is None:
@@ -526,9 +566,10 @@ def restamp(
 ) -> dict[str, Any]:
     """The event as ACM would send it for `seeded` at `now`; every other field is kept."""
     stamped: dict[str, Any] = json.loads(json.dumps(event))
+    _, _, _, region, account, _ = seeded.arn.split(":", 5)
     stamped["resources"] = [seeded.arn]
-    stamped["account"] = fleet.account
-    stamped["region"] = fleet.region
+    stamped["account"] = account  # the certificate's own: the fleet's, or in an
+    stamped["region"] = region  # organisation a member account's
     stamped["time"] = iso_z(now)
     detail = stamped.get("detail")
     if isinstance(detail, dict):

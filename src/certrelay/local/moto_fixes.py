@@ -32,8 +32,9 @@ from unittest import mock
 
 from moto.acm.responses import AWSCertificateManagerResponse
 from moto.core.responses import EmptyResult
+from moto.events.exceptions import ResourceNotFoundException as EventsResourceNotFound
 from moto.events.exceptions import ValidationException as EventsValidationException
-from moto.events.models import EventsBackend, Rule
+from moto.events.models import EventsBackend, Rule, events_backends
 from moto.stepfunctions.exceptions import ValidationException as StatesValidationException
 from moto.stepfunctions.parser.api import (
     HistoryEventType,
@@ -98,13 +99,18 @@ def bus_delivers_to_state_machines(
 
     def send_to_targets(rule: Any, event: dict[str, Any], transform_input: bool = True) -> None:
         machines = [t["Arn"] for t in rule.targets if ":states:" in t["Arn"]]
-        if machines and rule.event_pattern.matches_event(cast(Any, event)):
+        buses = [t["Arn"] for t in rule.targets if _is_event_bus(t["Arn"])]
+        if (machines or buses) and rule.event_pattern.matches_event(cast(Any, event)):
             delivered = {**event, "time": _iso(event.get("time"))}
             delivered.pop("ingestion-time", None)
             for machine_arn in machines:
                 start(machine_arn, delivered)
+            for bus_arn in buses:
+                _forward(delivered, bus_arn)
         others = copy.copy(rule)
-        others.targets = [t for t in rule.targets if ":states:" not in t["Arn"]]
+        others.targets = [
+            t for t in rule.targets if ":states:" not in t["Arn"] and not _is_event_bus(t["Arn"])
+        ]
         if others.targets:
             original_send(others, cast(Any, event), transform_input)
 
@@ -149,6 +155,30 @@ def bus_invokes_functions(invoke: Callable[[str, bytes], Any]) -> Iterator[None]
                 thread.join(timeout=30)
 
 
+def _is_event_bus(arn: str) -> bool:
+    parts = arn.split(":", 5)
+    return len(parts) == 6 and parts[2] == "events" and parts[5].startswith("event-bus/")
+
+
+def _forward(event: dict[str, Any], bus_arn: str) -> None:
+    """A rule's event-bus target: the bus's rules get the event as it was, as on AWS.
+
+    moto re-puts only source, detail-type and detail into the target bus, so `account`,
+    `region` and `resources` become the receiving bus's own (and `id`, `time` new); AWS keeps
+    the original event's, and triage checks the resource ARN against that account and Region.
+    A bus that does not exist drops the event (EventBridge counts a FailedInvocation).
+    """
+    _, _, _, region, account, resource = bus_arn.split(":", 5)
+    try:
+        bus = events_backends[account][region].describe_event_bus(
+            resource.removeprefix("event-bus/")
+        )
+    except EventsResourceNotFound:
+        return
+    for target_rule in list(bus.rules.values()):
+        target_rule.send_to_targets(cast(Any, copy.deepcopy(event)))
+
+
 def _delivered(entry: dict[str, Any], event_id: str, backend: Any) -> dict[str, Any]:
     """A PutEvents entry as EventBridge hands it to a rule's target."""
     return {
@@ -178,13 +208,37 @@ def _iso(moment: Any) -> str:
 @contextlib.contextmanager
 def isolated_aws_environment(account: str, region: str) -> Iterator[None]:
     """Fake credentials and the fleet's account/region, whatever the caller's shell has."""
+    with _isolated({"MOTO_ACCOUNT_ID": account}, region):
+        yield
+
+
+@contextlib.contextmanager
+def accounts_follow_credentials(hub: str, region: str) -> Iterator[None]:
+    """Several accounts: each call lands in the account of the credentials that sign it.
+
+    `isolated_aws_environment`'s MOTO_ACCOUNT_ID overrides every credential in moto 5.2.5
+    (core/responses.py, get_current_account), so an assumed role's calls would stay in the one
+    account. Here it is unset, and a key moto does not know (the fake `testing`, and the `ak`
+    its Step Functions interpreter signs with) belongs to `hub` (moto's DEFAULT_ACCOUNT_ID,
+    which iam/models.py reads at each call). STS AssumeRole keys belong to the role's account.
+    """
+    with (
+        _isolated({}, region),
+        mock.patch("moto.iam.models.DEFAULT_ACCOUNT_ID", hub),
+    ):
+        os.environ.pop("MOTO_ACCOUNT_ID", None)
+        yield
+
+
+@contextlib.contextmanager
+def _isolated(extra: dict[str, str], region: str) -> Iterator[None]:
     variables = {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_SESSION_TOKEN": "testing",
         "AWS_DEFAULT_REGION": region,
         "AWS_REGION": region,
-        "MOTO_ACCOUNT_ID": account,
+        **extra,
     }
     with mock.patch.dict(os.environ, variables):
         for name in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):

@@ -105,8 +105,12 @@ def deploy(
     account: str,
     parameters: dict[str, str],
     runtime: LambdaRuntime,
+    session: boto3.Session | None = None,
 ) -> Stack:
-    """Create every resource of `template` in moto (which must be active) and return the stack."""
+    """Create every resource of `template` in moto (which must be active) and return the stack.
+
+    `session`: the credentials to deploy with (another account's assumed role, say); default
+    the process's own."""
     cfn = template.cloudformation
     declared = cfn.get("Parameters", {})
     values = parameter_values(declared, parameters)
@@ -119,6 +123,8 @@ def deploy(
     order = _creation_order(resources)
 
     def client(service: str) -> Any:
+        if session is not None:
+            return session.client(service, region_name=region)  # type: ignore[call-overload]
         return boto3.client(service, region_name=region)  # type: ignore[call-overload]
 
     creators: dict[str, Callable[..., Deployed]] = {
@@ -136,6 +142,8 @@ def deploy(
         "AWS::Lambda::Function": _function,
         "AWS::StepFunctions::StateMachine": _state_machine,
         "AWS::Events::Rule": _rule,
+        "AWS::Events::EventBus": _event_bus,
+        "AWS::Events::EventBusPolicy": _event_bus_policy,
         "AWS::SecretsManager::Secret": _secret,
         "AWS::SecretsManager::ResourcePolicy": _secret_policy,
         "AWS::ApiGatewayV2::Api": _http_api,
@@ -452,16 +460,44 @@ def _rule(ctx: _Context, p: dict[str, Any]) -> Deployed:
         except ValueError as error:
             raise TemplateError(f"{ctx.logical_id}: EventPattern is not JSON: {error}") from None
     events = ctx.client("events")
+    bus = {"EventBusName": p["EventBusName"]} if p.get("EventBusName") else {}
     arn = events.put_rule(
-        Name=name, EventPattern=json.dumps(pattern), State=p.get("State", "ENABLED")
+        Name=name, EventPattern=json.dumps(pattern), State=p.get("State", "ENABLED"), **bus
     )["RuleArn"]
     targets = p.get("Targets", [])
     if targets:
-        events.put_targets(Rule=name, Targets=targets)
+        events.put_targets(Rule=name, Targets=targets, **bus)
     machines = [t["Arn"] for t in targets if ":states:" in t["Arn"]]
     if p.get("State", "ENABLED") == "ENABLED" and machines:  # Lambda targets: moto_fixes
         ctx.stack.rules.append(Rule(ctx.logical_id, name, pattern, machines))
     return Deployed(ref=name, attributes={"Arn": arn})
+
+
+def _event_bus(ctx: _Context, p: dict[str, Any]) -> Deployed:
+    # moto keeps a bus's policy and evaluates none of it: checked on the template
+    events = ctx.client("events")
+    arn = events.create_event_bus(Name=p["Name"])["EventBusArn"]
+    if p.get("Policy"):
+        events.put_permission(EventBusName=p["Name"], Policy=json.dumps(p["Policy"]))
+    return Deployed(ref=p["Name"], attributes={"Arn": arn, "Name": p["Name"]})
+
+
+def _event_bus_policy(ctx: _Context, p: dict[str, Any]) -> Deployed:
+    bus = str(p.get("EventBusName", "default")).rsplit("/", 1)[-1]
+    events = ctx.client("events")
+    if "Statement" in p:
+        policy = {"Version": "2012-10-17", "Statement": [p["Statement"]]}
+        events.put_permission(EventBusName=bus, Policy=json.dumps(policy))
+    else:  # the older shape: one Principal and Action (and a Condition) per resource
+        condition = {"Condition": p["Condition"]} if p.get("Condition") else {}
+        events.put_permission(
+            EventBusName=bus,
+            Action=p["Action"],
+            Principal=p["Principal"],
+            StatementId=p["StatementId"],
+            **condition,
+        )
+    return Deployed(ref=f"{bus}-{p['StatementId']}")
 
 
 def _secret(ctx: _Context, p: dict[str, Any]) -> Deployed:

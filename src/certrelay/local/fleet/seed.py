@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import boto3
 import yaml
@@ -30,7 +30,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from moto.acm.models import CertBundle, acm_backends
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 
 from certrelay.certificates import read_certificate
 from certrelay.distribution_record import write_distribution
@@ -79,16 +86,80 @@ class FleetServer(BaseModel):
     reload_fails: bool = False
 
 
+ACCOUNT_ID = r"^\d{12}$"
+REGION = r"^[a-z]{2}(-[a-z]+)+-\d$"
+
+
+class FleetPlace(BaseModel):
+    """One Region of an account: the certificates ACM holds there, the servers that run there."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    certificates: dict[str, FleetCertificate] = Field(default_factory=dict)
+    servers: dict[str, FleetServer] = Field(default_factory=dict)
+
+
+class FleetAccount(BaseModel):
+    """Another account of the organisation (organisation mode, `certrelay demo --org`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = ""
+    # false: an account outside the organisation, whose events the hub must refuse
+    member: bool = True
+    regions: dict[Annotated[str, StringConstraints(pattern=REGION)], FleetPlace] = Field(
+        min_length=1
+    )
+
+
 class Fleet(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    account: str = Field(default="123456789012", pattern=r"^\d{12}$")
-    region: str = Field(default="us-east-1", pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+    account: str = Field(default="123456789012", pattern=ACCOUNT_ID)
+    region: str = Field(default="us-east-1", pattern=REGION)
     fallback_owner: str = "security@example.com"
     ca_name: str = "certrelay demo private CA"
     profiles: dict[str, Any] | None = None
     certificates: dict[str, FleetCertificate] = Field(default_factory=dict)
     servers: dict[str, FleetServer] = Field(default_factory=dict)  # EC2 instance id -> server
+    # Organisation mode only (the single-account engine reads none of it): the other accounts,
+    # their Regions, and the certificates and servers in each.
+    accounts: dict[Annotated[str, StringConstraints(pattern=ACCOUNT_ID)], FleetAccount] = Field(
+        default_factory=dict
+    )
+
+    @model_validator(mode="after")
+    def _names_once(self) -> Fleet:
+        """A certificate name or an instance id names one thing in the whole fleet."""
+        for what, own in (("certificate", self.certificates), ("server", self.servers)):
+            seen = set(own)
+            for account, place in self.places():
+                for name in place.certificates if what == "certificate" else place.servers:
+                    if name in seen:
+                        raise ValueError(f"{what} {name!r} appears twice (again in {account})")
+                    seen.add(name)
+        return self
+
+    def places(self) -> list[tuple[str, FleetPlace]]:
+        """("account/region", place) for every Region of every other account, in file order."""
+        return [
+            (f"{account}/{region}", place)
+            for account, spec in self.accounts.items()
+            for region, place in spec.regions.items()
+        ]
+
+    def placed(self, account: str, region: str) -> Fleet:
+        """The fleet as seen from one account and Region: its certificates and servers there."""
+        place = self.accounts[account].regions[region]
+        return self.model_copy(
+            update={
+                "account": account,
+                "region": region,
+                "certificates": place.certificates,
+                "servers": place.servers,
+                "accounts": {},
+            }
+        )
 
 
 def load_fleet(path: Path | None = None) -> Fleet:
@@ -199,7 +270,7 @@ def reissue_certificate(
 ) -> SeededCertificate:
     """A new key and certificate under the same ARN and tags, expiring `days_to_expiry` days
     from `now` (in the past when negative: ACM then reports it EXPIRED)."""
-    backend = acm_backends[fleet.account][fleet.region]
+    backend = certificate_backend(seeded.arn)
     previous = backend._certificates[seeded.arn]
     spec = seeded.spec.model_copy(update={"days_to_expiry": days_to_expiry})
     bundle = authorities.issue(spec, now=now, arn=seeded.arn)
@@ -214,11 +285,17 @@ def revoke_certificate(
     fleet: Fleet, seeded: SeededCertificate, *, now: dt.datetime, reason: str = "KEY_COMPROMISE"
 ) -> None:
     """What ACM shows once the certificate is revoked: status REVOKED, RevokedAt, the reason."""
-    bundle = acm_backends[fleet.account][fleet.region]._certificates[seeded.arn]
+    bundle = certificate_backend(seeded.arn)._certificates[seeded.arn]
     bundle.status = "REVOKED"
     if isinstance(bundle, LocalCertBundle):
         bundle.revoked_at = now
         bundle.revocation_reason = reason
+
+
+def certificate_backend(arn: str) -> Any:
+    """The embedded ACM of the certificate's own account and Region (read from its ARN)."""
+    _, _, _, region, account, _ = arn.split(":", 5)
+    return acm_backends[account][region]
 
 
 class Issuers:
@@ -264,9 +341,12 @@ class Issuers:
         eligible = spec.renewal_eligible
         if eligible is None:
             eligible = spec.type != "IMPORTED"
+        account, region = self.fleet.account, self.fleet.region
+        if arn is not None:  # the same certificate again, where it is
+            _, _, _, region, account, _ = arn.split(":", 5)
         return LocalCertBundle(
-            account_id=self.fleet.account,
-            region=self.fleet.region,
+            account_id=account,
+            region=region,
             certificate=certificate.public_bytes(pem),
             private_key=key_pem,
             chain=ca_cert.public_bytes(pem),
@@ -279,7 +359,7 @@ class Issuers:
             },
             renewal_eligibility="ELIGIBLE" if eligible else "INELIGIBLE",
             arn=arn,
-            in_use_by=[_load_balancer_arn(self.fleet, spec.domain)] if spec.in_use else [],
+            in_use_by=[_load_balancer_arn(account, region, spec.domain)] if spec.in_use else [],
         )
 
 
@@ -300,11 +380,10 @@ def _self_signed_ca(common_name: str, now: dt.datetime) -> tuple[Any, Any]:
     return key, cert
 
 
-def _load_balancer_arn(fleet: Fleet, domain: str) -> str:
+def _load_balancer_arn(account: str, region: str, domain: str) -> str:
     name = domain.split(".", 1)[0][:32] or "demo"
     return (
-        f"arn:aws:elasticloadbalancing:{fleet.region}:{fleet.account}:loadbalancer/app/"
-        f"{name}/0123456789abcdef"
+        f"arn:aws:elasticloadbalancing:{region}:{account}:loadbalancer/app/{name}/0123456789abcdef"
     )
 
 

@@ -27,11 +27,13 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from unittest import mock
 
 import boto3
 from moto.core.responses import ActionResult, EmptyResult
+from moto.events.models import events_backends
+from moto.ssm.exceptions import InvalidDocument
 from moto.ssm.models import SimpleSystemManagerBackend
 from moto.ssm.responses import SimpleSystemManagerResponse
 
@@ -283,6 +285,11 @@ class LocalFleetServers:
             for instance, (name, reload_fails) in servers.items()
         }
         self.runs: list[tuple[str, int, str]] = []  # (instance, exit status, output)
+        # Organisation mode: instance -> (account, region) of a server in another account; a
+        # command reaches it only from there, and says so on that account's bus.
+        self.places: dict[str, tuple[str, str]] = {}
+        # (account, region, document, instance) of each command sent to a placed server
+        self.commands: list[tuple[str, str, str, str]] = []
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
 
@@ -311,6 +318,7 @@ class LocalFleetServers:
         original = SimpleSystemManagerBackend.send_command
 
         def send_command(backend: Any, **kwargs: Any) -> Any:
+            self._check_document(backend, kwargs)
             return self._send_command(original(backend, **kwargs), kwargs, region)
 
         def cancel_command(response: Any) -> Any:
@@ -330,12 +338,27 @@ class LocalFleetServers:
         ):
             yield
 
+    def _check_document(self, backend: Any, kwargs: dict[str, Any]) -> None:
+        """A command for a placed server names a document of that server's own account and
+        Region (its member stack's), as SSM there requires (InvalidDocument otherwise)."""
+        place = (backend.account_id, backend.region_name)
+        placed = [i for i in kwargs.get("instance_ids") or [] if self.places.get(i) == place]
+        name = kwargs.get("document_name")
+        if placed and name not in backend._documents:
+            raise InvalidDocument(f"Document {name} does not exist in {place[0]} {place[1]}.")
+
     def _send_command(self, command: Any, kwargs: dict[str, Any], region: str) -> Any:
         """moto recorded the command; each fleet server runs it in the background."""
         parameters = {k: v[0] for k, v in (kwargs.get("parameters") or {}).items()}
         command.status = "InProgress"
         for invocation in command.invocations:
             server = self.servers.get(invocation["InstanceId"])
+            place = self.places.get(invocation["InstanceId"])
+            if server is not None and place is not None:
+                if place != (command.account_id, command.backend_region):
+                    server = None  # SSM in another account or Region does not know it
+                else:
+                    self.commands.append((*place, command.document_name, server.instance))
             invocation["Status"] = "InProgress" if server else "Undeliverable"
             if server is None:
                 invocation["StatusDetails"] = "Undeliverable"
@@ -345,7 +368,7 @@ class LocalFleetServers:
             i["Status"] == "Undeliverable" for i in command.invocations
         ):  # no host to run on: SSM ends the command at once, and says so on the bus
             command.status = "Failed"
-            self._in_background(announce, command, region)
+            self._in_background(self._announce, command, region)
         return command
 
     def _cancel_command(self, response: Any, region: str) -> Any:
@@ -358,7 +381,7 @@ class LocalFleetServers:
             ended = command.status not in ("Pending", "InProgress")
             command.status = command.status if ended else "Cancelled"
         if not ended:
-            self._in_background(announce, command, region)
+            self._in_background(self._announce, command, region)
         return EmptyResult()
 
     def _in_background(self, target: Any, *args: Any) -> None:
@@ -397,7 +420,16 @@ class LocalFleetServers:
                 return
             failed = any(i["Status"] != "Success" for i in command.invocations)
             command.status = "Failed" if failed else "Success"
-        announce(command, region)
+        self._announce(command, region)
+
+    def _announce(self, command: Any, region: str) -> None:
+        """`announce`, on the bus of the command's own account and Region when that is a
+        placed server's (organisation mode); the engine's own otherwise."""
+        place = (command.account_id, command.backend_region)
+        if place in set(self.places.values()):
+            announce_in(command, *place)
+        else:
+            announce(command, region)
 
 
 def _list_command_invocations(response: Any) -> Any:
@@ -423,6 +455,16 @@ def announce(command: Any, region: str) -> None:
     The shape is AWS's (source aws.ssm; detail command-id, document-name, status, dates; the
     instances as resources); the stack's rule on the install document takes it from there.
     """
+    entry = _status_change(command, command.account_id, region)
+    boto3.client("events", region_name=region).put_events(Entries=[cast(Any, entry)])
+
+
+def announce_in(command: Any, account: str, region: str) -> None:
+    """`announce` where SSM puts it: the default bus of the command's account and Region."""
+    events_backends[account][region].put_events([_status_change(command, account, region)])
+
+
+def _status_change(command: Any, account: str, region: str) -> dict[str, Any]:
     detail = {
         "command-id": command.command_id,
         "document-name": command.document_name,
@@ -431,18 +473,12 @@ def announce(command: Any, region: str) -> None:
         "status": command.status,
     }
     instances = [i["InstanceId"] for i in command.invocations]
-    boto3.client("events", region_name=region).put_events(
-        Entries=[
-            {
-                "Source": "aws.ssm",
-                "DetailType": "EC2 Command Status-change Notification",
-                "Resources": [
-                    f"arn:aws:ec2:{region}:{command.account_id}:instance/{i}" for i in instances
-                ],
-                "Detail": json.dumps(detail),
-            }
-        ]
-    )
+    return {
+        "Source": "aws.ssm",
+        "DetailType": "EC2 Command Status-change Notification",
+        "Resources": [f"arn:aws:ec2:{region}:{account}:instance/{i}" for i in instances],
+        "Detail": json.dumps(detail),
+    }
 
 
 def _iso(moment: Any) -> str:
@@ -464,6 +500,9 @@ def _fetch(parameters: dict[str, str], region: str) -> dict[str, bytes]:
         else:
             answer = s3.get_object(Bucket=bucket, Key=object_key)
         files[name] = answer["Body"].read()
+    secret_arn = parameters["SecretArn"]
+    if secret_arn.startswith("arn:"):  # the hub's secret, from a member's Region too
+        region = secret_arn.split(":")[3]
     secrets = boto3.client("secretsmanager", region_name=region)
     version = parameters.get("SecretVersion", "null")
     if version != "null":
