@@ -1,9 +1,9 @@
-"""The organisation sweep (hub mode) on the local stack, across several accounts and Regions.
+"""The organisation sweep (hub mode) on the local engine's organisation: several accounts.
 
-The embedded AWS holds one ACM per (account, Region). MOTO_ACCOUNT_ID is dropped once the stack
-is deployed, so the org sweep function's AssumeRole really switches accounts (research §1): the
-hub is the fleet's account, the members are 222… and 333…, and 444… is listed as a member but
-has no member stack, so STS refuses its read role, as AWS does when the role does not exist.
+The hub is 111111111111; 222222222222 and 333333333333 run member.yaml in us-east-1 and
+eu-west-1 (certrelay.local.org). 444444444444 is listed in MemberAccountIds but never ran
+member.yaml: it has no read role, and STS refuses to assume a role that does not exist, as AWS
+does (moto would assume any ARN, so `roles_must_exist` models that refusal).
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-import os
 from collections.abc import Iterator
 from typing import Any
 from unittest import mock
@@ -23,36 +22,19 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from certrelay.local.engine import LocalEngine
+from certrelay.local.org import HUB_ACCOUNT, MEMBER_ACCOUNTS, REGIONS, LocalOrganization
 from certrelay.local.results import Execution
 
-MEMBERS = ("222222222222", "333333333333")
 NO_MEMBER_STACK = "444444444444"  # listed in MemberAccountIds, never ran member.yaml
-REGIONS = ("us-east-1", "eu-west-1")
-HUB_PARAMETERS = {
-    "OrganizationMode": "hub",
-    "MemberAccountIds": ",".join([*MEMBERS, NO_MEMBER_STACK]),
-    "MemberRegions": ",".join(REGIONS),
-    "MemberExternalId": "org-sweep-test-external-id",
-}
 SCHEDULE = "OrgSweepStateMachineDaily"
 DUE, NOT_DUE = 30, 100  # days to expiry: 30 is a default threshold day, 100 is none
+PAIRS = 3 * len(REGIONS) + len(REGIONS)  # hub and two members, and the one without a stack
 
 
 @contextlib.contextmanager
-def several_accounts(hub: str) -> Iterator[None]:
-    """Credentials decide the account again: unknown keys are the hub's, assumed roles theirs."""
-    saved = os.environ.pop("MOTO_ACCOUNT_ID", None)
-    try:
-        with mock.patch("moto.iam.models.DEFAULT_ACCOUNT_ID", hub):
-            yield
-    finally:
-        if saved is not None:
-            os.environ["MOTO_ACCOUNT_ID"] = saved
-
-
-@contextlib.contextmanager
-def roles_refused(accounts: set[str]) -> Iterator[None]:
-    """STS answers AccessDenied for any role in `accounts` (no member stack, so no role)."""
+def roles_must_exist() -> Iterator[None]:
+    """STS answers AccessDenied for a role its account does not have (no member stack)."""
+    from moto.iam.models import iam_backends
     from moto.sts.exceptions import STSClientError
     from moto.sts.models import STSBackend
 
@@ -60,7 +42,8 @@ def roles_refused(accounts: set[str]) -> Iterator[None]:
 
     def assume_role(self: Any, **kwargs: Any) -> Any:
         role_arn = str(kwargs["role_arn"])
-        if role_arn.split(":")[4] in accounts:
+        account, name = role_arn.split(":")[4], role_arn.rsplit("/", 1)[-1]
+        if name not in {r.name for r in iam_backends[account]["global"].roles.values()}:
             raise STSClientError(
                 "AccessDenied", f"not authorized to perform: sts:AssumeRole on {role_arn}"
             )
@@ -118,10 +101,13 @@ def import_certificate(account: str, region: str, name: str, days: int, now: dt.
 
 @pytest.fixture
 def hub() -> Iterator[LocalEngine]:
+    members = ",".join([*MEMBER_ACCOUNTS, NO_MEMBER_STACK])
     with (
-        LocalEngine(parameters=HUB_PARAMETERS) as engine,
-        several_accounts(engine.fleet.account),
-        roles_refused({NO_MEMBER_STACK}),
+        LocalEngine(
+            organization=LocalOrganization(),
+            parameters={"MemberAccountIds": members},
+        ) as engine,  # real time: a sped-up clock would cut Sweep Pair's 120 s deadline to 1 s
+        roles_must_exist(),
     ):
         yield engine
 
@@ -129,7 +115,7 @@ def hub() -> Iterator[LocalEngine]:
 def seed_members(engine: LocalEngine) -> dict[tuple[str, str], str]:
     """One due and one not-due certificate per (account, Region) beyond the hub's: the due ARNs."""
     due = {}
-    for account in (*MEMBERS, NO_MEMBER_STACK):
+    for account in (*MEMBER_ACCOUNTS, NO_MEMBER_STACK):
         for region in REGIONS:
             host = f"{account[:3]}.{region}.example.com"
             due[(account, region)] = import_certificate(account, region, host, DUE, engine.now)
@@ -175,29 +161,51 @@ def test_the_sweep_reports_a_member_whose_role_cannot_be_assumed_and_sweeps_ever
         "Sweep Reported",
     ]
     summary = run.output
-    assert (summary["pairs"], summary["swept"], summary["failed"]) == (8, 6, 2)
+    assert (summary["pairs"], summary["swept"], summary["failed"]) == (8, 6, 2), summary["failures"]
     assert summary["complete"] is True
     assert sorted((f["account"], f["region"], f["error"]) for f in summary["failures"]) == [
         (NO_MEMBER_STACK, "eu-west-1", "MemberRoleUnavailable"),
         (NO_MEMBER_STACK, "us-east-1", "MemberRoleUnavailable"),
     ]
     assert all("member.yaml" in f["cause"] for f in summary["failures"])
-    # AND each member pair's due certificate got one reminder, as the member, on its own bus
+    # AND each member pair's due certificate got a reminder, as the member, on its own bus
     reminders = sweep_reminders(hub)[hub_reminders_before:]
-    member_reminders = {
-        (e["account"], e["region"]): e for e in reminders if e["account"] != hub.fleet.account
-    }
-    assert set(member_reminders) == {(a, r) for a in MEMBERS for r in REGIONS}
-    for (account, region), event in member_reminders.items():
-        assert event["resources"] == [due[(account, region)]]
-        assert event["resources"][0].startswith(f"arn:aws:acm:{region}:{account}:certificate/")
-        assert event["detail-type"] == "ACM Certificate Approaching Expiration"
-        assert event["detail"]["DaysToExpiry"] == DUE
-    assert not [e for e in reminders if e["account"] == NO_MEMBER_STACK]
-    # AND the hub's own pairs were swept with its own credentials (the demo fleet's reminders)
-    hub_pairs = {(e["account"], e["region"]) for e in reminders} - set(member_reminders)
-    assert hub_pairs == {(hub.fleet.account, hub.fleet.region)}
+    by_pair: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for event in reminders:
+        by_pair.setdefault((event["account"], event["region"]), []).append(event)
+    member_pairs = {(a, r) for a in MEMBER_ACCOUNTS for r in REGIONS}
+    assert member_pairs <= set(by_pair)
+    for (account, region), events in by_pair.items():
+        for event in events:
+            (arn,) = event["resources"]
+            assert arn.startswith(f"arn:aws:acm:{region}:{account}:certificate/"), event
+            assert event["detail-type"] == "ACM Certificate Approaching Expiration"
+    for pair in member_pairs:
+        reminded = {e["resources"][0]: e["detail"]["DaysToExpiry"] for e in by_pair[pair]}
+        assert reminded[due[pair]] == DUE
+    assert not [pair for pair in by_pair if pair[0] == NO_MEMBER_STACK]
     assert summary["sent"] == summary["due"] == len(reminders)
+    # AND the member stacks forwarded them to the hub, whose workflow took each as the member's
+    forwarded = [
+        e for e in hub.wait_for_bus_executions(seconds=120) if _account_of(hub, e) != HUB_ACCOUNT
+    ]
+    assert {(_account_of(hub, e), _region_of(hub, e)) for e in forwarded} >= member_pairs
+    assert {e.status for e in forwarded} == {"SUCCEEDED"}
+    assert all(e.states[0] == "Triage Event" and "Record Event" in e.states for e in forwarded)
+
+
+def _started(engine: LocalEngine, execution: Execution) -> dict[str, Any]:
+    (started,) = [e for e in execution.history if e["type"] == "ExecutionStarted"]
+    loaded: dict[str, Any] = json.loads(started["executionStartedEventDetails"]["input"])
+    return loaded
+
+
+def _account_of(engine: LocalEngine, execution: Execution) -> str:
+    return str(_started(engine, execution)["account"])
+
+
+def _region_of(engine: LocalEngine, execution: Execution) -> str:
+    return str(_started(engine, execution)["region"])
 
 
 def test_failed_pairs_reach_operations_and_the_metric_counts_both_outcomes(
@@ -231,7 +239,7 @@ def test_failed_pairs_reach_operations_and_the_metric_counts_both_outcomes(
 def test_a_region_not_enabled_in_one_member_is_reported_for_that_pair_only(hub: LocalEngine):
     # GIVEN eu-west-1 is not enabled in member 333…: its ACM refuses the session's token
     seed_members(hub)
-    with region_not_enabled(MEMBERS[1], "eu-west-1"):
+    with region_not_enabled(MEMBER_ACCOUNTS[1], "eu-west-1"):
         # WHEN the sweep runs
         run = run_schedule(hub)
 
@@ -240,14 +248,14 @@ def test_a_region_not_enabled_in_one_member_is_reported_for_that_pair_only(hub: 
     assert run.status == "SUCCEEDED"
     errors = {(f["account"], f["region"]): f["error"] for f in run.output["failures"]}
     assert errors == {
-        (MEMBERS[1], "eu-west-1"): "RegionNotEnabled",
+        (MEMBER_ACCOUNTS[1], "eu-west-1"): "RegionNotEnabled",
         (NO_MEMBER_STACK, "us-east-1"): "MemberRoleUnavailable",
         (NO_MEMBER_STACK, "eu-west-1"): "MemberRoleUnavailable",
     }
     assert run.output["swept"] == 5
     reminded = {(e["account"], e["region"]) for e in sweep_reminders(hub)}
-    assert (MEMBERS[1], "us-east-1") in reminded
-    assert (MEMBERS[1], "eu-west-1") not in reminded
+    assert (MEMBER_ACCOUNTS[1], "us-east-1") in reminded
+    assert (MEMBER_ACCOUNTS[1], "eu-west-1") not in reminded
 
 
 def test_each_pair_is_one_child_of_a_distributed_map_run(hub: LocalEngine):
