@@ -15,6 +15,7 @@ which pairs failed, and emits one metric per outcome.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -132,7 +133,7 @@ def _add(summary: SweepSummary, pair: Mapping[str, Any], result: Mapping[str, An
         summary.failures.append({**where, "error": error, "cause": cause})
         return
     if "error" in result:
-        cause = _short(str(result.get("cause") or ""))
+        cause = _short(_message(result.get("cause")))
         summary.failures.append({**where, "error": str(result["error"]), "cause": cause})
         return
     summary.listed += int(result.get("listed", 0))
@@ -144,6 +145,18 @@ def _add(summary: SweepSummary, pair: Mapping[str, Any], result: Mapping[str, An
         summary.failures.append({**where, "error": "RemindersRefused", "cause": cause})
         return
     summary.swept += 1
+
+
+def _message(cause: Any) -> str:
+    """A Lambda error's message (Step Functions' Cause is its JSON error payload), else as is."""
+    text = str(cause or "")
+    try:
+        payload = json.loads(text)
+    except ValueError:
+        return text
+    if isinstance(payload, dict) and isinstance(payload.get("errorMessage"), str):
+        return str(payload["errorMessage"])
+    return text
 
 
 def _short(text: str) -> str:
