@@ -1,20 +1,21 @@
 """Organisation sweep benchmark: python bench/org_sweep.py [--accounts 50] [--regions 3]
 [--certificates 100] [--refused 0] [--json].
 
-Deploys the stack in hub mode on the local engine (the fleet's account is the hub, members
-200000000001…, Regions us-east-1, eu-west-1, ap-southeast-2, …), imports N certificates into
-every (account, Region) pair's own ACM (one EC P-256 key, NotAfter spread over the next 400 days,
-so about 1.5 % are on a threshold day), then starts the org sweep state machine the way its
-schedule does and times it end to end: List Sweep Pairs, the Distributed Map's one child per
-pair (AssumeRole into the member, ListCertificates page by page, PutEvents on the pair's own bus),
-Summarise Sweep. MOTO_ACCOUNT_ID is dropped after deploying, so the roles really switch accounts.
-`--refused K` makes the last K member accounts refuse AssumeRole (no member stack).
+Runs the local engine's organisation (certrelay.local.org): the hub 111111111111 and the members
+222222222222, 333333333333, 200000000001…, each running member.yaml in every Region (us-east-1,
+eu-west-1, ap-southeast-2, …); accounts follow credentials, so AssumeRole really switches
+accounts. It imports N certificates into every (account, Region) pair's own ACM (one EC P-256
+key; the i-th expires i days and 12 hours ahead), then starts the org sweep state machine the
+way its schedule does and times it end to end: List Sweep Pairs, the Distributed Map's one child
+per pair (AssumeRole into the member, ListCertificates page by page, PutEvents on the pair's own
+bus, which member.yaml forwards to the hub's bus), Summarise Sweep.
+`--refused K` lists K more accounts that never ran member.yaml: STS refuses their read role.
 
 Reported: wall seconds; each Sweep Pair's handler time (mean, p50, p95, max); state transitions
 from the parent's history (`*StateEntered`) plus the map run's children (moto keeps no child
 history: each child entered Sweep Pair, and Report Pair Failure when it failed, which its result
 shows), and what AWS would bill for them (one transition per child started, plus theirs).
-The lifecycle executions the hub's own reminders start are held until the sweep ends, as in
+The lifecycle executions the reminders start on the hub are held until the sweep ends, as in
 bench/sweep.py: on AWS they run elsewhere.
 """
 
@@ -24,7 +25,6 @@ import argparse
 import contextlib
 import datetime as dt
 import json
-import os
 import statistics
 import sys
 import time
@@ -38,6 +38,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from certrelay.local.engine import LocalEngine
+from certrelay.local.org import MEMBER_ACCOUNTS, LocalOrganization
 
 REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2", "eu-central-1", "ap-northeast-1")
 SPREAD_DAYS = 400
@@ -46,7 +47,9 @@ EXTERNAL_ID = "bench-org-sweep-external-id"
 
 
 def member_accounts(count: int) -> list[str]:
-    return [f"2{index:011d}" for index in range(1, count + 1)]
+    """The demo organisation's two members (the demo fleet has certificates there), then more."""
+    more = [f"2{index:011d}" for index in range(1, count - len(MEMBER_ACCOUNTS) + 1)]
+    return [*MEMBER_ACCOUNTS, *more][:count]
 
 
 def import_certificates(pairs: list[tuple[str, str]], count: int, now: dt.datetime) -> float:
@@ -80,28 +83,23 @@ def import_certificates(pairs: list[tuple[str, str]], count: int, now: dt.dateti
 
 
 @contextlib.contextmanager
-def several_accounts(hub: str, refused: set[str]) -> Iterator[None]:
-    """Credentials pick the account (no MOTO_ACCOUNT_ID); roles in `refused` are AccessDenied."""
+def roles_must_exist() -> Iterator[None]:
+    """STS answers AccessDenied for a role its account does not have (no member stack)."""
+    from moto.iam.models import iam_backends
     from moto.sts.exceptions import STSClientError
     from moto.sts.models import STSBackend
 
     original = STSBackend.assume_role
 
     def assume_role(self: Any, **kwargs: Any) -> Any:
-        if str(kwargs["role_arn"]).split(":")[4] in refused:
+        role_arn = str(kwargs["role_arn"])
+        account, name = role_arn.split(":")[4], role_arn.rsplit("/", 1)[-1]
+        if name not in {r.name for r in iam_backends[account]["global"].roles.values()}:
             raise STSClientError("AccessDenied", "no member stack: the role does not exist")
         return original(self, **kwargs)
 
-    saved = os.environ.pop("MOTO_ACCOUNT_ID", None)
-    try:
-        with (
-            mock.patch("moto.iam.models.DEFAULT_ACCOUNT_ID", hub),
-            mock.patch.object(STSBackend, "assume_role", assume_role),
-        ):
-            yield
-    finally:
-        if saved is not None:
-            os.environ["MOTO_ACCOUNT_ID"] = saved
+    with mock.patch.object(STSBackend, "assume_role", assume_role):
+        yield
 
 
 class HeldStarts:
@@ -168,20 +166,17 @@ def map_results(history: list[dict[str, Any]]) -> list[Any]:
 def measure(accounts: int, regions: int, certificates: int, refused: int) -> dict[str, Any]:
     import boto3
 
-    members = member_accounts(accounts - 1)
-    covered = REGIONS[:regions]
-    parameters = {
-        "OrganizationMode": "hub",
-        "MemberAccountIds": ",".join(members),
-        "MemberRegions": ",".join(covered),
-        "MemberExternalId": EXTERNAL_ID,
-    }
-    with LocalEngine(parameters=parameters) as engine:
+    members = member_accounts(accounts - 1 - refused)
+    without_stack = [f"4{index:011d}" for index in range(1, refused + 1)]
+    organization = LocalOrganization(members=tuple(members), regions=REGIONS[:regions])
+    listed = {"MemberAccountIds": ",".join([*members, *without_stack])}
+    started = time.perf_counter()
+    with LocalEngine(organization=organization, parameters=listed) as engine:
+        set_up = time.perf_counter() - started
         hub = engine.fleet.account
-        pairs = [(a, r) for a in (hub, *members) for r in covered]
+        pairs = [(a, r) for a in (hub, *members, *without_stack) for r in organization.regions]
         seeding = import_certificates(pairs, certificates, engine.now)
-        refused_accounts = set(members[len(members) - refused :]) if refused else set()
-        with several_accounts(hub, refused_accounts):
+        with roles_must_exist():
             per_pair = timed_sweep_pair(engine)
             schedule = engine.stack.schedules[SCHEDULE] if engine.stack else None
             assert schedule is not None
@@ -207,6 +202,8 @@ def measure(accounts: int, regions: int, certificates: int, refused: int) -> dic
             "pairs": len(pairs),
             "certificates": len(pairs) * certificates,
             "refused_accounts": refused,
+            "member_stacks": len(engine.members.stacks),
+            "setup_seconds": round(set_up, 1),  # hub and member stacks deployed
             "import_seconds": round(seeding, 1),
             "status": run.status,
             "final_state": run.states[-1] if run.states else None,
@@ -227,7 +224,7 @@ def measure(accounts: int, regions: int, certificates: int, refused: int) -> dic
             "listed": summary.get("listed"),
             "due": summary.get("due"),
             "sent": summary.get("sent"),
-            "lifecycle_starts_held": len(held.held),
+            "lifecycle_starts_held": len(held.held),  # reminders the hub's rule took
         }
 
 
@@ -235,11 +232,13 @@ def table(result: dict[str, Any]) -> str:
     r, p, t = result, result["pair_seconds"], result["transitions"]
     organisation = f"{r['accounts']} accounts x {r['regions']} Regions = {r['pairs']} pairs"
     seeded = f"{r['certificates_per_pair']} a pair; imported in {r['import_seconds']} s"
+    stacks = f"{r['setup_seconds']} s to deploy the hub and {r['member_stacks']} member stacks"
     outcome = f"{r['status']} ({r['final_state']}): {r['swept']} pairs swept, {r['failed']} failed"
     pair = f"mean {p['mean']} s, p50 {p['p50']} s, p95 {p['p95']} s, max {p['max']} s"
     counted = f"parent {t['parent']}, children {t['children']}, child starts"
     rows = [
         ("organisation", organisation),
+        ("set-up", stacks),
         ("certificates", f"{r['certificates']:,} ({seeded})"),
         ("result", outcome),
         ("listed / due / sent", f"{r['listed']:,} / {r['due']} / {r['sent']}"),
@@ -247,6 +246,7 @@ def table(result: dict[str, Any]) -> str:
         ("per pair (Sweep Pair)", f"{pair}; sum {p['sum']} s"),
         ("transitions", f"{counted} {t['children_started']}: {t['billed']} billed"),
         ("history events", str(r["history_events"])),
+        ("reminders at the hub", f"{r['lifecycle_starts_held']} lifecycle starts (held)"),
     ]
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
@@ -257,7 +257,7 @@ def main() -> int:
     parser.add_argument("--accounts", type=int, default=50, help="the hub's own included")
     parser.add_argument("--regions", type=int, default=3, choices=range(1, len(REGIONS) + 1))
     parser.add_argument("--certificates", type=int, default=100, help="per (account, Region)")
-    parser.add_argument("--refused", type=int, default=0, help="member accounts with no role")
+    parser.add_argument("--refused", type=int, default=0, help="accounts with no member stack")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.accounts < 1 or args.certificates < 0 or not 0 <= args.refused < args.accounts:
