@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 
+# moto with several accounts (the hub's cross-account tests): the `accounts` fixture.
+from tests.functional.org_accounts import accounts  # noqa: F401
+
 
 @pytest.fixture(autouse=True)
 def kept_runs_in_a_temporary_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

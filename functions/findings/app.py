@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cache, partial
 from typing import Any
@@ -11,6 +12,7 @@ import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from certrelay.accounts import Sessions, sessions_from_env
 from certrelay.routing import route
 from certrelay.tasks import findings
 
@@ -24,9 +26,9 @@ ROUTES = {  # the state's name (the payload's `state`, from $$.State.Name) → i
 }
 
 
-@cache
-def _client(service: str, region: str) -> Any:
-    return boto3.client(service, region_name=region)  # type: ignore[call-overload]
+@cache  # clients in the function's Region, kept per container; a hub's sessions for members
+def _hub(region: str) -> tuple[Callable[[str], Any], Sessions | None]:
+    return cache(partial(boto3.client, region_name=region)), sessions_from_env(os.environ)
 
 
 @logger.inject_lambda_context(log_event=False)
@@ -34,5 +36,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     task = route(ROUTES, event)
     logger.append_keys(state=event["state"])
     account, region, partition = findings.scope(context.invoked_function_arn, os.environ)
-    clients, now = partial(_client, region=region), datetime.now(UTC)
-    return task(event, findings.Reporting(clients, account, region, partition, logger, now))
+    (clients, hub), now = _hub(region), datetime.now(UTC)
+    return task(event, findings.Reporting(clients, account, region, partition, logger, now, hub))

@@ -1,8 +1,8 @@
 """Install Callback: SSM says an install command finished; answer the task that waits for it.
 
-Invoked by the stack's rule on SSM's "EC2 Command Status-change Notification" for the stack's
-install document (and by the distribute function when the command finished before its task
-token was stored). The token is read from DynamoDB and never logged.
+Invoked by the rule on SSM's status-change event for the install document (a hub's members'
+too, read through their install role) and by the distribute function when the command finished
+before its task token was stored. The token is read from DynamoDB and never logged.
 """
 
 from __future__ import annotations
@@ -15,19 +15,22 @@ import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from certrelay.install_callbacks import command_of, complete
+from certrelay.accounts import Sessions, sessions_from_env
+from certrelay.install_callbacks import command_of, complete, member_ssm
 
 logger = Logger()
 
 
 @cache
-def _clients() -> tuple[Any, Any, Any]:
-    return boto3.client("dynamodb"), boto3.client("ssm"), boto3.client("stepfunctions")
+def _clients() -> tuple[Any, Any, Any, Sessions | None]:  # a hub's sessions reach its members
+    ddb, ssm, sfn = boto3.client("dynamodb"), boto3.client("ssm"), boto3.client("stepfunctions")
+    return ddb, ssm, sfn, sessions_from_env(os.environ)
 
 
 @logger.inject_lambda_context(log_event=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    ddb, ssm, sfn = _clients()
+    ddb, ssm, sfn, sessions = _clients()
+    ssm = member_ssm(event, sessions) or ssm
     command_id = command_of(event)
     answer = complete(ddb, ssm, sfn, os.environ["INSTALL_TOKEN_TABLE"], command_id)
     logger.info("install callback", extra=answer)

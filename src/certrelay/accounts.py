@@ -10,7 +10,7 @@ in a log line, a repr or an error message.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -19,6 +19,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 from certrelay.errors import (
+    ConfigurationError,
     ForeignEvent,
     MemberRoleUnavailable,
     RegionNotEnabled,
@@ -69,6 +70,14 @@ class Sessions:
 
     def __repr__(self) -> str:
         return f"Sessions({self._organization!r}, cached={len(self._credentials)})"
+
+    @property
+    def organization(self) -> Organization:
+        return self._organization
+
+    def is_home(self, account: str, region: str) -> bool:
+        """The hub's own account and Region: where the function's own clients act."""
+        return (account, region) == (self._organization.hub_account, self._organization.hub_region)
 
     def client(self, service: str, *, account: str, region: str, role: RoleKind) -> Any:
         """A client for `service` acting in `account` and `region` as `role`."""
@@ -163,3 +172,32 @@ def _refuse_disabled_region(account: str, region: str) -> Callable[..., None]:
             )
 
     return hook
+
+
+def sessions_from_env(environ: Mapping[str, str]) -> Sessions | None:
+    """Hub mode: the hub's Sessions (STACK_ACCOUNT_ID, AWS_REGION, STACK_PARTITION and the
+    ORGANIZATION_* / MEMBER_* settings). Single mode: None, and nothing else is read."""
+    if (environ.get("ORGANIZATION_MODE", "").strip() or "single") == "single":
+        return None
+    where = {n: environ.get(n, "").strip() for n in ("STACK_ACCOUNT_ID", "AWS_REGION")}
+    if not all(where.values()):
+        raise ConfigurationError("hub mode needs STACK_ACCOUNT_ID and AWS_REGION (the template's)")
+    organization = Organization.from_env(
+        environ,
+        account=where["STACK_ACCOUNT_ID"],
+        region=where["AWS_REGION"],
+        partition=environ.get("STACK_PARTITION", "").strip() or "aws",
+    )
+    return Sessions(organization) if organization.is_hub else None
+
+
+def clients_for(
+    arn: str, role: RoleKind, *, sessions: Sessions | None, own: Callable[[str], Any]
+) -> Callable[[str], Any]:
+    """Clients by service name for the certificate `arn` names: `own` (the function's own
+    clients, as in single mode) for the hub's own account and Region, else through the member
+    role of `role`. An ARN that is not a certificate's is left to the step's own check."""
+    parts = CERTIFICATE_ARN.fullmatch(arn) if isinstance(arn, str) else None
+    if sessions is None or parts is None or sessions.is_home(parts["account"], parts["region"]):
+        return own
+    return sessions.for_certificate(arn, role)

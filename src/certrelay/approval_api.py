@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 
 import boto3
@@ -33,14 +32,14 @@ BATCH_ROUTE = ROUTE + "/batch"  # every pending renewal of the link's approver, 
 
 def dependencies(environ: Mapping[str, str]) -> Dependencies:
     """Read once per container: settings, the HMAC key, the clients, the deployed profiles."""
-    from certrelay.approvers import current_approvers
+    from certrelay.accounts import sessions_from_env
+    from certrelay.approvers import approvers_reader
     from certrelay.profiles import load_profiles_file
 
     settings = ApiSettings.from_env(environ)
     key = load_key(boto3.client("secretsmanager"), settings.key_secret_arn)
-    approvers = partial(
-        current_approvers, boto3.client("acm"), load_profiles_file(settings.profiles_file)
-    )
+    profiles, sessions = load_profiles_file(settings.profiles_file), sessions_from_env(environ)
+    approvers = approvers_reader(boto3.client("acm"), profiles, sessions)  # a hub: members too
     dynamodb, sfn, kms = (
         boto3.client("dynamodb"),
         boto3.client("stepfunctions"),

@@ -8,7 +8,7 @@ cannot decide a request that was mailed before the change.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from certrelay.certificates import read_certificate
@@ -17,6 +17,8 @@ from certrelay.profiles import Profile
 
 if TYPE_CHECKING:
     from mypy_boto3_acm import ACMClient
+
+    from certrelay.accounts import Sessions
 
 _ACM_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[A-Za-z0-9-]+$")
 
@@ -39,3 +41,17 @@ def current_approvers(
     named = [*profile.approvers, *(profile.escalation if round_ == "escalation" else [])]
     found = (normalize_email(str(address)) for address in named)
     return frozenset(address.lower() for address in found if address)
+
+
+def approvers_reader(
+    acm: ACMClient, profiles: Mapping[str, Profile], sessions: Sessions | None
+) -> Callable[[str, str], frozenset[str]]:
+    """`current_approvers` with the certificate read where it is: through `acm` (the function's
+    own client) at home and in single mode, through a hub member's read role elsewhere."""
+    from certrelay.accounts import clients_for
+
+    def read(certificate_arn: str, round_: str) -> frozenset[str]:
+        at = clients_for(certificate_arn, "read", sessions=sessions, own=lambda _: acm)
+        return current_approvers(at("acm"), profiles, certificate_arn, round_)
+
+    return read

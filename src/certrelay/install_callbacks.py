@@ -17,7 +17,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -30,6 +30,9 @@ from certrelay.distribution import (
     send_install,
 )
 from certrelay.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from certrelay.accounts import Sessions
 
 # The Send Install Command task's TimeoutSeconds; the items outlive it a little.
 INSTALL_DEADLINE_SECONDS = 1500
@@ -108,8 +111,12 @@ def start(
     token: str,
     execution: str,
     now: datetime,
+    origin: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Send the install, keep the token, and check once whether SSM already finished."""
+    """Send the install, keep the token, and check once whether SSM already finished.
+
+    `origin` ({account, region}) names a hub member's account where the command runs; the
+    hand-over to the callback carries it, as SSM's own status-change event does."""
     ddb, ssm = clients["dynamodb"], clients["ssm"]
     sent = send_install(
         ssm,
@@ -134,7 +141,7 @@ def start(
         clients["lambda"].invoke(
             FunctionName=settings.callback_function,
             InvocationType="Event",
-            Payload=json.dumps({"detail": {"command-id": command_id}}).encode(),
+            Payload=json.dumps({**(origin or {}), "detail": {"command-id": command_id}}).encode(),
         )
     return {"command_id": command_id, "instances": len(instances), "finished": finished}
 
@@ -207,3 +214,14 @@ def command_of(event: Mapping[str, Any]) -> str:
     if not isinstance(command_id, str) or not command_id:
         raise ValueError("the event names no command-id")
     return command_id
+
+
+def member_ssm(event: Mapping[str, Any], sessions: Sessions | None) -> Any:
+    """A hub's SSM client for the member account and Region SSM's event (or the hand-over)
+    comes from, through the member's install role; None at home and in single mode."""
+    account, region = event.get("account"), event.get("region")
+    if sessions is None or not isinstance(account, str) or not isinstance(region, str):
+        return None
+    if sessions.is_home(account, region):
+        return None
+    return sessions.client("ssm", account=account, region=region, role="install")

@@ -40,16 +40,20 @@ def triage(
     execution_arn: str,
     now: datetime,
     read_last: Callable[[str], LastDistribution | None] | None = None,
+    acm_for: Callable[[str], ACMClient] | None = None,
 ) -> dict[str, Any]:
     """Return the JSON-able decision for one raw EventBridge event.
 
     Raises MalformedEvent / UnsupportedEvent for an event it cannot read, and ForeignEvent for
     one about another account, region or partition, before any call to ACM. `read_last` reads
     the certificate's distribution record (certrelay.distribution_record) for the policy.
+    `acm_for` gives the ACM client for the certificate's account and Region (a hub's member);
+    without it, `acm_client` reads every certificate.
     """
     event = parse_event(raw_event)
     check_origin(event, organization=settings.organization)
-    certificate = read_certificate(acm_client, event.certificate_arn)
+    acm = acm_for(event.certificate_arn) if acm_for is not None else acm_client
+    certificate = read_certificate(acm, event.certificate_arn)
     tags = certificate.tags if certificate is not None else {}
     owners = resolve_owners(tags, profiles, settings.fallback_owner_email)
     distributes_somewhere = owners.profile is not None and bool(owners.profile.targets)

@@ -27,7 +27,7 @@ HUB = {
 }
 ROLE_KINDS = {
     "read": {"TriageFunctionRole", "FindingsFunctionRole", "ApprovalFunctionRole",
-             "SweepFunctionRole", "OrgSweepFunctionRole"},
+             "SweepFunctionRole", "DistributeFunctionRole", "OrgSweepFunctionRole"},
     "export": {"ExportFunctionRole"},
     "install": {"DistributeFunctionRole", "InstallCallbackFunctionRole"},
 }  # fmt: skip
@@ -210,3 +210,19 @@ def test_the_functions_read_the_organisation_from_globals(cfn):
         "MEMBER_ROLE_PREFIX": "certrelay",
         "MEMBER_EXTERNAL_ID": "hub-external-id-0123456789",
     }
+
+
+def test_a_member_role_or_region_refusal_is_reported_never_retried():
+    """Triage and export catch them by name into the paths that report; no Retry lists them."""
+    asl = json.loads(
+        (TEMPLATE.parent / "statemachines" / "certificate_lifecycle.asl.json").read_text()
+    )
+    refusals = {"MemberRoleUnavailable", "RegionNotEnabled"}
+    expected = {"Triage Event": "Report Failure", "Export Certificate": "Notify Export Failure"}
+    for name, report in expected.items():
+        catches = asl["States"][name]["Catch"]
+        (rule,) = [c for c in catches if refusals <= set(c["ErrorEquals"])]
+        assert rule["Next"] == report, name
+        assert catches.index(rule) < len(catches) - 1, f"{name}: before States.ALL"
+    retried = json.dumps([s.get("Retry", []) for s in asl["States"].values()])
+    assert not any(error in retried for error in refusals)

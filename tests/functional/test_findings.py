@@ -58,9 +58,9 @@ def securityhub(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     with mock_aws():
         client = boto3.client("securityhub", region_name=REGION)
         client.enable_security_hub()
-        app._client.cache_clear()
+        app._hub.cache_clear()
         yield client
-        app._client.cache_clear()
+        app._hub.cache_clear()
 
 
 def stored(securityhub: Any, identifier: str | None = None) -> list[dict[str, Any]]:

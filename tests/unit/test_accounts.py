@@ -3,71 +3,38 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
 import pytest
 from botocore.stub import Stubber
-from moto import mock_aws
 
-from certrelay.accounts import Sessions
-from certrelay.errors import ForeignEvent, MemberRoleUnavailable, RegionNotEnabled
-from certrelay.organization import Organization
-
-HUB, MEMBER, OUTSIDER = "111111111111", "222222222222", "999999999999"
-EXTERNAL_ID = "hub-external-id-0123456789"
-ORGANIZATION = Organization(
-    mode="hub",
-    hub_account=HUB,
-    hub_region="us-east-1",
-    partition="aws",
-    member_accounts=frozenset({MEMBER, "333333333333"}),
-    regions=frozenset({"us-east-1", "eu-west-1"}),
-    external_id=EXTERNAL_ID,
+from certrelay.accounts import Sessions, clients_for, sessions_from_env
+from certrelay.errors import (
+    ConfigurationError,
+    ForeignEvent,
+    MemberRoleUnavailable,
+    RegionNotEnabled,
 )
-
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """moto with several accounts: AssumeRole switches accounts only when MOTO_ACCOUNT_ID is
-    unset; keys moto does not know (the hub's own) map to the hub account."""
-    monkeypatch.delenv("MOTO_ACCOUNT_ID", raising=False)
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setattr("moto.iam.models.DEFAULT_ACCOUNT_ID", HUB)
-    with mock_aws():
-        yield
-
-
-class RecordingClients:
-    """boto3.client, remembering every client made and every AssumeRole asked for."""
-
-    def __init__(self) -> None:
-        self.made: list[tuple[str, dict[str, Any]]] = []
-        self.assumed: list[dict[str, Any]] = []
-
-    def __call__(self, service: str, **kwargs: Any) -> Any:
-        self.made.append((service, kwargs))
-        client = boto3.client(service, **kwargs)
-        if service == "sts":
-            client.meta.events.register(
-                "provide-client-params.sts.AssumeRole",
-                lambda params, **_: self.assumed.append(dict(params)),
-            )
-        return client
+from tests.functional.org_accounts import (
+    EXTERNAL_ID,
+    HUB,
+    HUB_ENV,
+    MEMBER,
+    ORGANIZATION,
+    OUTSIDER,
+    RecordingClients,
+)
 
 
 def caller(client_for: Any) -> str:
     return str(client_for("sts").get_caller_identity()["Account"])
 
 
-def test_the_hubs_own_account_uses_the_functions_own_credentials_in_its_region(aws: None) -> None:
+def test_the_hubs_own_account_uses_the_functions_own_credentials_in_its_region(
+    accounts: None,
+) -> None:
     # GIVEN a hub's sessions
     clients = RecordingClients()
     sessions = Sessions(ORGANIZATION, make_client=clients)
@@ -79,7 +46,7 @@ def test_the_hubs_own_account_uses_the_functions_own_credentials_in_its_region(a
     assert caller(lambda s: sessions.client(s, account=HUB, region="eu-west-1", role="read")) == HUB
 
 
-def test_a_member_certificate_is_described_through_the_assumed_role(aws: None) -> None:
+def test_a_member_certificate_is_described_through_the_assumed_role(accounts: None) -> None:
     # GIVEN a certificate in member 222222222222, us-east-1 (put there through a member session)
     clients = RecordingClients()
     sessions = Sessions(ORGANIZATION, make_client=clients)
@@ -101,7 +68,9 @@ def test_a_member_certificate_is_described_through_the_assumed_role(aws: None) -
     }
 
 
-def test_assumed_credentials_are_cached_until_five_minutes_before_they_expire(aws: None) -> None:
+def test_assumed_credentials_are_cached_until_five_minutes_before_they_expire(
+    accounts: None,
+) -> None:
     # GIVEN sessions whose clock can be moved
     clock = [datetime.now(UTC)]
     clients = RecordingClients()
@@ -128,7 +97,7 @@ def test_assumed_credentials_are_cached_until_five_minutes_before_they_expire(aw
     assert fresh is not acm
 
 
-def test_an_account_or_region_outside_the_organisation_assumes_nothing(aws: None) -> None:
+def test_an_account_or_region_outside_the_organisation_assumes_nothing(accounts: None) -> None:
     clients = RecordingClients()
     sessions = Sessions(ORGANIZATION, make_client=clients)
     with pytest.raises(ForeignEvent, match=OUTSIDER):
@@ -177,7 +146,7 @@ def test_a_refused_assume_role_is_a_typed_error_that_names_the_role_not_a_secret
     assert caught.value.__cause__ is None
 
 
-def test_a_member_service_refusing_the_session_token_is_region_not_enabled(aws: None) -> None:
+def test_a_member_service_refusing_the_session_token_is_region_not_enabled(accounts: None) -> None:
     # GIVEN a member client whose service answers that it does not know the session's token
     sessions = Sessions(ORGANIZATION)
     acm = sessions.client("acm", account=MEMBER, region="eu-west-1", role="read")
@@ -194,7 +163,7 @@ def test_a_member_service_refusing_the_session_token_is_region_not_enabled(aws: 
 
 
 def test_credentials_never_show_in_reprs_or_logs(
-    aws: None, caplog: pytest.LogCaptureFixture
+    accounts: None, caplog: pytest.LogCaptureFixture
 ) -> None:
     # GIVEN a member role assumed, with every log level captured
     caplog.set_level(logging.DEBUG)
@@ -217,3 +186,36 @@ def test_credentials_never_show_in_reprs_or_logs(
         assert EXTERNAL_ID not in text
     ours = [r.getMessage() for r in caplog.records if r.name.startswith("certrelay")]
     assert not any(secret in line or token in line for line in ours)
+
+
+def test_sessions_from_env_is_none_in_single_mode_and_reads_nothing_else() -> None:
+    assert sessions_from_env({}) is None
+    assert sessions_from_env({"ORGANIZATION_MODE": "single", "MEMBER_EXTERNAL_ID": "x"}) is None
+
+
+def test_sessions_from_env_in_hub_mode_is_the_hubs_organisation() -> None:
+    sessions = sessions_from_env(HUB_ENV)
+    assert sessions is not None
+    assert sessions.organization == ORGANIZATION
+    with pytest.raises(ConfigurationError, match="STACK_ACCOUNT_ID"):
+        sessions_from_env({k: v for k, v in HUB_ENV.items() if k != "STACK_ACCOUNT_ID"})
+
+
+def test_clients_for_keeps_the_functions_own_clients_at_home_and_in_single_mode() -> None:
+    # GIVEN the function's own clients and a hub's sessions that must not be asked for home
+    def own(service: str) -> Any:
+        return f"own {service}"
+
+    def never(service: str, **_: Any) -> Any:
+        raise AssertionError(f"no client should be made for {service}")
+
+    sessions = Sessions(ORGANIZATION, make_client=never)
+    home = f"arn:aws:acm:us-east-1:{HUB}:certificate/0a1b2c3d-0000-4000-8000-00000000abcd"
+    away = home.replace(HUB, MEMBER)
+    # THEN the hub's own certificate, single mode and a non-certificate ARN use `own`
+    assert clients_for(home, "read", sessions=sessions, own=own) is own
+    assert clients_for(away, "read", sessions=None, own=own) is own
+    assert clients_for("not an arn", "export", sessions=sessions, own=own) is own
+    # AND a member's certificate goes through the member's role (so the make_client is asked)
+    with pytest.raises(AssertionError, match="no client should be made for sts"):
+        clients_for(away, "read", sessions=sessions, own=own)("acm")

@@ -3,19 +3,22 @@ Command, Cancel Install.
 
 A Map item is references only; the target, the certificate's profile and the bundle are looked
 up again (deployed profiles, ACM, the stack's bucket). The task token is stored, never logged
-or returned.
+or returned. A hub reads a member's certificate through the member's read role and sends, or
+cancels, the member's install document through its install role, in the certificate's Region.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from certrelay.accounts import RoleKind, Sessions, clients_for, sessions_from_env
 from certrelay.distribution import Resolved, copy_target, resolve
+from certrelay.events import CERTIFICATE_ARN
 from certrelay.install_callbacks import CallbackSettings, cancel, start, timed_out
 from certrelay.profiles import Profile, load_profiles_file
 from certrelay.text import iso_z
@@ -29,18 +32,37 @@ class Distributing:
 
     settings: CallbackSettings
     profiles: dict[str, Profile]
+    sessions: Sessions | None  # a hub's, for its members' certificates; None in single mode
     client: Callable[[str], Any]  # boto3 client by service name, kept per container
     log: Logger
     now: datetime
 
+    def at(self, certificate_arn: str, role: RoleKind) -> Callable[[str], Any]:
+        """Clients where the certificate is: this function's own at home, else the member's."""
+        return clients_for(certificate_arn, role, sessions=self.sessions, own=self.client)
 
-Setup = tuple[CallbackSettings, dict[str, Profile]]
+    def origin(self, certificate_arn: str) -> dict[str, str] | None:
+        """A member certificate's account and Region; None at home (and in single mode)."""
+        parts = CERTIFICATE_ARN.fullmatch(certificate_arn)
+        if parts is None or self.at(certificate_arn, "install") is self.client:
+            return None
+        return {"account": parts["account"], "region": parts["region"]}
+
+    def install_settings(self, certificate_arn: str) -> CallbackSettings:
+        """The stack's install document at home; a member's own (member.yaml) elsewhere."""
+        if self.sessions is None or self.origin(certificate_arn) is None:
+            return self.settings
+        prefix = self.sessions.organization.role_prefix
+        return replace(self.settings, document=f"{prefix}-install-certificate")
+
+
+Setup = tuple[CallbackSettings, dict[str, Profile], Sessions | None]
 
 
 def setup(environ: Mapping[str, str]) -> Setup:
-    """Read once per container: the install settings and the deployed profiles."""
+    """Read once per container: the install settings, the deployed profiles, a hub's sessions."""
     settings = CallbackSettings.from_env(environ)
-    return settings, load_profiles_file(settings.profiles_file)
+    return settings, load_profiles_file(settings.profiles_file), sessions_from_env(environ)
 
 
 def find_window(event: dict[str, Any], run: Distributing) -> dict[str, Any]:
@@ -66,14 +88,16 @@ def send_install_command(event: dict[str, Any], run: Distributing) -> dict[str, 
     request = parse_request(event, InstallRequest, "server")
     _log_keys(run.log, request.item, request.execution)
     resolved = _resolve(request.item, run)
-    clients = {name: run.client(name) for name in ("dynamodb", "ssm", "lambda")}
+    clients = {name: run.client(name) for name in ("dynamodb", "lambda")}
+    clients["ssm"] = run.at(request.item.certificate_arn, "install")("ssm")
     sent = start(
         clients,
-        run.settings,
+        run.install_settings(request.item.certificate_arn),
         resolved,
         token=request.token,
         execution=request.execution,
         now=run.now,
+        origin=run.origin(request.item.certificate_arn),
     )
     run.log.info("install sent", extra=sent)
     return {"command_id": sent["command_id"], "instances": sent["instances"], "status": "SENT"}
@@ -86,7 +110,7 @@ def cancel_install(event: dict[str, Any], run: Distributing) -> dict[str, Any]:
     _log_keys(run.log, request.item, request.execution)
     cancelled = cancel(
         run.client("dynamodb"),
-        run.client("ssm"),
+        run.at(request.item.certificate_arn, "install")("ssm"),
         run.settings.table,
         execution=request.execution,
         target_id=target.id,
@@ -96,8 +120,8 @@ def cancel_install(event: dict[str, Any], run: Distributing) -> dict[str, Any]:
 
 
 def _resolve(item: DistributionItem, run: Distributing) -> Resolved:
-    s3, bucket = run.client("s3"), run.settings.bucket
-    return resolve(item, acm=run.client("acm"), s3=s3, bucket=bucket, profiles=run.profiles)
+    s3, bucket, acm = run.client("s3"), run.settings.bucket, run.at(item.certificate_arn, "read")
+    return resolve(item, acm=acm("acm"), s3=s3, bucket=bucket, profiles=run.profiles)
 
 
 def _log_keys(log: Logger, item: DistributionItem, execution: str) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import boto3
 
+from certrelay.accounts import Sessions, clients_for, sessions_from_env
 from certrelay.errors import ExportCapReached
 from certrelay.export import ExportSettings, export_certificate, role_arn
 from certrelay.export_guard import ExportGuard
@@ -22,7 +23,8 @@ LOGGED = ("prefix", "serial", "fingerprint", "not_after")
 @dataclasses.dataclass(frozen=True)
 class Exporter:
     """Settings (with the export role, exempt from the passphrases' Deny), deployed profiles,
-    the ACM, S3 and Secrets Manager clients, and the cost guard's records."""
+    the ACM, S3 and Secrets Manager clients, and the cost guard's records; a hub's sessions
+    export its members' certificates through their export role (the bundle stays the hub's)."""
 
     settings: ExportSettings
     profiles: dict[str, Profile]
@@ -30,6 +32,7 @@ class Exporter:
     s3: Any
     secretsmanager: Any
     guard: ExportGuard
+    sessions: Sessions | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Exporter:
@@ -39,7 +42,16 @@ class Exporter:
         profiles = load_profiles_file(environ.get("PROFILES_FILE"))
         guard = ExportGuard.from_env(environ, boto3.client("dynamodb"))
         acm, s3, secretsmanager = (boto3.client(n) for n in ("acm", "s3", "secretsmanager"))
-        return cls(settings, profiles, acm, s3, secretsmanager, guard)
+        return cls(settings, profiles, acm, s3, secretsmanager, guard, sessions_from_env(environ))
+
+    def acm_for(self, event: Mapping[str, Any]) -> Any:
+        """ACM where the payload's certificate is: this function's client at home, else the
+        member's export role (an ARN that is not a certificate's is refused by the export)."""
+        decision = event.get("decision")
+        certificate = decision.get("certificate") if isinstance(decision, Mapping) else None
+        arn = certificate.get("arn") if isinstance(certificate, Mapping) else None
+        own = lambda _: self.acm  # noqa: E731
+        return clients_for(str(arn or ""), "export", sessions=self.sessions, own=own)("acm")
 
     def export(self, event: Mapping[str, Any], *, now: datetime) -> dict[str, Any]:
         """Export the payload's certificate once per serial; S3 references back, no secrets.
@@ -48,7 +60,7 @@ class Exporter:
         try:
             return export_certificate(
                 event,
-                acm_client=self.acm,
+                acm_client=self.acm_for(event),
                 s3_client=self.s3,
                 secrets_client=self.secretsmanager,
                 settings=self.settings,

@@ -1,5 +1,9 @@
 """Raise Finding, Raise Distribution Finding, Raise Export Finding, Resolve Finding and Close
-Findings: a certificate's Security Hub findings, opened and closed, each announced on the bus."""
+Findings: a certificate's Security Hub findings, opened and closed, each announced on the bus.
+
+A hub imports a member certificate's findings into the member's own account and Region through
+the member's read role (Security Hub takes a finding with the default product ARN only from the
+account it is about); a delegated administrator sees them through its member relationship."""
 
 from __future__ import annotations
 
@@ -11,8 +15,10 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from certrelay import findings
+from certrelay.accounts import Sessions, clients_for
 from certrelay.announcements import announce, common_fields
 from certrelay.errors import ConfigurationError
+from certrelay.events import CERTIFICATE_ARN
 
 
 @dataclass(frozen=True)
@@ -25,6 +31,16 @@ class Reporting:
     partition: str
     log: Logger
     now: datetime
+    sessions: Sessions | None = None  # a hub's, for its members' certificates
+
+    def security_hub(self, certificate_arn: str) -> tuple[Any, str, str]:
+        """Security Hub, account and Region for the certificate: the function's own at home,
+        else the member's own, through its read role."""
+        at = clients_for(certificate_arn, "read", sessions=self.sessions, own=self.client)
+        parts = CERTIFICATE_ARN.fullmatch(certificate_arn)
+        if at is self.client or parts is None:
+            return self.client("securityhub"), self.account, self.region
+        return at("securityhub"), parts["account"], parts["region"]
 
 
 def scope(function_arn: str, environ: Mapping[str, str]) -> tuple[str, str, str]:
@@ -40,13 +56,14 @@ def scope(function_arn: str, environ: Mapping[str, str]) -> tuple[str, str, str]
 def raise_finding(event: dict[str, Any], run: Reporting) -> dict[str, Any]:
     """Raise a finding: the payload's `problem` (set by the state) or the decision's."""
     decision, log = _decision(event), _log_fields(event)
+    securityhub, account, region = run.security_hub(log["certificate_arn"])
     raised = findings.raise_finding(
-        run.client("securityhub"),
+        securityhub,
         decision=decision,
         problem=log["problem"],
         now=run.now,
-        account=run.account,
-        region=run.region,
+        account=account,
+        region=region,
         partition=run.partition,
         detail=str(event.get("detail") or ""),
     )
@@ -60,7 +77,7 @@ def resolve_findings(event: dict[str, Any], run: Reporting) -> dict[str, Any]:
     """Archive the certificate's open findings: the payload's `problem` only, or every one."""
     log = _log_fields(event)
     ids = findings.resolve_findings(
-        run.client("securityhub"),
+        run.security_hub(log["certificate_arn"])[0],
         certificate_arn=log["certificate_arn"],
         now=run.now,
         problems=[log["problem"]] if event.get("problem") else findings.ALL_PROBLEMS,

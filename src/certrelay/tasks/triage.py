@@ -9,6 +9,7 @@ from typing import Any
 
 import boto3
 
+from certrelay.accounts import Sessions, clients_for
 from certrelay.approval_policy import LastDistribution
 from certrelay.config import Settings
 from certrelay.distribution_record import read_last
@@ -20,13 +21,15 @@ from certrelay.triage import triage
 @dataclass(frozen=True)
 class Triager:
     """Read once per container: settings, the deployed profiles, the ACM client, and where the
-    distribution record lives (no table: no record, so unless-changed asks a person)."""
+    distribution record lives (no table: no record, so unless-changed asks a person); a hub's
+    sessions reach its members' certificates through their read role."""
 
     settings: Settings
     profiles: dict[str, Profile]
     acm: Any
     dynamodb: Any = None
     record_table: str = ""
+    sessions: Sessions | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Triager:
@@ -34,7 +37,12 @@ class Triager:
         table = environ.get("DISTRIBUTION_RECORD_TABLE_NAME", "")
         dynamodb = boto3.client("dynamodb") if table else None
         profiles = load_profiles_file(settings.profiles_file)
-        return cls(settings, profiles, boto3.client("acm"), dynamodb, table)
+        hub = Sessions(settings.organization) if settings.organization.is_hub else None
+        return cls(settings, profiles, boto3.client("acm"), dynamodb, table, hub)
+
+    def acm_for(self, arn: str) -> Any:
+        """ACM where the certificate is: this function's client at home, a member's read role."""
+        return clients_for(arn, "read", sessions=self.sessions, own=lambda _: self.acm)("acm")
 
     def last_distribution(self, arn: str) -> LastDistribution | None:
         """The certificate's last distribution on record, for approval: unless-changed."""
@@ -52,6 +60,7 @@ class Triager:
             execution_arn=str(event.get("execution", "")),
             now=now,
             read_last=self.last_distribution,
+            acm_for=self.acm_for,
         )
         count_triaged(decision, str((event.get("event") or {}).get("source", "")))
         return decision
