@@ -117,16 +117,16 @@ def member_template(path: Path = MEMBER_TEMPLATE) -> Template:
 
 
 def hub_bus_arn(hub: Stack) -> str:
-    """The bus members forward to: the hub stack's HubEventBusArn output, else its default bus
-    (forwarding to another account's default bus is what EventBridge did before custom buses)."""
+    """The bus members forward to: the hub stack's HubEventBusArn output (hub mode), else the
+    hub account's default bus."""
     return hub.outputs.get("HubEventBusArn") or (
         f"arn:aws:events:{hub.region}:{hub.account}:event-bus/default"
     )
 
 
 def start_members(engine: LocalEngine, organization: LocalOrganization) -> Members:
-    """Deploy member.yaml in every member account and Region, a forwarding rule in each
-    non-member account of the fleet, then seed the accounts' certificates and servers."""
+    """Deploy member.yaml in every member account and Region (the engine's own deployer, on
+    an assumed role there), and a forwarding rule in each non-member account of the fleet."""
     hub = engine.stack
     if hub is None:
         raise RuntimeError("deploy the hub first")
