@@ -362,6 +362,53 @@ class RejectionTold(OutcomeTold):
     decision: RejectionFacts
 
 
+class SweepPairRef(_Closed):
+    """One item of the organisation sweep's Distributed Map: an account and a Region."""
+
+    account: str
+    region: str
+
+
+class SweepPairs(_Result):
+    """List Sweep Pairs: every (account, Region) pair the hub covers, hub first."""
+
+    pairs: list[SweepPairRef]
+
+
+class PairSwept(_Result):
+    """Sweep Pair: what one pair's listing saw and sent (failed: "<arn>: <error code>")."""
+
+    account: str
+    region: str
+    listed: int
+    due: int
+    sent: int
+    failed: list[str]
+
+
+class PairFailure(_Closed):
+    """A pair the sweep could not finish, as the child's Catch reported it."""
+
+    account: str
+    region: str
+    error: str
+    cause: str
+
+
+class SweepSummaryResult(_Result):
+    """Summarise Sweep: the pairs added up; `incomplete` says why the sweep stopped short."""
+
+    pairs: int
+    swept: int
+    failed: int
+    listed: int
+    due: int
+    sent: int
+    failures: list[PairFailure]
+    complete: bool
+    incomplete: str
+
+
 # What each Lambda Task state's function returns: its TaskSucceeded `Payload` (for a
 # `.waitForTaskToken` state, its TaskSubmitted `Payload`). Every Lambda Task state of the ASL,
 # Map item states included, has exactly one entry (tests/contract/test_lambda_results.py).
@@ -384,6 +431,10 @@ FUNCTION_RESULTS: dict[str, type[BaseModel]] = {
     "Raise Export Finding": RaisedFinding,
     "Notify Rejection": RejectionTold,
     "Notify Expiry": OutcomeTold,
+    # the organisation sweep (statemachines/org_sweep.asl.json)
+    "List Sweep Pairs": SweepPairs,
+    "Sweep Pair": PairSwept,
+    "Summarise Sweep": SweepSummaryResult,
 }
 # What the callback of each `.waitForTaskToken` state answers, its TaskSucceeded output: the
 # approval API's SendTaskSuccess, and certrelay.install_callbacks' for an install.

@@ -27,7 +27,7 @@ HUB = {
 }
 ROLE_KINDS = {
     "read": {"TriageFunctionRole", "FindingsFunctionRole", "ApprovalFunctionRole",
-             "SweepFunctionRole", "DistributeFunctionRole"},
+             "SweepFunctionRole", "DistributeFunctionRole", "OrgSweepFunctionRole"},
     "export": {"ExportFunctionRole"},
     "install": {"DistributeFunctionRole", "InstallCallbackFunctionRole"},
 }  # fmt: skip

@@ -29,7 +29,13 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from certrelay import workflow
 from certrelay.workflow import CALLBACK_RESULTS, FUNCTION_RESULTS, check_result
-from tests.contract.test_state_routing import ASL, TASKS, _all_states, _placeholder
+from tests.contract.test_state_routing import (
+    ASL_FILES,
+    TASKS,
+    _all_states,
+    _placeholder,
+    _substitutions,
+)
 from tests.contract.test_workflow_paths import _paths_in, readable
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,12 +65,25 @@ RESULT_MODELS = sorted(
 )
 
 
-def _waits_for_a_token(state: dict[str, Any]) -> bool:
-    return ".waitForTaskToken" in json.dumps(_placeholder(state["Resource"]))
+def _states() -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+    """{state name: (state, its state machine's substitutions)} across every state machine."""
+    found: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+    for asl_file in ASL_FILES:
+        asl = json.loads((ROOT / asl_file).read_text())
+        substitutions = _substitutions(asl_file)
+        for name, state in _all_states(asl["States"]):
+            found[name] = (state, substitutions)
+    return found
 
 
-STATES = dict(_all_states(ASL["States"]))
-CALLBACK_STATES = {name for name in TASKS if _waits_for_a_token(STATES[name])}
+def _waits_for_a_token(name: str) -> bool:
+    state, substitutions = STATES_AND_SUBSTITUTIONS[name]
+    return ".waitForTaskToken" in json.dumps(_placeholder(state["Resource"], substitutions))
+
+
+STATES_AND_SUBSTITUTIONS = _states()
+STATES = {name: state for name, (state, _) in STATES_AND_SUBSTITUTIONS.items()}
+CALLBACK_STATES = {name for name in TASKS if _waits_for_a_token(name)}
 
 
 def _models_in(annotation: Any) -> Iterator[Any]:

@@ -54,6 +54,7 @@ GRANTS = {
         "acm:ListCertificates",
         "securityhub:BatchImportFindings",
         "securityhub:GetFindings",
+        "events:PutEvents",  # the organisation sweep's reminders, on this account's own bus
     },
     "ExportRole": {
         "acm:DescribeCertificate",
@@ -399,9 +400,9 @@ def member_certificate_pattern(member: dict[str, Any], account: str) -> dict[str
 
 
 def test_the_forward_rule_takes_the_acm_event_kinds_of_the_hubs_rule(member, hub):
-    """The member's pattern is the hub's, reduced to ACM's own events from this account: every
-    detail-type the hub takes from aws.acm, in the hub's order (certrelay.sweep events are the
-    hub's own; the hub's rule filters Approaching Expiration to its threshold days)."""
+    """The member's pattern is the hub's, reduced to this account's events: every detail-type
+    the hub takes from aws.acm, in the hub's order, and the organisation sweep's reminders (put
+    here through ReadRole); the hub's rule filters Approaching Expiration to its threshold days."""
     hubs = hub_certificate_pattern(hub, MEMBER_ACCOUNT)
     kinds = [
         kind
@@ -412,8 +413,13 @@ def test_the_forward_rule_takes_the_acm_event_kinds_of_the_hubs_rule(member, hub
 
     assert member_certificate_pattern(member, MEMBER_ACCOUNT) == {
         "account": [MEMBER_ACCOUNT],
-        "source": ["aws.acm"],
-        "detail-type": kinds,
+        "$or": [
+            {"source": ["aws.acm"], "detail-type": kinds},
+            {
+                "source": ["certrelay.sweep"],
+                "detail-type": ["ACM Certificate Approaching Expiration"],
+            },
+        ],
     }
 
 
@@ -430,8 +436,9 @@ def _fixtures() -> list[dict[str, Any]]:
 
 def test_every_event_the_hub_would_take_in_a_member_account_is_forwarded(member, hub):
     """GIVEN the sample ACM events (and a reminder for each day 0-60) in a member account WHEN
-    matched THEN the member forwards every one the hub's rule takes there, and forwards nothing
-    from another account, from another source, or of a kind the hub does not take."""
+    matched THEN the member forwards every one the hub's rule takes there, and the sweep's
+    reminders, and nothing from another account, from another source, or of a kind the hub
+    does not take."""
     from moto.events.models import EventPattern
 
     hubs = EventPattern.load(json.dumps(hub_certificate_pattern(hub, MEMBER_ACCOUNT)))
@@ -443,7 +450,10 @@ def test_every_event_the_hub_would_take_in_a_member_account_is_forwarded(member,
     assert all(forward.matches_event(e) for e in taken)
     for event in events:
         assert not forward.matches_event({**event, "account": "999999999999"})
-        assert not forward.matches_event({**event, "source": "certrelay.sweep"})
+        reminder = {**event, "source": "certrelay.sweep"}
+        is_reminder = event["detail-type"] == "ACM Certificate Approaching Expiration"
+        assert forward.matches_event(reminder) == is_reminder, "the sweep sends reminders only"
+        assert not forward.matches_event({**event, "source": "certrelay.other"})
         assert not forward.matches_event({**event, "detail-type": "ACM Certificate Exported"})
 
 

@@ -1,8 +1,9 @@
 """Every Lambda Task state is one hop from its code: its function's routing table names it.
 
-The ASL's Task states (those inside Map item processors too) that invoke a Lambda function pass
-their own name as the payload's `state`. The function is found as a reader would find it: the
-state's `${…FunctionArn}` placeholder → the state machine's DefinitionSubstitutions →
+The ASL's Task states (those inside Map item processors too, in both state machines: the
+lifecycle and the organisation sweep) that invoke a Lambda function pass their own name as the
+payload's `state`. The function is found as a reader would find it: the state's
+`${…FunctionArn}` placeholder → the state machine's DefinitionSubstitutions →
 the template's logical id → its CodeUri, functions/<name>/. That function's app.py holds one
 table `ROUTES = {state name: callable in certrelay.tasks.<name>}` with exactly one entry per
 state invoking it, and no entry for any other state. A function serving a single state needs
@@ -23,8 +24,8 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-ASL_FILE = "statemachines/certificate_lifecycle.asl.json"
-ASL = json.loads((ROOT / ASL_FILE).read_text())
+# the lifecycle, and the organisation sweep (hub mode): both route their states by name
+ASL_FILES = ("statemachines/certificate_lifecycle.asl.json", "statemachines/org_sweep.asl.json")
 FUNCTIONS = sorted(p.parent.name for p in (ROOT / "functions").glob("*/app.py"))
 SINGLE_STATE = {"triage": "Triage Event", "export": "Export Certificate"}
 # the HTTP API, the SSM rule, and the two schedules
@@ -50,34 +51,31 @@ _CfnLoader.add_multi_constructor("!", _tag)
 TEMPLATE = yaml.load((ROOT / "template.yaml").read_text(), Loader=_CfnLoader)
 
 
-def _substitutions() -> dict[str, Any]:
-    """The DefinitionSubstitutions of the state machine whose definition is ASL_FILE."""
+def _substitutions(asl_file: str) -> dict[str, Any]:
+    """The DefinitionSubstitutions of the state machine whose definition is `asl_file`."""
     for resource in TEMPLATE["Resources"].values():
         properties = resource.get("Properties") or {}
         location = properties.get("DefinitionS3Location") or properties.get("DefinitionUri")
-        if location == ASL_FILE:
+        if location == asl_file:
             return dict(properties["DefinitionSubstitutions"])
-    raise AssertionError(f"no state machine in template.yaml is defined by {ASL_FILE}")
+    raise AssertionError(f"no state machine in template.yaml is defined by {asl_file}")
 
 
-SUBSTITUTIONS = _substitutions()
-
-
-def _placeholder(value: Any) -> Any:
+def _placeholder(value: Any, substitutions: dict[str, Any]) -> Any:
     """A whole-string `${Name}` replaced by its substitution; anything else as it is."""
     if isinstance(value, str) and value.startswith("${") and value.endswith("}"):
-        return SUBSTITUTIONS[value[2:-1]]
+        return substitutions[value[2:-1]]
     return value
 
 
-def _is_lambda_invoke(resource: Any) -> bool:
-    text = json.dumps(_placeholder(resource))
+def _is_lambda_invoke(resource: Any, substitutions: dict[str, Any]) -> bool:
+    text = json.dumps(_placeholder(resource, substitutions))
     return ":states:::lambda:invoke" in text or ":lambda:" in text
 
 
-def _function_dir(function_name: Any) -> str:
+def _function_dir(function_name: Any, substitutions: dict[str, Any]) -> str:
     """functions/<name> of the template function a FunctionName placeholder points at."""
-    value = _placeholder(function_name)
+    value = _placeholder(function_name, substitutions)
     target = value.get("Fn::GetAtt") or value.get("Ref") if isinstance(value, dict) else None
     logical_id = target.split(".")[0] if isinstance(target, str) else (target or [None])[0]
     assert logical_id in TEMPLATE["Resources"], f"{function_name} names no template resource"
@@ -98,12 +96,14 @@ def _all_states(states: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
 def lambda_tasks() -> dict[str, tuple[str, dict[str, Any]]]:
     """{state name: (function directory, the state's Parameters)} for every Lambda Task."""
     found: dict[str, tuple[str, dict[str, Any]]] = {}
-    for name, state in _all_states(ASL["States"]):
-        if state["Type"] != "Task" or not _is_lambda_invoke(state["Resource"]):
-            continue
-        parameters = state.get("Parameters") or state.get("Arguments") or {}
-        assert name not in found, f"two states are named {name!r}"
-        found[name] = (_function_dir(parameters["FunctionName"]), parameters)
+    for asl_file in ASL_FILES:
+        asl, substitutions = json.loads((ROOT / asl_file).read_text()), _substitutions(asl_file)
+        for name, state in _all_states(asl["States"]):
+            if state["Type"] != "Task" or not _is_lambda_invoke(state["Resource"], substitutions):
+                continue
+            parameters = state.get("Parameters") or state.get("Arguments") or {}
+            assert name not in found, f"two states are named {name!r}"
+            found[name] = (_function_dir(parameters["FunctionName"], substitutions), parameters)
     return found
 
 
@@ -138,6 +138,7 @@ def test_the_walk_finds_the_lambda_tasks_at_the_root_and_inside_the_map():
     assert TASKS["Send Install Command"][0] == "distribute", "a Map item state is walked"
     assert "Record Event" not in TASKS, "a DynamoDB task is not a Lambda task"
     assert "Send Email" not in TASKS, "an SNS task inside a Map is not a Lambda task"
+    assert TASKS["Sweep Pair"][0] == "org_sweep", "the org sweep's Distributed Map is walked"
 
 
 def test_every_function_is_routed_single_state_or_outside_the_workflow():

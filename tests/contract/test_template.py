@@ -141,6 +141,7 @@ def test_only_the_workflow_and_its_notifiers_publish(translated):
         "RequestApprovalFunctionRole",
         "NotifyFunctionRole",
         "DigestFunctionRole",  # the daily digest, one mail per owner
+        "OrgSweepFunctionRole",  # hub mode: the organisation sweep's failed pairs, to OpsTopic
         "OpsTopicPolicy",  # this account's CloudWatch alarms, to OpsTopic only
     }
     (alarms,) = [
@@ -413,6 +414,8 @@ def test_every_alarm_watches_a_real_metric_of_a_stack_resource(translated):
         ((dim,),) = [alarm["Dimensions"]]
         assert dim["Name"] == dimension, name
         value = dim["Value"]
+        if "Fn::If" in value:  # hub mode's alarms: the resource when IsHub, else nothing
+            _condition, value, _otherwise = value["Fn::If"]
         target = value.get("Ref") or value.get("Fn::GetAtt", [None])[0]
         assert resources[target]["Type"] == resource_type, name
         assert alarm["AlarmActions"] == [{"Ref": "OpsTopic"}], name
@@ -859,7 +862,12 @@ def test_digest_runs_on_its_schedule_parameter_with_retries_and_a_dead_letter_qu
     digest = schedules["DigestFunctionDaily"]
     function = translated["Resources"]["DigestFunction"]["Properties"]
     # THEN the digest has its own schedule, parameter and dead letters, like the sweep's
-    assert set(schedules) == {"SweepFunctionDaily", "DigestFunctionDaily"}
+    # (OrgSweepStateMachineDaily: hub mode's sweep, on SweepSchedule, in test_org_sweep_template)
+    assert set(schedules) == {
+        "SweepFunctionDaily",
+        "DigestFunctionDaily",
+        "OrgSweepStateMachineDaily",
+    }
     assert digest["ScheduleExpression"] == {"Ref": "DigestSchedule"}
     assert translated["Parameters"]["DigestSchedule"]["Default"] == "cron(0 7 * * ? *)"
     assert digest["Target"]["Arn"] == {"Fn::GetAtt": ["DigestFunction", "Arn"]}

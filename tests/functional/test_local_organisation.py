@@ -112,10 +112,12 @@ def test_org_engine_the_hub_stack_and_the_process_are_in_the_hub_account(
 ) -> None:
     # GIVEN the organisation engine WHEN it is up
     identity = boto3.client("sts", region_name="us-east-1").get_caller_identity()
-    (machine,) = org_engine._require_stack().state_machines.values()
-    # THEN its own credentials, its state machine and its functions are the hub's
+    machines = org_engine._require_stack().state_machines
+    # THEN its own credentials, its state machines (the workflow and, in hub mode, the
+    # organisation sweep) and its functions are the hub's
     assert identity["Account"] == HUB_ACCOUNT == org_engine.fleet.account
-    assert machine.split(":")[4] == HUB_ACCOUNT
+    assert set(machines) == {"CertificateLifecycleStateMachine", "OrgSweepStateMachine"}
+    assert {machine.split(":")[4] for machine in machines.values()} == {HUB_ACCOUNT}
     assert org_engine.parameters["OrganizationMode"] == "hub"
     assert org_engine.parameters["MemberAccountIds"] == ",".join(MEMBER_ACCOUNTS)
     assert org_engine.parameters["MemberRegions"] == ",".join(REGIONS)

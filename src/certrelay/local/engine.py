@@ -358,7 +358,11 @@ class LocalEngine:
         wait_seconds: float = 30.0,
     ) -> Execution:
         """Run the stack's state machine on `execution_input`; `case` names a mock test case."""
-        (machine_arn,) = self._require_stack().state_machines.values()
+        machines = self._require_stack().state_machines.items()
+        # hub mode adds the organisation sweep's machine: `start` runs the workflow's
+        (machine_arn,) = [
+            arn for logical_id, arn in machines if logical_id != "OrgSweepStateMachine"
+        ]
         self._counter += 1
         name = f"{case or 'direct'}-{self._counter}-{uuid.uuid4().hex[:6]}"
         arn = self._sfn.start_execution(
