@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime
-from functools import cache, partial
+from functools import cache
 from typing import Any
 
 import boto3
@@ -29,10 +29,12 @@ def _client(service: str, region: str) -> Any:
     return boto3.client(service, region_name=region)  # type: ignore[call-overload]
 
 
+def _dependencies() -> list[Any]:  # at init: every client it uses, in its region (kept)
+    return [_client(service, os.environ["AWS_REGION"]) for service in findings.SERVICES]
+
+
 @logger.inject_lambda_context(log_event=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    task = route(ROUTES, event)
+    task, now, arn = route(ROUTES, event), datetime.now(UTC), context.invoked_function_arn
     logger.append_keys(state=event["state"])
-    account, region, partition = findings.scope(context.invoked_function_arn, os.environ)
-    clients, now = partial(_client, region=region), datetime.now(UTC)
-    return task(event, findings.Reporting(clients, account, region, partition, logger, now))
+    return task(event, findings.Reporting.invoked(arn, os.environ, _client, logger, now))

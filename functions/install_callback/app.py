@@ -21,13 +21,14 @@ logger = Logger()
 
 
 @cache
-def _clients() -> tuple[Any, Any, Any]:
+def _dependencies() -> tuple[Any, Any, Any]:
+    """Created once per container, at init: the DynamoDB, SSM and Step Functions clients."""
     return boto3.client("dynamodb"), boto3.client("ssm"), boto3.client("stepfunctions")
 
 
 @logger.inject_lambda_context(log_event=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    ddb, ssm, sfn = _clients()
+    ddb, ssm, sfn = _dependencies()
     command_id = command_of(event)
     answer = complete(ddb, ssm, sfn, os.environ["INSTALL_TOKEN_TABLE"], command_id)
     logger.info("install callback", extra=answer)

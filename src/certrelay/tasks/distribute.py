@@ -35,6 +35,7 @@ class Distributing:
 
 
 Setup = tuple[CallbackSettings, dict[str, Profile]]
+SERVICES = ("acm", "dynamodb", "lambda", "s3", "ssm")  # every client the states use
 
 
 def setup(environ: Mapping[str, str]) -> Setup:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -13,6 +14,8 @@ from aws_lambda_powertools import Logger
 from certrelay import findings
 from certrelay.announcements import announce, common_fields
 from certrelay.errors import ConfigurationError
+
+SERVICES = ("securityhub", "events")  # every client the states use
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,19 @@ class Reporting:
     partition: str
     log: Logger
     now: datetime
+
+    @classmethod
+    def invoked(
+        cls,
+        function_arn: str,
+        environ: Mapping[str, str],
+        client: Callable[..., Any],  # boto3 client by service and region=
+        log: Logger,
+        now: datetime,
+    ) -> Reporting:
+        """For one invocation of the function `function_arn`: its account, region, partition."""
+        account, region, partition = scope(function_arn, environ)
+        return cls(partial(client, region=region), account, region, partition, log, now)
 
 
 def scope(function_arn: str, environ: Mapping[str, str]) -> tuple[str, str, str]:
