@@ -81,7 +81,7 @@ test: $(STAMP) $(CHECKOV_STAMP) browser-deps
 	$(MAKE) --no-print-directory -j 4 --output-sync=target lint-ruff lint-mypy lint-checkov pytest
 
 pytest: $(STAMP)
-	$(BIN)/pytest -n $(PYTEST_WORKERS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
