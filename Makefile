@@ -71,8 +71,9 @@ browser-deps:
 		sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	fi
 
-# pytest on every core (pytest-xdist), next to the lint steps (their CPU fills the gaps), each
-# step's output printed whole when it ends; any failure fails `make test`. cfn-lint is not run
+# pytest on every core (pytest-xdist; each test file runs whole on one worker, so a module's
+# shared fixture is built once), next to the lint steps (their CPU fills the gaps), each step's
+# output printed whole when it ends; any failure fails `make test`. cfn-lint is not run
 # twice: tests/contract runs it on each of $(TEMPLATES) (test_template.py,
 # test_member_template.py), with the serverless rules.
 PYTEST_WORKERS ?= auto
