@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install demo test lint browser-deps bench diagram deploy-check clean
+.PHONY: install demo test lint lint-ruff lint-mypy lint-cfn lint-checkov pytest browser-deps bench \
+	diagram deploy-check clean
 
 # checkov in its own venv: heavy, and its pins would fight cfn-lint's in .venv.
 CHECKOV_VERSION ?= 3.3.30
@@ -39,11 +40,19 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/certrelay demo
 
-lint: $(STAMP) $(CHECKOV_STAMP)
+lint: lint-ruff lint-mypy lint-cfn lint-checkov
+
+lint-ruff: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+lint-mypy: $(STAMP)
 	$(BIN)/mypy
+
+lint-cfn: $(STAMP)
 	$(BIN)/cfn-lint $(TEMPLATES) -a cfn_lint_serverless.rules
+
+lint-checkov: $(CHECKOV_STAMP)
 	$(CHECKOV_ENV) $(CHECKOV_VENV)/bin/checkov $(addprefix -f ,$(TEMPLATES)) \
 		--config-file .checkov.yaml --quiet --compact --skip-download
 
@@ -62,8 +71,18 @@ browser-deps:
 		sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	fi
 
-test: lint browser-deps
-	$(BIN)/pytest
+# pytest on every core (pytest-xdist; each test file runs whole on one worker, so a module's
+# shared fixture is built once), next to the lint steps (their CPU fills the gaps), each step's
+# output printed whole when it ends; any failure fails `make test`. cfn-lint is not run
+# twice: tests/contract runs it on each of $(TEMPLATES) (test_template.py,
+# test_member_template.py), with the serverless rules.
+PYTEST_WORKERS ?= auto
+
+test: $(STAMP) $(CHECKOV_STAMP) browser-deps
+	$(MAKE) --no-print-directory -j 4 --output-sync=target lint-ruff lint-mypy lint-checkov pytest
+
+pytest: $(STAMP)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

@@ -17,14 +17,14 @@ logger = Logger()
 
 
 @cache
-def _clients() -> tuple[Any, Any]:
-    """Read once per container: the DynamoDB and SNS clients."""
+def _dependencies() -> tuple[Any, Any]:
+    """Created once per container, at init: the DynamoDB and SNS clients."""
     return boto3.client("dynamodb"), boto3.client("sns")
 
 
 @logger.inject_lambda_context(log_event=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    dynamodb, sns = _clients()
+    dynamodb, sns = _dependencies()
     # An error (one owner's publish failed) makes Lambda retry: the owners already mailed
     # today are not mailed again; then the invocation is parked in the dead-letter queue.
     report = send_digests(

@@ -24,17 +24,17 @@ ROUTES = {  # the state's name (the payload's `state`, from $$.State.Name) → i
 
 
 @cache
-def _client(service: str) -> Any:
-    return boto3.client(service)  # type: ignore[call-overload]
-
-
-@cache
-def _setup() -> distribute.Setup:
-    return distribute.setup(os.environ)
+def _dependencies() -> tuple[distribute.Setup, dict[str, Any]]:
+    """Created once per container, at init: settings, profiles and every client it uses."""
+    clients = {name: boto3.client(name) for name in distribute.SERVICES}  # type: ignore[call-overload]
+    return distribute.setup(os.environ), clients
 
 
 @logger.inject_lambda_context(log_event=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    task = route(ROUTES, event)
+    task, now = route(ROUTES, event), datetime.now(UTC)
     logger.append_keys(state=event["state"])
-    return task(event, distribute.Distributing(*_setup(), _client, logger, datetime.now(UTC)))
+    (settings, profiles, sessions), clients = _dependencies()  # sessions: a hub's, else None
+    client = clients.__getitem__  # a service not in distribute.SERVICES: KeyError
+    run = distribute.Distributing(settings, profiles, sessions, client, logger, now)
+    return task(event, run)

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from datetime import UTC, datetime
-from functools import cache, partial
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from certrelay.accounts import Sessions, sessions_from_env
+from certrelay.accounts import kept_client, kept_sessions
 from certrelay.routing import route
 from certrelay.tasks import findings
 
@@ -26,15 +23,16 @@ ROUTES = {  # the state's name (the payload's `state`, from $$.State.Name) → i
 }
 
 
-@cache  # clients in the function's Region, kept per container; a hub's sessions for members
-def _hub(region: str) -> tuple[Callable[[str], Any], Sessions | None]:
-    return cache(partial(boto3.client, region_name=region)), sessions_from_env(os.environ)
+def _dependencies() -> list[Any]:  # at init: every client it uses, in its region (kept)
+    return [
+        kept_sessions(os.environ),
+        *(kept_client(s, os.environ["AWS_REGION"]) for s in findings.SERVICES),
+    ]
 
 
 @logger.inject_lambda_context(log_event=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    task = route(ROUTES, event)
+    task, now, arn = route(ROUTES, event), datetime.now(UTC), context.invoked_function_arn
     logger.append_keys(state=event["state"])
-    account, region, partition = findings.scope(context.invoked_function_arn, os.environ)
-    (clients, hub), now = _hub(region), datetime.now(UTC)
-    return task(event, findings.Reporting(clients, account, region, partition, logger, now, hub))
+    hub = kept_sessions(os.environ)  # a hub's sessions reach its members; None in single mode
+    return task(event, findings.Reporting.invoked(arn, os.environ, kept_client, logger, now, hub))

@@ -22,14 +22,16 @@ logger = Logger()
 
 
 @cache
-def _clients() -> tuple[Any, Any, Any, Sessions | None]:  # a hub's sessions reach its members
+def _dependencies() -> tuple[Any, Any, Any, Sessions | None]:
+    """Made once per container, at init: the DynamoDB, SSM and Step Functions clients, and a
+    hub's sessions (they reach its members' SSM)."""
     ddb, ssm, sfn = boto3.client("dynamodb"), boto3.client("ssm"), boto3.client("stepfunctions")
     return ddb, ssm, sfn, sessions_from_env(os.environ)
 
 
 @logger.inject_lambda_context(log_event=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    ddb, ssm, sfn, sessions = _clients()
+    ddb, ssm, sfn, sessions = _dependencies()
     ssm = member_ssm(event, sessions) or ssm
     command_id = command_of(event)
     answer = complete(ddb, ssm, sfn, os.environ["INSTALL_TOKEN_TABLE"], command_id)

@@ -29,9 +29,12 @@ def _client(service: str) -> Any:
     return boto3.client(service)  # type: ignore[call-overload]
 
 
+def _dependencies() -> list[Any]:  # at init: every client it uses (kept by _client)
+    return [_client(service) for service in notify.SERVICES]
+
+
 @logger.inject_lambda_context(log_event=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     task, now = route(ROUTES, event), datetime.now(UTC)
     logger.append_keys(state=event["state"])
-    dynamodb, sns = _client("dynamodb"), _client("sns")
-    return task(event, notify.Telling.from_env(os.environ, dynamodb, sns, logger, now, _client))
+    return task(event, notify.Telling.from_env(os.environ, _client, logger, now))

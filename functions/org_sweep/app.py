@@ -22,14 +22,14 @@ ROUTES = {  # the state's name (the payload's `state`, from $$.State.Name) → i
 
 
 @cache
-def _deployment(function_arn: str) -> org_sweep.Deployment:
-    """Read once per container: member credentials stay cached between invocations."""
-    return org_sweep.Deployment.from_env(function_arn, os.environ)
+def _dependencies() -> org_sweep.Deployment:
+    """Read once per container, at init: member credentials stay cached between invocations."""
+    return org_sweep.Deployment.from_env(os.environ)
 
 
 @logger.inject_lambda_context(log_event=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     task = route(ROUTES, event)
     logger.append_keys(state=event["state"])
-    deployment = _deployment(context.invoked_function_arn)
+    deployment = _dependencies()
     return task(event, org_sweep.SweepRun(deployment, logger, datetime.now(UTC)))

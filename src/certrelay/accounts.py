@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any, Literal
 
 import boto3
@@ -172,6 +173,27 @@ def _refuse_disabled_region(account: str, region: str) -> Callable[..., None]:
             )
 
     return hook
+
+
+@cache
+def kept_client(service: str, region: str) -> Any:
+    """A client with the container's own credentials, made once per service and Region."""
+    return boto3.client(service, region_name=region)  # type: ignore[call-overload]
+
+
+def kept_sessions(environ: Mapping[str, str]) -> Sessions | None:
+    """sessions_from_env, made once per container for the same settings: its credentials cache
+    lives as long as the container (a handler's init builds it, every invocation reuses it)."""
+    names = sorted(n for n in environ if n.startswith(_SESSION_SETTINGS))
+    return _kept(tuple((n, environ[n]) for n in names))
+
+
+_SESSION_SETTINGS = ("ORGANIZATION_", "MEMBER_", "STACK_", "AWS_REGION")
+
+
+@cache
+def _kept(settings: tuple[tuple[str, str], ...]) -> Sessions | None:
+    return sessions_from_env(dict(settings))
 
 
 def sessions_from_env(environ: Mapping[str, str]) -> Sessions | None:

@@ -29,7 +29,7 @@ DETAIL_TYPE_PREFIX = "certrelay."
 class CertificateFacts(BaseModel):
     """The certificate as triage read it from ACM (no key material)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     arn: str
     domain: str | None
@@ -44,7 +44,7 @@ class CertificateFacts(BaseModel):
 class _Announcement(BaseModel):
     """Fields every certrelay event has."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     schema_version: Literal["1"]
     execution: str = Field(description="the execution's ARN: the run in the Step Functions console")
@@ -78,7 +78,7 @@ class ApprovalDecision(BaseModel):
     """Who decided, when and why (`approver` is 'policy' when the profile's policy approved;
     `reason` is then its reason code and `reasons` every code that applied)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     decision: Literal["approve", "reject"] | None = None
     approver: str
@@ -130,7 +130,9 @@ Announcement = Annotated[
     | FindingResolved,
     Field(discriminator="outcome"),
 ]
-_ANNOUNCEMENT: TypeAdapter[Announcement] = TypeAdapter(Announcement)
+_ANNOUNCEMENT: TypeAdapter[Announcement] = TypeAdapter(
+    Announcement, config=ConfigDict(defer_build=True)
+)
 
 OUTCOMES = (
     "owners-notified",

@@ -17,15 +17,15 @@ from typing import TYPE_CHECKING, Any
 
 from certrelay.certificates import read_certificate
 from certrelay.errors import BundleNotFound, CertrelayError, ProfileMismatch, TargetNotInProfile
-from certrelay.export import PROFILE_TAG, find_bundle, parse_serial, serial_text
-from certrelay.profiles import Profile, S3Target, ServerTarget
-from certrelay.workflow import DETAIL_LIMIT, DistributionItem
 
 if TYPE_CHECKING:
     from mypy_boto3_acm import ACMClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import CopySourceTypeDef
     from mypy_boto3_ssm import SSMClient
+
+    from certrelay.profiles import Profile, S3Target, ServerTarget
+    from certrelay.workflow import DistributionItem
 
 PUBLIC_FILES = ("cert", "chain", "fullchain")  # what a bucket target (a partner) needs
 KEY_FILES = ("privkey", "manifest")  # only for targets that say include_key: true
@@ -77,6 +77,9 @@ def resolve(
     profile with the kind the item claims, the serial must be ACM's current one, and the
     bundle is found in `bucket` (the stack's own) from the certificate id and serial.
     """
+    # here, not at the top: install_callback's cold start needs none of export's cryptography
+    from certrelay.export import PROFILE_TAG, find_bundle, parse_serial, serial_text
+
     certificate = read_certificate(acm, item.certificate_arn)
     if certificate is None:
         raise ProfileMismatch(f"{item.certificate_arn} is no longer in ACM")
@@ -302,11 +305,15 @@ def target_label(target: object) -> str:
 
 def result(target_id: str, kind: str, status: str, detail: str) -> dict[str, Any]:
     """A Map item's result in its fixed shape (workflow.TargetResult)."""
+    from certrelay.workflow import DETAIL_LIMIT  # here: the payload models wait for first use
+
     return {"target": target_id, "kind": kind, "status": status, "detail": detail[:DETAIL_LIMIT]}
 
 
 def command_outcome(report: dict[str, Any], *, limit: int = 5) -> tuple[str, str]:
     """(status, one short line) from check_install's report: at most `limit` failed hosts."""
+    from certrelay.workflow import DETAIL_LIMIT  # here: the payload models wait for first use
+
     instances = list(report.get("instances") or [])
     failed = [i for i in instances if i.get("status") != "Success"]
     if report.get("status") == "DISTRIBUTED":

@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -102,7 +101,9 @@ Action = Literal["ISSUANCE", "RENEWAL", "IMPORT", "REIMPORT"]
 class AcmDetail(BaseModel):
     """Fields any ACM event detail may carry; all optional, unknown ones ignored."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True, strict=True)
+    model_config = ConfigDict(
+        extra="ignore", frozen=True, populate_by_name=True, strict=True, defer_build=True
+    )
 
     days_to_expiry: int | None = Field(None, alias="DaysToExpiry")
     common_name: str | None = Field(None, alias="CommonName")
@@ -150,10 +151,28 @@ class RotatedDetail(AcmDetail):
     """ACM rotated the certificate's key pair or contents."""
 
 
-class AcmEvent(EventBridgeModel):
+class EventBridgeEnvelope(BaseModel):
+    """EventBridge's event envelope: the fields of Powertools' EventBridgeModel, declared here
+    so a cold start does not import Powertools' parser package (every AWS event's models)."""
+
+    model_config = ConfigDict(populate_by_name=True, defer_build=True)
+
+    version: str
+    id: str
+    source: str
+    account: str
+    time: datetime
+    region: str
+    resources: list[str]
+    detail_type: str = Field(alias="detail-type")
+    detail: Any
+    replay_name: str | None = Field(None, alias="replay-name")
+
+
+class AcmEvent(EventBridgeEnvelope):
     """An ACM EventBridge event; the certificate ARN is resources[0]."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore", strict=True)
+    model_config = ConfigDict(frozen=True, extra="ignore", strict=True, defer_build=True)
 
     time: UtcDatetime
     detail: AcmDetail

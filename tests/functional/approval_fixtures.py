@@ -4,12 +4,14 @@ the two handlers, and API Gateway HTTP API v2 events built by hand."""
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -136,6 +138,12 @@ def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Aws]:
 
 def approver_index() -> dict[str, Any]:
     """template.yaml's ApproverIndex, read from the template so the two cannot drift apart."""
+    return copy.deepcopy(_template_approver_index())
+
+
+@cache
+def _template_approver_index() -> dict[str, Any]:
+    """Read once per test process (the template does not change while the tests run)."""
     from cfnlint.decode import decode
 
     template, _ = decode(str(ROOT / "template.yaml"))

@@ -84,7 +84,7 @@ def mail(monkeypatch: pytest.MonkeyPatch) -> Iterator[Mail]:
             boxes[who] = url
         monkeypatch.setenv("DIGEST_TABLE_NAME", TABLE)
         monkeypatch.setenv("NOTIFICATION_TOPIC_ARN", topic)
-        digest_app._clients.cache_clear()
+        digest_app._dependencies.cache_clear()
         yield Mail(dynamodb, sns, sqs, topic, boxes)
 
 
@@ -234,7 +234,7 @@ def test_one_owners_refused_mail_fails_the_run_after_the_others_and_a_retry_mail
             return real.publish(**kwargs)
 
     refusing = RefusesAliceOnce()
-    monkeypatch.setattr(digest_app, "_clients", lambda: (mail.dynamodb, refusing))
+    monkeypatch.setattr(digest_app, "_dependencies", lambda: (mail.dynamodb, refusing))
     with pytest.raises(ClientError, match="KMSThrottling"):
         run_digest(monkeypatch)
     assert mail.inbox(ALICE) == []

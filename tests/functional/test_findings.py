@@ -12,6 +12,7 @@ import pytest
 from moto import mock_aws
 
 from certrelay import policy
+from certrelay.accounts import kept_client
 from certrelay.errors import ConfigurationError, UnknownState
 from certrelay.findings import (
     ALL_PROBLEMS,
@@ -59,9 +60,9 @@ def securityhub(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     with mock_aws():
         client = boto3.client("securityhub", region_name=REGION)
         client.enable_security_hub()
-        app._hub.cache_clear()
+        kept_client.cache_clear()  # clients made in an earlier mock would reach real AWS
         yield client
-        app._hub.cache_clear()
+        kept_client.cache_clear()  # clients made in an earlier mock would reach real AWS
 
 
 def stored(securityhub: Any, identifier: str | None = None) -> list[dict[str, Any]]:

@@ -57,6 +57,7 @@ class Distributing:
 
 
 Setup = tuple[CallbackSettings, dict[str, Profile], Sessions | None]
+SERVICES = ("acm", "dynamodb", "lambda", "s3", "ssm")  # every client the states use
 
 
 def setup(environ: Mapping[str, str]) -> Setup:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -19,6 +20,8 @@ from certrelay.accounts import Sessions, clients_for
 from certrelay.announcements import announce, common_fields
 from certrelay.errors import ConfigurationError
 from certrelay.events import CERTIFICATE_ARN
+
+SERVICES = ("securityhub", "events")  # every client the states use
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,22 @@ class Reporting:
         if at is self.client or parts is None:
             return self.client("securityhub"), self.account, self.region
         return at("securityhub"), parts["account"], parts["region"]
+
+    @classmethod
+    def invoked(
+        cls,
+        function_arn: str,
+        environ: Mapping[str, str],
+        client: Callable[..., Any],  # boto3 client by service and region=
+        log: Logger,
+        now: datetime,
+        sessions: Sessions | None = None,
+    ) -> Reporting:
+        """For one invocation of the function `function_arn`: its account, region, partition;
+        `sessions`, a hub's, reach its members' certificates."""
+        account, region, partition = scope(function_arn, environ)
+        own = partial(client, region=region)
+        return cls(own, account, region, partition, log, now, sessions)
 
 
 def scope(function_arn: str, environ: Mapping[str, str]) -> tuple[str, str, str]:

@@ -31,6 +31,8 @@ from certrelay.outcomes import (
 from certrelay.outcomes import rejection as rejection_fields
 from certrelay.policy import current_shape
 
+SERVICES = ("dynamodb", "sns", "acm")  # every client the states use
+
 
 @dataclass(frozen=True)
 class Telling:
@@ -50,16 +52,15 @@ class Telling:
     def from_env(
         cls,
         environ: Mapping[str, str],
-        dynamodb: Any,
-        sns: Any,
+        client: Callable[[str], Any],  # a boto3 client by service, kept per container
         log: Logger,
         now: datetime,
-        clients: Callable[[str], Any] | None = None,
     ) -> Telling:
         table, topic = environ["EVENT_TABLE_NAME"], environ["NOTIFICATION_TOPIC_ARN"]
         records = environ.get("DISTRIBUTION_RECORD_TABLE_NAME", "")
         digests = environ.get("DIGEST_TABLE_NAME", "")
-        return cls(dynamodb, sns, table, topic, log, now, records, clients, digests)
+        dynamodb, sns = client("dynamodb"), client("sns")
+        return cls(dynamodb, sns, table, topic, log, now, records, client, digests)
 
 
 def report_distribution(event: dict[str, Any], run: Telling) -> dict[str, Any]:

@@ -18,7 +18,6 @@ from certrelay.errors import ConfigurationError
 from certrelay.metrics import count
 from certrelay.organization import Organization
 from certrelay.reminders import expiry_thresholds
-from certrelay.tasks.findings import scope
 
 
 @dataclass(frozen=True)
@@ -32,8 +31,13 @@ class Deployment:
     client: Callable[[str], Any]  # the hub's own clients (SNS), in the hub's Region
 
     @classmethod
-    def from_env(cls, function_arn: str, environ: Mapping[str, str]) -> Deployment:
-        account, region, partition = scope(function_arn, environ)
+    def from_env(cls, environ: Mapping[str, str]) -> Deployment:
+        """The hub's account and partition (STACK_ACCOUNT_ID, STACK_PARTITION: the template's
+        Globals) and Region (AWS_REGION, Lambda's)."""
+        where = [environ.get(n, "").strip() for n in ("STACK_ACCOUNT_ID", "AWS_REGION")]
+        if not all(where):
+            raise ConfigurationError("the org sweep needs STACK_ACCOUNT_ID and AWS_REGION")
+        (account, region), partition = where, environ.get("STACK_PARTITION", "").strip() or "aws"
         organization = Organization.from_env(
             environ, account=account, region=region, partition=partition
         )
