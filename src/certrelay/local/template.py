@@ -22,11 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from samtranslator.metrics.metrics import DummyMetricsPublisher, Metrics
-from samtranslator.model.exceptions import InvalidDocumentException
-from samtranslator.parser.parser import Parser
-from samtranslator.translator.translator import Translator
-from samtranslator.yaml_helper import yaml_parse
 
 from certrelay.local import cache
 from certrelay.local.intrinsics import TemplateError
@@ -79,6 +74,10 @@ def load_sam(path: Path) -> dict[str, Any]:
 
 
 def _parse_sam(text: str, path: Path) -> dict[str, Any]:
+    # The SAM translator (0.25 s of imports) is imported only when a template is parsed or
+    # translated, not when the translation comes from the disk cache (the demo's start).
+    from samtranslator.yaml_helper import yaml_parse
+
     parsed = yaml_parse(text)
     if not isinstance(parsed, dict) or "Resources" not in parsed:
         raise TemplateError(f"{path} is not a CloudFormation template (no Resources)")
@@ -141,6 +140,11 @@ def _translate(
     inline_definitions: bool,
     inlined: dict[str, str],
 ) -> Template:
+    from samtranslator.metrics.metrics import DummyMetricsPublisher, Metrics
+    from samtranslator.model.exceptions import InvalidDocumentException
+    from samtranslator.parser.parser import Parser
+    from samtranslator.translator.translator import Translator
+
     root = path.resolve().parent
     sam = _parse_sam(text, path)
     packaged = copy.deepcopy(sam)
