@@ -69,6 +69,11 @@ class RegionNotEnabled(CertrelayError):
     service refuses the credentials there; reported, not retried."""
 
 
+class MembershipUnavailable(CertrelayError):
+    """A hub could not read its organisation's accounts (OrganizationAccountsRoleArn refused,
+    missing or failing): an account outside MemberAccountIds is not admitted; not retried."""
+
+
 class ProfileMismatch(CertrelayError):
     """The payload's profile is not the certificate's `certrelay:profile` tag, or that profile
     is not deployed or has no targets: nothing is exported or distributed."""

@@ -3,14 +3,16 @@
 In hub mode one stack handles the certificates of its own account and of the member accounts
 the template lists, in the Regions it lists, and reaches a member through the role that
 member.yaml creates there: `<prefix>-<kind>-<region>`. `Organization` holds those facts, read
-once from the environment the template sets; nothing here calls AWS.
+once from the environment the template sets; nothing here calls AWS. A hub given
+ORGANIZATION_ACCOUNTS_ROLE_ARN also admits the ACTIVE accounts AWS Organizations lists: its
+`members_source` (certrelay.membership) reads them when an account is not listed.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Literal
 
 from certrelay.errors import ConfigurationError
@@ -39,6 +41,11 @@ class Organization:
     role_prefix: str = DEFAULT_ROLE_PREFIX
     external_id: str = ""
     organization_id: str = ""
+    # Hub mode with OrganizationAccountsRoleArn: the organisation's ACTIVE accounts, read (and
+    # kept for a bounded time) when needed; raises MembershipUnavailable rather than guess.
+    members_source: Callable[[], frozenset[str]] | None = field(
+        default=None, compare=False, repr=False
+    )
 
     def __repr__(self) -> str:
         # The external id is a shared secret of sorts: never in a log line or a traceback.
@@ -76,6 +83,7 @@ class Organization:
             return cls.single(account, region, partition)
         members = _listed(environ, "MEMBER_ACCOUNT_IDS", ACCOUNT_ID, "a 12-digit account ID")
         regions = _listed(environ, "MEMBER_REGIONS", REGION, "an AWS region name")
+        organization_id, external_id = _organization_id(environ), _external_id(environ)
         return cls(
             mode="hub",
             hub_account=account,
@@ -84,8 +92,9 @@ class Organization:
             member_accounts=members - {account},
             regions=regions | {region},
             role_prefix=_role_prefix(environ),
-            external_id=_external_id(environ),
-            organization_id=_organization_id(environ),
+            external_id=external_id,
+            organization_id=organization_id,
+            members_source=_members_source(environ, organization_id, external_id, region),
         )
 
     @property
@@ -96,18 +105,37 @@ class Organization:
         """Whether events and certificates of this account and Region are this stack's to act on."""
         if not self.is_hub:
             return (account, region) == (self.hub_account, self.hub_region)
-        known = account == self.hub_account or account in self.member_accounts
-        return known and region in self.regions
+        if region not in self.regions:
+            return False
+        if account == self.hub_account or account in self.member_accounts:
+            return True  # listed: admitted without asking Organizations
+        return self.members_source is not None and account in self.members_source()
+
+    def members(self) -> frozenset[str]:
+        """Every member account besides the hub's: the listed ones and the organisation's."""
+        read = self.members_source() if self.is_hub and self.members_source else frozenset()
+        return (self.member_accounts | read) - {self.hub_account}
 
     def pairs(self) -> list[tuple[str, str]]:
         """Every admitted (account, Region), the hub's own first, then sorted."""
         hub_first = [(self.hub_account, self.hub_region)]
-        others = {(a, r) for a in {self.hub_account, *self.member_accounts} for r in self.regions}
+        others = {(a, r) for a in {self.hub_account, *self.members()} for r in self.regions}
         return hub_first + sorted(others - set(hub_first))
 
     def role_arn(self, account: str, region: str, kind: str) -> str:
         """The member role member.yaml names `<prefix>-<kind>-<region>` in that account."""
         return f"arn:{self.partition}:iam::{account}:role/{self.role_prefix}-{kind}-{region}"
+
+
+def _members_source(
+    environ: Mapping[str, str], organization_id: str, external_id: str, region: str
+) -> Callable[[], frozenset[str]] | None:
+    role_arn = environ.get("ORGANIZATION_ACCOUNTS_ROLE_ARN", "").strip()
+    if not role_arn:
+        return None
+    from certrelay.membership import OrganizationAccounts  # boto3: only when a role is given
+
+    return OrganizationAccounts(role_arn, organization_id, external_id, region=region)
 
 
 def _listed(

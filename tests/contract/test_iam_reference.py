@@ -55,6 +55,13 @@ _ARN = {
 }
 
 
+# Parameters whose default (empty) is no value a statement is ever deployed with: the resource
+# condition only creates the statement when they are given.
+_EXAMPLES = {
+    "OrganizationAccountsRoleArn": "arn:aws:iam::444444444444:role/certrelay-organization-accounts"
+}
+
+
 class Resolver:
     """Resolve a template expression into every value it can take (both branches of Fn::If)."""
 
@@ -93,6 +100,8 @@ class Resolver:
             return []
         if name in self.pseudo:
             return [self.pseudo[name]]
+        if name in _EXAMPLES:
+            return [_EXAMPLES[name]]
         if name in self.parameters:
             spec = self.parameters[name]
             default = str(spec.get("Default", "value"))
@@ -227,7 +236,7 @@ def findings(statement: Statement, resolver: Resolver) -> list[str]:
     raw_actions = body["Action"] if isinstance(body["Action"], list) else [body["Action"]]
     problems: list[str] = []
     resources = resolver.values(body.get("Resource", "*")) if statement.identity else []
-    keys = [k for operator in body.get("Condition", {}).values() for k in operator]
+    keys = _condition_keys(body.get("Condition", {}))
     for raw in raw_actions:
         actions = expand(raw)
         if not actions:
@@ -242,6 +251,16 @@ def findings(statement: Statement, resolver: Resolver) -> list[str]:
                 if not any(p.fullmatch(key) for p in supported):
                     problems.append(f"{where}: {action} does not support condition key {key}")
     return problems
+
+
+def _condition_keys(condition: dict[str, Any]) -> list[str]:
+    """The keys a Condition block names; a template's `Fn::If` between two blocks names both."""
+    if set(condition) == {"Fn::If"}:
+        _, *branches = condition["Fn::If"]
+        return [
+            k for branch in branches if isinstance(branch, dict) for k in _condition_keys(branch)
+        ]
+    return [k for operator in condition.values() for k in operator]
 
 
 def _resource_findings(where: str, owner: str, action: str, resources: list[str]) -> list[str]:

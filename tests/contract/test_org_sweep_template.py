@@ -86,12 +86,20 @@ def test_of_the_org_sweep_only_its_function_assumes_roles_member_read_roles_only
         for logical_id, _ in grants
     }
     sweeps = [s for k, s in grants if any(r.startswith("OrgSweep") for r in holders[k])]
+    # Reading the organisation's accounts (OrganizationAccountsRoleArn, when given): that role
+    # only (tests/contract/test_organization_accounts_template.py).
+    membership = [s for s in sweeps if s["Resource"] == {"Ref": "OrganizationAccountsRoleArn"}]
 
-    (statement,) = sweeps
+    (statement,) = [s for s in sweeps if s not in membership]
+    assert len(membership) == 1
     assert statement["Action"] == "sts:AssumeRole"
     assert statement["Resource"] == MEMBER_READ_ROLES
     assert statement["Condition"] == {
-        "StringEquals": {"aws:ResourceAccount": {"Ref": "MemberAccountIds"}}
+        "Fn::If": [
+            "ReadsOrganizationAccounts",
+            {"StringEquals": {"aws:ResourceOrgID": {"Ref": "OrganizationId"}}},
+            {"StringEquals": {"aws:ResourceAccount": {"Ref": "MemberAccountIds"}}},
+        ]
     }
     assert not [k for k, _ in grants if k.startswith("OrgSweepStateMachine")]
 
