@@ -29,6 +29,9 @@ LAYERS = ("certrelay.cli", "certrelay.console", "certrelay.local", "certrelay.lo
 RANK = {"certrelay": 0, "certrelay.local.fleet": 1, "certrelay.local": 2}
 RANK |= {"certrelay.console": 3, "certrelay.cli": 4}
 LAZY_BOUNDARY = "certrelay.cli.main"  # where `certrelay demo` etc. load the engine on demand
+# The only other module that may import inside a function: the SAM translator (0.25 s) is loaded
+# only on a cache miss, never when the translation comes from the engine's disk cache.
+LAZY_ALSO = {"certrelay.local.template": "samtranslator"}
 HEAVY = ("moto", "samtranslator")
 
 
@@ -149,7 +152,12 @@ def test_packages_do_not_import_each_other_in_a_circle():
 def test_imports_wait_inside_functions_only_at_the_cli_boundary_and_say_why(module):
     lines = MODULES[module].read_text(encoding="utf-8").splitlines()
     hidden = in_functions(module)
-    if module != LAZY_BOUNDARY:
+    if module in LAZY_ALSO:  # only that package, nothing else
+        hidden_elsewhere = [
+            n for n in hidden if not (getattr(n, "module", "") or "").startswith(LAZY_ALSO[module])
+        ]
+        assert not hidden_elsewhere, f"{module}: only {LAZY_ALSO[module]} may wait"
+    elif module != LAZY_BOUNDARY:
         assert not hidden, f"{module}: move to the top: " + ", ".join(
             f"line {n.lineno}" for n in hidden
         )

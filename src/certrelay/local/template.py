@@ -74,8 +74,8 @@ def load_sam(path: Path) -> dict[str, Any]:
 
 
 def _parse_sam(text: str, path: Path) -> dict[str, Any]:
-    # The SAM translator (0.25 s of imports) is imported only when a template is parsed or
-    # translated, not when the translation comes from the disk cache (the demo's start).
+    # lazy: the SAM translator (0.25 s of imports) is imported only when a template is parsed
+    # or translated, not when the translation comes from the disk cache (the demo's start).
     from samtranslator.yaml_helper import yaml_parse
 
     parsed = yaml_parse(text)
@@ -140,10 +140,11 @@ def _translate(
     inline_definitions: bool,
     inlined: dict[str, str],
 ) -> Template:
+    # lazy: the translator only on a cache miss (see _parse_sam), as the lines below
     from samtranslator.metrics.metrics import DummyMetricsPublisher, Metrics
-    from samtranslator.model.exceptions import InvalidDocumentException
-    from samtranslator.parser.parser import Parser
-    from samtranslator.translator.translator import Translator
+    from samtranslator.model.exceptions import InvalidDocumentException  # lazy: as above
+    from samtranslator.parser.parser import Parser  # lazy: as above
+    from samtranslator.translator.translator import Translator  # lazy: as above
 
     root = path.resolve().parent
     sam = _parse_sam(text, path)
