@@ -22,15 +22,13 @@ bench/sweep.py: on AWS they run elsewhere.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import json
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
-from unittest import mock
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -38,6 +36,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from certrelay.local.engine import LocalEngine
+from certrelay.local.moto_fixes import roles_must_exist
 from certrelay.local.org import MEMBER_ACCOUNTS, LocalOrganization
 
 REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2", "eu-central-1", "ap-northeast-1")
@@ -80,26 +79,6 @@ def import_certificates(pairs: list[tuple[str, str]], count: int, now: dt.dateti
             pem = certificate.public_bytes(serialization.Encoding.PEM)
             backend.import_certificate(pem, key_pem, chain=None, arn=None, tags=[])
     return time.perf_counter() - started
-
-
-@contextlib.contextmanager
-def roles_must_exist() -> Iterator[None]:
-    """STS answers AccessDenied for a role its account does not have (no member stack)."""
-    from moto.iam.models import iam_backends
-    from moto.sts.exceptions import STSClientError
-    from moto.sts.models import STSBackend
-
-    original = STSBackend.assume_role
-
-    def assume_role(self: Any, **kwargs: Any) -> Any:
-        role_arn = str(kwargs["role_arn"])
-        account, name = role_arn.split(":")[4], role_arn.rsplit("/", 1)[-1]
-        if name not in {r.name for r in iam_backends[account]["global"].roles.values()}:
-            raise STSClientError("AccessDenied", "no member stack: the role does not exist")
-        return original(self, **kwargs)
-
-    with mock.patch.object(STSBackend, "assume_role", assume_role):
-        yield
 
 
 class HeldStarts:

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from certrelay.local.engine import LocalEngine
+from certrelay.local.moto_fixes import roles_must_exist
 from certrelay.local.org import HUB_ACCOUNT, MEMBER_ACCOUNTS, REGIONS, LocalOrganization
 from certrelay.local.results import Execution
 
@@ -29,28 +30,6 @@ NO_MEMBER_STACK = "444444444444"  # listed in MemberAccountIds, never ran member
 SCHEDULE = "OrgSweepStateMachineDaily"
 DUE, NOT_DUE = 30, 100  # days to expiry: 30 is a default threshold day, 100 is none
 PAIRS = 3 * len(REGIONS) + len(REGIONS)  # hub and two members, and the one without a stack
-
-
-@contextlib.contextmanager
-def roles_must_exist() -> Iterator[None]:
-    """STS answers AccessDenied for a role its account does not have (no member stack)."""
-    from moto.iam.models import iam_backends
-    from moto.sts.exceptions import STSClientError
-    from moto.sts.models import STSBackend
-
-    original = STSBackend.assume_role
-
-    def assume_role(self: Any, **kwargs: Any) -> Any:
-        role_arn = str(kwargs["role_arn"])
-        account, name = role_arn.split(":")[4], role_arn.rsplit("/", 1)[-1]
-        if name not in {r.name for r in iam_backends[account]["global"].roles.values()}:
-            raise STSClientError(
-                "AccessDenied", f"not authorized to perform: sts:AssumeRole on {role_arn}"
-            )
-        return original(self, **kwargs)
-
-    with mock.patch.object(STSBackend, "assume_role", assume_role):
-        yield
 
 
 @contextlib.contextmanager

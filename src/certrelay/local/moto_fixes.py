@@ -38,6 +38,7 @@ from moto.core.responses import EmptyResult
 from moto.events.exceptions import ResourceNotFoundException as EventsResourceNotFound
 from moto.events.exceptions import ValidationException as EventsValidationException
 from moto.events.models import EventsBackend, Rule, events_backends
+from moto.iam.models import iam_backends
 from moto.kms import models as kms_models
 from moto.kms import utils as kms_utils
 from moto.ssm.models import Command as SsmCommand
@@ -83,10 +84,31 @@ from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommu
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.responses import StepFunctionResponse
+from moto.sts.exceptions import STSClientError
+from moto.sts.models import STSBackend
 
 from certrelay.events import entry_size
 from certrelay.local import cache
 from certrelay.text import iso_z
+
+
+@contextlib.contextmanager
+def roles_must_exist() -> Iterator[None]:
+    """STS refuses (AccessDenied) to assume a role its account does not have, as AWS does: moto
+    assumes any ARN, so a member account without a member stack would look assumable."""
+    original = STSBackend.assume_role
+
+    def assume_role(self: Any, **kwargs: Any) -> Any:
+        role_arn = str(kwargs["role_arn"])
+        account, name = role_arn.split(":")[4], role_arn.rsplit("/", 1)[-1]
+        if name not in {r.name for r in iam_backends[account]["global"].roles.values()}:
+            raise STSClientError(
+                "AccessDenied", f"not authorized to perform: sts:AssumeRole on {role_arn}"
+            )
+        return original(self, **kwargs)
+
+    with mock.patch.object(STSBackend, "assume_role", assume_role):
+        yield
 
 
 @contextlib.contextmanager
