@@ -227,7 +227,7 @@ def findings(statement: Statement, resolver: Resolver) -> list[str]:
     raw_actions = body["Action"] if isinstance(body["Action"], list) else [body["Action"]]
     problems: list[str] = []
     resources = resolver.values(body.get("Resource", "*")) if statement.identity else []
-    keys = [k for operator in body.get("Condition", {}).values() for k in operator]
+    keys = [k for operator in body.get("Condition", {}).values() for k in _condition_keys(operator)]
     for raw in raw_actions:
         actions = expand(raw)
         if not actions:
@@ -242,6 +242,17 @@ def findings(statement: Statement, resolver: Resolver) -> list[str]:
                 if not any(p.fullmatch(key) for p in supported):
                     problems.append(f"{where}: {action} does not support condition key {key}")
     return problems
+
+
+def _condition_keys(operator: dict[str, Any]) -> list[str]:
+    """The keys of one condition operator, from both branches of an Fn::If (hub mode's
+    `aws:PrincipalOrgID` or `aws:PrincipalAccount`)."""
+    if set(operator) == {"Fn::If"}:
+        _, yes, no = operator["Fn::If"]
+        return [
+            k for branch in (yes, no) if isinstance(branch, dict) for k in _condition_keys(branch)
+        ]
+    return list(operator)
 
 
 def _resource_findings(where: str, owner: str, action: str, resources: list[str]) -> list[str]:
