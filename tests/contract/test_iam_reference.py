@@ -86,6 +86,10 @@ class Resolver:
             return self.values(arg[1]) + self.values(arg[2])
         if key == "Fn::Join":
             return [arg[0].join(self.values(arg[1]))]
+        if key == "Fn::Split":
+            return [part for value in self.values(arg[1]) for part in value.split(arg[0])]
+        if key == "Fn::Select":
+            return [self.values(arg[1])[int(arg[0])]]
         raise AssertionError(f"the IAM check cannot resolve {key}: teach Resolver.values")
 
     def _ref(self, name: str) -> list[str]:
