@@ -325,3 +325,57 @@ def test_a_hub_lets_the_organisations_servers_read_their_profiles_bundles_only_v
             "StringNotEquals": not_the_hub,
             "StringLike": {**has_a_profile, **extra_like},
         }, sid
+
+
+# --- the hub account's own certificates in its other listed Regions ------------------------------
+# Sessions reads them with the functions' own credentials (it assumes nothing in the hub's own
+# account), so the functions' statements on certificates and findings take every listed Region
+# in hub mode: a Region-wildcard ARN narrowed by aws:RequestedRegion.
+OWN_REGION_STATEMENTS = {
+    ("TriageFunctionRole", "ReadCertificates"): "acm",
+    ("NotifyFunctionRole", "ReadDistributedCertificates"): "acm",
+    ("ApprovalFunctionRole", "RecheckApproversOnTheCertificate"): "acm",
+    ("ExportFunctionRole", "ReadCertificates"): "acm",
+    ("ExportFunctionRole", "ExportOnlyCertificatesTaggedForAProfile"): "acm",
+    ("DistributeFunctionRole", "ReadCertificateTags"): "acm",
+    ("FindingsFunctionRole", "ImportOwnFindings"): "securityhub",
+    ("FindingsFunctionRole", "FindOpenFindings"): "securityhub",
+}
+
+
+def role_statements(resources: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {
+        (name, statement["Sid"]): statement
+        for name, resource in of_type(resources, "AWS::IAM::Role").items()
+        for policy in resource["Properties"].get("Policies", [])
+        for statement in policy["PolicyDocument"]["Statement"]
+        if "Sid" in statement
+    }
+
+
+def test_single_mode_names_its_own_region_only(cfn):
+    statements = role_statements(deployed(cfn, BASE))
+    for where, service in OWN_REGION_STATEMENTS.items():
+        statement = statements[where]
+        assert statement["Resource"].startswith(f"arn:aws:{service}:{REGION}:{HUB_ACCOUNT}:"), where
+        assert "aws:RequestedRegion" not in json.dumps(statement.get("Condition", {})), where
+
+
+@pytest.mark.parametrize(
+    ("member_regions", "regions"),
+    [("eu-west-1,ap-southeast-2", [REGION, "eu-west-1", "ap-southeast-2"]), ("", [REGION, ""])],
+    ids=["listed", "none listed"],
+)
+def test_a_hub_reads_its_own_certificates_in_every_listed_region_only(
+    cfn, member_regions: str, regions: list[str]
+):
+    # GIVEN a hub listing its Regions WHEN deployed
+    statements = role_statements(deployed(cfn, {**HUB, "MemberRegions": member_regions}))
+    for where, service in OWN_REGION_STATEMENTS.items():
+        statement = statements[where]
+        # THEN each statement names the hub's own account in any Region...
+        assert statement["Resource"].startswith(f"arn:aws:{service}:*:{HUB_ACCOUNT}:"), where
+        # AND only the hub's Region and the listed ones are requested ("" matches no Region)
+        assert statement["Condition"]["StringEquals"]["aws:RequestedRegion"] == regions, where
+    export = statements[("ExportFunctionRole", "ExportOnlyCertificatesTaggedForAProfile")]
+    assert export["Condition"]["StringLike"] == {"aws:ResourceTag/certrelay:profile": "?*"}

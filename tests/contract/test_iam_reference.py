@@ -231,7 +231,9 @@ def findings(statement: Statement, resolver: Resolver) -> list[str]:
     raw_actions = body["Action"] if isinstance(body["Action"], list) else [body["Action"]]
     problems: list[str] = []
     resources = resolver.values(body.get("Resource", "*")) if statement.identity else []
-    keys = [k for operator in body.get("Condition", {}).values() for k in _condition_keys(operator)]
+    keys = [
+        k for operator in _operators(body.get("Condition", {})) for k in _condition_keys(operator)
+    ]
     for raw in raw_actions:
         actions = expand(raw)
         if not actions:
@@ -248,6 +250,16 @@ def findings(statement: Statement, resolver: Resolver) -> list[str]:
     return problems
 
 
+def _operators(condition: dict[str, Any]) -> list[dict[str, Any]]:
+    """The operators of a Condition block, from both branches of a block-level Fn::If."""
+    if set(condition) == {"Fn::If"}:
+        _, yes, no = condition["Fn::If"]
+        return [op for branch in (yes, no) if isinstance(branch, dict) for op in _operators(branch)]
+    if condition == {"Ref": "AWS::NoValue"}:
+        return []
+    return list(condition.values())
+
+
 def _condition_keys(operator: dict[str, Any]) -> list[str]:
     """The keys of one condition operator, from both branches of an Fn::If (hub mode's
     `aws:PrincipalOrgID` or `aws:PrincipalAccount`)."""
@@ -256,6 +268,8 @@ def _condition_keys(operator: dict[str, Any]) -> list[str]:
         return [
             k for branch in (yes, no) if isinstance(branch, dict) for k in _condition_keys(branch)
         ]
+    if operator == {"Ref": "AWS::NoValue"}:
+        return []
     return list(operator)
 
 

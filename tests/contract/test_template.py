@@ -82,6 +82,18 @@ def single_mode(statements: list[Any]) -> list[dict[str, Any]]:
     return kept
 
 
+def in_mode(node: Any, *, hub: bool) -> Any:
+    """`node` with each `Fn::If` on IsHub decided (AWS::NoValue dropped); others kept."""
+    if isinstance(node, list):
+        return [in_mode(item, hub=hub) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if set(node) == {"Fn::If"} and node["Fn::If"][0] == "IsHub":
+        return in_mode(node["Fn::If"][1 if hub else 2], hub=hub)
+    decided = {key: in_mode(value, hub=hub) for key, value in node.items()}
+    return {k: v for k, v in decided.items() if v != {"Ref": "AWS::NoValue"}}
+
+
 def hub_mode_only(statements: list[Any]) -> list[dict[str, Any]]:
     """The statements only a hub gets."""
     return [s["Fn::If"][1] for s in statements if set(s) == {"Fn::If"}]
@@ -331,9 +343,16 @@ def test_only_certificates_tagged_for_a_profile_can_be_exported(translated):
     ]
     assert len(grants) == 1
     (grant,) = grants
+    single, hub = in_mode(grant, hub=False), in_mode(grant, hub=True)
     assert _actions(grant) == ["acm:ExportCertificate"]
-    assert grant["Resource"] != "*"
-    assert grant["Condition"] == {"StringLike": {"aws:ResourceTag/certrelay:profile": "?*"}}
+    assert single["Resource"] != "*"
+    assert single["Condition"] == {"StringLike": {"aws:ResourceTag/certrelay:profile": "?*"}}
+    # a hub also exports its own account's certificates in its other listed Regions
+    assert hub["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:acm:*:${AWS::AccountId}:certificate/*"
+    }
+    assert hub["Condition"]["StringLike"] == single["Condition"]["StringLike"]
+    assert set(hub["Condition"]["StringEquals"]) == {"aws:RequestedRegion"}
 
 
 def _arns(resource: Any) -> list[str]:
@@ -952,7 +971,7 @@ def _distribute_kms_statements(
             return values[logical_id].split(",")
         return values.get(logical_id) or pseudo.get(logical_id) or f"{logical_id}.{attribute}"
 
-    conditions = {"PartnerKmsKeysGiven": values["PartnerKmsKeyArns"] != ""}
+    conditions = {"PartnerKmsKeysGiven": values["PartnerKmsKeyArns"] != "", "IsHub": False}
     role = translated["Resources"]["DistributeFunctionRole"]["Properties"]
     statements = role["Policies"][0]["PolicyDocument"]["Statement"]
     resolved = resolve(statements, lookup, conditions)
