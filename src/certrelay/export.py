@@ -43,6 +43,7 @@ from certrelay.errors import (
     ServiceThrottled,
 )
 from certrelay.export_guard import ExportGuard
+from certrelay.organization import Organization
 from certrelay.profiles import Profile
 from certrelay.text import iso_z
 
@@ -73,6 +74,7 @@ class ExportSettings:
     secret_prefix: str
     passphrase_kms_key_arn: str | None = None
     export_role_arn: str | None = None  # exempt from the passphrases' Deny (the writer)
+    organization: Organization | None = None  # hub mode: its other accounts' servers may read
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> ExportSettings:
@@ -358,30 +360,66 @@ def _store_passphrase(
             response = secrets_client.put_secret_value(SecretId=name, SecretString=passphrase)
         secrets_client.put_resource_policy(  # on a crashed run's secret too: it may lack one
             SecretId=name,
-            ResourcePolicy=json.dumps(passphrase_policy(profile, settings.export_role_arn)),
+            ResourcePolicy=json.dumps(
+                passphrase_policy(profile, settings.export_role_arn, settings.organization)
+            ),
             BlockPublicPolicy=True,
         )
     return str(response["ARN"]), str(response["VersionId"])
 
 
-def passphrase_policy(profile: str, export_role_arn: str | None) -> dict[str, Any]:
+def passphrase_policy(
+    profile: str, export_role_arn: str | None, organization: Organization | None = None
+) -> dict[str, Any]:
     """The secret's resource policy: nobody reads the passphrase but the hosts whose role is
-    tagged with its profile (and the export role that wrote it), whatever their IAM allows."""
+    tagged with its profile (and the export role that wrote it), whatever their IAM allows.
+
+    A hub also allows the servers of its organisation's other accounts (or its listed member
+    accounts) tagged with the profile: a secret is readable from another account only when
+    its resource policy allows it, and the member's IAM and the key policy allow it too
+    (https://docs.aws.amazon.com/secretsmanager/latest/userguide/auth-and-access_examples_cross.html).
+    `aws:PrincipalOrgID` or `aws:PrincipalAccount` keeps the policy non-public for
+    BlockPublicPolicy.
+    """
     unless: dict[str, Any] = {"StringNotEquals": {f"aws:PrincipalTag/{PROFILE_TAG}": profile}}
     if export_role_arn:
         unless["ArnNotEquals"] = {"aws:PrincipalArn": export_role_arn}
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "OnlyThisProfilesHostsReadThePassphrase",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "secretsmanager:GetSecretValue",
+            "Resource": "*",
+            "Condition": unless,
+        }
+    ]
+    members = _member_servers(profile, organization)
+    if members is not None:
+        statements.append(members)
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def _member_servers(profile: str, organization: Organization | None) -> dict[str, Any] | None:
+    """Hub mode's Allow for the profile's servers in the other accounts; None otherwise."""
+    if organization is None or not organization.is_hub:
+        return None
+    if organization.organization_id:
+        who: dict[str, Any] = {"aws:PrincipalOrgID": organization.organization_id}
+    elif organization.member_accounts:
+        who = {"aws:PrincipalAccount": sorted(organization.member_accounts)}
+    else:
+        return None
     return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "OnlyThisProfilesHostsReadThePassphrase",
-                "Effect": "Deny",
-                "Principal": "*",
-                "Action": "secretsmanager:GetSecretValue",
-                "Resource": "*",
-                "Condition": unless,
-            }
-        ],
+        "Sid": "TheOrganizationsHostsOfThisProfileReadThePassphrase",
+        "Effect": "Allow",
+        "Principal": "*",
+        "Action": "secretsmanager:GetSecretValue",
+        "Resource": "*",
+        "Condition": {
+            "StringEquals": {**who, f"aws:PrincipalTag/{PROFILE_TAG}": profile},
+            "StringNotEquals": {"aws:PrincipalAccount": organization.hub_account},
+        },
     }
 
 

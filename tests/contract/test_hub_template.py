@@ -226,3 +226,156 @@ def test_a_member_role_or_region_refusal_is_reported_never_retried():
         assert catches.index(rule) < len(catches) - 1, f"{name}: before States.ALL"
     retried = json.dumps([s.get("Retry", []) for s in asl["States"].values()])
     assert not any(error in retried for error in refusals)
+
+
+# --- servers in member accounts read the hub's bundles, passphrases and keys ---------------------
+# moto enforces none of these policies: they are checked as AWS documents them.
+# S3: https://docs.aws.amazon.com/AmazonS3/latest/userguide/example-bucket-policies.html
+#   (aws:PrincipalOrgID; s3:ExistingObjectTag/<key>), and a cross-account read needs the bucket
+#   policy and the caller's IAM both to allow it.
+# KMS: https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-modifying-external-accounts.html
+#   and kms:ViaService (conditions-kms.html#conditions-kms-via-service).
+# Secrets Manager's side is each secret's resource policy (tests/unit/test_passphrase_policy.py).
+SERVER_POLICIES = ("CertificateBucketPolicy", "BundleKey", "PassphraseKey")
+SECRETS = "arn:aws:secretsmanager:us-east-1:111111111111:secret:certrelay/export/*"
+
+
+def policy_document(resource: dict[str, Any]) -> dict[str, Any]:
+    properties = resource["Properties"]
+    document: dict[str, Any] = properties.get("KeyPolicy") or properties["PolicyDocument"]
+    return document
+
+
+def cross_account_allows(resources: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Sid -> every Allow of the bucket and key policies whose principal is not the hub's own."""
+    found = {}
+    for name in SERVER_POLICIES:
+        for statement in policy_document(resources[name])["Statement"]:
+            own = {"AWS": f"arn:aws:iam::{HUB_ACCOUNT}:root"}
+            if statement["Effect"] == "Allow" and statement["Principal"] not in (own,):
+                if "Service" in statement["Principal"]:
+                    continue
+                found[statement["Sid"]] = statement
+    return found
+
+
+def test_single_mode_lets_no_other_account_read_bundles_or_decrypt(cfn):
+    # GIVEN the default parameters WHEN the stack is deployed
+    resources = deployed(cfn, BASE)
+    # THEN the bucket and key policies allow only the stack's own account and export role
+    allowed = cross_account_allows(resources)
+    assert set(allowed) == {"ExportStoresPassphrases"}
+    assert allowed["ExportStoresPassphrases"]["Principal"] == {"AWS": "arn:ExportFunctionRole"}
+    for name in SERVER_POLICIES:
+        sids = [s["Sid"] for s in policy_document(resources[name])["Statement"]]
+        assert not [sid for sid in sids if sid.startswith("MemberServers")], name
+
+
+@pytest.mark.parametrize(
+    ("extra", "who"),
+    [
+        ({"OrganizationId": ORG_ID}, {"aws:PrincipalOrgID": ORG_ID}),
+        ({}, {"aws:PrincipalAccount": MEMBERS.split(",")}),
+    ],
+    ids=["organisation", "account list"],
+)
+def test_a_hub_lets_the_organisations_servers_read_their_profiles_bundles_only_via_services(
+    cfn, extra: dict[str, str], who: dict[str, Any]
+):
+    # GIVEN a hub, of an organisation or of listed accounts WHEN it is deployed
+    resources = deployed(cfn, {**HUB, **extra})
+    allowed = cross_account_allows(resources)
+    # THEN beside the export role, exactly three statements admit other accounts
+    assert set(allowed) - {"ExportStoresPassphrases"} == {
+        "MemberServersReadTheirProfilesBundles",
+        "MemberServersDecryptBundlesThroughS3",
+        "MemberServersDecryptPassphrasesThroughSecretsManager",
+    }
+    not_the_hub = {"aws:PrincipalAccount": HUB_ACCOUNT}
+    has_a_profile = {"aws:PrincipalTag/certrelay:profile": "?*"}
+    # AND the bucket admits them to the objects of the profile their role is tagged with
+    bundles = allowed["MemberServersReadTheirProfilesBundles"]
+    assert bundles["Principal"] == "*"
+    assert bundles["Action"] == ["s3:GetObject", "s3:GetObjectVersion"]
+    assert bundles["Resource"] == "arn:CertificateBucket/certificates/*"
+    assert bundles["Condition"] == {
+        "StringEquals": {
+            **who,
+            "s3:ExistingObjectTag/certrelay:profile": "${aws:PrincipalTag/certrelay:profile}",
+        },
+        "StringNotEquals": not_the_hub,
+        "StringLike": has_a_profile,
+    }
+    # AND each key lets them decrypt only through its service, the passphrase key only for
+    # this stack's export secrets (whose own policies name the profile)
+    for sid, service, extra_like in (
+        ("MemberServersDecryptBundlesThroughS3", "s3", {}),
+        (
+            "MemberServersDecryptPassphrasesThroughSecretsManager",
+            "secretsmanager",
+            {"kms:EncryptionContext:SecretARN": SECRETS},
+        ),
+    ):
+        statement = allowed[sid]
+        assert statement["Principal"] == "*", sid
+        assert statement["Action"] == "kms:Decrypt", sid
+        assert statement["Resource"] == "*", sid  # in a key policy: this key
+        assert statement["Condition"] == {
+            "StringEquals": {**who, "kms:ViaService": f"{service}.{REGION}.amazonaws.com"},
+            "StringNotEquals": not_the_hub,
+            "StringLike": {**has_a_profile, **extra_like},
+        }, sid
+
+
+# --- the hub account's own certificates in its other listed Regions ------------------------------
+# Sessions reads them with the functions' own credentials (it assumes nothing in the hub's own
+# account), so the functions' statements on certificates and findings take every listed Region
+# in hub mode: a Region-wildcard ARN narrowed by aws:RequestedRegion.
+OWN_REGION_STATEMENTS = {
+    ("TriageFunctionRole", "ReadCertificates"): "acm",
+    ("NotifyFunctionRole", "ReadDistributedCertificates"): "acm",
+    ("ApprovalFunctionRole", "RecheckApproversOnTheCertificate"): "acm",
+    ("ExportFunctionRole", "ReadCertificates"): "acm",
+    ("ExportFunctionRole", "ExportOnlyCertificatesTaggedForAProfile"): "acm",
+    ("DistributeFunctionRole", "ReadCertificateTags"): "acm",
+    ("FindingsFunctionRole", "ImportOwnFindings"): "securityhub",
+    ("FindingsFunctionRole", "FindOpenFindings"): "securityhub",
+}
+
+
+def role_statements(resources: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {
+        (name, statement["Sid"]): statement
+        for name, resource in of_type(resources, "AWS::IAM::Role").items()
+        for policy in resource["Properties"].get("Policies", [])
+        for statement in policy["PolicyDocument"]["Statement"]
+        if "Sid" in statement
+    }
+
+
+def test_single_mode_names_its_own_region_only(cfn):
+    statements = role_statements(deployed(cfn, BASE))
+    for where, service in OWN_REGION_STATEMENTS.items():
+        statement = statements[where]
+        assert statement["Resource"].startswith(f"arn:aws:{service}:{REGION}:{HUB_ACCOUNT}:"), where
+        assert "aws:RequestedRegion" not in json.dumps(statement.get("Condition", {})), where
+
+
+@pytest.mark.parametrize(
+    ("member_regions", "regions"),
+    [("eu-west-1,ap-southeast-2", [REGION, "eu-west-1", "ap-southeast-2"]), ("", [REGION, ""])],
+    ids=["listed", "none listed"],
+)
+def test_a_hub_reads_its_own_certificates_in_every_listed_region_only(
+    cfn, member_regions: str, regions: list[str]
+):
+    # GIVEN a hub listing its Regions WHEN deployed
+    statements = role_statements(deployed(cfn, {**HUB, "MemberRegions": member_regions}))
+    for where, service in OWN_REGION_STATEMENTS.items():
+        statement = statements[where]
+        # THEN each statement names the hub's own account in any Region...
+        assert statement["Resource"].startswith(f"arn:aws:{service}:*:{HUB_ACCOUNT}:"), where
+        # AND only the hub's Region and the listed ones are requested ("" matches no Region)
+        assert statement["Condition"]["StringEquals"]["aws:RequestedRegion"] == regions, where
+    export = statements[("ExportFunctionRole", "ExportOnlyCertificatesTaggedForAProfile")]
+    assert export["Condition"]["StringLike"] == {"aws:ResourceTag/certrelay:profile": "?*"}

@@ -93,6 +93,10 @@ class Resolver:
             return self.values(arg[1]) + self.values(arg[2])
         if key == "Fn::Join":
             return [arg[0].join(self.values(arg[1]))]
+        if key == "Fn::Split":
+            return [part for value in self.values(arg[1]) for part in value.split(arg[0])]
+        if key == "Fn::Select":
+            return [self.values(arg[1])[int(arg[0])]]
         raise AssertionError(f"the IAM check cannot resolve {key}: teach Resolver.values")
 
     def _ref(self, name: str) -> list[str]:
@@ -236,7 +240,9 @@ def findings(statement: Statement, resolver: Resolver) -> list[str]:
     raw_actions = body["Action"] if isinstance(body["Action"], list) else [body["Action"]]
     problems: list[str] = []
     resources = resolver.values(body.get("Resource", "*")) if statement.identity else []
-    keys = _condition_keys(body.get("Condition", {}))
+    keys = [
+        k for operator in _operators(body.get("Condition", {})) for k in _condition_keys(operator)
+    ]
     for raw in raw_actions:
         actions = expand(raw)
         if not actions:
@@ -253,14 +259,27 @@ def findings(statement: Statement, resolver: Resolver) -> list[str]:
     return problems
 
 
-def _condition_keys(condition: dict[str, Any]) -> list[str]:
-    """The keys a Condition block names; a template's `Fn::If` between two blocks names both."""
+def _operators(condition: dict[str, Any]) -> list[dict[str, Any]]:
+    """The operators of a Condition block, from both branches of a block-level Fn::If."""
     if set(condition) == {"Fn::If"}:
-        _, *branches = condition["Fn::If"]
+        _, yes, no = condition["Fn::If"]
+        return [op for branch in (yes, no) if isinstance(branch, dict) for op in _operators(branch)]
+    if condition == {"Ref": "AWS::NoValue"}:
+        return []
+    return list(condition.values())
+
+
+def _condition_keys(operator: dict[str, Any]) -> list[str]:
+    """The keys of one condition operator, from both branches of an Fn::If (hub mode's
+    `aws:PrincipalOrgID` or `aws:PrincipalAccount`)."""
+    if set(operator) == {"Fn::If"}:
+        _, yes, no = operator["Fn::If"]
         return [
-            k for branch in branches if isinstance(branch, dict) for k in _condition_keys(branch)
+            k for branch in (yes, no) if isinstance(branch, dict) for k in _condition_keys(branch)
         ]
-    return [k for operator in condition.values() for k in operator]
+    if operator == {"Ref": "AWS::NoValue"}:
+        return []
+    return list(operator)
 
 
 def _resource_findings(where: str, owner: str, action: str, resources: list[str]) -> list[str]:

@@ -44,6 +44,11 @@ GIVEN = {
     "HubEventBusArn": HUB_BUS,
     "ExternalId": EXTERNAL_ID,
     "OrganizationId": ORGANISATION,
+    # the hub's output MemberServerParameters (optional: MemberServerInstallPolicy)
+    "HubCertificateBucketName": "certrelay-certificatebucket-1a2b3c",
+    "HubStackName": "certrelay",
+    "HubBundleKeyId": "1234abcd-12ab-34cd-56ef-1234567890ab",
+    "HubPassphraseKeyId": "5678abcd-12ab-34cd-56ef-1234567890ab",
 }
 HUB_ASSUMED = {"ReadRole", "ExportRole", "InstallRole"}
 # Each role's whole grant: a new action is a decision (and a row of docs/organisation.md).
@@ -338,7 +343,8 @@ def test_export_is_limited_to_certificates_tagged_for_a_profile_as_in_the_hub(me
     ]
     hubs = hub_statement(hub, "ExportFunction", "ExportOnlyCertificatesTaggedForAProfile")
 
-    assert export == hubs
+    # the member role acts in its own account and Region: the hub's single-Region form
+    assert export == choose(hubs, {"IsHub": False})
     assert export["Condition"] == {"StringLike": {"aws:ResourceTag/certrelay:profile": "?*"}}
 
 
@@ -583,3 +589,160 @@ def test_the_organisation_page_lists_every_roles_actions(member):
     for name, row in rows.items():
         named = set(re.findall(r"`([a-z0-9-]+:[A-Z]\w+)`", row))
         assert named == GRANTS[name], name
+
+
+# --- servers in this account: what they read in the hub ---------------------------------------
+
+HUB_BUNDLE_KEY = f"arn:aws:kms:us-east-1:{HUB_ACCOUNT}:key/{GIVEN['HubBundleKeyId']}"
+HUB_PASSPHRASE_KEY = f"arn:aws:kms:us-east-1:{HUB_ACCOUNT}:key/{GIVEN['HubPassphraseKeyId']}"
+PROFILE_OF_ROLE = "${aws:PrincipalTag/certrelay:profile}"
+MEMBER_SERVER_POLICY = [
+    {
+        "Sid": "FetchOwnProfilesBundles",
+        "Effect": "Allow",
+        "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+        "Resource": [f"arn:aws:s3:::{GIVEN['HubCertificateBucketName']}/certificates/*"],
+        "Condition": {
+            "StringEquals": {
+                "s3:ExistingObjectTag/certrelay:profile": [PROFILE_OF_ROLE],
+                "aws:ResourceAccount": [HUB_ACCOUNT],
+            }
+        },
+    },
+    {
+        "Sid": "ReadOwnProfilesPassphrases",
+        "Effect": "Allow",
+        "Action": ["secretsmanager:GetSecretValue"],
+        "Resource": [f"arn:aws:secretsmanager:us-east-1:{HUB_ACCOUNT}:secret:certrelay/export/*"],
+        "Condition": {
+            "StringEquals": {"secretsmanager:ResourceTag/certrelay:profile": [PROFILE_OF_ROLE]}
+        },
+    },
+    {
+        "Sid": "DecryptBundlesThroughS3",
+        "Effect": "Allow",
+        "Action": ["kms:Decrypt"],
+        "Resource": [HUB_BUNDLE_KEY],
+        "Condition": {"StringEquals": {"kms:ViaService": ["s3.us-east-1.amazonaws.com"]}},
+    },
+    {
+        "Sid": "DecryptPassphrasesThroughSecretsManager",
+        "Effect": "Allow",
+        "Action": ["kms:Decrypt"],
+        "Resource": [HUB_PASSPHRASE_KEY],
+        "Condition": {
+            "StringEquals": {"kms:ViaService": ["secretsmanager.us-east-1.amazonaws.com"]}
+        },
+    },
+]
+
+
+def resolved(node: Any, resolver: Resolver) -> Any:
+    """`node` with every intrinsic resolved to the list of values it takes."""
+    if isinstance(node, list):
+        return [v for item in node for v in _as_list(resolved(item, resolver))]
+    if isinstance(node, dict):
+        if len(node) == 1 and next(iter(node)).startswith(("Fn::", "Ref")):
+            return resolver.values(node)
+        return {key: resolved(value, resolver) for key, value in node.items()}
+    return node
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_member_servers_read_only_their_profiles_bundles_and_passphrases_in_the_hub(member):
+    """GIVEN the hub's MemberServerParameters WHEN member.yaml's server policy is resolved THEN
+    it is exactly the hub's ServerInstallPolicy pointed at the hub: its bucket (owned by the hub
+    account), its <stack>/export/* secrets in the hub's Region, its two keys through S3 and
+    Secrets Manager only, and only the objects and secrets of the role's own profile tag."""
+    cfn = with_parameters(member, GIVEN)
+    resolver = Resolver(cfn)
+    policy = cfn["Resources"]["MemberServerInstallPolicy"]
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+
+    got = [
+        {
+            k: _as_list(resolved(v, resolver))
+            if k in ("Action", "Resource")
+            else resolved(v, resolver)
+            for k, v in statement.items()
+        }
+        for statement in statements
+    ]
+    for statement in got:
+        for operator in statement["Condition"].values():
+            for key, value in operator.items():
+                operator[key] = _as_list(value)
+
+    assert got == MEMBER_SERVER_POLICY
+    assert policy["Condition"] == "ServesServers"
+
+
+def test_member_server_policy_grants_what_the_hubs_server_policy_grants(member, hub):
+    """The member's server policy has the hub's ServerInstallPolicy's statements, actions and
+    condition keys: the install document needs the same on either side."""
+    hub_statements = hub["Resources"]["ServerInstallPolicy"]["Properties"]["PolicyDocument"]
+    member_statements = member["Resources"]["MemberServerInstallPolicy"]["Properties"]
+    shape = [
+        (
+            s["Sid"],
+            sorted(actions_of(s)),
+            {
+                op: sorted(set(keys) - {"aws:ResourceAccount"})
+                for op, keys in s["Condition"].items()
+            },
+        )
+        for s in hub_statements["Statement"]
+    ]
+    assert shape == [
+        (
+            s["Sid"],
+            sorted(actions_of(s)),
+            {
+                op: sorted(set(keys) - {"aws:ResourceAccount"})
+                for op, keys in s["Condition"].items()
+            },
+        )
+        for s in member_statements["PolicyDocument"]["Statement"]
+    ]
+
+
+def test_without_the_hubs_bucket_no_server_policy_is_created_and_a_partial_set_is_refused(member):
+    condition = member["Conditions"]["ServesServers"]
+    rule = member["Rules"]["HubServerSideComplete"]
+    outputs = member["Outputs"]["MemberServerInstallPolicyArn"]
+
+    assert condition == {"Fn::Not": [{"Fn::Equals": [{"Ref": "HubCertificateBucketName"}, ""]}]}
+    assert rule["RuleCondition"] == condition
+    (assertion,) = rule["Assertions"]
+    named = {item for item in _walk(assertion["Assert"]) if isinstance(item, str)}
+    assert {"HubStackName", "HubBundleKeyId", "HubPassphraseKeyId"} <= named
+    assert outputs["Condition"] == "ServesServers"
+    for name in (
+        "HubCertificateBucketName",
+        "HubStackName",
+        "HubBundleKeyId",
+        "HubPassphraseKeyId",
+    ):
+        assert member["Parameters"][name]["Default"] == ""
+
+
+def test_the_hub_lists_the_server_parameters_a_member_passes(member, hub):
+    output = hub["Outputs"]["MemberServerParameters"]
+    (text,) = [output["Value"]["Fn::Sub"]]
+    passed = dict(pair.split("=", 1) for pair in text.split())
+
+    assert output["Condition"] == "IsHub"
+    assert set(passed) == {n for n in member["Parameters"] if n.startswith("Hub")} - {
+        "HubAccountId",
+        "HubEventBusArn",
+        "HubRoleNamePrefix",
+    }
+    assert passed == {
+        "HubCertificateBucketName": "${CertificateBucket}",
+        "HubStackName": "${AWS::StackName}",
+        "HubBundleKeyId": "${BundleKey}",
+        "HubPassphraseKeyId": "${PassphraseKey}",
+    }

@@ -67,6 +67,38 @@ def test_translated_template_is_clean_with_the_serverless_rules(translated, tmp_
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def single_mode(statements: list[Any]) -> list[dict[str, Any]]:
+    """The statements a single-account stack gets: hub mode's (`Fn::If` on IsHub, admitting the
+    organisation's servers) are left out here and checked in tests/contract/test_hub_template.py."""
+    kept = []
+    for statement in statements:
+        if set(statement) == {"Fn::If"}:
+            condition, _hub, single = statement["Fn::If"]
+            assert condition == "IsHub", statement
+            if single != {"Ref": "AWS::NoValue"}:
+                kept.append(single)
+        else:
+            kept.append(statement)
+    return kept
+
+
+def in_mode(node: Any, *, hub: bool) -> Any:
+    """`node` with each `Fn::If` on IsHub decided (AWS::NoValue dropped); others kept."""
+    if isinstance(node, list):
+        return [in_mode(item, hub=hub) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if set(node) == {"Fn::If"} and node["Fn::If"][0] == "IsHub":
+        return in_mode(node["Fn::If"][1 if hub else 2], hub=hub)
+    decided = {key: in_mode(value, hub=hub) for key, value in node.items()}
+    return {k: v for k, v in decided.items() if v != {"Ref": "AWS::NoValue"}}
+
+
+def hub_mode_only(statements: list[Any]) -> list[dict[str, Any]]:
+    """The statements only a hub gets."""
+    return [s["Fn::If"][1] for s in statements if set(s) == {"Fn::If"}]
+
+
 def policy_statements(translated: dict[str, Any]):
     for logical_id, resource in translated["Resources"].items():
         properties = resource.get("Properties", {})
@@ -311,9 +343,16 @@ def test_only_certificates_tagged_for_a_profile_can_be_exported(translated):
     ]
     assert len(grants) == 1
     (grant,) = grants
+    single, hub = in_mode(grant, hub=False), in_mode(grant, hub=True)
     assert _actions(grant) == ["acm:ExportCertificate"]
-    assert grant["Resource"] != "*"
-    assert grant["Condition"] == {"StringLike": {"aws:ResourceTag/certrelay:profile": "?*"}}
+    assert single["Resource"] != "*"
+    assert single["Condition"] == {"StringLike": {"aws:ResourceTag/certrelay:profile": "?*"}}
+    # a hub also exports its own account's certificates in its other listed Regions
+    assert hub["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:acm:*:${AWS::AccountId}:certificate/*"
+    }
+    assert hub["Condition"]["StringLike"] == single["Condition"]["StringLike"]
+    assert set(hub["Condition"]["StringEquals"]) == {"aws:RequestedRegion"}
 
 
 def _arns(resource: Any) -> list[str]:
@@ -372,7 +411,7 @@ def test_bundle_bucket_is_private_versioned_and_refuses_plain_puts(translated):
     (encryption,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
     assert encryption["BucketKeyEnabled"] is True
     assert encryption["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
-    denials = {s["Sid"]: s for s in policy["Statement"] if s["Effect"] == "Deny"}
+    denials = {s["Sid"]: s for s in single_mode(policy["Statement"]) if s["Effect"] == "Deny"}
     assert denials["TlsOnly"]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     assert denials["KmsEncryptedPutsOnly"]["Condition"] == {
         "StringNotEquals": {"s3:x-amz-server-side-encryption": "aws:kms"}
@@ -578,7 +617,14 @@ def test_no_key_policy_lets_anyone_or_the_whole_account_use_a_key_unconditionall
     root's unconditioned statement administers the key but cannot decrypt with it."""
     for name, key in _keys(translated).items():
         statements = key["Properties"]["KeyPolicy"]["Statement"]
-        for statement in statements:
+        for statement in hub_mode_only(statements):  # '*' only for the organisation, via S3/SM
+            where = f"{name}/{statement['Sid']}"
+            assert statement["Principal"] == "*", where
+            assert _actions(statement) == ["kms:Decrypt"], where
+            organisation, accounts = statement["Condition"]["StringEquals"]["Fn::If"][1:]
+            assert set(organisation) == {"aws:PrincipalOrgID", "kms:ViaService"}, where
+            assert set(accounts) == {"aws:PrincipalAccount", "kms:ViaService"}, where
+        for statement in single_mode(statements):
             assert statement["Effect"] == "Allow", name
             principals = _principals(statement)
             assert "*" not in principals, f"{name}/{statement['Sid']}: '*' principal"
@@ -596,7 +642,7 @@ def test_no_key_policy_lets_anyone_or_the_whole_account_use_a_key_unconditionall
 
 def _key_policy_grants(translated, key: str, action: str) -> list[dict[str, Any]]:
     statements = translated["Resources"][key]["Properties"]["KeyPolicy"]["Statement"]
-    return [s for s in statements if action in _actions(s)]
+    return [s for s in single_mode(statements) if action in _actions(s)]
 
 
 def test_state_machine_is_encrypted_with_its_own_key_and_its_policy_names_the_readers(translated):
@@ -710,7 +756,7 @@ def test_bundle_bucket_outlives_the_stack_and_takes_puts_under_its_key_only(tran
     """S3-03: a put naming another key (or none) is denied; the export names the bundle key."""
     bucket = translated["Resources"]["CertificateBucket"]
     policy = translated["Resources"]["CertificateBucketPolicy"]["Properties"]["PolicyDocument"]
-    denials = {s["Sid"]: s for s in policy["Statement"] if s["Effect"] == "Deny"}
+    denials = {s["Sid"]: s for s in single_mode(policy["Statement"]) if s["Effect"] == "Deny"}
     export = (ROOT / "src" / "certrelay" / "export.py").read_text(encoding="utf-8")
 
     assert bucket["DeletionPolicy"] == "Retain"
@@ -925,7 +971,7 @@ def _distribute_kms_statements(
             return values[logical_id].split(",")
         return values.get(logical_id) or pseudo.get(logical_id) or f"{logical_id}.{attribute}"
 
-    conditions = {"PartnerKmsKeysGiven": values["PartnerKmsKeyArns"] != ""}
+    conditions = {"PartnerKmsKeysGiven": values["PartnerKmsKeyArns"] != "", "IsHub": False}
     role = translated["Resources"]["DistributeFunctionRole"]["Properties"]
     statements = role["Policies"][0]["PolicyDocument"]["Statement"]
     resolved = resolve(statements, lookup, conditions)

@@ -513,6 +513,36 @@ def test_only_the_profiles_hosts_and_the_export_role_may_read_a_new_passphrase(a
     }
 
 
+def test_a_hubs_passphrase_also_admits_the_organisations_hosts_of_its_profile(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the export function of a hub of organisation o-exampleorgid1 (template env)
+    for name, value in {
+        "ORGANIZATION_MODE": "hub",
+        "ORGANIZATION_ID": "o-exampleorgid1",
+        "MEMBER_EXTERNAL_ID": "external-id-0123456789",
+        "STACK_ACCOUNT_ID": ACCOUNT,
+        "AWS_REGION": REGION,
+    }.items():
+        monkeypatch.setenv(name, value)
+    app._dependencies.cache_clear()
+    # WHEN it stores a passphrase of profile "web"
+    result = export(aws.arn)
+    # THEN the profile's Deny stays, and the organisation's other accounts' hosts tagged "web"
+    # are allowed (a secret is readable across accounts only when its policy says so)
+    deny, allow = passphrase_policy_of(aws, result["secret_arn"])["Statement"]
+    assert deny["Effect"] == "Deny"
+    assert allow["Effect"] == "Allow"
+    assert allow["Action"] == "secretsmanager:GetSecretValue"
+    assert allow["Condition"] == {
+        "StringEquals": {
+            "aws:PrincipalOrgID": "o-exampleorgid1",
+            "aws:PrincipalTag/certrelay:profile": "web",
+        },
+        "StringNotEquals": {"aws:PrincipalAccount": ACCOUNT},
+    }
+
+
 def test_a_passphrase_left_by_a_crashed_run_gets_the_deny_too(aws: Aws) -> None:
     # GIVEN a secret a crashed run created before it could attach its policy
     name = f"{PREFIX}{bundle_path(aws)}"

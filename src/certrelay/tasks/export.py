@@ -38,11 +38,15 @@ class Exporter:
     def from_env(cls, environ: Mapping[str, str]) -> Exporter:
         settings = ExportSettings.from_env(environ)
         caller = boto3.client("sts").get_caller_identity()["Arn"]  # the export role, for the Deny
-        settings = dataclasses.replace(settings, export_role_arn=role_arn(caller))
+        sessions = sessions_from_env(environ)
+        organization = sessions.organization if sessions is not None else None
+        settings = dataclasses.replace(
+            settings, export_role_arn=role_arn(caller), organization=organization
+        )
         profiles = load_profiles_file(environ.get("PROFILES_FILE"))
         guard = ExportGuard.from_env(environ, boto3.client("dynamodb"))
         acm, s3, secretsmanager = (boto3.client(n) for n in ("acm", "s3", "secretsmanager"))
-        return cls(settings, profiles, acm, s3, secretsmanager, guard, sessions_from_env(environ))
+        return cls(settings, profiles, acm, s3, secretsmanager, guard, sessions)
 
     def acm_for(self, event: Mapping[str, Any]) -> Any:
         """ACM where the payload's certificate is: this function's client at home, else the
