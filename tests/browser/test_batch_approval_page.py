@@ -15,6 +15,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
+from certrelay.local import human
 from certrelay.local.engine import LocalEngine
 from certrelay.local.fleet.seed import load_fleet
 from tests.browser.test_approval_page import _first_link, browser
@@ -35,6 +36,7 @@ def test_approver_decides_two_of_three_renewals_on_the_batch_page(browser, tmp_p
             _, started = engine.put_event(engine.certificate_event(event, name))
             ((execution_name, arn),) = started
             engine.wait_for_state(arn, "Request Approval")
+            human.links_when_sent(engine, arn)  # its pending item is recorded by then
             runs[name] = (execution_name, arn)
         link = _first_link(engine, runs["alpha"][1])
 

@@ -51,6 +51,7 @@ def test_one_batch_post_approves_two_waiting_executions_and_both_continue(tmp_pa
             _, started = engine.put_event(engine.certificate_event(event, name))
             ((execution_name, arn),) = started
             engine.wait_for_state(arn, "Request Approval")
+            human.links_when_sent(engine, arn)  # its pending item is recorded by then
             runs.append((execution_name, arn))
         link = human.approval_links(engine, runs[0][1])[0]
         # WHEN the approver opens the batch page from one link and approves both in one POST

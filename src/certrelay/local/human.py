@@ -103,6 +103,19 @@ def approval_links(engine: LocalEngine, execution_arn: str) -> list[str]:
     ]
 
 
+def links_when_sent(engine: LocalEngine, execution_arn: str, *, seconds: float = 10.0) -> list[str]:
+    """The execution's approval links once its approval email is out (its Request Approval has
+    recorded every pending item by then), woken by the execution's progress; an
+    AssertionError at the deadline. Entering Request Approval is not enough: its function may
+    not have run yet."""
+    deadline = time.monotonic() + seconds
+    engine.await_progress(lambda: bool(approval_links(engine, execution_arn)), deadline=deadline)
+    links = approval_links(engine, execution_arn)
+    if not links:
+        raise AssertionError(f"no approval email within {seconds:.0f} s")
+    return links
+
+
 def send_and_decide(
     engine: LocalEngine,
     event: dict[str, Any],
