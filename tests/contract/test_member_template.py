@@ -746,3 +746,33 @@ def test_the_hub_lists_the_server_parameters_a_member_passes(member, hub):
         "HubBundleKeyId": "${BundleKey}",
         "HubPassphraseKeyId": "${PassphraseKey}",
     }
+
+
+@pytest.mark.parametrize("topic_given", [True, False])
+def test_a_refused_forward_waits_in_the_members_queue_and_its_alarm_says_so(
+    member: dict[str, Any], topic_given: bool
+) -> None:
+    """GIVEN member.yaml WHEN the hub's bus does not take a forwarded event (a bus policy
+    refusing the account) THEN it waits in ForwardDeadLetterQueue, whose depth alarm notifies
+    AlarmTopicArn when given and still exists, without action, when not."""
+    (alarm,) = resources_of(member, "AWS::CloudWatch::Alarm").values()
+    properties = choose(alarm["Properties"], {"AlarmTopicGiven": topic_given})
+    assert (properties["Namespace"], properties["MetricName"]) == (
+        "AWS/SQS",
+        "ApproximateNumberOfMessagesVisible",
+    )
+    assert properties["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": ["ForwardDeadLetterQueue", "QueueName"]}}
+    ]
+    assert (properties["Threshold"], properties["ComparisonOperator"]) == (
+        0,
+        "GreaterThanThreshold",
+    )
+    expected = [{"Ref": "AlarmTopicArn"}] if topic_given else None
+    assert properties.get("AlarmActions") == expected
+    assert properties.get("OKActions") == expected
+    for rule in resources_of(member, "AWS::Events::Rule").values():
+        for target in rule["Properties"]["Targets"]:
+            assert target["DeadLetterConfig"]["Arn"] == {
+                "Fn::GetAtt": ["ForwardDeadLetterQueue", "Arn"]
+            }
