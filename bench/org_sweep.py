@@ -30,17 +30,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from sweep import HeldStarts, import_into  # bench/sweep.py: the one-account sweep bench
 
 from certrelay.local.engine import LocalEngine
 from certrelay.local.moto_fixes import roles_must_exist
 from certrelay.local.org import MEMBER_ACCOUNTS, LocalOrganization
 
 REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2", "eu-central-1", "ap-northeast-1")
-SPREAD_DAYS = 400
 SCHEDULE = "OrgSweepStateMachineDaily"
 EXTERNAL_ID = "bench-org-sweep-external-id"
 
@@ -55,50 +51,10 @@ def import_certificates(pairs: list[tuple[str, str]], count: int, now: dt.dateti
     """Import `count` self-signed certificates into each pair's ACM; seconds taken."""
     from moto.acm.models import acm_backends
 
-    started = time.perf_counter()
-    key = ec.generate_private_key(ec.SECP256R1())
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    for account, region in pairs:
-        backend = acm_backends[account][region]
-        for index in range(count):
-            name = x509.Name(
-                [x509.NameAttribute(NameOID.COMMON_NAME, f"h{index}.{account}.{region}.example")]
-            )
-            certificate = (
-                x509.CertificateBuilder()
-                .subject_name(name)
-                .issuer_name(name)
-                .public_key(key.public_key())
-                .serial_number(x509.random_serial_number())
-                .not_valid_before(now - dt.timedelta(days=1))
-                .not_valid_after(now + dt.timedelta(days=index % SPREAD_DAYS, hours=12))
-                .sign(key, hashes.SHA256())
-            )
-            pem = certificate.public_bytes(serialization.Encoding.PEM)
-            backend.import_certificate(pem, key_pem, chain=None, arn=None, tags=[])
-    return time.perf_counter() - started
+    def named(account: str, region: str) -> Callable[[int], str]:
+        return lambda index: f"h{index}.{account}.{region}.example"
 
-
-class HeldStarts:
-    """Stands in for the engine's Step Functions client during the sweep: keeps the starts."""
-
-    def __init__(self, client: Any) -> None:
-        self.client = client
-        self.held: list[dict[str, Any]] = []
-
-    def start_execution(self, **request: Any) -> dict[str, Any]:
-        self.held.append(request)
-        name = request["name"]
-        return {
-            "executionArn": f"{request['stateMachineArn']}:{name}".replace(
-                ":stateMachine:", ":execution:"
-            )
-        }
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.client, name)
+    return import_into([(acm_backends[a][r], named(a, r)) for a, r in pairs], count, now)
 
 
 def timed_sweep_pair(engine: LocalEngine) -> list[float]:

@@ -19,6 +19,7 @@ import datetime as dt
 import json
 import sys
 import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from cryptography import x509
@@ -37,29 +38,37 @@ def import_certificates(engine: LocalEngine, count: int) -> float:
     """Import `count` self-signed certificates straight into the embedded ACM; seconds taken."""
     from moto.acm.models import acm_backends
 
-    started = time.perf_counter()
     backend = acm_backends[engine.fleet.account][engine.fleet.region]
+    return import_into([(backend, lambda index: f"host-{index}.bench.example")], count, engine.now)
+
+
+def import_into(
+    backends: Iterable[tuple[Any, Callable[[int], str]]], count: int, now: dt.datetime
+) -> float:
+    """Import `count` self-signed certificates into each moto ACM backend, each named by its
+    function of the index (one EC P-256 key, NotAfter spread over SPREAD_DAYS); seconds taken."""
+    started = time.perf_counter()
     key = ec.generate_private_key(ec.SECP256R1())
     key_pem = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    for index in range(count):
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"host-{index}.bench.example")])
-        not_after = engine.now + dt.timedelta(days=index % SPREAD_DAYS, hours=12)
-        certificate = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(engine.now - dt.timedelta(days=1))
-            .not_valid_after(not_after)
-            .sign(key, hashes.SHA256())
-        )
-        pem = certificate.public_bytes(serialization.Encoding.PEM)
-        backend.import_certificate(pem, key_pem, chain=None, arn=None, tags=[])
+    for backend, name_of in backends:
+        for index in range(count):
+            name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name_of(index))])
+            certificate = (
+                x509.CertificateBuilder()
+                .subject_name(name)
+                .issuer_name(name)
+                .public_key(key.public_key())
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(now - dt.timedelta(days=1))
+                .not_valid_after(now + dt.timedelta(days=index % SPREAD_DAYS, hours=12))
+                .sign(key, hashes.SHA256())
+            )
+            pem = certificate.public_bytes(serialization.Encoding.PEM)
+            backend.import_certificate(pem, key_pem, chain=None, arn=None, tags=[])
     return time.perf_counter() - started
 
 
