@@ -16,6 +16,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from certrelay.announcements import CertificateFacts
 from certrelay.errors import TargetNotInProfile
 from certrelay.profiles import MAX_TARGETS
 
@@ -37,17 +38,9 @@ class _Result(_Closed):
     model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
-class CertificateView(_Result):
-    """ACM's facts about the certificate, as triage read them (None: ACM has no such cert)."""
-
-    arn: str
-    domain: str | None
-    type: str | None
-    status: str | None
-    serial: str | None
-    not_after: str | None
-    days_to_expiry: int | None
-    in_use: bool | None
+# ACM's facts about the certificate, as triage read them (None: ACM has no such certificate):
+# the same closed model certrelay's events out carry.
+CertificateView = CertificateFacts
 
 
 class TargetRef(_Closed):

@@ -6,14 +6,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache, partial
+from functools import partial
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger
 
 from certrelay import org_sweep
-from certrelay.accounts import Sessions
+from certrelay.accounts import Sessions, kept_client
 from certrelay.errors import ConfigurationError
 from certrelay.metrics import count
 from certrelay.organization import Organization
@@ -46,13 +45,8 @@ class Deployment:
             Sessions(organization),  # caches each role's credentials until shortly before expiry
             expiry_thresholds(environ),
             environ.get("OPS_TOPIC_ARN", ""),
-            partial(_client, region=region),
+            partial(kept_client, region=region),
         )
-
-
-@cache
-def _client(service: str, region: str) -> Any:
-    return boto3.client(service, region_name=region)  # type: ignore[call-overload]
 
 
 @dataclass(frozen=True)
