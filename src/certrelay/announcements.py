@@ -18,27 +18,14 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from certrelay.certificate_facts import CertificateFacts
+
 if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient
 
 SOURCE = "certrelay"
 SCHEMA_VERSION = "1"
 DETAIL_TYPE_PREFIX = "certrelay."
-
-
-class CertificateFacts(BaseModel):
-    """The certificate as triage read it from ACM (no key material)."""
-
-    model_config = ConfigDict(extra="forbid", defer_build=True)
-
-    arn: str
-    domain: str | None
-    type: str | None
-    status: str | None
-    serial: str | None
-    not_after: str | None
-    days_to_expiry: int | None
-    in_use: bool | None
 
 
 class _Announcement(BaseModel):

@@ -16,7 +16,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from certrelay.announcements import CertificateFacts
+from certrelay.certificate_facts import CertificateFacts
 from certrelay.errors import TargetNotInProfile
 from certrelay.profiles import MAX_TARGETS
 
