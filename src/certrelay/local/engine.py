@@ -143,6 +143,7 @@ class LocalEngine:
     def _start(self) -> None:
         # moto logs every failed state at ERROR with a full object dump; the history has it.
         logging.getLogger("moto").setLevel(logging.CRITICAL)
+        self._exits.enter_context(moto_fixes.models_loaded_once())
         template = translate(self.template_path, self.parameters, self.fleet.region)
         if self.organization is None:
             self._exits.enter_context(

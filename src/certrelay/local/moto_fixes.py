@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 from unittest import mock
 
+from botocore.loaders import Loader
 from moto.acm.responses import AWSCertificateManagerResponse
 from moto.core.models import botocore_stubber
 from moto.core.responses import EmptyResult
@@ -519,6 +520,41 @@ def interpreter_reuses_its_work() -> Iterator[None]:
         for module in (json_path, result_path):
             parse = functools.lru_cache(maxsize=4096)(module.parse)
             patches.enter_context(mock.patch.object(module, "parse", parse))
+        yield
+
+
+@contextlib.contextmanager
+def models_loaded_once() -> Iterator[None]:
+    """Every botocore loader in the process shares what it read from botocore's data folders.
+
+    A loader caches the service list and the JSON models it reads for itself only, and the
+    engine's process makes many: moto creates one per service model it needs, one per boto3
+    session (a handler's, moto's region lookups for each new backend) and each loader scans the
+    400-odd service folders once, then parses the same large JSON models again (0.5-1 s in
+    all of a demo's start-up). Here a listing or a file read with the same search path is done
+    once per process. The data is read-only to botocore and moto (a model's extras are merged
+    into it again, which changes nothing the second time).
+    """
+    listed, loaded = Loader.list_available_services, Loader.load_data_with_path
+    shared: dict[tuple[str, tuple[str, ...], str], Any] = {}
+    lock = threading.Lock()
+
+    def once(kind: str, original: Callable[..., Any]) -> Callable[..., Any]:
+        def read(loader: Loader, name: str) -> Any:
+            key = (kind, tuple(loader.search_paths), name)
+            with lock:
+                if key in shared:
+                    return shared[key]
+            value = original(loader, name)  # outside the lock: a rare race reads twice
+            with lock:
+                return shared.setdefault(key, value)
+
+        return read
+
+    with (
+        mock.patch.object(Loader, "list_available_services", once("list", listed)),
+        mock.patch.object(Loader, "load_data_with_path", once("load", loaded)),
+    ):
         yield
 
 
