@@ -536,16 +536,16 @@ def models_loaded_once() -> Iterator[None]:
     into it again, which changes nothing the second time).
     """
     listed, loaded = Loader.list_available_services, Loader.load_data_with_path
-    shared: dict[tuple[str, tuple[str, ...], str], Any] = {}
+    shared: dict[tuple[Any, ...], Any] = {}
     lock = threading.Lock()
 
     def once(kind: str, original: Callable[..., Any]) -> Callable[..., Any]:
-        def read(loader: Loader, name: str) -> Any:
-            key = (kind, tuple(loader.search_paths), name)
+        def read(loader: Loader, *args: str, **kwargs: str) -> Any:
+            key = (kind, tuple(loader.search_paths), *args, *sorted(kwargs.items()))
             with lock:
                 if key in shared:
                     return shared[key]
-            value = original(loader, name)  # outside the lock: a rare race reads twice
+            value = original(loader, *args, **kwargs)  # outside the lock: a race reads twice
             with lock:
                 return shared.setdefault(key, value)
 
