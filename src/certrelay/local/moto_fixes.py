@@ -29,10 +29,11 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, cast
 from unittest import mock
 
-from botocore.loaders import Loader
+from botocore.loaders import JSONFileLoader, Loader
 from moto.acm.responses import AWSCertificateManagerResponse
 from moto.core.models import botocore_stubber
 from moto.core.responses import EmptyResult
@@ -534,8 +535,13 @@ def models_loaded_once() -> Iterator[None]:
     all of a demo's start-up). Here a listing or a file read with the same search path is done
     once per process. The data is read-only to botocore and moto (a model's extras are merged
     into it again, which changes nothing the second time).
+
+    And each JSON file read is kept on disk as a pickle (certrelay.local.cache, keyed by the
+    file's bytes and name): the next process loads the same ordered dictionaries 3-4 times
+    faster than json parses them (0.3-0.45 s of every start-up went to parsing models).
     """
     listed, loaded = Loader.list_available_services, Loader.load_data_with_path
+    parse = JSONFileLoader._load_file  # type: ignore[attr-defined]
     shared: dict[tuple[Any, ...], Any] = {}
     lock = threading.Lock()
 
@@ -551,9 +557,23 @@ def models_loaded_once() -> Iterator[None]:
 
         return read
 
+    def load_file(files: JSONFileLoader, full_path: str, open_method: Any) -> Any:
+        try:
+            raw = Path(full_path).read_bytes()
+        except OSError:  # missing (botocore tries each extension), or not a file
+            return None
+        digest = cache.key("botocore-json", os.path.basename(full_path), raw)
+        data = cache.load("botocore-json", digest)
+        if data is None:
+            data = parse(files, full_path, open_method)
+            if data is not None:
+                cache.store("botocore-json", digest, data)
+        return data
+
     with (
         mock.patch.object(Loader, "list_available_services", once("list", listed)),
         mock.patch.object(Loader, "load_data_with_path", once("load", loaded)),
+        mock.patch.object(JSONFileLoader, "_load_file", load_file),
     ):
         yield
 
