@@ -524,6 +524,81 @@ def interpreter_reuses_its_work() -> Iterator[None]:
         yield
 
 
+class _SharedModels:
+    """What models_loaded_once puts in place of three botocore loader methods."""
+
+    def __init__(self, load_data_with_path: Any, load_file: Any) -> None:
+        self._load_data_with_path, self._load_file = load_data_with_path, load_file
+        self._lock = threading.Lock()
+        self._walked: dict[str, dict[str, set[str]]] = {}
+        self._loaded: dict[tuple[Any, ...], Any] = {}
+
+    def list_available_services(self, loader: Loader, type_name: str) -> list[str]:
+        services: set[str] = set()
+        for folder in loader.search_paths:
+            if os.path.isdir(folder):
+                services |= self._services_in(folder).get(type_name, set())
+        return sorted(services)
+
+    def _services_in(self, folder: str) -> dict[str, set[str]]:
+        """One data folder's services by model type, walked once for every type (botocore
+        walks every search path again for each type: service-2, endpoint-rule-set-1, …)."""
+        with self._lock:
+            if folder in self._walked:
+                return self._walked[folder]
+        found = _services_by_model_type(folder)  # outside the lock: a race walks twice
+        with self._lock:
+            return self._walked.setdefault(folder, found)
+
+    def load_data_with_path(self, loader: Loader, name: str) -> Any:
+        key = (tuple(loader.search_paths), name)
+        with self._lock:
+            if key in self._loaded:
+                return self._loaded[key]
+        value = self._load_data_with_path(loader, name)  # outside the lock: as above
+        with self._lock:
+            return self._loaded.setdefault(key, value)
+
+    def load_file(self, files: JSONFileLoader, full_path: str, open_method: Any) -> Any:
+        try:
+            raw = Path(full_path).read_bytes()
+        except OSError:  # missing (botocore tries each extension), or not a file
+            return None
+        digest = cache.key("botocore-json", os.path.basename(full_path), raw)
+        data = cache.load("botocore-json", digest)
+        if data is None:
+            data = self._load_file(files, full_path, open_method)
+            if data is not None:
+                cache.store("botocore-json", digest, data)
+        return data
+
+
+def _services_by_model_type(folder: str) -> dict[str, set[str]]:
+    """{model type: services having it} in one botocore data folder (<service>/<version>/
+    <type>.json[.gz]), as botocore's Loader.list_available_services finds them type by type."""
+    found: dict[str, set[str]] = {}
+    with os.scandir(folder) as services:
+        for service in services:
+            if not service.is_dir():
+                continue
+            with contextlib.suppress(OSError), os.scandir(service.path) as versions:
+                for version in versions:
+                    with contextlib.suppress(OSError), os.scandir(version.path) as files:
+                        for file in files:
+                            kind = _model_type(file.name)
+                            if kind and file.is_file():
+                                found.setdefault(kind, set()).add(service.name)
+    return found
+
+
+def _model_type(file_name: str) -> str | None:
+    """ "service-2" for service-2.json or service-2.json.gz: the files botocore's loader reads."""
+    for extension in (".json", ".json.gz"):
+        if file_name.endswith(extension):
+            return file_name.removesuffix(extension)
+    return None
+
+
 @contextlib.contextmanager
 def models_loaded_once() -> Iterator[None]:
     """Every botocore loader in the process shares what it read from botocore's data folders.
@@ -540,42 +615,24 @@ def models_loaded_once() -> Iterator[None]:
     file's bytes and name): the next process loads the same ordered dictionaries 3-4 times
     faster than json parses them (0.3-0.45 s of every start-up went to parsing models).
     """
-    listed, loaded = Loader.list_available_services, Loader.load_data_with_path
-    parse = JSONFileLoader._load_file  # type: ignore[attr-defined]
-    shared: dict[tuple[Any, ...], Any] = {}
-    lock = threading.Lock()
-
-    def once(kind: str, original: Callable[..., Any]) -> Callable[..., Any]:
-        def read(loader: Loader, *args: str, **kwargs: str) -> Any:
-            key = (kind, tuple(loader.search_paths), *args, *sorted(kwargs.items()))
-            with lock:
-                if key in shared:
-                    return shared[key]
-            value = original(loader, *args, **kwargs)  # outside the lock: a race reads twice
-            with lock:
-                return shared.setdefault(key, value)
-
-        return read
-
-    def load_file(files: JSONFileLoader, full_path: str, open_method: Any) -> Any:
-        try:
-            raw = Path(full_path).read_bytes()
-        except OSError:  # missing (botocore tries each extension), or not a file
-            return None
-        digest = cache.key("botocore-json", os.path.basename(full_path), raw)
-        data = cache.load("botocore-json", digest)
-        if data is None:
-            data = parse(files, full_path, open_method)
-            if data is not None:
-                cache.store("botocore-json", digest, data)
-        return data
-
-    with (
-        mock.patch.object(Loader, "list_available_services", once("list", listed)),
-        mock.patch.object(Loader, "load_data_with_path", once("load", loaded)),
-        mock.patch.object(JSONFileLoader, "_load_file", load_file),
+    shared = _SharedModels(Loader.load_data_with_path, JSONFileLoader._load_file)  # type: ignore[attr-defined]
+    with (  # functions, not bound methods: each is called as the loader's own method
+        mock.patch.object(
+            Loader, "list_available_services", _method(shared.list_available_services)
+        ),
+        mock.patch.object(Loader, "load_data_with_path", _method(shared.load_data_with_path)),
+        mock.patch.object(JSONFileLoader, "_load_file", _method(shared.load_file)),
     ):
         yield
+
+
+def _method(function: Callable[..., Any]) -> Callable[..., Any]:
+    """`function` as a plain function, which a class binds to its instance like a method."""
+
+    def method(*args: Any, **kwargs: Any) -> Any:
+        return function(*args, **kwargs)
+
+    return method
 
 
 @contextlib.contextmanager
