@@ -183,3 +183,39 @@ def test_a_corrupt_kept_model_is_read_from_its_file(tmp_path: Path, cache_dir: P
         entry.write_bytes(b"\x80\x05garbage")
 
     assert read_model(models) == {"b": 1}
+
+
+def test_one_walk_lists_the_services_botocore_lists_for_every_model_type(tmp_path: Path) -> None:
+    import gzip
+
+    from botocore.loaders import Loader
+
+    models = tmp_path / "models"
+    for path in (
+        "alpha/2020-01-01/service-2.json",
+        "alpha/2021-01-01/paginators-1.json",
+        "beta/2020-01-01/service-2.json",
+        "beta/2020-01-01/waiters-2.json.gz",  # compressed, as botocore ships its models
+        "gamma/2020-01-01/service-2.json/not-a-model",  # a folder named like a model is not one
+    ):
+        (models / path).parent.mkdir(parents=True, exist_ok=True)
+        (models / path).write_bytes(gzip.compress(b"{}") if path.endswith(".gz") else b"{}")
+    (models / "README").write_text("not a service")
+    (models / "delta").mkdir()
+    ours = {"alpha", "beta", "gamma", "delta"}
+    kinds = ("service-2", "paginators-1", "waiters-2", "endpoint-rule-set-1")
+
+    def listings() -> dict[str, list[str]]:
+        loader = Loader(extra_search_paths=[str(models)])
+        loader._cache = {}  # as a new process's (tests/conftest.py shares loaders' caches)
+        return {
+            kind: [s for s in loader.list_available_services(kind) if s in ours] for kind in kinds
+        }
+
+    botocore_says = listings()
+    with moto_fixes.models_loaded_once():
+        walked = listings()
+
+    assert walked == botocore_says
+    assert walked["service-2"] == ["alpha", "beta"]
+    assert walked["waiters-2"] == ["beta"]
