@@ -1,6 +1,6 @@
 """Issue 14's five figures, each measured in one run against a floor measured in the same run.
 
-python bench/run.py [--repeat N] [--repeat-cli N] [--make-test] [--json]
+python bench/run.py [--repeat N] [--repeat-cli N] [--make-test] [--json] [--cli-only]
 """
 
 from __future__ import annotations
@@ -442,12 +442,22 @@ def main() -> int:
     parser.add_argument("--repeat-cli", type=int, default=3, help="figure 1-2 rounds (default 3)")
     parser.add_argument("--make-test", action="store_true", help="also time the tests (minutes)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--cli-only", action="store_true", help="figures 1 and 2 only (the demo and local run)"
+    )
     args = parser.parse_args()
     report: dict[str, Any] = {"python": sys.version.split()[0], "repeat": args.repeat}
     try:
         report["cli"] = measure_cli(args.repeat_cli)
     except RuntimeError as error:
         report["cli"] = {"error": str(error)}
+    if args.cli_only:
+        report["figures"] = _ratio_rows(report["cli"])
+        if args.json:
+            print(json.dumps(report, indent=2))
+        else:
+            show_figures(report)
+        return 1 if any("error" in row for row in report["figures"]) else 0
     try:
         report["cold_start"] = measure_cold_starts(args.repeat)
     except RuntimeError as error:

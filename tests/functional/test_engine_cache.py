@@ -134,3 +134,88 @@ def test_a_corrupt_parsed_definition_is_parsed_again(cache_dir: Path) -> None:
         entry.write_bytes(b"\x80\x05garbage")
 
     assert parse_in_a_fresh_process_like_engine(definition("Done")) is not None
+
+
+def read_model(folder: Path) -> object:
+    """`folder`'s model, read as a new engine process reads every one: a new loader with
+    nothing cached (not even the test session's shared cache, tests/conftest.py)."""
+    from botocore.loaders import Loader
+
+    with moto_fixes.models_loaded_once():
+        loader = Loader(extra_search_paths=[str(folder)])
+        loader._cache = {}
+        return loader.load_data("toy/2026-01-01/service-2")
+
+
+def test_a_botocore_model_is_kept_and_an_edited_one_read_again(
+    tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from botocore.loaders import JSONFileLoader
+
+    models = tmp_path / "models"
+    model = models / "toy" / "2026-01-01" / "service-2.json"
+    model.parent.mkdir(parents=True)
+    model.write_text(json.dumps({"metadata": {"serviceId": "Toy"}, "b": 1, "a": 2}))
+    first = read_model(models)
+    assert len(list(cache_dir.glob("botocore-json-*.pickle"))) == 1
+
+    def refuse(*args: object) -> None:
+        raise AssertionError("parsed again: the kept model was not used")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(JSONFileLoader, "_load_file", refuse)
+        kept = read_model(models)
+    model.write_text(json.dumps({"metadata": {"serviceId": "Toy"}, "b": 3}))
+    edited = read_model(models)
+
+    assert kept == first == {"metadata": {"serviceId": "Toy"}, "b": 1, "a": 2}
+    assert list(kept) == ["metadata", "b", "a"]  # botocore's order, as json read it
+    assert edited == {"metadata": {"serviceId": "Toy"}, "b": 3}
+
+
+def test_a_corrupt_kept_model_is_read_from_its_file(tmp_path: Path, cache_dir: Path) -> None:
+    models = tmp_path / "models"
+    model = models / "toy" / "2026-01-01" / "service-2.json"
+    model.parent.mkdir(parents=True)
+    model.write_text(json.dumps({"b": 1}))
+    read_model(models)
+    for entry in cache_dir.glob("botocore-json-*.pickle"):
+        entry.write_bytes(b"\x80\x05garbage")
+
+    assert read_model(models) == {"b": 1}
+
+
+def test_one_walk_lists_the_services_botocore_lists_for_every_model_type(tmp_path: Path) -> None:
+    import gzip
+
+    from botocore.loaders import Loader
+
+    models = tmp_path / "models"
+    for path in (
+        "alpha/2020-01-01/service-2.json",
+        "alpha/2021-01-01/paginators-1.json",
+        "beta/2020-01-01/service-2.json",
+        "beta/2020-01-01/waiters-2.json.gz",  # compressed, as botocore ships its models
+        "gamma/2020-01-01/service-2.json/not-a-model",  # a folder named like a model is not one
+    ):
+        (models / path).parent.mkdir(parents=True, exist_ok=True)
+        (models / path).write_bytes(gzip.compress(b"{}") if path.endswith(".gz") else b"{}")
+    (models / "README").write_text("not a service")
+    (models / "delta").mkdir()
+    ours = {"alpha", "beta", "gamma", "delta"}
+    kinds = ("service-2", "paginators-1", "waiters-2", "endpoint-rule-set-1")
+
+    def listings() -> dict[str, list[str]]:
+        loader = Loader(extra_search_paths=[str(models)])
+        loader._cache = {}  # as a new process's (tests/conftest.py shares loaders' caches)
+        return {
+            kind: [s for s in loader.list_available_services(kind) if s in ours] for kind in kinds
+        }
+
+    botocore_says = listings()
+    with moto_fixes.models_loaded_once():
+        walked = listings()
+
+    assert walked == botocore_says
+    assert walked["service-2"] == ["alpha", "beta"]
+    assert walked["waiters-2"] == ["beta"]

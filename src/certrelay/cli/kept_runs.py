@@ -57,38 +57,49 @@ def default_directory() -> Path:
 
 def save(execution: Recorded, directory: Path | None = None) -> Path:
     """Write the execution, redacted, to `<directory>/<name>.json`; keep the newest KEEP."""
-    folder = directory or default_directory()
-    folder.mkdir(parents=True, exist_ok=True)
-    history = redact(execution.history)
-    record = {
-        "name": execution.name,
-        "arn": execution.arn,
-        "status": execution.status,
-        "started": history[0].get("timestamp") if history else None,
-        "history": history,
-    }
-    path = folder / f"{_SAFE_NAME.sub('_', execution.name)}.json"
-    others = [p for p in _newest_first(folder) if p != path]
-    temporary = path.with_suffix(".json.tmp")
-    temporary.write_text(json.dumps(record, default=_iso, ensure_ascii=False), encoding="utf-8")
-    temporary.replace(path)
-    # File times are coarse (a few ms); the demo saves several at once, and "latest" must be
-    # the last one saved, so each save is stamped strictly after the newest before it.
-    stamp = max(time.time_ns(), others[0].stat().st_mtime_ns + 1 if others else 0)
-    os.utime(path, ns=(stamp, stamp))
-    for old in others[KEEP - 1 :]:
-        old.unlink(missing_ok=True)
+    (path,) = _save_all([execution], directory)
     return path
 
 
 def keep(executions: Iterable[Recorded], directory: Path | None = None) -> str | None:
     """Save each execution for `certrelay history`; say why not, rather than fail the run."""
     try:
-        for execution in executions:
-            save(execution, directory)
+        _save_all(list(executions), directory)
     except OSError as error:
         return f"this run is not kept for `certrelay history`: {error}"
     return None
+
+
+def _save_all(executions: list[Recorded], directory: Path | None) -> list[Path]:
+    """Save the executions in order (the last is the latest), then prune to the newest KEEP;
+    the folder is listed once for all of them (a listing stats every kept file)."""
+    folder = directory or default_directory()
+    folder.mkdir(parents=True, exist_ok=True)
+    existing = _newest_first(folder)
+    newest = existing[0].stat().st_mtime_ns if existing else 0
+    saved: list[Path] = []
+    for execution in executions:
+        history = redact(execution.history)
+        record = {
+            "name": execution.name,
+            "arn": execution.arn,
+            "status": execution.status,
+            "started": history[0].get("timestamp") if history else None,
+            "history": history,
+        }
+        path = folder / f"{_SAFE_NAME.sub('_', execution.name)}.json"
+        temporary = path.with_suffix(".json.tmp")
+        temporary.write_text(json.dumps(record, default=_iso, ensure_ascii=False), encoding="utf-8")
+        temporary.replace(path)
+        # File times are coarse (a few ms); the demo saves several at once, and "latest" must
+        # be the last one saved, so each save is stamped strictly after the newest before it.
+        newest = max(time.time_ns(), newest + 1)
+        os.utime(path, ns=(newest, newest))
+        saved = [*(p for p in saved if p != path), path]
+    others = [p for p in existing if p not in saved]
+    for old in others[max(0, KEEP - len(saved)) :]:
+        old.unlink(missing_ok=True)
+    return saved
 
 
 class NotSaved(LookupError):

@@ -24,10 +24,11 @@ import json
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from certrelay.cli import collector
 from certrelay.errors import CertrelayError
 from certrelay.events import parse_event
 from certrelay.local.errors import BadInput, EngineTimeout, EventRefused
@@ -44,6 +45,7 @@ EXIT_BAD_INPUT = 2
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser(argv)
     args = parser.parse_args(argv)
+    args.whole_process = argv is None  # the command line's own command: it is the process
     try:
         result: int = args.run(args)
     except (BadInput, CertrelayError, EventRefused) as error:
@@ -154,25 +156,36 @@ def _command(argv: Sequence[str] | None) -> str | None:
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    if args.org:
-        from certrelay.cli.demo_org import run_org_demo  # lazy: the engine loads moto
+    with collector.engine_run(whole_process=args.whole_process) as imported:
+        if args.org:
+            from certrelay.cli.demo_org import run_org_demo  # lazy: the engine loads moto
 
-        return run_org_demo(as_json=args.json, decision=args.decision)
-    from certrelay.cli.demo import run_demo  # lazy: the engine loads moto
+            imported()
+            return run_org_demo(as_json=args.json, decision=args.decision)
+        from certrelay.cli.demo import run_demo  # lazy: the engine loads moto
 
-    return run_demo(as_json=args.json, decision=args.decision)
+        imported()
+        return run_demo(as_json=args.json, decision=args.decision)
 
 
 def _run_local(args: argparse.Namespace) -> int:
     event = read_event(args.event)
     if not args.cert:  # a malformed event is refused before moto is even imported
         parse_event(event)
+    with collector.engine_run(whole_process=args.whole_process) as imported:
+        return _run_in_engine(args, event, imported)
+
+
+def _run_in_engine(
+    args: argparse.Namespace, event: dict[str, Any], imported: Callable[[], None]
+) -> int:
     from certrelay.cli import kept_runs, render  # lazy: what keeps and renders a run
     from certrelay.cli.report import report  # lazy: as render
     from certrelay.local import human  # lazy: the scripted approver, with the engine
     from certrelay.local.engine import LocalEngine  # lazy: the engine loads moto
     from certrelay.local.fleet.seed import load_fleet  # lazy: the fleet loads moto
 
+    imported()
     fleet = load_fleet(args.fleet)
     if not args.cert:  # refused before anything is deployed; --cert re-stamps it first
         check_event(event, account=fleet.account, region=fleet.region, parse=parse_event)

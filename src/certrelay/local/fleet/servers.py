@@ -24,6 +24,7 @@ import socketserver
 import ssl
 import subprocess
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -307,6 +308,16 @@ class LocalFleetServers:
         self.commands: list[tuple[str, str, str, str]] = []
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
+        self._clients: dict[tuple[str, str], Any] = {}
+        self._clients_lock = threading.Lock()
+
+    def client(self, service: str, region: str) -> Any:
+        """One boto3 client per service and Region for every install's fetch and status event
+        (a client costs 3-10 ms to create; one is safe to share between threads)."""
+        with self._clients_lock:
+            if (service, region) not in self._clients:
+                self._clients[service, region] = boto3.client(service, region_name=region)  # type: ignore[call-overload]
+            return self._clients[service, region]
 
     def start_listener(self, server: LocalServer, target: dict[str, Any]) -> None:
         port = target.get("verify_port")
@@ -413,7 +424,8 @@ class LocalFleetServers:
         region: str,
     ) -> None:
         try:
-            status, stdout, stderr = run_install(server, parameters, _fetch(parameters, region))
+            fetched = _fetch(parameters, region, self.client)
+            status, stdout, stderr = run_install(server, parameters, fetched)
         except Exception as error:
             status, stdout, stderr = 1, "", f"certrelay: {type(error).__name__}: {error}"
         output = agent_output(stdout, stderr, status)
@@ -444,7 +456,7 @@ class LocalFleetServers:
         if place in set(self.places.values()):
             announce_in(command, *place)
         else:
-            announce(command, region)
+            announce(command, region, self.client("events", region))
 
 
 def _list_command_invocations(response: Any) -> Any:
@@ -464,14 +476,15 @@ def _list_command_invocations(response: Any) -> Any:
     return ActionResult({"CommandInvocations": invocations})
 
 
-def announce(command: Any, region: str) -> None:
+def announce(command: Any, region: str, events: Any = None) -> None:
     """SSM's "EC2 Command Status-change Notification" for a finished command, on the bus.
 
     The shape is AWS's (source aws.ssm; detail command-id, document-name, status, dates; the
     instances as resources); the stack's rule on the install document takes it from there.
     """
     entry = _status_change(command, command.account_id, region)
-    boto3.client("events", region_name=region).put_events(Entries=[cast(Any, entry)])
+    events = events or boto3.client("events", region_name=region)
+    events.put_events(Entries=[cast(Any, entry)])
 
 
 def announce_in(command: Any, account: str, region: str) -> None:
@@ -500,9 +513,11 @@ def _iso(moment: Any) -> str:
     return iso_z(moment) if isinstance(moment, datetime) else str(moment)
 
 
-def _fetch(parameters: dict[str, str], region: str) -> dict[str, bytes]:
+def _fetch(
+    parameters: dict[str, str], region: str, client: Callable[[str, str], Any]
+) -> dict[str, bytes]:
     """The document's fetch step, done through the embedded AWS: bundle files and passphrase."""
-    s3 = boto3.client("s3", region_name=region)
+    s3 = client("s3", region)
     files = {}
     for name, key, version in (
         ("cert.pem", "CertKey", "CertVersion"),
@@ -518,7 +533,7 @@ def _fetch(parameters: dict[str, str], region: str) -> dict[str, bytes]:
     secret_arn = parameters["SecretArn"]
     if secret_arn.startswith("arn:"):  # the hub's secret, from a member's Region too
         region = secret_arn.split(":")[3]
-    secrets = boto3.client("secretsmanager", region_name=region)
+    secrets = client("secretsmanager", region)
     version = parameters.get("SecretVersion", "null")
     if version != "null":
         secret = secrets.get_secret_value(SecretId=parameters["SecretArn"], VersionId=version)
