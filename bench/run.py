@@ -1,6 +1,6 @@
 """Issue 14's five figures, each measured in one run against a floor measured in the same run.
 
-python bench/run.py [--repeat N] [--repeat-cli N] [--make-test] [--json] [--cli-only]
+python bench/run.py [--repeat N] [--repeat-cli N] [--make-test] [--only FIGURES] [--cli-only] [--json]
 """
 
 from __future__ import annotations
@@ -343,6 +343,8 @@ def measure_make_test() -> dict[str, Any]:
 
 
 def _ratio_rows(cli: dict[str, Any]) -> list[dict[str, Any]]:
+    if "skipped" in cli:
+        return [{"figure": "1-2", "name": "demo and local run", "skipped": "--only cli"}]
     if "error" in cli:
         return [{"figure": "1-2", "name": "demo and local run", "error": cli["error"]}]
     m = cli["median_s"]
@@ -365,7 +367,9 @@ def figures(report: dict[str, Any]) -> list[dict[str, Any]]:
     """Issue 14's five figures: name, value, unit, target, ok (or error, or skipped)."""
     rows = _ratio_rows(report["cli"])
     cold = report["cold_start"]
-    if "error" in cold:
+    if "skipped" in cold:
+        rows.append({"figure": "3", "name": "handler cold start", "skipped": "--only handlers"})
+    elif "error" in cold:
         rows.append({"figure": "3", "name": "handler cold start", "error": cold["error"]})
     else:
         worst_name, worst = max(cold["handlers"].items(), key=lambda item: item[1]["ratio"])
@@ -384,7 +388,9 @@ def figures(report: dict[str, Any]) -> list[dict[str, Any]]:
             | {"detail": tests["summary"], "target": MAKE_TEST_TARGET, "ok": ok}
         )
     sleeps = report["sleeps"]
-    if "error" in sleeps:
+    if "skipped" in sleeps:
+        rows.append({"figure": "5", "name": "time.sleep in the demo", "skipped": "--only sleeps"})
+    elif "error" in sleeps:
         rows.append({"figure": "5", "name": "time.sleep in the demo", "error": sleeps["error"]})
     else:
         rows.append(
@@ -421,6 +427,8 @@ def show_figures(report: dict[str, Any]) -> None:
 def show(report: dict[str, Any]) -> None:
     show_figures(report)
     cold = report["cold_start"]
+    if "skipped" in cold:
+        return
     print(f"Cold start (median of {report['repeat']}, measured inside a fresh interpreter)")
     if "error" in cold:
         print(f"  FAILED: {cold['error']}")
@@ -436,33 +444,54 @@ def show(report: dict[str, Any]) -> None:
             print(f"      {row['module']:<40} {row['cumulative_ms']:8.1f} ms cumulative")
 
 
+PARTS = {  # --only's names: the figures each part measures
+    "cli": "figures 1 and 2 (the demo and local run)",
+    "handlers": "figure 3 (handler cold starts)",
+    "sleeps": "figure 5 (time.sleep in the demo)",
+}
+
+
+def _parts(value: str) -> frozenset[str]:
+    chosen = frozenset(part.strip() for part in value.split(",") if part.strip())
+    unknown = chosen - PARTS.keys()
+    if unknown or not chosen:
+        raise argparse.ArgumentTypeError(f"choose from {', '.join(PARTS)}, comma-separated")
+    return chosen
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=7, help="cold-start runs (default 7)")
     parser.add_argument("--repeat-cli", type=int, default=3, help="figure 1-2 rounds (default 3)")
     parser.add_argument("--make-test", action="store_true", help="also time the tests (minutes)")
+    parser.add_argument(
+        "--only",
+        type=_parts,
+        default=frozenset(PARTS),
+        help=f"comma-separated parts to measure, of {', '.join(PARTS)} (default all)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument(
-        "--cli-only", action="store_true", help="figures 1 and 2 only (the demo and local run)"
+        "--cli-only", action="store_true", help="figures 1 and 2 only: the same as --only cli"
     )
     args = parser.parse_args()
-    report: dict[str, Any] = {"python": sys.version.split()[0], "repeat": args.repeat}
-    try:
-        report["cli"] = measure_cli(args.repeat_cli)
-    except RuntimeError as error:
-        report["cli"] = {"error": str(error)}
     if args.cli_only:
-        report["figures"] = _ratio_rows(report["cli"])
-        if args.json:
-            print(json.dumps(report, indent=2))
-        else:
-            show_figures(report)
-        return 1 if any("error" in row for row in report["figures"]) else 0
-    try:
-        report["cold_start"] = measure_cold_starts(args.repeat)
-    except RuntimeError as error:
-        report["cold_start"] = {"error": str(error)}
-    report["sleeps"] = measure_sleeps()
+        args.only = frozenset({"cli"})
+    report: dict[str, Any] = {"python": sys.version.split()[0], "repeat": args.repeat}
+    skipped = {"skipped": "--only"}
+    report["cli"] = skipped
+    if "cli" in args.only:
+        try:
+            report["cli"] = measure_cli(args.repeat_cli)
+        except RuntimeError as error:
+            report["cli"] = {"error": str(error)}
+    report["cold_start"] = skipped
+    if "handlers" in args.only:
+        try:
+            report["cold_start"] = measure_cold_starts(args.repeat)
+        except RuntimeError as error:
+            report["cold_start"] = {"error": str(error)}
+    report["sleeps"] = measure_sleeps() if "sleeps" in args.only else skipped
     if args.make_test:
         report["make_test"] = measure_make_test()
     report["figures"] = figures(report)

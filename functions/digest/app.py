@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from certrelay.clients import client
 from certrelay.digest import send_digests
 
 logger = Logger()
@@ -19,7 +19,7 @@ logger = Logger()
 @cache
 def _dependencies() -> tuple[Any, Any]:
     """Created once per container, at init: the DynamoDB and SNS clients."""
-    return boto3.client("dynamodb"), boto3.client("sns")
+    return client("dynamodb"), client("sns")
 
 
 @logger.inject_lambda_context(log_event=False)

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from certrelay.clients import client
 from certrelay.routing import route
 from certrelay.tasks import distribute
 
@@ -26,7 +26,7 @@ ROUTES = {  # the state's name (the payload's `state`, from $$.State.Name) → i
 @cache
 def _dependencies() -> tuple[distribute.Setup, dict[str, Any]]:
     """Created once per container, at init: settings, profiles and every client it uses."""
-    clients = {name: boto3.client(name) for name in distribute.SERVICES}  # type: ignore[call-overload]
+    clients = {name: client(name) for name in distribute.SERVICES}
     return distribute.setup(os.environ), clients
 
 

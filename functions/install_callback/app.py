@@ -11,11 +11,11 @@ import os
 from functools import cache
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from certrelay.accounts import Sessions, sessions_from_env
+from certrelay.clients import client
 from certrelay.install_callbacks import command_of, complete, member_ssm
 
 logger = Logger()
@@ -25,7 +25,7 @@ logger = Logger()
 def _dependencies() -> tuple[Any, Any, Any, Sessions | None]:
     """Made once per container, at init: the DynamoDB, SSM and Step Functions clients, and a
     hub's sessions (they reach its members' SSM)."""
-    ddb, ssm, sfn = boto3.client("dynamodb"), boto3.client("ssm"), boto3.client("stepfunctions")
+    ddb, ssm, sfn = client("dynamodb"), client("ssm"), client("stepfunctions")
     return ddb, ssm, sfn, sessions_from_env(os.environ)
 
 

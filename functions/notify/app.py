@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from certrelay.clients import client
 from certrelay.routing import route
 from certrelay.tasks import notify
 
@@ -26,7 +26,7 @@ ROUTES = {  # the state's name (the payload's `state`, from $$.State.Name) → i
 
 @cache
 def _client(service: str) -> Any:
-    return boto3.client(service)  # type: ignore[call-overload]
+    return client(service)
 
 
 def _dependencies() -> list[Any]:  # at init: every client it uses (kept by _client)

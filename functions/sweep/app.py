@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from certrelay.clients import client
 from certrelay.reminders import expiry_thresholds
 from certrelay.sweep import sweep
 
@@ -20,7 +20,7 @@ logger = Logger()
 @cache
 def _dependencies() -> tuple[frozenset[int], Any, Any]:
     """Read once per container: the threshold days and the ACM and EventBridge clients."""
-    return expiry_thresholds(os.environ), boto3.client("acm"), boto3.client("events")
+    return expiry_thresholds(os.environ), client("acm"), client("events")
 
 
 @logger.inject_lambda_context(log_event=False)

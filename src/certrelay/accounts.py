@@ -19,6 +19,8 @@ from typing import Any, Literal
 import boto3
 from botocore.exceptions import ClientError
 
+from certrelay.arns import CERTIFICATE_ARN
+from certrelay.clients import client
 from certrelay.errors import (
     ConfigurationError,
     ForeignEvent,
@@ -26,7 +28,6 @@ from certrelay.errors import (
     RegionNotEnabled,
     ServiceThrottled,
 )
-from certrelay.events import CERTIFICATE_ARN
 from certrelay.organization import Organization
 
 RoleKind = Literal["read", "export", "install"]
@@ -178,7 +179,7 @@ def _refuse_disabled_region(account: str, region: str) -> Callable[..., None]:
 @cache
 def kept_client(service: str, region: str) -> Any:
     """A client with the container's own credentials, made once per service and Region."""
-    return boto3.client(service, region_name=region)  # type: ignore[call-overload]
+    return client(service, region_name=region)
 
 
 def kept_sessions(environ: Mapping[str, str]) -> Sessions | None:
@@ -210,7 +211,7 @@ def sessions_from_env(environ: Mapping[str, str]) -> Sessions | None:
         region=where["AWS_REGION"],
         partition=environ.get("STACK_PARTITION", "").strip() or "aws",
     )
-    return Sessions(organization) if organization.is_hub else None
+    return Sessions(organization, make_client=client) if organization.is_hub else None
 
 
 def clients_for(

@@ -14,7 +14,6 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.shared.cookies import Cookie, SameSite
@@ -24,6 +23,7 @@ from certrelay import approval_batch, approval_decisions, approval_sso
 from certrelay import approval_pages as pages
 from certrelay.approval_decisions import Answer, Dependencies, Visitor
 from certrelay.approval_links import ApiSettings, load_key
+from certrelay.clients import client
 from certrelay.metrics import count
 
 ROUTE = "/approvals/<approval_id>"
@@ -37,13 +37,13 @@ def dependencies(environ: Mapping[str, str]) -> Dependencies:
     from certrelay.profiles import load_profiles_file
 
     settings = ApiSettings.from_env(environ)
-    key = load_key(boto3.client("secretsmanager"), settings.key_secret_arn)
+    key = load_key(client("secretsmanager"), settings.key_secret_arn)
     profiles, sessions = load_profiles_file(settings.profiles_file), sessions_from_env(environ)
-    approvers = approvers_reader(boto3.client("acm"), profiles, sessions)  # a hub: members too
+    approvers = approvers_reader(client("acm"), profiles, sessions)  # a hub: members too
     dynamodb, sfn, kms = (
-        boto3.client("dynamodb"),
-        boto3.client("stepfunctions"),
-        boto3.client("kms"),
+        client("dynamodb"),
+        client("stepfunctions"),
+        client("kms"),
     )
     return Dependencies(settings, key, dynamodb, sfn, kms, approvers, approval_sso.UrllibHttp())
 

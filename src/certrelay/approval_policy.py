@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from certrelay.certificates import Certificate
+
 Mode = Literal["human", "auto", "unless-changed"]
 MODES: tuple[Mode, ...] = ("human", "auto", "unless-changed")
 
@@ -105,3 +107,15 @@ def _changes(current: Shape, previous: Shape) -> list[str]:
         (TARGETS_CHANGED, current.targets != previous.targets),
     )
     return [reason for reason, changed in checks if changed]
+
+
+def current_shape(certificate: Certificate, target_ids: list[str]) -> Shape:
+    """The certificate's names (domain and SANs, lower-case), key, issuer and targets now; Record
+    Distribution writes the same shape down for the next renewal to be compared with."""
+    names = {certificate.domain, *certificate.sans} - {""}
+    return Shape(
+        names=frozenset(n.lower() for n in names),
+        key_algorithm=certificate.key_algorithm,
+        issuer=certificate.issuer,
+        targets=frozenset(target_ids),
+    )

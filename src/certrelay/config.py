@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from certrelay.arns import ACCOUNT_ID, REGION
 from certrelay.errors import ConfigurationError
-from certrelay.events import ACCOUNT_ID, REGION
 from certrelay.organization import Organization
 from certrelay.owners import normalize_email
 from certrelay.reminders import expiry_thresholds

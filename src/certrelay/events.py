@@ -30,22 +30,16 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails, PydanticCustomError
 
+from certrelay.arns import ACCOUNT_ID, CERTIFICATE_ARN, REGION
 from certrelay.errors import ForeignEvent, MalformedEvent, UnsupportedEvent
 from certrelay.reminders import APPROACHING_EXPIRATION_DETAIL_TYPE, SWEEP_SOURCE
 
-if TYPE_CHECKING:  # organization imports this module's patterns
+if TYPE_CHECKING:  # a type only (organization reads the event models nowhere)
     from certrelay.organization import Organization
 
 ACM_SOURCE = "aws.acm"
 
 NO_RESOURCES = "event has no resources: an ACM event names the certificate ARN in resources[0]"
-# Matched with fullmatch and \Z: Python's `$` also matches before a final newline.
-CERTIFICATE_ARN = re.compile(
-    r"arn:(?P<partition>aws(?:-[a-z]+)*):acm:(?P<region>[a-z]{2}(?:-[a-z]+)+-\d{1,2}):"
-    r"(?P<account>\d{12}):certificate/[A-Za-z0-9-]{1,128}\Z"
-)
-ACCOUNT_ID = re.compile(r"\d{12}\Z")
-REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d{1,2}\Z")
 # The largest event the workflow can take (bytes, measured by `entry_size`): Step Functions
 # refuses execution input over 256 KiB, so a bigger event never starts a run. (EventBridge itself
 # takes entries up to 1 MiB since 2026-01; see certrelay.local.moto_fixes.) The CLI refuses it

@@ -15,19 +15,21 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from certrelay import policy
+from certrelay import reasons
 from certrelay.certificates import TRANSIENT_ERRORS
 from certrelay.distribution import summarize
 from certrelay.errors import CertrelayError, ServiceThrottled
 from certrelay.text import iso_z
 
-# The problems, named by the policy (which also gives each its severity).
-RenewalActionRequired = policy.RENEWAL_ACTION_REQUIRED  # ACM cannot renew until someone acts
-CertificateExpired = policy.CERTIFICATE_EXPIRED  # the certificate is past its NotAfter
-CertificateRevoked = policy.CERTIFICATE_REVOKED  # the issuing CA revoked the certificate
-DistributionIncomplete = policy.DISTRIBUTION_INCOMPLETE  # some targets lack the renewed certificate
-ExportRefused = policy.EXPORT_REFUSED  # the renewed certificate was refused at export
-OwnerMissing = policy.OWNER_MISSING  # no owner tag or profile names who looks after it
+# The problems, named by the policy (certrelay.reasons, which also gives each its severity).
+RenewalActionRequired = reasons.RENEWAL_ACTION_REQUIRED  # ACM cannot renew until someone acts
+CertificateExpired = reasons.CERTIFICATE_EXPIRED  # the certificate is past its NotAfter
+CertificateRevoked = reasons.CERTIFICATE_REVOKED  # the issuing CA revoked the certificate
+DistributionIncomplete = (
+    reasons.DISTRIBUTION_INCOMPLETE
+)  # some targets lack the renewed certificate
+ExportRefused = reasons.EXPORT_REFUSED  # the renewed certificate was refused at export
+OwnerMissing = reasons.OWNER_MISSING  # no owner tag or profile names who looks after it
 
 SCHEMA_VERSION = "2018-10-08"
 FINDING_TYPES = ["Software and Configuration Checks/AWS Security Best Practices"]
@@ -66,7 +68,7 @@ def planned_severity(problem: str, decision: Mapping[str, Any]) -> str:
     planned = decision.get("finding") or {}
     if planned.get("problem") == problem and planned.get("severity"):
         return str(planned["severity"])
-    return policy.finding_severity(problem).value
+    return reasons.finding_severity(problem).value
 
 
 def describe(problem: str, decision: Mapping[str, Any], detail: str = "") -> str:

@@ -18,9 +18,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from certrelay.clients import client
 from certrelay.errors import ConfigurationError, MembershipUnavailable, ServiceThrottled
 
 MEMBERSHIP_TTL = timedelta(minutes=15)
@@ -42,7 +42,7 @@ class OrganizationAccounts:
         external_id: str,
         *,
         region: str,
-        make_client: Callable[..., Any] = boto3.client,
+        make_client: Callable[..., Any] = client,
         now: Callable[[], datetime] = _utc_now,
         ttl: timedelta = MEMBERSHIP_TTL,
     ) -> None:

@@ -6,7 +6,7 @@ to fix, why this person got the mail, and a link to the execution. Never any key
 
 from __future__ import annotations
 
-from certrelay import policy
+from certrelay import policy, reasons
 from certrelay.certificates import Certificate
 from certrelay.events import AcmEvent
 from certrelay.mail import subject_line
@@ -45,19 +45,19 @@ def compose_mail(
 def _subject(decision: Decision, name: str, cert: Certificate | None) -> str:
     days = decision.days_to_expiry
     headline = {
-        policy.IMPORTED_EXPIRING: f"{name} {expires(days)} (imported)",
-        policy.MANAGED_RENEWAL_INELIGIBLE: f"{name} {expires(days)} (ACM will not renew)",
-        policy.MANAGED_RENEWAL_PENDING: f"{name} {expires(days)} (ACM will renew)",
-        policy.RENEWAL_ACTION_REQUIRED: f"{name} needs action to renew",
-        policy.CERTIFICATE_EXPIRED: f"{name} has expired"
-        + (" and is in use" if decision.severity is policy.Severity.CRITICAL else ""),
-        policy.CERTIFICATE_REVOKED: f"{name} was revoked",
-        policy.CERTIFICATE_ROTATED: f"{name} was rotated",
-        policy.CERTIFICATE_ISSUED: f"{name} was issued",
-        policy.CERTIFICATE_RENEWED: f"{name} was renewed",
-        policy.CERTIFICATE_IMPORTED: f"{name} was imported",
-        policy.DISTRIBUTION_PENDING: f"{name} is ready to distribute",
-        policy.CERTIFICATE_NOT_FOUND: f"certificate not found: {name}",
+        reasons.IMPORTED_EXPIRING: f"{name} {expires(days)} (imported)",
+        reasons.MANAGED_RENEWAL_INELIGIBLE: f"{name} {expires(days)} (ACM will not renew)",
+        reasons.MANAGED_RENEWAL_PENDING: f"{name} {expires(days)} (ACM will renew)",
+        reasons.RENEWAL_ACTION_REQUIRED: f"{name} needs action to renew",
+        reasons.CERTIFICATE_EXPIRED: f"{name} has expired"
+        + (" and is in use" if decision.severity is reasons.Severity.CRITICAL else ""),
+        reasons.CERTIFICATE_REVOKED: f"{name} was revoked",
+        reasons.CERTIFICATE_ROTATED: f"{name} was rotated",
+        reasons.CERTIFICATE_ISSUED: f"{name} was issued",
+        reasons.CERTIFICATE_RENEWED: f"{name} was renewed",
+        reasons.CERTIFICATE_IMPORTED: f"{name} was imported",
+        reasons.DISTRIBUTION_PENDING: f"{name} is ready to distribute",
+        reasons.CERTIFICATE_NOT_FOUND: f"certificate not found: {name}",
     }.get(decision.reason, f"{name}: {decision.reason}")
     return subject_line(decision.severity.value, headline)
 
@@ -105,27 +105,27 @@ def _what_to_do(decision: Decision, cert: Certificate | None, owners: Owners, na
     deadline = utc_time(cert.not_after) if cert is not None and cert.not_after else "it expires"
     profile = owners.profile
     text = {
-        policy.IMPORTED_EXPIRING: f"Get a new certificate for {name} from its issuer and "
+        reasons.IMPORTED_EXPIRING: f"Get a new certificate for {name} from its issuer and "
         f"reimport it into ACM under the same ARN before {deadline}; services using the ARN "
         "then pick it up without changes.",
-        policy.MANAGED_RENEWAL_INELIGIBLE: "ACM will not renew this certificate. Request a "
+        reasons.MANAGED_RENEWAL_INELIGIBLE: "ACM will not renew this certificate. Request a "
         f"replacement and move every service that uses it before {deadline}.",
-        policy.MANAGED_RENEWAL_PENDING: "Nothing for now: ACM renews eligible certificates "
+        reasons.MANAGED_RENEWAL_PENDING: "Nothing for now: ACM renews eligible certificates "
         f"before they expire. If it is still not renewed as {deadline} nears, check its "
         "renewal status in the ACM console.",
-        policy.RENEWAL_ACTION_REQUIRED: "Fix what blocks the renewal before "
+        reasons.RENEWAL_ACTION_REQUIRED: "Fix what blocks the renewal before "
         f"{deadline}: for DNS validation restore the CNAME validation records, for private "
         "certificates make sure the private CA is ACTIVE and lets ACM issue certificates.",
-        policy.CERTIFICATE_EXPIRED: "Replace the certificate now: anything still presenting "
+        reasons.CERTIFICATE_EXPIRED: "Replace the certificate now: anything still presenting "
         "it is failing TLS handshakes.",
-        policy.CERTIFICATE_REVOKED: "Replace the certificate now, remove it from every service "
+        reasons.CERTIFICATE_REVOKED: "Replace the certificate now, remove it from every service "
         "and host that uses it, and find out why it was revoked.",
-        policy.CERTIFICATE_ROTATED: "Nothing, unless you copied the previous certificate "
+        reasons.CERTIFICATE_ROTATED: "Nothing, unless you copied the previous certificate "
         "outside ACM or pinned it: update those copies.",
-        policy.DISTRIBUTION_PENDING: "Nothing yet: certrelay will export the certificate and "
+        reasons.DISTRIBUTION_PENDING: "Nothing yet: certrelay will export the certificate and "
         f"distribute it to {len(profile.targets) if profile else 0} target(s) of profile "
         f"'{owners.profile_name}' once its approval rules allow.",
-        policy.CERTIFICATE_NOT_FOUND: "If the certificate was deleted on purpose, nothing. "
+        reasons.CERTIFICATE_NOT_FOUND: "If the certificate was deleted on purpose, nothing. "
         "Otherwise find out who deleted it (CloudTrail DeleteCertificate) and replace it "
         "wherever it was used.",
     }.get(decision.reason, "Nothing is required.")

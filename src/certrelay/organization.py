@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from certrelay.arns import ACCOUNT_ID, REGION
 from certrelay.errors import ConfigurationError
-from certrelay.events import ACCOUNT_ID, REGION
 
 Mode = Literal["single", "hub"]
 MODES: tuple[Mode, ...] = ("single", "hub")

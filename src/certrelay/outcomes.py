@@ -14,7 +14,7 @@ from typing import Any
 from certrelay.delivery import Delivery, delivery
 from certrelay.distribution import summarize, target_label
 from certrelay.mail import console_url_for, inline, quoted, sns_message, subject_line
-from certrelay.policy import OUTCOME_SEVERITIES
+from certrelay.reasons import OUTCOME_SEVERITIES
 
 REJECTED = "rejected"
 EXPIRED = "expired"

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Literal
 
-from certrelay import approval_policy
-from certrelay.approval_policy import LastDistribution, Shape
+from certrelay import approval_policy, reasons
+from certrelay.approval_policy import LastDistribution
+from certrelay.approval_policy import current_shape as current_shape
 from certrelay.certificates import Certificate
 from certrelay.config import DEFAULT_APPROVAL_HOURS
 from certrelay.contradictions import contradicts
@@ -23,6 +23,29 @@ from certrelay.delivery import Delivery, NotifyMode, delivery
 from certrelay.events import AcmEvent, EventKind
 from certrelay.owners import Owners
 from certrelay.profiles import MaintenanceWindow
+from certrelay.reasons import (
+    ALREADY_RENEWED,
+    CERTIFICATE_EXPIRED,
+    CERTIFICATE_IMPORTED,
+    CERTIFICATE_ISSUED,
+    CERTIFICATE_NOT_FOUND,
+    CERTIFICATE_RENEWED,
+    CERTIFICATE_REVOKED,
+    CERTIFICATE_ROTATED,
+    DISTRIBUTION_PENDING,
+    EVENT_INCONSISTENT,
+    EXPORTABLE_PUBLIC_ISSUED,
+    EXPORTABLE_PUBLIC_RENEWED,
+    IMPORTED_EXPIRING,
+    MANAGED_RENEWAL_INELIGIBLE,
+    MANAGED_RENEWAL_PENDING,
+    NOT_A_THRESHOLD_DAY,
+    OWNER_MISSING,
+    PROFILE_UNKNOWN,
+    RENEWAL_ACTION_REQUIRED,
+    Severity,
+    finding_severity,
+)
 from certrelay.reminders import days_until
 from certrelay.text import certificate_name, expires, on, utc_time
 
@@ -34,41 +57,11 @@ ROUTE_DISTRIBUTE = "distribute"  # ask for approval, then export and distribute
 ROUTE_INCONSISTENT = "inconsistent"  # the event contradicts ACM: tell operations, not owners
 
 
-class Severity(StrEnum):
-    """How urgent the decision is; compare with `rank`, not with string order."""
-
-    INFORMATIONAL = "INFORMATIONAL"
-    LOW = "LOW"
-    MEDIUM = "MEDIUM"
-    HIGH = "HIGH"
-    CRITICAL = "CRITICAL"
-
-    @property
-    def rank(self) -> int:
-        return list(Severity).index(self)
-
-
-# Reason codes: the first one a decision carries is its primary reason.
-NOT_A_THRESHOLD_DAY = "NotAThresholdDay"  # daily expiry reminder on a day we do not act on
-ALREADY_RENEWED = "AlreadyRenewed"  # ACM's NotAfter is past the expiry the event warns about
-IMPORTED_EXPIRING = "ImportedExpiring"  # imported certificate nears expiry; ACM cannot renew it
-MANAGED_RENEWAL_PENDING = "ManagedRenewalPending"  # eligible ACM certificate; ACM will renew it
-MANAGED_RENEWAL_INELIGIBLE = "ManagedRenewalIneligible"  # ACM-issued but ACM will not renew it
-RENEWAL_ACTION_REQUIRED = "RenewalActionRequired"  # managed renewal is stuck until someone acts
-CERTIFICATE_EXPIRED = "CertificateExpired"  # the certificate is past its NotAfter
-CERTIFICATE_REVOKED = "CertificateRevoked"  # the certificate was revoked
-CERTIFICATE_ROTATED = "CertificateRotated"  # ACM rotated the certificate
-CERTIFICATE_ISSUED = "CertificateIssued"  # a new certificate was issued (Available, ISSUANCE)
-CERTIFICATE_RENEWED = "CertificateRenewed"  # ACM renewed the certificate (Available, RENEWAL)
-CERTIFICATE_IMPORTED = "CertificateImported"  # a certificate was (re)imported (IMPORT, REIMPORT)
-DISTRIBUTION_PENDING = "DistributionPending"  # renewed exportable certificate has targets to feed
-# with DistributionPending: the certificate is public (AMAZON_ISSUED) and ACM lets it be exported
-EXPORTABLE_PUBLIC_RENEWED = "ExportablePublicRenewed"  # ACM renewed it (Available, RENEWAL)
-EXPORTABLE_PUBLIC_ISSUED = "ExportablePublicIssued"  # ACM issued it (Available, ISSUANCE)
-CERTIFICATE_NOT_FOUND = "CertificateNotFound"  # ACM no longer has the certificate
-OWNER_MISSING = "OwnerMissing"  # no owner tag or profile owners: the fallback owner was told
-PROFILE_UNKNOWN = "ProfileUnknown"  # the certrelay:profile tag names no configured profile
-EVENT_INCONSISTENT = "EventInconsistent"  # the event's kind contradicts what ACM says now
+# The reason codes and severities are certrelay.reasons' (the functions that only raise a finding
+# or mail an outcome read them without the event and profile models); the policy's as before.
+DISTRIBUTION_INCOMPLETE = reasons.DISTRIBUTION_INCOMPLETE
+EXPORT_REFUSED = reasons.EXPORT_REFUSED
+FINDING_SEVERITIES = reasons.FINDING_SEVERITIES
 
 # ACM's NotAfter may differ from the event's idea of expiry by rounding; beyond this it moved.
 RENEWED_TOLERANCE = timedelta(days=1)
@@ -81,29 +74,6 @@ _AVAILABLE_REASONS = {
 }
 
 
-# Security Hub problems: the first four share their reason code's name; these two are raised
-# later in the run ("Raise Distribution Finding", "Raise Export Finding").
-DISTRIBUTION_INCOMPLETE = "DistributionIncomplete"  # some targets lack the renewed certificate
-EXPORT_REFUSED = "ExportRefused"  # the renewed certificate was refused at export
-
-# The one severity table of Security Hub findings (CertificateExpired: see finding_severity).
-FINDING_SEVERITIES: dict[str, Severity] = {
-    RENEWAL_ACTION_REQUIRED: Severity.HIGH,
-    CERTIFICATE_EXPIRED: Severity.HIGH,
-    CERTIFICATE_REVOKED: Severity.CRITICAL,
-    DISTRIBUTION_INCOMPLETE: Severity.HIGH,
-    EXPORT_REFUSED: Severity.HIGH,
-    OWNER_MISSING: Severity.LOW,
-}
-# How severe the owners' mail about a later outcome of the run is (certrelay.outcomes writes it):
-# an incomplete distribution and a refused export are as severe as the findings they raise.
-OUTCOME_SEVERITIES: dict[str, Severity] = {
-    "distributed": Severity.INFORMATIONAL,
-    "distribution_incomplete": FINDING_SEVERITIES[DISTRIBUTION_INCOMPLETE],
-    "export_failed": FINDING_SEVERITIES[EXPORT_REFUSED],
-    "rejected": Severity.MEDIUM,  # a person decided: nothing is broken, nothing went out
-    "expired": Severity.HIGH,  # nobody decided: the old certificate still runs out
-}
 # Primary reasons that are problems in themselves (the attention route): the finding is the point.
 _PROBLEM_REASONS = frozenset({RENEWAL_ACTION_REQUIRED, CERTIFICATE_EXPIRED, CERTIFICATE_REVOKED})
 # Reasons that end a certificate's open problems: it was renewed or reissued, or it is gone.
@@ -201,15 +171,6 @@ def imported_severity(days: int) -> Severity:
     return Severity.LOW
 
 
-def finding_severity(problem: str, *, in_use: bool = False) -> Severity:
-    """The severity a problem's finding carries; CertificateExpired is CRITICAL only in use."""
-    if problem not in FINDING_SEVERITIES:
-        raise ValueError(f"unknown problem {problem!r}; known: {', '.join(FINDING_SEVERITIES)}")
-    if problem == CERTIFICATE_EXPIRED and in_use:
-        return Severity.CRITICAL
-    return FINDING_SEVERITIES[problem]
-
-
 def decide(
     event: AcmEvent,
     certificate: Certificate | None,
@@ -298,18 +259,6 @@ def _approval(
         approver=judgement.approver,
         reason=judgement.reason,
         reasons=judgement.reasons,
-    )
-
-
-def current_shape(certificate: Certificate, target_ids: list[str]) -> Shape:
-    """The certificate's names (domain and SANs, lower-case), key, issuer and targets now; Record
-    Distribution writes the same shape down for the next renewal to be compared with."""
-    names = {certificate.domain, *certificate.sans} - {""}
-    return Shape(
-        names=frozenset(n.lower() for n in names),
-        key_algorithm=certificate.key_algorithm,
-        issuer=certificate.issuer,
-        targets=frozenset(target_ids),
     )
 
 

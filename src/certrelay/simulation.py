@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from certrelay import policy
+from certrelay import policy, reasons
 from certrelay.approval_policy import LastDistribution, Mode, Shape, judge
 from certrelay.certificates import Certificate
 from certrelay.delivery import DIGEST, NotifyMode, delivery
@@ -284,7 +284,7 @@ class _Certificate:
         )
         if decision.route != policy.ROUTE_IGNORE:
             # routine (spec §2): an informational reminder for a certificate ACM renews itself
-            routine = decision.reason == policy.MANAGED_RENEWAL_PENDING
+            routine = decision.reason == reasons.MANAGED_RENEWAL_PENDING
             self._mail(day, decision.severity.value, needs_action=not routine)
 
     # --- a renewal and its runs ---------------------------------------------------------------
@@ -322,19 +322,19 @@ class _Certificate:
         if judgement.approver == "human":
             self.tally.human_approvals += 1
             self.tally.reasons[judgement.reason] += 1
-            self._mail(day, policy.Severity.INFORMATIONAL.value, needs_action=True)  # the link
+            self._mail(day, reasons.Severity.INFORMATIONAL.value, needs_action=True)  # the link
         else:
             self.tally.policy_approvals += 1
         if self.failures.random() < self.s.rates.run_failure:
             self.tally.failed_runs += 1
             self.last = replace(self.last, last_run_succeeded=False)
             self._mail(
-                day, policy.OUTCOME_SEVERITIES["distribution_incomplete"].value, needs_action=True
+                day, reasons.OUTCOME_SEVERITIES["distribution_incomplete"].value, needs_action=True
             )
             return False
         self.last = LastDistribution(shape, self._serial(), verified=True, last_run_succeeded=True)
         # A report of success is routine whoever approved it (outcomes.report_delivery).
-        severity = policy.OUTCOME_SEVERITIES["distributed"].value
+        severity = reasons.OUTCOME_SEVERITIES["distributed"].value
         self._mail(day, severity, needs_action=False)
         return True
 

@@ -17,8 +17,8 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from certrelay.accounts import RoleKind, Sessions, clients_for, sessions_from_env
+from certrelay.arns import CERTIFICATE_ARN
 from certrelay.distribution import Resolved, copy_target, resolve
-from certrelay.events import CERTIFICATE_ARN
 from certrelay.install_callbacks import CallbackSettings, cancel, start, timed_out
 from certrelay.profiles import Profile, load_profiles_file
 from certrelay.text import iso_z

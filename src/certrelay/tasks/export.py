@@ -7,9 +7,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-import boto3
-
 from certrelay.accounts import Sessions, clients_for, sessions_from_env
+from certrelay.clients import client
 from certrelay.errors import ExportCapReached
 from certrelay.export import ExportSettings, export_certificate, role_arn
 from certrelay.export_guard import ExportGuard
@@ -37,15 +36,15 @@ class Exporter:
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Exporter:
         settings = ExportSettings.from_env(environ)
-        caller = boto3.client("sts").get_caller_identity()["Arn"]  # the export role, for the Deny
+        caller = client("sts").get_caller_identity()["Arn"]  # the export role, for the Deny
         sessions = sessions_from_env(environ)
         organization = sessions.organization if sessions is not None else None
         settings = dataclasses.replace(
             settings, export_role_arn=role_arn(caller), organization=organization
         )
         profiles = load_profiles_file(environ.get("PROFILES_FILE"))
-        guard = ExportGuard.from_env(environ, boto3.client("dynamodb"))
-        acm, s3, secretsmanager = (boto3.client(n) for n in ("acm", "s3", "secretsmanager"))
+        guard = ExportGuard.from_env(environ, client("dynamodb"))
+        acm, s3, secretsmanager = (client(n) for n in ("acm", "s3", "secretsmanager"))
         return cls(settings, profiles, acm, s3, secretsmanager, guard, sessions)
 
     def acm_for(self, event: Mapping[str, Any]) -> Any:

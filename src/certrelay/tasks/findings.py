@@ -18,8 +18,8 @@ from aws_lambda_powertools import Logger
 from certrelay import findings
 from certrelay.accounts import Sessions, clients_for
 from certrelay.announcements import announce, common_fields
+from certrelay.arns import CERTIFICATE_ARN
 from certrelay.errors import ConfigurationError
-from certrelay.events import CERTIFICATE_ARN
 
 SERVICES = ("securityhub", "events")  # every client the states use
 

@@ -12,6 +12,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from certrelay.approval_links import digest as sha256
+from certrelay.approval_policy import current_shape
 from certrelay.certificates import read_certificate
 from certrelay.digest import hold
 from certrelay.distribution import summarize
@@ -29,7 +30,6 @@ from certrelay.outcomes import (
     report_delivery,
 )
 from certrelay.outcomes import rejection as rejection_fields
-from certrelay.policy import current_shape
 
 SERVICES = ("dynamodb", "sns", "acm")  # every client the states use
 

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger
 
 from certrelay.announcements import announce, common_fields
 from certrelay.approval_links import RequestSettings, load_key
 from certrelay.approval_policy import POLICY_HUMAN
 from certrelay.approval_requests import request_approval
+from certrelay.clients import client
 
 
 @dataclass(frozen=True)
@@ -35,8 +35,8 @@ class Clients:
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Clients:
         settings = RequestSettings.from_env(environ)
-        key = load_key(boto3.client("secretsmanager"), settings.key_secret_arn)
-        dynamodb, sns, events, kms = (boto3.client(n) for n in ("dynamodb", "sns", "events", "kms"))
+        key = load_key(client("secretsmanager"), settings.key_secret_arn)
+        dynamodb, sns, events, kms = (client(n) for n in ("dynamodb", "sns", "events", "kms"))
         return cls(settings, key, dynamodb, sns, events, kms)
 
 

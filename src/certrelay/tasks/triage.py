@@ -7,10 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import boto3
-
 from certrelay.accounts import Sessions, clients_for
 from certrelay.approval_policy import LastDistribution
+from certrelay.clients import client
 from certrelay.config import Settings
 from certrelay.distribution_record import read_last
 from certrelay.metrics import count, expiry_bucket
@@ -35,10 +34,10 @@ class Triager:
     def from_env(cls, environ: Mapping[str, str]) -> Triager:
         settings = Settings.from_env(environ)
         table = environ.get("DISTRIBUTION_RECORD_TABLE_NAME", "")
-        dynamodb = boto3.client("dynamodb") if table else None
+        dynamodb = client("dynamodb") if table else None
         profiles = load_profiles_file(settings.profiles_file)
         hub = Sessions(settings.organization) if settings.organization.is_hub else None
-        return cls(settings, profiles, boto3.client("acm"), dynamodb, table, hub)
+        return cls(settings, profiles, client("acm"), dynamodb, table, hub)
 
     def acm_for(self, arn: str) -> Any:
         """ACM where the certificate is: this function's client at home, a member's read role."""
