@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import gc
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,24 @@ from botocore import loaders
 
 # moto with several accounts (the hub's cross-account tests): the `accounts` fixture.
 from tests.functional.org_accounts import accounts  # noqa: F401
+
+# The cyclic collector while the tests run: a young collection every 50,000 net allocations
+# (CPython's default is 700) and a full one after 50 x 20 of those. With the default, full
+# collections walked moto's and botocore's objects, and every engine a test had left for
+# collection, about once a second: a fifth of a statemachine test's CPU. Garbage still goes,
+# in larger batches; a worker holds a few hundred MB more at its peak.
+YOUNG_COLLECTION_EVERY = 50_000
+MIDDLE_EVERY = 50
+FULL_EVERY = 20
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Once the test modules are imported (in each xdist worker): what the imports built lives
+    until the process ends, so it is moved out of the collector's sight (gc.freeze), and the
+    collector runs in larger batches from here on."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(YOUNG_COLLECTION_EVERY, MIDDLE_EVERY, FULL_EVERY)
 
 
 @pytest.fixture(autouse=True)
@@ -36,4 +56,36 @@ def aws_models_parsed_once_per_process() -> Iterator[None]:
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(loaders.Loader, "__init__", sharing)
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def moto_spares_work_no_test_reads() -> Iterator[None]:
+    """Three things moto 5.2.5 computes that no test (and no AWS behaviour certrelay relies on)
+    reads, each now made once or when used, for the tests' own mock_aws fixtures as for the
+    engine's:
+
+    - CreateKey generates an RSA-2048 pair for every KMS key, symmetric ones too: made the
+      first time the key uses it (the engine's own fix, moto_fixes.kms_key_pairs_made_when_used);
+    - SNS signs each delivery to an SQS or HTTP subscription with a key pair it generates per
+      subscription: one pair for the test process, as AWS signs with one certificate per region
+      (no test checks a signature);
+    - every request's dispatch lists the response class's methods with inspect.getmembers:
+      listed once per class.
+
+    Each RSA pair is 0.05-0.3 s of CPU; the approval tests made three per test."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from moto.core import responses
+    from moto.sns.models import Subscription
+
+    from certrelay.local.moto_fixes import kms_key_pairs_made_when_used
+
+    @functools.cache
+    def signing_key() -> rsa.RSAPrivateKey:
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+    methods_of = functools.cache(responses.method_names_from_class)
+    with kms_key_pairs_made_when_used(), pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Subscription, "private_key", lambda _self: signing_key())
+        patch.setattr(responses, "method_names_from_class", methods_of)
         yield

@@ -13,7 +13,7 @@ import pytest
 from certrelay import errors
 from certrelay.console.diagram import BEGIN, END, readme_block
 from certrelay.local.asl import all_states
-from certrelay.local.template import load_sam
+from tests.templates import read_template
 
 ROOT = Path(__file__).resolve().parents[2]
 ASL_PATH = ROOT / "statemachines" / "certificate_lifecycle.asl.json"
@@ -26,7 +26,7 @@ def asl() -> dict[str, Any]:
 
 
 def state_machine_resource() -> dict[str, Any]:
-    sam = load_sam(ROOT / "template.yaml")
+    sam = read_template(ROOT / "template.yaml")
     return sam["Resources"]["CertificateLifecycleStateMachine"]["Properties"]
 
 

@@ -22,7 +22,7 @@ from annotated_types import Ge, Le
 
 from certrelay import errors, profiles, windows
 from certrelay.local.asl import all_states
-from certrelay.local.template import load_sam
+from tests.templates import read_template
 
 ROOT = Path(__file__).resolve().parents[2]
 ASL_PATH = ROOT / "statemachines" / "certificate_lifecycle.asl.json"
@@ -44,7 +44,7 @@ def asl() -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def substitutions() -> dict[str, str]:
     """Each `${Name}` of the ASL as CloudFormation would fill it in, in one account and region."""
-    sam = load_sam(ROOT / "template.yaml")
+    sam = read_template(ROOT / "template.yaml")
     properties = sam["Resources"]["CertificateLifecycleStateMachine"]["Properties"]
     return {
         name: _resolve(value, sam["Resources"])
@@ -211,7 +211,7 @@ def test_the_whole_run_has_a_deadline_longer_than_its_longest_path_and_shorter_t
     approval round, the longest escalation round, a week's window wait and every target installed
     one at a time up to its deadline), so no run the design allows is cut short; and it is bounded
     well below Step Functions' one-year maximum, so a stuck run ends and is reported."""
-    parameters = load_sam(ROOT / "template.yaml")["Parameters"]
+    parameters = read_template(ROOT / "template.yaml")["Parameters"]
     approval_hours = max(
         int(parameters["ApprovalTimeoutHours"]["MaxValue"]),
         _field_bound(profiles.Profile, "approval_timeout_hours", Le),

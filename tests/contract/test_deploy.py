@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from certrelay.local.nested import whole_stack
-from certrelay.local.template import load_sam
+from tests.templates import read_template
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -49,7 +49,7 @@ def samconfig() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def parameters() -> dict[str, dict[str, Any]]:
-    return dict(load_sam(TEMPLATE)["Parameters"])
+    return dict(read_template(TEMPLATE)["Parameters"])
 
 
 @pytest.fixture(scope="module")
@@ -213,7 +213,7 @@ def test_deploy_doc_defaults_match_the_template(parameters, deploy_doc):
 def test_deploy_capabilities_cover_the_templates_iam_resources(samconfig):
     overrides = sections_with_overrides(samconfig)["default.deploy"]
     cloudformation = whole_stack(TEMPLATE, overrides, "eu-west-1")  # nested templates' too
-    sam_types = {r.get("Type") for r in load_sam(TEMPLATE)["Resources"].values()}
+    sam_types = {r.get("Type") for r in read_template(TEMPLATE)["Resources"].values()}
     given = capabilities(command_parameters(samconfig, "deploy"))
 
     iam = {
@@ -265,7 +265,7 @@ def test_readme_deploy_commands_name_the_samconfig_stack(
 
 
 def test_readme_sam_commands_name_template_resources_and_sample_events(docs_text):
-    resources = set(load_sam(TEMPLATE)["Resources"])
+    resources = set(read_template(TEMPLATE)["Resources"])
     commands = "\n".join(code_blocks(docs_text))
     invoked = re.findall(r"sam remote invoke\s+([A-Za-z0-9]+)", commands)
     logged = re.findall(r"sam logs\b[^\n]*", commands)

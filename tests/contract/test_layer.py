@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from certrelay.local.template import load_sam
+from tests.templates import read_template
 
 ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "src"
@@ -65,7 +65,7 @@ def module_file(root: Path, module: str) -> Path | None:
 
 
 def test_the_layer_is_built_by_src_makefile_from_src():
-    layer_resource = load_sam(ROOT / "template.yaml")["Resources"]["CertrelayLayer"]
+    layer_resource = read_template(ROOT / "template.yaml")["Resources"]["CertrelayLayer"]
 
     assert layer_resource["Properties"]["ContentUri"] == "src/"
     assert layer_resource["Metadata"]["BuildMethod"] == "makefile"

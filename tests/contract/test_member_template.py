@@ -23,10 +23,10 @@ from typing import Any
 
 import pytest
 
-from certrelay.local.template import load_sam
 from tests.contract.patterns import certificate_rule_text
 from tests.contract.test_iam_reference import Resolver, Statement, expand, findings, statements
 from tests.contract.test_template import cfn_lint
+from tests.templates import read_template
 
 ROOT = Path(__file__).resolve().parents[2]
 MEMBER = ROOT / "member.yaml"
@@ -78,12 +78,12 @@ GRANTS = {
 
 @pytest.fixture(scope="module")
 def member() -> dict[str, Any]:
-    return load_sam(MEMBER)
+    return read_template(MEMBER)
 
 
 @pytest.fixture(scope="module")
 def hub() -> dict[str, Any]:
-    return load_sam(HUB)
+    return read_template(HUB)
 
 
 def resources_of(cfn: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:

@@ -315,12 +315,12 @@ def test_install_document_in_the_template_is_generated_from_the_scripts(translat
     """The document lives in its nested template (templates/install-document.yaml) and in the
     member template (member.yaml), which the generator both rewrites; the whole stack and every
     member stack carry exactly what the scripts make."""
-    from certrelay.local.template import load_sam
     from certrelay.ssm_document import DOCUMENT_TEMPLATE, MEMBER_TEMPLATE, stack_document
+    from tests.templates import read_template
 
     content = translated["Resources"]["InstallDocument"]["Properties"]["Content"]
-    (nested,) = load_sam(DOCUMENT_TEMPLATE)["Resources"].values()
-    member = load_sam(MEMBER_TEMPLATE)["Resources"]["InstallDocument"]
+    (nested,) = read_template(DOCUMENT_TEMPLATE)["Resources"].values()
+    member = read_template(MEMBER_TEMPLATE)["Resources"]["InstallDocument"]
 
     assert content == stack_document(), "run: python -m certrelay.ssm_document"
     assert nested["Properties"]["Content"] == stack_document()
@@ -853,9 +853,9 @@ def test_ops_topic_deliveries_can_reach_their_encrypted_dead_letter_queue(transl
 
 
 def _threshold_pattern() -> str:
-    from certrelay.local.template import load_sam
+    from tests.templates import read_template
 
-    return load_sam(TEMPLATE)["Parameters"]["ExpiryThresholdDays"]["AllowedPattern"]
+    return read_template(TEMPLATE)["Parameters"]["ExpiryThresholdDays"]["AllowedPattern"]
 
 
 @pytest.mark.parametrize("days", ["07", "45,07", "0", "45,30,", "366", "1,2 ", "-1", "1.5"])
@@ -872,9 +872,9 @@ def test_every_threshold_list_the_parameter_accepts_makes_a_valid_rule_pattern()
 
     from moto.events.models import EventPattern
 
-    from certrelay.local.template import load_sam
+    from tests.templates import read_template
 
-    sam = load_sam(TEMPLATE)
+    sam = read_template(TEMPLATE)
     allowed_pattern = sam["Parameters"]["ExpiryThresholdDays"]["AllowedPattern"]
     rule = sam["Resources"]["CertificateEventsRule"]["Properties"]
     text = certificate_rule_text(rule).replace("${AWS::AccountId}", "1")

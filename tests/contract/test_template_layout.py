@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from certrelay.local.template import load_sam
+from tests.templates import read_template
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -44,7 +44,7 @@ def _nested(resources: dict) -> dict[str, Path]:
 
 
 def test_resources_come_in_the_order_of_the_flow():
-    order = list(load_sam(TEMPLATE)["Resources"])
+    order = list(read_template(TEMPLATE)["Resources"])
 
     positions = [order.index(name) for name in FLOW]
 
@@ -52,9 +52,11 @@ def test_resources_come_in_the_order_of_the_flow():
 
 
 def test_alarms_dashboard_and_document_are_in_nested_templates_not_in_the_parent():
-    parent = load_sam(TEMPLATE)["Resources"]
+    parent = read_template(TEMPLATE)["Resources"]
     nested_types = {
-        r["Type"] for path in NESTED.glob("*.yaml") for r in load_sam(path)["Resources"].values()
+        r["Type"]
+        for path in NESTED.glob("*.yaml")
+        for r in read_template(path)["Resources"].values()
     }
 
     assert not {r["Type"] for r in parent.values()} & MOVED_OUT
@@ -62,7 +64,7 @@ def test_alarms_dashboard_and_document_are_in_nested_templates_not_in_the_parent
 
 
 def test_every_nested_template_is_included_once_from_the_project():
-    included = _nested(load_sam(TEMPLATE)["Resources"])
+    included = _nested(read_template(TEMPLATE)["Resources"])
 
     assert sorted(included.values()) == sorted(NESTED.glob("*.yaml"))
     assert set(included) == {"OperationsStack", "InstallDocumentStack"}
@@ -71,7 +73,7 @@ def test_every_nested_template_is_included_once_from_the_project():
 def test_the_install_document_deploys_alone_and_names_its_document():
     """Organisation mode will deploy the same document in member accounts: no parameter to
     pass, and its name as an output."""
-    template = load_sam(NESTED / "install-document.yaml")
+    template = read_template(NESTED / "install-document.yaml")
 
     assert not [p for p in template.get("Parameters", {}).values() if "Default" not in p]
     assert template["Outputs"]["DocumentName"]["Value"] == {"Ref": "InstallDocument"}

@@ -7,6 +7,7 @@ import base64
 import copy
 import json
 import os
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from moto import mock_aws
 
 from certrelay.approval_links import digest
 from certrelay.approval_sso import SESSION_COOKIE, new_session
-from certrelay.local.moto_fixes import closed_tasks_answer_timed_out
+from certrelay.local.moto_fixes import closed_tasks_answer_timed_out, executions_announce_progress
 from certrelay.workflow import check_result
 from functions.approval import app as approval_app
 from functions.request_approval import app as request_app
@@ -75,6 +76,34 @@ class FakeContext:
     aws_request_id: str = "00000000-0000-0000-0000-000000000000"
 
 
+class Progress:
+    """Wakes the waits below when an execution records a history event or ends (moto's
+    interpreter runs executions on threads): they wake on what they wait for, not on a poll."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._generation = 0
+
+    def bump(self) -> None:
+        with self._changed:
+            self._generation += 1
+            self._changed.notify_all()
+
+    @property
+    def generation(self) -> int:
+        return self._generation
+
+    def wait_after(self, generation: int, deadline: float) -> None:
+        """Until something happened since `generation` was read, the deadline passed, or a
+        quarter second went by (a change no hook announces is still seen, only later)."""
+        timeout = min(0.25, max(0.0, deadline - time.monotonic()))
+        with self._changed:
+            self._changed.wait_for(lambda: self._generation != generation, timeout=timeout)
+
+
+PROGRESS = Progress()
+
+
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Aws]:
     """Moto with the approval table, the key secret, the token key, the mail topic (read through a
@@ -82,7 +111,11 @@ def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Aws]:
     whose one task waits for a token, like "Request Approval" does."""
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     config = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
-    with mock_aws(config=config), closed_tasks_answer_timed_out():  # type: ignore[arg-type]
+    with (
+        mock_aws(config=config),  # type: ignore[arg-type]
+        closed_tasks_answer_timed_out(),
+        executions_announce_progress(PROGRESS.bump, lambda _arn: PROGRESS.bump()),
+    ):
         dynamodb = boto3.client("dynamodb", region_name=REGION)
         dynamodb.create_table(  # as template.yaml's ApprovalTable, with its approver index
             TableName=TABLE,
@@ -180,11 +213,12 @@ def waiting_execution(aws: Aws, *, timeout_seconds: int = 60) -> tuple[str, str]
     )["executionArn"]
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
+        seen = PROGRESS.generation
         for event in aws.sfn.get_execution_history(executionArn=execution)["events"]:
             if event["type"] == "TaskScheduled":
                 parameters = json.loads(event["taskScheduledEventDetails"]["parameters"])
                 return execution, parameters["Message"]["token"]
-        time.sleep(0.05)
+        PROGRESS.wait_after(seen, deadline)
     raise AssertionError(f"no TaskScheduled event for {execution}")
 
 
@@ -192,10 +226,11 @@ def finished(aws: Aws, execution: str, *, within: float = 10.0) -> dict[str, Any
     """describe_execution once the execution stops running (or fail with its history)."""
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
+        seen = PROGRESS.generation
         described: dict[str, Any] = aws.sfn.describe_execution(executionArn=execution)
         if described["status"] != "RUNNING":
             return described
-        time.sleep(0.05)
+        PROGRESS.wait_after(seen, deadline)
     history = aws.sfn.get_execution_history(executionArn=execution)["events"]
     raise AssertionError(f"{execution} still RUNNING; history: {[e['type'] for e in history]}")
 

@@ -133,7 +133,10 @@ def running_issuer() -> Iterator[Issuer]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     issuer.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, name="oidc-issuer", daemon=True)
+    # shutdown() waits for serve_forever's next poll: 0.5 s by default, at every test's end
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.02}, name="oidc-issuer", daemon=True
+    )
     thread.start()
     try:
         yield issuer

@@ -20,12 +20,12 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from certrelay import digest
-from certrelay.local.template import load_sam
 from certrelay.mail import sns_message
 from certrelay.tasks import notify
 from certrelay.workflow import check_result
 from functions.digest import app as digest_app
 from tests.functional.approval_fixtures import FakeContext
+from tests.templates import read_template
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
@@ -56,7 +56,7 @@ class Mail:
 def mail(monkeypatch: pytest.MonkeyPatch) -> Iterator[Mail]:
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     with mock_aws():
-        table = load_sam(ROOT / "template.yaml")["Resources"]["DigestTable"]["Properties"]
+        table = read_template(ROOT / "template.yaml")["Resources"]["DigestTable"]["Properties"]
         dynamodb = boto3.client("dynamodb", region_name=REGION)
         dynamodb.create_table(
             TableName=TABLE,

@@ -10,9 +10,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
+import botocore.endpoint
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -414,8 +416,14 @@ def test_a_key_that_is_not_the_certificates_is_a_mismatch_and_nothing_is_written
     assert nothing_written(aws)
 
 
-def test_acm_throttling_is_service_throttled_for_the_retry(aws: Aws) -> None:
-    # GIVEN ACM throttles ExportCertificate
+def test_acm_throttling_is_service_throttled_for_the_retry(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN ACM throttles ExportCertificate (botocore's own retries ask for back-offs of about a
+    # second in all: noted, not slept)
+    backoffs: list[float] = []
+    monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=backoffs.append))
+
     def throttle(answer: tuple[str, str, str], _: bytes) -> tuple[str, str, str]:
         raise JsonRESTError("ThrottlingException", "Rate exceeded")
 
