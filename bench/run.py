@@ -1,6 +1,7 @@
 """Issue 14's five figures, each measured in one run against a floor measured in the same run.
 
-python bench/run.py [--repeat N] [--repeat-cli N] [--make-test] [--only FIGURES] [--cli-only] [--json]
+python bench/run.py [--repeat N] [--repeat-cli N] [--make-test] [--only PARTS] [--cli-only]
+    [--json]
 """
 
 from __future__ import annotations
