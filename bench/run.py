@@ -403,8 +403,9 @@ def figures(report: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def show_figures(report: dict[str, Any]) -> None:
-    runs = report["cli"].get("runs", "?")
-    print(f"Issue 14 (figures 1-2: medians of {runs} interleaved runs, floors measured alongside)")
+    runs = report["cli"].get("runs")
+    rounds = f"figures 1-2: medians of {runs} interleaved runs, " if runs else ""
+    print(f"Issue 14 ({rounds}floors measured alongside)")
     for row in report["figures"]:
         label = f"{row['figure']}. {row['name']}"
         if "error" in row:

@@ -160,3 +160,15 @@ def test_another_botocore_release_gets_the_whole_models(monkeypatch):
     fresh = clients.session.__wrapped__()
     assert str(clients.DATA) not in fresh._session.get_component("data_loader").search_paths
     assert hasattr(fresh.client("s3", region_name="us-east-1"), "put_bucket_policy")
+
+
+def test_the_layer_and_the_project_pin_the_release_the_models_were_cut_from():
+    # GIVEN the release botocore_data/ was cut from
+    release = clients.VERSION_FILE.read_text(encoding="utf-8").strip()
+    # THEN the Lambda layer ships that botocore (the runtime's own may be any release), and the
+    # project installs it, so a fresh clone's tests cut the same models
+    layer = (ROOT / "src" / "requirements.txt").read_text(encoding="utf-8").split()
+    project = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    for package in ("boto3", "botocore"):
+        assert f"{package}=={release}" in layer
+        assert f'"{package}=={release}"' in project
