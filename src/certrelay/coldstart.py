@@ -37,19 +37,26 @@ def init() -> Iterator[None]:
 class once(Generic[T]):  # a decorator, named like functools.cache
     """A handler's `_dependencies()`: built on its first call, inside `init()`, then kept.
 
-    `cache_clear()` forgets the built value (tests that change a handler's environment).
+    `cache_clear()` forgets the built value (tests that change a handler's environment); a
+    rebuild runs with the collector as it is and freezes nothing: only the container's first
+    build is its init.
     """
 
     def __init__(self, build: Callable[[], T]) -> None:
         self._build = build
         self._built: list[T] = []
+        self._initialised = False
         self.__doc__ = build.__doc__
         self.__name__ = build.__name__
 
     def __call__(self) -> T:
         if not self._built:
-            with init():
+            if self._initialised:
                 value = self._build()
+            else:
+                with init():
+                    value = self._build()
+                self._initialised = True
             self._built[:] = [value]
         return self._built[0]
 
