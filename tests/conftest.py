@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import functools
 import gc
+import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,10 +34,16 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 @pytest.fixture(autouse=True)
-def kept_runs_in_a_temporary_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def kept_runs_in_a_temporary_directory(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """`certrelay local run` and the demo keep their executions for `certrelay history`: in a
-    test, under the test's own directory, never in the user's ~/.local/state."""
-    monkeypatch.setenv("CERTRELAY_STATE_DIR", str(tmp_path / "state"))
+    test, in a folder of its own under pytest's temporary directory, never in the user's
+    ~/.local/state. The folder is named, not made (certrelay makes it when it keeps a run): a
+    `tmp_path` for each of the 2,000 tests cost a directory listing, a folder and a link each,
+    and their removal by a later run."""
+    folder = tmp_path_factory.getbasetemp() / "kept-runs" / uuid.uuid4().hex
+    monkeypatch.setenv("CERTRELAY_STATE_DIR", str(folder))
 
 
 @pytest.fixture(scope="session", autouse=True)
