@@ -71,7 +71,9 @@ def moto_spares_work_no_test_reads() -> Iterator[None]:
       subscription: one pair for the test process, as AWS signs with one certificate per region
       (no test checks a signature);
     - every request's dispatch lists the response class's methods with inspect.getmembers:
-      listed once per class.
+      listed once per class and set of the class's own attributes (the engine adds methods
+      moto lacks, such as SSM's ListCommandInvocations, to a response class while it runs: a
+      list cached before that would answer them NotImplementedError).
 
     Each RSA pair is 0.05-0.3 s of CPU; the approval tests made three per test."""
     from cryptography.hazmat.primitives.asymmetric import rsa
@@ -84,7 +86,12 @@ def moto_spares_work_no_test_reads() -> Iterator[None]:
     def signing_key() -> rsa.RSAPrivateKey:
         return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
-    methods_of = functools.cache(responses.method_names_from_class)
+    original = responses.method_names_from_class
+    listed = functools.cache(lambda clazz, _own: original(clazz))
+
+    def methods_of(clazz: Any) -> list[str]:
+        return listed(clazz, tuple(vars(clazz)))  # type: ignore[no-any-return]
+
     with kms_key_pairs_made_when_used(), pytest.MonkeyPatch.context() as patch:
         patch.setattr(Subscription, "private_key", lambda _self: signing_key())
         patch.setattr(responses, "method_names_from_class", methods_of)
