@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import functools
 import gc
+import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,10 +34,16 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 @pytest.fixture(autouse=True)
-def kept_runs_in_a_temporary_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def kept_runs_in_a_temporary_directory(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """`certrelay local run` and the demo keep their executions for `certrelay history`: in a
-    test, under the test's own directory, never in the user's ~/.local/state."""
-    monkeypatch.setenv("CERTRELAY_STATE_DIR", str(tmp_path / "state"))
+    test, in a folder of its own under pytest's temporary directory, never in the user's
+    ~/.local/state. The folder is named, not made (certrelay makes it when it keeps a run): a
+    `tmp_path` for each of the 2,000 tests cost a directory listing, a folder and a link each,
+    and their removal by a later run."""
+    folder = tmp_path_factory.getbasetemp() / "kept-runs" / uuid.uuid4().hex
+    monkeypatch.setenv("CERTRELAY_STATE_DIR", str(folder))
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -61,7 +67,7 @@ def aws_models_parsed_once_per_process() -> Iterator[None]:
 
 @pytest.fixture(scope="session", autouse=True)
 def moto_spares_work_no_test_reads() -> Iterator[None]:
-    """Three things moto 5.2.5 computes that no test (and no AWS behaviour certrelay relies on)
+    """Two things moto 5.2.5 computes that no test (and no AWS behaviour certrelay relies on)
     reads, each now made once or when used, for the tests' own mock_aws fixtures as for the
     engine's:
 
@@ -69,13 +75,11 @@ def moto_spares_work_no_test_reads() -> Iterator[None]:
       first time the key uses it (the engine's own fix, moto_fixes.kms_key_pairs_made_when_used);
     - SNS signs each delivery to an SQS or HTTP subscription with a key pair it generates per
       subscription: one pair for the test process, as AWS signs with one certificate per region
-      (no test checks a signature);
-    - every request's dispatch lists the response class's methods with inspect.getmembers:
-      listed once per class.
+      (no test checks a signature).
 
-    Each RSA pair is 0.05-0.3 s of CPU; the approval tests made three per test."""
+    Each RSA pair is 0.05-0.3 s of CPU; the approval tests made three per test, two of them
+    these."""
     from cryptography.hazmat.primitives.asymmetric import rsa
-    from moto.core import responses
     from moto.sns.models import Subscription
 
     from certrelay.local.moto_fixes import kms_key_pairs_made_when_used
@@ -84,8 +88,6 @@ def moto_spares_work_no_test_reads() -> Iterator[None]:
     def signing_key() -> rsa.RSAPrivateKey:
         return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
-    methods_of = functools.cache(responses.method_names_from_class)
     with kms_key_pairs_made_when_used(), pytest.MonkeyPatch.context() as patch:
         patch.setattr(Subscription, "private_key", lambda _self: signing_key())
-        patch.setattr(responses, "method_names_from_class", methods_of)
         yield

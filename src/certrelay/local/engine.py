@@ -31,6 +31,7 @@ from moto.acm.models import acm_backends
 from moto.core.exceptions import AWSError
 from moto.events.models import EventPattern
 from moto.sns.models import sns_backends
+from moto.stepfunctions.parser.api import ExecutionStatus
 from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
 from certrelay.announcements import SOURCE
@@ -226,6 +227,23 @@ class LocalEngine:
         for api in self.stack.http_apis.values():
             api.start()
             self._exits.callback(api.stop)
+        # Entered last, so it runs first at exit, while the mocks, servers and APIs still stand.
+        self._exits.callback(self._handlers_end)
+
+    def _handlers_end(self) -> None:
+        """At exit: every running execution is stopped (ABORTED, as StopExecution does), no new
+        handler runs, and the exit waits for the one running. A worker or handler thread left
+        running would go on invoking through whatever runtime the process installs next (moto's
+        Lambda hook is class-wide) and reach AWS through whatever mock, or none, it has then."""
+        backend = stepfunctions_parser_backends[self.fleet.account][self.fleet.region]
+        for execution in backend._get_executions(ExecutionStatus.RUNNING):
+            backend.stop_execution(execution.exec_arn)
+        still_running = self.runtime.close()
+        if still_running is not None:
+            logging.getLogger("certrelay.local").warning(
+                "%s is still running past its function timeout; the engine stops without it",
+                still_running,
+            )
 
     def renew(self, name: str) -> SeededCertificate:
         """ACM's managed renewal of fleet certificate `name`: new key and certificate, same ARN."""

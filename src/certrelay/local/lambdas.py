@@ -17,6 +17,7 @@ import json
 import os
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ from typing import Any
 from unittest import mock
 
 from moto.awslambda_simple.models import LambdaSimpleBackend
+
+from certrelay.local.environ import variables_set
 
 
 class LogSink(io.TextIOBase):
@@ -131,6 +134,9 @@ class LambdaRuntime:
         # One invocation at a time: handlers run with their own environment variables, and the
         # process has one os.environ. Lambda concurrency is not what the local engine shows.
         self._lock = threading.RLock()
+        # The outermost invocation running now (a handler may invoke another) and when it began.
+        self._running: tuple[LocalFunction, float] | None = None
+        self._closed = False
 
     @property
     def log_lines(self) -> list[str]:
@@ -151,21 +157,52 @@ class LambdaRuntime:
             raise KeyError(f"no local function named {function_name}")
         event = json.loads(payload or b"{}")
         context = LambdaContext(function.name, function.arn, function.memory)
-        with self._lock, self._environment(function):
-            module = self._load(function)
-            entry: Callable[[Any, Any], Any] = getattr(module, function.handler.rsplit(".", 1)[1])
-            outer = getattr(_IN_HANDLER, "active", False)  # a handler may invoke another
-            _IN_HANDLER.active = True
+        with self._lock:
+            if self._closed:
+                raise RuntimeClosedError(f"the local runtime has stopped: {function.name} not run")
+            outermost = self._running is None
+            if outermost:
+                self._running = (function, time.monotonic())
             try:
-                result = entry(event, context)
-            except Exception as error:  # every handler error becomes Lambda's error payload
-                body = {"errorType": type(error).__name__, "errorMessage": str(error)}
-                self.invocations.append(Invocation(function.name, body["errorType"]))
-                return json.dumps(body).encode(), "Unhandled"
+                with self._environment(function):
+                    module = self._load(function)
+                    handler = function.handler.rsplit(".", 1)[1]
+                    entry: Callable[[Any, Any], Any] = getattr(module, handler)
+                    outer = getattr(_IN_HANDLER, "active", False)  # a handler may invoke another
+                    _IN_HANDLER.active = True
+                    try:
+                        result = entry(event, context)
+                    except Exception as error:  # every handler error becomes Lambda's error payload
+                        body = {"errorType": type(error).__name__, "errorMessage": str(error)}
+                        self.invocations.append(Invocation(function.name, body["errorType"]))
+                        return json.dumps(body).encode(), "Unhandled"
+                    finally:
+                        _IN_HANDLER.active = outer
             finally:
-                _IN_HANDLER.active = outer
+                if outermost:
+                    self._running = None
         self.invocations.append(Invocation(function.name, None))
         return json.dumps(result).encode(), None
+
+    def close(self, *, idle_wait: float = 1.0) -> str | None:
+        """Refuse every new invocation, then wait for the one running to return.
+
+        The wait lasts at most until the running handler's function Timeout (Lambda ends a
+        handler then), or `idle_wait` seconds for a runtime busy loading a handler. Returns None
+        once nothing runs, else the name of the function still running past that deadline: its
+        thread is left to finish on its own (it changes os.environ no more, see `environment`).
+        """
+        self._closed = True
+        while True:
+            running = self._running
+            wait = idle_wait if running is None else running[1] + running[0].timeout
+            if running is not None:
+                wait -= time.monotonic()
+            if self._lock.acquire(timeout=max(wait, 0.0)):
+                self._lock.release()
+                return None
+            if running is None or self._running is running:
+                return running[0].name if running else "a handler's import"
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[None]:
@@ -222,25 +259,23 @@ class LambdaRuntime:
         """While the runtime is installed: every function's variables exist in os.environ.
 
         The process has one os.environ and other threads (moto's Map workers, the SSM installs,
-        botocore's proxy lookup) read it while a handler runs. So no key is ever added or
-        removed mid-run: all of them are set here once, before any execution, each invocation
-        only changes values, and the caller's environment comes back when the block ends.
+        botocore's proxy and credential lookups) read it while a handler runs. So no key is ever
+        added or removed mid-run: all of them are set here once, before any execution, each
+        invocation only changes values (and puts nothing back), and when the block ends only
+        these keys come back to the caller's values, one by one: os.environ is never emptied.
         """
-        saved = dict(os.environ)
-        try:
-            for function in self.functions.values():
-                os.environ.update(self._variables(function))
+        variables: dict[str, str] = {}
+        for function in self.functions.values():
+            variables.update(self._variables(function))
+        with variables_set(variables, owner_changes=True):
             yield
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
 
     @contextlib.contextmanager
     def _environment(self, function: LocalFunction) -> Iterator[None]:
         variables = self._variables(function)
         missing = set(variables) - set(os.environ)
         if missing:  # only possible outside `environment()`, e.g. a runtime used on its own
-            with mock.patch.dict(os.environ, variables):
+            with variables_set(variables):
                 yield
             return
         os.environ.update(variables)  # values only: the keys are already there
@@ -254,6 +289,10 @@ class LambdaRuntime:
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory),
             **{k: self._local_value(v, function) for k, v in function.environment.items()},
         }
+
+
+class RuntimeClosedError(RuntimeError):
+    """An invocation reached a runtime whose engine has stopped."""
 
 
 def _short_name(function_name: str) -> str:

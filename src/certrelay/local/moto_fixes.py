@@ -27,7 +27,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -93,6 +93,7 @@ from moto.sts.models import STSBackend
 
 from certrelay.events import entry_size
 from certrelay.local import cache
+from certrelay.local.environ import variables_set
 from certrelay.text import iso_z
 
 
@@ -260,15 +261,16 @@ def accounts_follow_credentials(hub: str, region: str) -> Iterator[None]:
     which iam/models.py reads at each call). STS AssumeRole keys belong to the role's account.
     """
     with (
-        _isolated({}, region),
+        _isolated({}, region, removed=["MOTO_ACCOUNT_ID"]),
         mock.patch("moto.iam.models.DEFAULT_ACCOUNT_ID", hub),
     ):
-        os.environ.pop("MOTO_ACCOUNT_ID", None)
         yield
 
 
 @contextlib.contextmanager
-def _isolated(extra: dict[str, str], region: str) -> Iterator[None]:
+def _isolated(extra: dict[str, str], region: str, removed: Sequence[str] = ()) -> Iterator[None]:
+    """Only these keys change and come back (never `patch.dict`, which empties os.environ
+    while it restores, under the feet of every thread reading credentials then)."""
     variables = {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
@@ -277,11 +279,10 @@ def _isolated(extra: dict[str, str], region: str) -> Iterator[None]:
         "AWS_REGION": region,
         **extra,
     }
-    with mock.patch.dict(os.environ, variables):
-        for name in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
-            os.environ.pop(name, None)
-        for name in [n for n in os.environ if n.startswith("AWS_ENDPOINT_URL")]:
-            os.environ.pop(name)  # an endpoint override (LocalStack, say) would bypass moto
+    # An endpoint override (LocalStack, say) would bypass moto.
+    endpoints = [n for n in os.environ if n.startswith("AWS_ENDPOINT_URL")]
+    profile = ["AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"]
+    with variables_set(variables, removed=[*removed, *profile, *endpoints]):
         yield
 
 
