@@ -97,9 +97,11 @@ $(SAM_STAMP):
 	rm -f $(SAM_VENV)/.installed-* && touch $(SAM_STAMP)
 
 # What `sam deploy` would build, without an AWS account: samconfig.toml's validate and build
-# settings (lint on; cached, parallel). Only a region is needed, not credentials.
-deploy-check: $(SAM_STAMP)
+# settings (lint on; cached, parallel). Only a region is needed, not credentials. ProfilesLayer
+# ships config/: profiles.json is compiled first from profiles.yaml as it is now.
+deploy-check: $(SAM_STAMP) $(STAMP)
 	@test -n "$(LAMBDA_PYTHON)" || { echo "deploy-check: $(LAMBDA_RUNTIME) is not on PATH (nor under pyenv); sam build needs the functions' runtime" >&2; exit 1; }
+	$(BIN)/python -m certrelay.profiles_compile --write-json config/profiles.yaml
 	SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-$${AWS_REGION:-eu-west-1}} \
 		$(SAM_VENV)/bin/sam validate --lint
 	SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-$${AWS_REGION:-eu-west-1}} \

@@ -5,20 +5,22 @@ The routes are certrelay.approval_api's; this file holds one per container.
 
 from __future__ import annotations
 
-import os
-from functools import cache
-from typing import Any
+from certrelay import coldstart
 
-from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.typing import LambdaContext
+with coldstart.init():  # no cyclic collections while the long-lived modules are made
+    import os
+    from typing import Any
 
-from certrelay import approval_api
-from certrelay.approval_decisions import Dependencies
+    from aws_lambda_powertools import Logger
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
-logger = Logger()
+    from certrelay import approval_api
+    from certrelay.approval_decisions import Dependencies
+
+    logger = Logger()
 
 
-@cache
+@coldstart.once
 def _dependencies() -> Dependencies:
     return approval_api.dependencies(os.environ)
 

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-import os
-from datetime import UTC, datetime
-from functools import cache
-from typing import Any
+from certrelay import coldstart
 
-from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.typing import LambdaContext
+with coldstart.init():  # no cyclic collections while the long-lived modules are made
+    import os
+    from datetime import UTC, datetime
+    from typing import Any
 
-from certrelay.clients import client
-from certrelay.digest import send_digests
+    from aws_lambda_powertools import Logger
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
-logger = Logger()
+    from certrelay.clients import client
+    from certrelay.digest import send_digests
+
+    logger = Logger()
 
 
-@cache
+@coldstart.once
 def _dependencies() -> tuple[Any, Any]:
     """Created once per container, at init: the DynamoDB and SNS clients."""
     return client("dynamodb"), client("sns")

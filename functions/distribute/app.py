@@ -2,32 +2,32 @@
 
 from __future__ import annotations
 
-import os
-from datetime import UTC, datetime
-from functools import cache
-from typing import Any
+from certrelay import coldstart
 
-from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.typing import LambdaContext
+with coldstart.init():  # no cyclic collections while the long-lived modules are made
+    import os
+    from datetime import UTC, datetime
+    from typing import Any
 
-from certrelay.clients import client
-from certrelay.routing import route
-from certrelay.tasks import distribute
+    from aws_lambda_powertools import Logger
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
-logger = Logger()
-ROUTES = {  # the state's name (the payload's `state`, from $$.State.Name) → its code
-    "Find Window": distribute.find_window,
-    "Copy To Bucket": distribute.copy_to_bucket,
-    "Send Install Command": distribute.send_install_command,
-    "Cancel Install": distribute.cancel_install,
-}
+    from certrelay.clients import client
+    from certrelay.routing import route
+    from certrelay.tasks import distribute
+
+    logger = Logger()
+    ROUTES = {  # the state's name (the payload's `state`, from $$.State.Name) → its code
+        "Find Window": distribute.find_window,
+        "Copy To Bucket": distribute.copy_to_bucket,
+        "Send Install Command": distribute.send_install_command,
+        "Cancel Install": distribute.cancel_install,
+    }
 
 
-@cache
-def _dependencies() -> tuple[distribute.Setup, dict[str, Any]]:
-    """Created once per container, at init: settings, profiles and every client it uses."""
-    clients = {name: client(name) for name in distribute.SERVICES}
-    return distribute.setup(os.environ), clients
+@coldstart.once
+def _dependencies() -> tuple[distribute.Setup, dict[str, Any]]:  # settings, profiles, clients
+    return distribute.setup(os.environ), {name: client(name) for name in distribute.SERVICES}
 
 
 @logger.inject_lambda_context(log_event=False)

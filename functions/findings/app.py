@@ -2,32 +2,34 @@
 
 from __future__ import annotations
 
-import os
-from datetime import UTC, datetime
-from typing import Any
+from certrelay import coldstart
 
-from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.typing import LambdaContext
+with coldstart.init():  # no cyclic collections while the long-lived modules are made
+    import os
+    from datetime import UTC, datetime
+    from typing import Any
 
-from certrelay.accounts import kept_client, kept_sessions
-from certrelay.routing import route
-from certrelay.tasks import findings
+    from aws_lambda_powertools import Logger
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
-logger = Logger()
-ROUTES = {  # the state's name (the payload's `state`, from $$.State.Name) → its code
-    "Raise Finding": findings.raise_finding,
-    "Raise Distribution Finding": findings.raise_finding,
-    "Raise Export Finding": findings.raise_finding,
-    "Resolve Finding": findings.resolve_findings,
-    "Close Findings": findings.resolve_findings,
-}
+    from certrelay.accounts import kept_client, kept_sessions
+    from certrelay.routing import route
+    from certrelay.tasks import findings
+
+    logger = Logger()
+    ROUTES = {  # the state's name (the payload's `state`, from $$.State.Name) → its code
+        "Raise Finding": findings.raise_finding,
+        "Raise Distribution Finding": findings.raise_finding,
+        "Raise Export Finding": findings.raise_finding,
+        "Resolve Finding": findings.resolve_findings,
+        "Close Findings": findings.resolve_findings,
+    }
 
 
+@coldstart.once
 def _dependencies() -> list[Any]:  # at init: every client it uses, in its region (kept)
-    return [
-        kept_sessions(os.environ),
-        *(kept_client(s, os.environ["AWS_REGION"]) for s in findings.SERVICES),
-    ]
+    region = os.environ["AWS_REGION"]
+    return [kept_sessions(os.environ), *(kept_client(s, region) for s in findings.SERVICES)]
 
 
 @logger.inject_lambda_context(log_event=False)

@@ -7,24 +7,25 @@ before its task token was stored. The token is read from DynamoDB and never logg
 
 from __future__ import annotations
 
-import os
-from functools import cache
-from typing import Any
+from certrelay import coldstart
 
-from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.typing import LambdaContext
+with coldstart.init():  # no cyclic collections while the long-lived modules are made
+    import os
+    from typing import Any
 
-from certrelay.accounts import Sessions, sessions_from_env
-from certrelay.clients import client
-from certrelay.install_callbacks import command_of, complete, member_ssm
+    from aws_lambda_powertools import Logger
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
-logger = Logger()
+    from certrelay.accounts import Sessions, sessions_from_env
+    from certrelay.clients import client
+    from certrelay.install_callbacks import command_of, complete, member_ssm
+
+    logger = Logger()
 
 
-@cache
+@coldstart.once
 def _dependencies() -> tuple[Any, Any, Any, Sessions | None]:
-    """Made once per container, at init: the DynamoDB, SSM and Step Functions clients, and a
-    hub's sessions (they reach its members' SSM)."""
+    """At init: the DynamoDB, SSM, Step Functions clients; a hub's sessions (members' SSM)."""
     ddb, ssm, sfn = client("dynamodb"), client("ssm"), client("stepfunctions")
     return ddb, ssm, sfn, sessions_from_env(os.environ)
 

@@ -2,33 +2,33 @@
 
 from __future__ import annotations
 
-import os
-from datetime import UTC, datetime
-from functools import cache
-from typing import Any
+from certrelay import coldstart
 
-from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.typing import LambdaContext
+with coldstart.init():  # no cyclic collections while the long-lived modules are made
+    import os
+    from datetime import UTC, datetime
+    from functools import cache
+    from typing import Any
 
-from certrelay.clients import client
-from certrelay.routing import route
-from certrelay.tasks import notify
+    from aws_lambda_powertools import Logger
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
-logger = Logger()
-ROUTES = {  # the state's name (the payload's `state`, from $$.State.Name) → its code
-    "Report Distribution": notify.report_distribution,
-    "Record Distribution": notify.record_distribution,
-    "Notify Export Failure": notify.export_failure,
-    "Notify Rejection": notify.rejection,
-    "Notify Expiry": notify.expiry,
-}
+    from certrelay.clients import client
+    from certrelay.routing import route
+    from certrelay.tasks import notify
+
+    logger = Logger()
+    _client = cache(client)  # one client per service, made at init by _dependencies()
+    ROUTES = {  # the state's name (the payload's `state`, from $$.State.Name) → its code
+        "Report Distribution": notify.report_distribution,
+        "Record Distribution": notify.record_distribution,
+        "Notify Export Failure": notify.export_failure,
+        "Notify Rejection": notify.rejection,
+        "Notify Expiry": notify.expiry,
+    }
 
 
-@cache
-def _client(service: str) -> Any:
-    return client(service)
-
-
+@coldstart.once
 def _dependencies() -> list[Any]:  # at init: every client it uses (kept by _client)
     return [_client(service) for service in notify.SERVICES]
 

@@ -2,26 +2,28 @@
 
 from __future__ import annotations
 
-import os
-from datetime import UTC, datetime
-from functools import cache
-from typing import Any
+from certrelay import coldstart
 
-from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.typing import LambdaContext
+with coldstart.init():  # no cyclic collections while the long-lived modules are made
+    import os
+    from datetime import UTC, datetime
+    from typing import Any
 
-from certrelay.routing import route
-from certrelay.tasks import org_sweep
+    from aws_lambda_powertools import Logger
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
-logger = Logger()
-ROUTES = {  # the state's name (the payload's `state`, from $$.State.Name) → its code
-    "List Sweep Pairs": org_sweep.list_sweep_pairs,
-    "Sweep Pair": org_sweep.sweep_pair,
-    "Summarise Sweep": org_sweep.summarise_sweep,
-}
+    from certrelay.routing import route
+    from certrelay.tasks import org_sweep
+
+    logger = Logger()
+    ROUTES = {  # the state's name (the payload's `state`, from $$.State.Name) → its code
+        "List Sweep Pairs": org_sweep.list_sweep_pairs,
+        "Sweep Pair": org_sweep.sweep_pair,
+        "Summarise Sweep": org_sweep.summarise_sweep,
+    }
 
 
-@cache
+@coldstart.once
 def _dependencies() -> org_sweep.Deployment:
     """Read once per container, at init: member credentials stay cached between invocations."""
     return org_sweep.Deployment.from_env(os.environ)

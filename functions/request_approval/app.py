@@ -5,25 +5,27 @@ Both wait for a task token; the approval API (functions/approval) answers it.
 
 from __future__ import annotations
 
-import os
-from datetime import UTC, datetime
-from functools import cache
-from typing import Any
+from certrelay import coldstart
 
-from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.typing import LambdaContext
+with coldstart.init():  # no cyclic collections while the long-lived modules are made
+    import os
+    from datetime import UTC, datetime
+    from typing import Any
 
-from certrelay.routing import route
-from certrelay.tasks import request_approval
+    from aws_lambda_powertools import Logger
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
-logger = Logger()
-ROUTES = {  # the state's name (the payload's `state`, from $$.State.Name) → its code
-    "Request Approval": request_approval.request_round,
-    "Escalate Approval": request_approval.escalation_round,
-}
+    from certrelay.routing import route
+    from certrelay.tasks import request_approval
+
+    logger = Logger()
+    ROUTES = {  # the state's name (the payload's `state`, from $$.State.Name) → its code
+        "Request Approval": request_approval.request_round,
+        "Escalate Approval": request_approval.escalation_round,
+    }
 
 
-@cache
+@coldstart.once
 def _dependencies() -> request_approval.Clients:
     return request_approval.Clients.from_env(os.environ)
 

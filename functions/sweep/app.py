@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-import os
-from datetime import UTC, datetime
-from functools import cache
-from typing import Any
+from certrelay import coldstart
 
-from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.typing import LambdaContext
+with coldstart.init():  # no cyclic collections while the long-lived modules are made
+    import os
+    from datetime import UTC, datetime
+    from typing import Any
 
-from certrelay.clients import client
-from certrelay.reminders import expiry_thresholds
-from certrelay.sweep import sweep
+    from aws_lambda_powertools import Logger
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
-logger = Logger()
+    from certrelay.clients import client
+    from certrelay.reminders import expiry_thresholds
+    from certrelay.sweep import sweep
+
+    logger = Logger()
 
 
-@cache
+@coldstart.once
 def _dependencies() -> tuple[frozenset[int], Any, Any]:
     """Read once per container: the threshold days and the ACM and EventBridge clients."""
     return expiry_thresholds(os.environ), client("acm"), client("events")

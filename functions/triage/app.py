@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-import os
-from datetime import UTC, datetime
-from functools import cache
-from typing import Any
+from certrelay import coldstart
 
-from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.typing import LambdaContext
+with coldstart.init():  # no cyclic collections while the long-lived modules are made
+    import os
+    from datetime import UTC, datetime
+    from typing import Any
 
-from certrelay.tasks.triage import Triager
+    from aws_lambda_powertools import Logger
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
-logger = Logger()
+    from certrelay.tasks.triage import Triager
+
+    logger = Logger()
 
 
-@cache
+@coldstart.once
 def _dependencies() -> Triager:
     return Triager.from_env(os.environ)
 

@@ -6,13 +6,13 @@ reported at load time as one `ProfileError` line naming the file, the profile an
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
-from collections.abc import Hashable
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -314,10 +314,54 @@ class _ProfilesFile(_Strict):
 
 def load_profiles(text: str, *, source: str = "profiles.yaml") -> dict[str, Profile]:
     """Parse and validate profiles YAML; empty content means no profiles."""
+    from certrelay.profiles_yaml import parse  # PyYAML: only where YAML is parsed
+
+    return _validated(parse(text, source=source), source=source)
+
+
+def load_profiles_file(path: str | Path | None) -> dict[str, Profile]:
+    """Load profiles from a file; no path or a missing file means no profiles.
+
+    When `profiles.json` beside it was compiled from exactly these bytes (its sha256 matches),
+    that document is validated instead of parsing the YAML again: the same data, the same
+    checks, no PyYAML (`python -m certrelay.profiles_compile --write-json`). Any other JSON (an
+    edited YAML, a missing or damaged JSON) is ignored and the YAML parsed.
+    """
+    if path is None:
+        return {}
+    file = Path(path)
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as error:
-        raise ProfileError(f"{source}: not valid YAML{_yaml_where(error)}") from None
+        raw = file.read_bytes()
+    except FileNotFoundError:
+        return {}
+    except OSError as error:
+        raise ProfileError(f"{file}: cannot be read ({error.strerror})") from None
+    text = raw.decode("utf-8")
+    compiled = compiled_document(file, raw)
+    if compiled is not None:
+        return _validated(compiled[0], source=str(file))
+    return load_profiles(text, source=str(file))
+
+
+def compiled_path(file: Path) -> Path:
+    """Where a profiles file's compiled JSON lives: beside it, `<name>.json`."""
+    return file.with_suffix(".json")
+
+
+def compiled_document(file: Path, raw: bytes) -> tuple[object] | None:
+    """The document compiled from exactly `raw` (file's bytes), or None when there is none."""
+    try:
+        compiled = json.loads(compiled_path(file).read_bytes())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(compiled, dict) or compiled.get("sha256") != hashlib.sha256(raw).hexdigest():
+        return None
+    if "document" not in compiled:
+        return None
+    return (compiled["document"],)
+
+
+def _validated(data: object, *, source: str) -> dict[str, Profile]:
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -327,42 +371,6 @@ def load_profiles(text: str, *, source: str = "profiles.yaml") -> dict[str, Prof
     except ValidationError as error:
         raise ProfileError(f"{source}: {_explain(error)}") from None
     return dict(parsed.profiles or {})
-
-
-def load_profiles_file(path: str | Path | None) -> dict[str, Profile]:
-    """Load profiles from a file; no path or a missing file means no profiles."""
-    if path is None:
-        return {}
-    file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return {}
-    except OSError as error:
-        raise ProfileError(f"{file}: cannot be read ({error.strerror})") from None
-    return load_profiles(text, source=str(file))
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys instead of silently keeping the last one."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
-        seen: set[object] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-def _yaml_where(error: yaml.YAMLError) -> str:
-    mark = getattr(error, "problem_mark", None)
-    problem = getattr(error, "problem", None) or ""
-    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
-    return f"{where}: {problem}" if problem else where
 
 
 _PROBLEMS = {
