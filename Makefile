@@ -74,13 +74,13 @@ browser-deps:
 # pytest on one worker more than there are cores (pytest-xdist; each test file runs whole on one
 # worker, so a module's shared fixture is built once): about a quarter of a worker's time is spent
 # waiting on install scripts, Chromium and handler threads, which the extra worker fills (2 cores:
-# 162 s with 2 workers, 134 s with 3, 137 s with 4). Next to it the lint steps, and checkov's own
-# venv is installed there too, not before everything else. Each step's output is printed whole
+# 162 s with 2 workers, 134 s with 3, 137 s with 4). Next to it the lint steps (checkov's venv is
+# installed first: tests/contract runs checkov too). Each step's output is printed whole
 # when it ends; any failure fails `make test`. cfn-lint is not run twice: tests/contract runs it
 # on each of $(TEMPLATES) (test_template.py, test_member_template.py), with the serverless rules.
 PYTEST_WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) + 1 )))
 
-test: $(STAMP) browser-deps
+test: $(STAMP) $(CHECKOV_STAMP) browser-deps
 	$(MAKE) --no-print-directory -j 4 --output-sync=target lint-ruff lint-mypy lint-checkov pytest
 
 pytest: $(STAMP)
