@@ -22,6 +22,7 @@ from botocore.exceptions import ClientError
 from certrelay.arns import CERTIFICATE_ARN
 from certrelay.clients import client
 from certrelay.errors import (
+    STS_AND_ORGANIZATIONS_THROTTLING,
     ConfigurationError,
     ForeignEvent,
     MemberRoleUnavailable,
@@ -39,7 +40,6 @@ _ROLE_REFUSED = frozenset({"AccessDenied", "AccessDeniedException"})
 _REGION_REFUSED = frozenset(
     {"RegionDisabledException", "InvalidClientTokenId", "UnrecognizedClientException"}
 )
-_THROTTLED = frozenset({"Throttling", "ThrottlingException", "TooManyRequestsException"})
 
 
 @dataclass(frozen=True)
@@ -157,7 +157,7 @@ def _typed(error: ClientError, account: str, region: str, role_arn: str) -> Exce
             f"{region} refuses credentials for account {account} ({code}): the Region is not "
             "enabled there"
         )
-    if code in _THROTTLED:
+    if code in STS_AND_ORGANIZATIONS_THROTTLING:
         return ServiceThrottled(f"STS throttled AssumeRole of {role_arn} ({code})")
     return error
 

@@ -35,6 +35,13 @@ class ServiceThrottled(CertrelayError):
     retryable = True
 
 
+# STS's and Organizations' "slow down" codes, raised as ServiceThrottled by certrelay.accounts
+# (assuming a member's role) and certrelay.membership (listing the organisation's accounts).
+STS_AND_ORGANIZATIONS_THROTTLING = frozenset(
+    {"Throttling", "ThrottlingException", "TooManyRequestsException"}
+)
+
+
 class ApprovalRejected(CertrelayError):
     """An approver rejected the distribution; sent as SendTaskFailure's `error`, never retried."""
 

@@ -21,11 +21,15 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from certrelay.clients import client
-from certrelay.errors import ConfigurationError, MembershipUnavailable, ServiceThrottled
+from certrelay.errors import (
+    STS_AND_ORGANIZATIONS_THROTTLING,
+    ConfigurationError,
+    MembershipUnavailable,
+    ServiceThrottled,
+)
 
 MEMBERSHIP_TTL = timedelta(minutes=15)
 ROLE_ARN = re.compile(r"arn:aws(?:-[a-z]+)*:iam::\d{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}\Z")
-_THROTTLED = frozenset({"Throttling", "ThrottlingException", "TooManyRequestsException"})
 
 
 def _utc_now() -> datetime:
@@ -120,7 +124,7 @@ class OrganizationAccounts:
 def _typed(error: ClientError, role_arn: str) -> Exception:
     """The typed error for a refused read; the message names the role and the code only."""
     code = error.response.get("Error", {}).get("Code", "")
-    if code in _THROTTLED:
+    if code in STS_AND_ORGANIZATIONS_THROTTLING:
         return ServiceThrottled(f"Organizations throttled the read through {role_arn} ({code})")
     return MembershipUnavailable(
         f"cannot read the organisation's accounts through {role_arn} ({code}): no account "
