@@ -28,7 +28,9 @@ DATA = Path(__file__).with_name("botocore_data")
 VERSION_FILE = DATA / "BOTOCORE_VERSION"
 
 # Every operation certrelay's functions call, by service (API names); the contract test keeps
-# it a superset of the code's calls. A few are botocore's own calls, marked.
+# it a superset of the code's calls. A few are botocore's own calls, marked. The test matches
+# method names, not the client they are called on: export's secretsmanager.put_resource_policy
+# puts PutResourcePolicy in every listed service that has such an operation.
 OPERATIONS: dict[str, frozenset[str]] = {
     "acm": frozenset(
         {"DescribeCertificate", "ExportCertificate", "ListCertificates", "ListTagsForCertificate"}
