@@ -3,6 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+# Packages are installed by uv (pip installs only uv itself): a fresh clone's venvs in seconds
+# instead of minutes (measured with empty caches: .venv 15 s vs 72 s with pip; checkov's 3 s vs
+# 46 s). uv resolves as pip does but ignores pip.conf; it never downloads a Python here.
+UV_VERSION ?= 0.13.8
+UV_PIP := UV_PYTHON_DOWNLOADS=never UV_NO_PROGRESS=1 $(BIN)/uv pip install --quiet
 
 .PHONY: install demo test lint lint-ruff lint-mypy lint-cfn lint-checkov pytest browser-deps bench \
 	diagram deploy-check clean
@@ -31,8 +36,8 @@ LAMBDA_PYTHON = $(shell for p in "$$(command -v $(LAMBDA_RUNTIME))" \
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	$(UV_PIP) --python $(BIN)/python -e ".[dev]"
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 install: $(STAMP)
@@ -56,10 +61,9 @@ lint-checkov: $(CHECKOV_STAMP)
 	$(CHECKOV_ENV) $(CHECKOV_VENV)/bin/checkov $(addprefix -f ,$(TEMPLATES)) \
 		--config-file .checkov.yaml --quiet --compact --skip-download
 
-$(CHECKOV_STAMP):
-	$(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check "checkov==$(CHECKOV_VERSION)"
+$(CHECKOV_STAMP): $(STAMP)
+	$(PYTHON) -m venv --without-pip $(CHECKOV_VENV)
+	$(UV_PIP) --python $(CHECKOV_VENV)/bin/python "checkov==$(CHECKOV_VERSION)"
 	rm -f $(CHECKOV_VENV)/.installed-* && touch $(CHECKOV_STAMP)
 
 # The browser test drives Debian's chromium through its chromedriver (no browser download).
@@ -75,7 +79,7 @@ browser-deps:
 # worker, so a module's shared fixture is built once): about a quarter of a worker's time is spent
 # waiting on install scripts, Chromium and handler threads, which the extra worker fills (2 cores:
 # 162 s with 2 workers, 134 s with 3, 137 s with 4). Next to it the lint steps (checkov's venv is
-# installed first: tests/contract runs checkov too). Each step's output is printed whole
+# installed first, in about 3 s: tests/contract runs checkov too). Each step's output is printed whole
 # when it ends; any failure fails `make test`. cfn-lint is not run twice: tests/contract runs it
 # on each of $(TEMPLATES) (test_template.py, test_member_template.py), with the serverless rules.
 PYTEST_WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) + 1 )))
@@ -92,10 +96,9 @@ bench: $(STAMP)
 diagram: $(STAMP)
 	$(BIN)/python -m certrelay.console.diagram --write-docs
 
-$(SAM_STAMP):
-	$(PYTHON) -m venv $(SAM_VENV)
-	$(SAM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(SAM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check "aws-sam-cli==$(SAM_CLI_VERSION)"
+$(SAM_STAMP): $(STAMP)
+	$(PYTHON) -m venv --without-pip $(SAM_VENV)
+	$(UV_PIP) --python $(SAM_VENV)/bin/python "aws-sam-cli==$(SAM_CLI_VERSION)"
 	rm -f $(SAM_VENV)/.installed-* && touch $(SAM_STAMP)
 
 # What `sam deploy` would build, without an AWS account: samconfig.toml's validate and build
