@@ -688,6 +688,7 @@ def test_an_agent_without_env_var_parameters_is_refused(sandbox: Sandbox, ca: Is
         ("Reload", "touch $(touch {pwned})"),
         ("Reload", "systemctl reload nginx"),
         ("Reload", "systemd:nginx;touch${{IFS}}{pwned}"),
+        ("Reload", "systemd:" + "u" * 252),  # a unit name one character too long
         ("Reload", "script:/bin/sh -c touch {pwned}"),
         ("ConfigTest", "true && touch {pwned}"),
         ("ConfigTest", "script:{etc}/../../x"),
@@ -862,6 +863,7 @@ def test_an_install_interrupted_by_sigterm_rolls_back(
         ("haproxy", ["haproxy -c -q -f /etc/haproxy/haproxy.cfg"], "systemctl reload haproxy"),
         ("envoy", ["envoy --mode validate -c /etc/envoy/envoy.yaml"], "systemctl reload envoy"),
         ("systemd:php8.2-fpm", [], "systemctl reload php8.2-fpm"),
+        ("systemd:" + "u" * 251, [], "systemctl reload " + "u" * 251),  # the longest unit name
     ],
 )
 def test_a_named_adapter_runs_its_own_config_test_and_reload(

@@ -36,7 +36,7 @@ from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
 from certrelay.announcements import SOURCE
 from certrelay.events import DETAIL_TYPES, EventKind
-from certrelay.local import moto_fixes, org
+from certrelay.local import moto_fixes, moto_fixes_speed, org
 from certrelay.local.errors import EngineTimeout, EventRefused
 from certrelay.local.fleet.seed import (
     Fleet,
@@ -181,6 +181,7 @@ class LocalEngine:
         self._exits.enter_context(moto_fixes.kms_key_pairs_made_when_used())
         self._exits.enter_context(moto_fixes.interpreter_reuses_its_work())
         self._exits.enter_context(moto_fixes.commands_by_instance_skip_ec2())
+        self._exits.enter_context(moto_fixes_speed.applied())
         if self.clock_speed != 1.0:
             self._exits.enter_context(moto_fixes.faster_clock(self.clock_speed))
         if self.fleet.profiles is not None:

@@ -1,0 +1,117 @@
+"""What the local engine changes in moto 5.2.5 only to spend less time, the same answers given.
+
+Each fix is a context manager, entered by `applied()` while the engine runs; each says what moto
+does, why it costs, and why the change cannot alter a result (tests/functional/
+test_moto_fixes_speed.py holds each to that). Like moto_fixes, it hooks moto's internals: a moto
+upgrade is a deliberate step with the whole suite re-run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import sys
+from collections.abc import Callable, Iterator
+from types import ModuleType
+from typing import Any
+from unittest import mock
+
+from moto.core.routing import SmithyRule
+
+# The types a JSON document is made of, as json.loads makes them.
+_ATOMIC: frozenset[type] = frozenset({str, int, float, bool, type(None)})
+
+
+class _NotJson(Exception):
+    """A value holds something json.loads does not make: copy.deepcopy copies it."""
+
+
+def _copy_json(value: Any) -> Any:
+    kind = type(value)
+    if kind is dict:
+        copied = {}
+        for key, item in value.items():
+            if type(key) is not str:
+                raise _NotJson
+            copied[key] = item if type(item) in _ATOMIC else _copy_json(item)
+        return copied
+    if kind is list:
+        return [item if type(item) in _ATOMIC else _copy_json(item) for item in value]
+    if kind in _ATOMIC:
+        return value
+    raise _NotJson
+
+
+def json_deepcopy(value: Any, memo: dict[int, Any] | None = None) -> Any:
+    """copy.deepcopy, a few times faster for a JSON document (dicts with string keys, lists,
+    strings, numbers, booleans, None: what a state's input, output and context are). Anything
+    else, or a `memo`, goes to copy.deepcopy whole. One difference, only for JSON documents: a
+    list or dict that appears twice in `value` is copied twice, where deepcopy keeps the two
+    places sharing one copy; a JSON document on AWS has no shared parts (it is text), so the
+    copy is what AWS would hold."""
+    if memo is not None:
+        return copy.deepcopy(value, memo)
+    try:
+        return _copy_json(value)
+    except (_NotJson, RecursionError):
+        return copy.deepcopy(value)
+
+
+class _CopyModule(ModuleType):
+    """The `copy` module as moto's interpreter modules see it: deepcopy is json_deepcopy."""
+
+    def __init__(self) -> None:
+        super().__init__("copy")
+        self.deepcopy = json_deepcopy
+        self.copy = copy.copy
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(copy, name)
+
+
+@contextlib.contextmanager
+def interpreter_copies_json_directly() -> Iterator[None]:
+    """moto's Step Functions interpreter deep-copies each state's input, result and context
+    (and every history event's details) with copy.deepcopy, whose memo and per-object dispatch
+    cost several times what a JSON document needs: here those modules' `copy.deepcopy` is
+    `json_deepcopy`, which copies a JSON document by its types and hands anything else
+    (the interpreter's own objects) to copy.deepcopy."""
+    shim = _CopyModule()
+    with contextlib.ExitStack() as patches:
+        for name, module in list(sys.modules.items()):
+            if name.startswith("moto.stepfunctions.parser.") and (
+                getattr(module, "copy", None) is copy
+            ):
+                patches.enter_context(mock.patch.object(module, "copy", shim))
+        yield
+
+
+@contextlib.contextmanager
+def routers_compile_url_builders_when_used() -> Iterator[None]:
+    """moto routes a REST request (Lambda, Security Hub, S3's control, Scheduler …) through a
+    Werkzeug map of every operation of the service, built on the service's first request.
+    Werkzeug compiles two URL builders for each rule as it adds it (Python source made, parsed
+    and exec'd); moto only matches requests against the map and never builds a URL. Here a
+    rule's builders are compiled the first time one is called, as Werkzeug would have compiled
+    them (Lambda's and Security Hub's maps: 2-3 times faster to build)."""
+    compile_builder: Callable[..., Any] = SmithyRule._compile_builder
+
+    def compile_when_used(rule: Any, append_unknown: bool = True) -> Callable[..., Any]:
+        compiled: list[Callable[..., Any]] = []
+
+        def build(bound: Any, *args: Any, **kwargs: Any) -> Any:
+            if not compiled:
+                compiled.append(compile_builder(bound, append_unknown).__get__(bound, None))
+            return compiled[0](*args, **kwargs)
+
+        return build
+
+    with mock.patch.object(SmithyRule, "_compile_builder", compile_when_used):
+        yield
+
+
+@contextlib.contextmanager
+def applied() -> Iterator[None]:
+    """Every fix of this module, for as long as the engine runs."""
+    with interpreter_copies_json_directly(), routers_compile_url_builders_when_used():
+        yield

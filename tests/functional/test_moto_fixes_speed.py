@@ -1,0 +1,195 @@
+"""The engine's speed fixes to moto (certrelay.local.moto_fixes_speed) change no answer:
+the JSON copier copies as deepcopy does, an execution's history is the same with it and
+without it, and moto's routers still match and build URLs with their builders compiled late."""
+
+from __future__ import annotations
+
+import copy
+import json
+import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack
+from typing import Any
+from unittest import mock
+
+import pytest
+
+from certrelay.local import moto_fixes_speed
+from certrelay.local.engine import LocalEngine
+from certrelay.local.moto_fixes_speed import json_deepcopy
+
+ROLE = "arn:aws:iam::123456789012:role/speed-tests"
+DOCUMENT: dict[str, Any] = {
+    "route": "distribute",
+    "reasons": ["DistributionPending", "LikeForLike"],
+    "count": 3,
+    "ratio": 0.5,
+    "ok": True,
+    "none": None,
+    "targets": [{"kind": "server", "instances": ["i-1", "i-2"], "port": 8443}, []],
+    "nested": {"a": {"b": {"c": [1, 2.5, "x", False, None, {}]}}},
+}
+
+
+def test_given_a_json_document_when_copied_then_equal_to_deepcopy_and_independent_of_it() -> None:
+    copied = json_deepcopy(DOCUMENT)
+
+    assert copied == copy.deepcopy(DOCUMENT)
+    assert json.dumps(copied) == json.dumps(DOCUMENT)  # same key order too
+    copied["targets"][0]["instances"].append("i-3")
+    copied["nested"]["a"]["b"]["c"][5]["new"] = 1
+    assert DOCUMENT["targets"][0]["instances"] == ["i-1", "i-2"]
+    assert DOCUMENT["nested"]["a"]["b"]["c"][5] == {}
+
+
+def test_given_a_part_shared_twice_when_copied_then_each_place_gets_its_own_copy() -> None:
+    shared = {"k": [1]}
+    copied = json_deepcopy({"x": shared, "y": shared})
+
+    copied["x"]["k"].append(2)
+
+    assert copied["y"] == {"k": [1]}  # as two places in a JSON text would be
+    assert shared == {"k": [1]}
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"when": (1, 2)},  # a tuple
+        {1: "not a string key"},
+        [{"object": object()}],
+        {"set": {1, 2}},
+    ],
+)
+def test_given_anything_but_json_when_copied_then_copy_deepcopy_copies_it_whole(value: Any) -> None:
+    with mock.patch.object(copy, "deepcopy", wraps=copy.deepcopy) as deepcopy:
+        copied = json_deepcopy(value)
+
+    deepcopy.assert_called_once_with(value)
+    assert type(copied) is type(value)
+
+
+def test_given_a_memo_when_copied_then_copy_deepcopy_keeps_its_sharing() -> None:
+    shared = {"k": [1]}
+    memo: dict[int, Any] = {}
+
+    first = json_deepcopy(shared, memo)
+
+    assert json_deepcopy(shared, memo) is first
+
+
+def test_given_the_fix_when_entered_then_the_interpreters_modules_copy_json_till_it_ends() -> None:
+    from moto.stepfunctions.parser.asl.eval import states
+
+    with moto_fixes_speed.interpreter_copies_json_directly():
+        assert states.copy.deepcopy is json_deepcopy
+        assert states.copy.copy is copy.copy
+    assert states.copy is copy
+
+
+def test_given_rules_compiled_late_when_a_url_is_built_then_werkzeug_builds_the_same() -> None:
+    from moto.core.routing import SmithyRule
+    from werkzeug.routing import Map
+
+    def build(path: str) -> str:
+        rules = [SmithyRule(path, operations=[], methods=["GET"], endpoint="op")]
+        return Map(rules).bind("example.com").build("op", {"Name": "a b", "Id": 7})
+
+    eager = build("/functions/<Name>/versions/<Id>")
+    with moto_fixes_speed.routers_compile_url_builders_when_used():
+        late = build("/functions/<Name>/versions/<Id>")
+
+    assert late == eager == "/functions/a%20b/versions/7"
+
+
+# -- the same histories --------------------------------------------------------------------------
+MACHINE: dict[str, Any] = {
+    "StartAt": "Shape",
+    "States": {
+        "Shape": {
+            "Type": "Pass",
+            "Parameters": {"items.$": "$.items", "meta": {"source.$": "$.source", "fixed": [1, 2]}},
+            "ResultPath": "$.shaped",
+            "Next": "Each",
+        },
+        "Each": {
+            "Type": "Map",
+            "ItemsPath": "$.shaped.items",
+            "ItemSelector": {"item.$": "$$.Map.Item.Value", "index.$": "$$.Map.Item.Index"},
+            "ItemProcessor": {
+                "ProcessorConfig": {"Mode": "INLINE"},
+                "StartAt": "Mark",
+                "States": {
+                    "Mark": {
+                        "Type": "Pass",
+                        "Parameters": {
+                            "merged.$": "States.JsonMerge($.item, "
+                            "States.StringToJson('{\"seen\":true}'), false)",
+                            "index.$": "$.index",
+                        },
+                        "End": True,
+                    }
+                },
+            },
+            "ResultPath": "$.marked",
+            "Next": "Both",
+        },
+        "Both": {
+            "Type": "Parallel",
+            "Branches": [
+                {"StartAt": "Left", "States": {"Left": {"Type": "Pass", "End": True}}},
+                {
+                    "StartAt": "Right",
+                    "States": {
+                        "Right": {"Type": "Pass", "Result": {"r": [None, 1.5]}, "End": True}
+                    },
+                },
+            ],
+            "OutputPath": "$[1]",
+            "Next": "Done",
+        },
+        "Done": {"Type": "Succeed"},
+    },
+}
+INPUT = {"source": "test", "items": [{"n": 1, "tags": ["a"]}, {"n": 2, "tags": []}]}
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[LocalEngine]:
+    with LocalEngine() as local:
+        yield local
+
+
+def _history(engine: LocalEngine) -> list[dict[str, Any]]:
+    sfn = engine._sfn
+    machine = sfn.create_state_machine(
+        name=f"speed-{uuid.uuid4().hex[:8]}", definition=json.dumps(MACHINE), roleArn=ROLE
+    )["stateMachineArn"]
+    started = sfn.start_execution(
+        stateMachineArn=machine, name=uuid.uuid4().hex, input=json.dumps(INPUT)
+    )["executionArn"]
+    engine.wait(started, name="speed", seconds=30)
+    events = sfn.get_execution_history(executionArn=started, maxResults=1000)["events"]
+    # Map iterations and Parallel branches run on threads: their events interleave by timing,
+    # so the events are compared as a sorted list, each with its details, without ids and times.
+    unordered = ("timestamp", "id", "previousEventId")
+    return sorted(
+        ({k: v for k, v in e.items() if k not in unordered} for e in events),
+        key=lambda e: json.dumps(e, sort_keys=True),
+    )
+
+
+def test_given_an_execution_when_run_with_the_json_copier_and_without_then_histories_match(
+    engine: LocalEngine,
+) -> None:
+    with_fix = _history(engine)
+    with ExitStack() as stack:  # moto's own copy.deepcopy back, for this execution only
+        for module in list(sys.modules.values()):
+            if isinstance(getattr(module, "copy", None), moto_fixes_speed._CopyModule):
+                stack.enter_context(mock.patch.object(module, "copy", copy))
+        without_fix = _history(engine)
+
+    assert len(with_fix) > 20
+    assert "ExecutionSucceeded" in [e["type"] for e in with_fix]
+    assert with_fix == without_fix
