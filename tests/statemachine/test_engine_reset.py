@@ -164,7 +164,7 @@ def differences(before: Any, after: Any, path: str = "") -> list[str]:
     return [] if before == after else [f"~ {path}: {str(before)[:200]} -> {str(after)[:200]}"]
 
 
-def full_run(engine: LocalEngine) -> list[tuple[str, list[str]]]:
+def full_run(engine: LocalEngine) -> list[tuple[str, list[str], str]]:
     """A renewal approved and distributed (bucket, servers), a finding, a revocation, a
     renewal left waiting for its approver, and things made beside the stack."""
     engine.renew(WEB)
@@ -196,7 +196,10 @@ def full_run(engine: LocalEngine) -> list[tuple[str, list[str]]]:
         BillingMode="PAY_PER_REQUEST",
     )
     boto3.client("sqs", region_name=region).create_queue(QueueName="made-by-a-test")
-    return [(e.status, e.states) for e in [distributed, *expired, *finding]]
+    # the states entered and the last: how often the install poll loops, and in which order
+    # the Map's iterations enter theirs, is timing
+    runs = [distributed, *expired, *finding]
+    return [(e.status, sorted(set(e.states)), e.states[-1]) for e in runs]
 
 
 @pytest.fixture(scope="module")
@@ -229,9 +232,9 @@ def test_the_same_run_after_a_reset_gives_the_same_result(
     first = full_run(engine)
     engine.reset()
     again = full_run(engine)
-    assert again == first
+    assert again == first, f"{first}\n!=\n{again}"
     assert first[0][0] == "SUCCEEDED"
-    assert first[0][1][-1] == "Renewal Distributed"
+    assert first[0][2] == "Renewal Distributed"
     engine.reset()
 
 
