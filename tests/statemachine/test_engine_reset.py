@@ -256,3 +256,33 @@ def test_servers_serve_the_reseeded_certificate_again_after_a_reset(
         assert not server.path("/etc/ssl/web/cert.pem.bak").exists()
         for port in server.listeners:
             assert server.serving(port) == hashlib.sha256(der).hexdigest()
+
+
+@pytest.mark.parametrize("change", ["environment", "parameters", "profiles"])
+def test_reset_refuses_an_engine_whose_deployment_a_test_changed(
+    started: tuple[LocalEngine, dict[str, Any], set[str]], change: str
+):
+    engine, _, _ = started
+    engine.reset()
+    function = next(iter(engine.runtime.functions.values()))
+    assert engine.fleet.profiles is not None
+    # GIVEN a test changed what the stack runs with: a function's environment, a parameter,
+    # a profile
+    changed = {
+        "environment": (function.environment, "LOG_LEVEL"),
+        "parameters": (engine.parameters, "ExpiryThresholdDays"),
+        "profiles": (engine.fleet.profiles, "web"),
+    }
+    where, key = changed[change]
+    kept = where.get(key)
+    where[key] = "changed by a test"
+    try:
+        # WHEN the engine is reset THEN it refuses: the deployment is not start-up's any more
+        with pytest.raises(RuntimeError, match="needs an engine of its own"):
+            engine.reset()
+    finally:
+        if kept is None:
+            del where[key]
+        else:
+            where[key] = kept
+    engine.reset()  # as it was: reset again

@@ -7,7 +7,9 @@ compares every moto backend, the engine's own records and the servers' files):
 
 - *kept*, as deployed: every resource the stack created (tables, buckets and their
   configuration, keys, topics, queues, functions, state machines, rules, documents, secrets
-  with their deployed values), the parameters, profiles, environment, clock speed, HTTP APIs;
+  with their deployed values), the parameters, profiles, environment, clock speed, HTTP APIs
+  (a reset refuses an engine whose fleet, parameters, clock speed or function environment
+  changed since start-up: a test that changes those needs an engine of its own);
 - *cleared*: every execution (a running one is stopped first, as the engine's exit does), table
   items, objects in the stack's buckets, messages sent or queued, SSM commands, findings,
   whatever a run created beside the stack (secrets, buckets, state machines, ... : any entry a
@@ -27,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import datetime as dt
+import json
 import shutil
 import time
 from collections.abc import Iterator
@@ -69,6 +72,7 @@ class Baseline:
     now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))  # the engine's
     taken_at: float = field(default_factory=time.monotonic)
     s3: Any = None  # the resets' S3 client, made at the first
+    deployment: str = ""  # what the stack was deployed with (`_deployment`)
 
 
 def baseline(engine: LocalEngine) -> Baseline | None:
@@ -76,7 +80,7 @@ def baseline(engine: LocalEngine) -> Baseline | None:
     if engine.organization is not None:
         return None
     account = engine.fleet.account
-    taken = Baseline(now=engine.now)
+    taken = Baseline(now=engine.now, deployment=_deployment(engine))
     for service, region, backend in _backends(account):
         taken.entries[service, region, type(backend).__name__] = _shape(backend)
     for arn, secret in secretsmanager_backends[account][engine.fleet.region].secrets.items():
@@ -94,6 +98,11 @@ def reset(engine: LocalEngine, taken: Baseline | None) -> None:
     """Bring a started engine back to the state start-up left it in (module docstring)."""
     if engine.organization is not None or taken is None or engine.stack is None:
         raise RuntimeError("reset needs a started single-account engine (not an organisation)")
+    if _deployment(engine) != taken.deployment:
+        raise RuntimeError(
+            "reset: the engine's fleet, parameters, clock or function environment changed "
+            "since start-up; a test that changes the deployment needs an engine of its own"
+        )
     account, region = engine.fleet.account, engine.fleet.region
     _quiesce(engine)
     _empty_buckets(engine, taken)
@@ -101,6 +110,26 @@ def reset(engine: LocalEngine, taken: Baseline | None) -> None:
     _clear_data(account, region, taken)
     _forget_the_engines_records(engine)
     _seed_again(engine, taken)
+
+
+def _deployment(engine: LocalEngine) -> str:
+    """What the stack was deployed with and a reset keeps: the fleet (its profiles, certificates
+    and servers), the parameters, the clock speed, each function's environment and handler."""
+    functions = {
+        name: [f.handler, str(f.code_dir), f.environment, f.timeout, f.memory]
+        for name, f in engine.runtime.functions.items()
+    }
+    return json.dumps(
+        [
+            engine.fleet.model_dump(mode="json"),
+            engine.parameters,
+            engine.clock_speed,
+            str(engine.mock_config),
+            functions,
+        ],
+        sort_keys=True,
+        default=str,
+    )
 
 
 def _backends(account: str) -> Iterator[tuple[str, str, BaseBackend]]:
