@@ -209,12 +209,13 @@ def started() -> Iterator[tuple[LocalEngine, dict[str, Any], set[str]]]:
         yield engine, world(engine), made
 
 
-def test_after_a_full_run_reset_leaves_what_start_up_left(
+def test_after_a_full_run_reset_leaves_what_start_up_left_and_the_run_goes_the_same_again(
     started: tuple[LocalEngine, dict[str, Any], set[str]],
 ):
     engine, at_start, made_at_start = started
-    # GIVEN a full run left executions, items, objects, mail, findings, commands and more
-    full_run(engine)
+    # GIVEN a full run left executions, items, objects, mail, findings, commands and more, and
+    # installed a renewed certificate on every server
+    first = full_run(engine)
     after_run = world(engine, made_at_start)
     assert len(differences(at_start, after_run)) > 20, "the run should leave things behind"
     # WHEN the engine is reset
@@ -222,32 +223,7 @@ def test_after_a_full_run_reset_leaves_what_start_up_left(
     # THEN everything observable is as start-up left it
     found = differences(at_start, world(engine, made_at_start))
     assert found == [], "\n".join(found)
-
-
-def test_the_same_run_after_a_reset_gives_the_same_result(
-    started: tuple[LocalEngine, dict[str, Any], set[str]],
-):
-    engine, _, _ = started
-    engine.reset()
-    first = full_run(engine)
-    engine.reset()
-    again = full_run(engine)
-    assert again == first, f"{first}\n!=\n{again}"
-    assert first[0][0] == "SUCCEEDED"
-    assert first[0][2] == "Renewal Distributed"
-    engine.reset()
-
-
-def test_servers_serve_the_reseeded_certificate_again_after_a_reset(
-    started: tuple[LocalEngine, dict[str, Any], set[str]],
-):
-    engine, _, _ = started
-    engine.reset()
-    # GIVEN a run that installed a renewed certificate on every server
-    full_run(engine)
-    # WHEN the engine is reset
-    engine.reset()
-    # THEN each server serves, and keeps on disk, the certificate ACM now holds for web-private
+    # AND each server serves, and keeps on disk, the certificate ACM now holds for web-private
     acm = boto3.client("acm", region_name=engine.fleet.region)
     pem = acm.get_certificate(CertificateArn=engine.certificates[WEB].arn)["Certificate"]
     der = x509.load_pem_x509_certificate(pem.encode()).public_bytes(serialization.Encoding.DER)
@@ -256,6 +232,11 @@ def test_servers_serve_the_reseeded_certificate_again_after_a_reset(
         assert not server.path("/etc/ssl/web/cert.pem.bak").exists()
         for port in server.listeners:
             assert server.serving(port) == hashlib.sha256(der).hexdigest()
+    # AND the same run gives the same result again
+    again = full_run(engine)
+    assert again == first, f"{first}\n!=\n{again}"
+    assert first[0][0] == "SUCCEEDED"
+    assert first[0][2] == "Renewal Distributed"
 
 
 @pytest.mark.parametrize("change", ["environment", "parameters", "profiles"])
@@ -263,7 +244,6 @@ def test_reset_refuses_an_engine_whose_deployment_a_test_changed(
     started: tuple[LocalEngine, dict[str, Any], set[str]], change: str
 ):
     engine, _, _ = started
-    engine.reset()
     function = next(iter(engine.runtime.functions.values()))
     assert engine.fleet.profiles is not None
     # GIVEN a test changed what the stack runs with: a function's environment, a parameter,
