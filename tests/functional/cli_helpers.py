@@ -72,7 +72,11 @@ class EnginePool:
         from certrelay.local.lambdas import _HandlerStdout
 
         if self._engine is not None and settings == self._settings:
-            self._engine.reset()
+            try:
+                self._engine.reset()
+            except Exception:  # this run errors; the next one gets a new engine
+                self.stop()
+                raise
             # the engine sent its handlers' prints to their log as it started; capsys has
             # replaced sys.stdout for this test since: send them there again while it runs
             if not isinstance(sys.stdout, _HandlerStdout):

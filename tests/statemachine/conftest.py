@@ -146,7 +146,11 @@ class SharedEngine:
         if self._engine is None:
             self._engine = self._exits.enter_context(self._start())
         elif self._used:
-            self._engine.reset()
+            try:
+                self._engine.reset()
+            except Exception:  # this test errors; the next one gets a new engine
+                self.stop()
+                raise
         self._used = True
         return self._engine
 
