@@ -18,10 +18,8 @@ from selenium.webdriver.support.ui import WebDriverWait
 from certrelay.local import human
 from certrelay.local.engine import LocalEngine
 from certrelay.local.fleet.seed import load_fleet
-from tests.browser.test_approval_page import _first_link, browser
+from tests.browser.test_approval_page import _first_link
 from tests.statemachine.test_batch_approval import batch_fleet
-
-__all__ = ["browser"]  # the fixture, imported for pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMES = ("alpha", "bravo", "charlie")

@@ -27,12 +27,10 @@ from certrelay.console import history
 from certrelay.console.server import Console
 from certrelay.local import human
 from certrelay.local.engine import LocalEngine
-from tests.browser import test_approval_page
 from tests.statemachine.conftest import private_key_fragments, secret_values
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
-browser = test_approval_page.browser  # the same headless Chromium, set up in one place
 
 
 @pytest.fixture

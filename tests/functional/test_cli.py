@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from certrelay.cli.main import main
-from tests.functional.cli_helpers import assert_one_line_error, run
+from tests.functional.cli_helpers import EnginePool, assert_one_line_error, run
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
@@ -24,7 +24,7 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
     return path
 
 
-def test_json_output_has_the_contract_keys_and_the_path_taken(capsys):
+def test_json_output_has_the_contract_keys_and_the_path_taken(capsys, reused_engines):
     status, out, _ = run(
         capsys, "local", "run", str(EVENTS / "expired.json"), "--cert", "expired-imported", "--json"
     )
@@ -57,7 +57,7 @@ def test_json_output_has_the_contract_keys_and_the_path_taken(capsys):
     } in report["metrics"]
 
 
-def test_every_sample_with_a_fitting_certificate_takes_its_route(capsys):
+def test_every_sample_with_a_fitting_certificate_takes_its_route(capsys, reused_engines):
     # --cert brings the certificate into the state the event reports; the Approaching
     # Expiration sample says 31 days, which is not a threshold day, so the rule filters it
     expected = {
@@ -81,7 +81,7 @@ def test_every_sample_with_a_fitting_certificate_takes_its_route(capsys):
         assert all(e["output"]["route"] != "inconsistent" for e in executions), name
 
 
-def test_non_threshold_day_starts_no_execution(capsys, tmp_path):
+def test_non_threshold_day_starts_no_execution(capsys, tmp_path, reused_engines):
     event = json.loads((EVENTS / "approaching-expiration.json").read_text())
     event["account"] = "123456789012"  # the demo fleet's account; day 31 is not a threshold
 
@@ -138,7 +138,7 @@ def test_empty_resources_is_one_line_exit_2(capsys, tmp_path):
     assert_one_line_error(status, err, "resources")
 
 
-def test_unknown_certificate_name_is_one_line_exit_2(capsys):
+def test_unknown_certificate_name_is_one_line_exit_2(capsys, reused_engines):
     status, _, err = run(capsys, "local", "run", str(EVENTS / "expired.json"), "--cert", "nope")
 
     assert_one_line_error(status, err, "unknown certificate 'nope'", "web-private")
@@ -218,7 +218,7 @@ REPORTED_STATES = [
     ids=[f"{r[0]}-{r[2]}" for r in REPORTED_STATES],
 )
 def test_cert_brings_the_certificate_into_the_state_the_event_reports(
-    capsys, tmp_path, name, detail, certificate, acm, reason
+    capsys, tmp_path, reused_engines, name, detail, certificate, acm, reason
 ):
     # GIVEN a fleet certificate that is not (yet) in the state the event reports
     # WHEN the event is run with --cert
@@ -233,7 +233,9 @@ def test_cert_brings_the_certificate_into_the_state_the_event_reports(
         assert decision["certificate"][field] == value, field
 
 
-def test_a_contradiction_cert_cannot_bring_about_is_reported_as_inconsistent(capsys, tmp_path):
+def test_a_contradiction_cert_cannot_bring_about_is_reported_as_inconsistent(
+    capsys, tmp_path, reused_engines
+):
     # GIVEN an imported certificate, WHEN a RENEWAL (which only ACM-issued ones get) is run for it
     status, report, err = local_run(
         capsys, tmp_path, sample("available.json"), "--cert", "legacy-imported"
@@ -339,8 +341,9 @@ def test_an_execution_arn_with_a_trailing_newline_is_one_line_exit_2(capsys):
 
 
 @pytest.fixture(scope="module")
-def demo_report(tmp_path_factory: pytest.TempPathFactory) -> dict:
+def demo_report(tmp_path_factory: pytest.TempPathFactory, engine_pool: EnginePool) -> dict:
     """`certrelay demo --json` once for the demo tests (the whole story takes some seconds)."""
+    engine_pool.stop()  # the demo starts its own engine: one embedded AWS per process
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CERTRELAY_STATE_DIR", str(tmp_path_factory.mktemp("state")))
         out = io.StringIO()

@@ -1,11 +1,13 @@
-"""The whole ASL in the local engine: a fresh stack per test, every history scanned for secrets
-and every Lambda result in it held to its closed model (workflow.FUNCTION_RESULTS)."""
+"""The whole ASL in the local engine: a stack per module, reset to its start for each test,
+every history scanned for secrets and every Lambda result in it held to its closed model
+(workflow.FUNCTION_RESULTS)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -126,12 +128,77 @@ def assert_events_out_follow_the_schema(engine: LocalEngine) -> None:
             raise AssertionError(f"{event['detail-type']} names an unknown execution")
 
 
+class SharedEngine:
+    """One deployment for a module's tests: each test gets it as start-up left it. Started
+    when a test first asks for it; stopped before a test that starts an engine of its own (one
+    embedded AWS per process: two engines at once would share it)."""
+
+    def __init__(self, start: Callable[[], LocalEngine] | None = None) -> None:
+        # the install poll's Wait and the approval windows pass 50 times faster than on AWS
+        self._start = start or (lambda: LocalEngine(clock_speed=50))
+        self._exits = contextlib.ExitStack()
+        self._engine: LocalEngine | None = None
+        self._used = False
+
+    def as_started(self) -> LocalEngine:
+        """The engine, reset (LocalEngine.reset: observably a fresh engine, as
+        test_engine_reset.py proves) if a test has used it since start-up."""
+        if self._engine is None:
+            self._engine = self._exits.enter_context(self._start())
+        elif self._used:
+            try:
+                self._engine.reset()
+            except Exception:  # this test errors; the next one gets a new engine
+                self.stop()
+                raise
+        self._used = True
+        return self._engine
+
+    def stop(self) -> None:
+        self._exits.close()
+        self._engine, self._used = None, False
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Within each module here, the tests that take `engine` run first, so the module's one
+    deployment serves them all before a test starts an engine of its own (the order of tests
+    within a module is otherwise kept; each starts from a fresh engine's state either way)."""
+    here = Path(__file__).parent
+    modules: dict[Path, int] = {}
+    for item in items:
+        modules.setdefault(item.path, len(modules))
+
+    def key(item: pytest.Item) -> tuple[int, int]:
+        shared = item.path.parent == here and "engine" in getattr(item, "fixturenames", ())
+        return modules[item.path], 0 if shared else 1
+
+    items.sort(key=key)
+
+
+@pytest.fixture(scope="module")
+def shared_engine() -> Iterator[SharedEngine]:
+    """This directory's engine (a module may override it with its own fleet)."""
+    shared = SharedEngine()
+    yield shared
+    shared.stop()
+
+
+@pytest.fixture(autouse=True)
+def no_shared_engine_beside_ones_own(
+    request: pytest.FixtureRequest, shared_engine: SharedEngine
+) -> None:
+    """A test that does not take `engine` may start its own: the shared one stops first."""
+    if "engine" not in request.fixturenames:
+        shared_engine.stop()
+
+
 @pytest.fixture
-def engine() -> Iterator[LocalEngine]:
-    # the install poll's Wait and the approval windows pass 50 times faster than on AWS
-    with LocalEngine(clock_speed=50) as local:
-        yield local
-        assert_no_secrets(local, local.executions)
+def engine(shared_engine: SharedEngine) -> Iterator[LocalEngine]:
+    """The stack with the demo fleet, as a fresh start leaves it: deployed once per module and
+    reset before each further test that takes it (0.1 s instead of a 0.5-1.5 s deployment)."""
+    local = shared_engine.as_started()
+    yield local
+    assert_no_secrets(local, local.executions)
 
 
 def send(

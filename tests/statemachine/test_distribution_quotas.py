@@ -17,7 +17,7 @@ from certrelay.cli.report import distributions
 from certrelay.local.engine import LocalEngine
 from certrelay.local.fleet.seed import load_fleet
 from certrelay.workflow import Workflow
-from tests.statemachine.conftest import assert_no_secrets
+from tests.statemachine.conftest import SharedEngine
 from tests.statemachine.test_distribution import renew_and_approve
 
 SERVERS = 50
@@ -44,14 +44,26 @@ def unreachable_targets(count: int) -> list[dict]:
     ]
 
 
-@pytest.fixture
-def fifty_unreachable_servers() -> Iterator[LocalEngine]:
+@pytest.fixture(scope="module")
+def shared_engine() -> Iterator[SharedEngine]:
+    """The module's engine (conftest's `engine` resets it for each test that takes it): web's
+    profile distributes to fifty servers no host answers for."""
+    shared = SharedEngine(_fifty_unreachable_servers)
+    yield shared
+    shared.stop()
+
+
+def _fifty_unreachable_servers() -> LocalEngine:
     fleet = load_fleet()
     assert fleet.profiles is not None
     fleet.profiles["web"]["targets"] = unreachable_targets(SERVERS)
-    with LocalEngine(fleet=fleet, clock_speed=50) as engine:
-        yield engine
-        assert_no_secrets(engine, engine.executions)
+    return LocalEngine(fleet=fleet, clock_speed=50)
+
+
+@pytest.fixture
+def fifty_unreachable_servers(engine: LocalEngine) -> LocalEngine:
+    """conftest's `engine` (its teardown scans for secrets), with this module's fleet."""
+    return engine
 
 
 def payload_sizes(history: list[dict]) -> list[tuple[int, str]]:

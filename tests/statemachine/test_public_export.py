@@ -20,7 +20,7 @@ from certrelay.cli.report import distributions
 from certrelay.local.engine import LocalEngine
 from certrelay.local.fleet.seed import FleetCertificate, load_fleet
 from certrelay.local.results import Execution
-from tests.statemachine.conftest import EVENTS, assert_no_secrets
+from tests.statemachine.conftest import EVENTS, SharedEngine
 
 PARTNER = "partner-public-bundles"
 OWNER = "site-team@example.com"
@@ -45,8 +45,16 @@ def _public(exportable: bool, domain: str) -> FleetCertificate:
     )
 
 
-@pytest.fixture
-def engine() -> Iterator[LocalEngine]:
+@pytest.fixture(scope="module")
+def shared_engine() -> Iterator[SharedEngine]:
+    """The module's engine (conftest's `engine` resets it for each test): the demo fleet and
+    four public certificates with a profile that exports at most twice a day."""
+    shared = SharedEngine(_engine_with_public_certificates)
+    yield shared
+    shared.stop()
+
+
+def _engine_with_public_certificates() -> LocalEngine:
     fleet = load_fleet()
     assert fleet.profiles is not None
     fleet.profiles["public"] = {
@@ -61,9 +69,7 @@ def engine() -> Iterator[LocalEngine]:
         "docs": _public(True, "docs.example.com"),
         "plain": _public(False, "plain.example.com"),
     }
-    with LocalEngine(fleet=fleet, clock_speed=50) as local:
-        yield local
-        assert_no_secrets(local, local.executions)
+    return LocalEngine(fleet=fleet, clock_speed=50)
 
 
 @pytest.fixture

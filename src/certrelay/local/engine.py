@@ -37,6 +37,7 @@ from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 from certrelay.announcements import SOURCE
 from certrelay.events import DETAIL_TYPES, EventKind
 from certrelay.local import moto_fixes, moto_fixes_speed, org
+from certrelay.local import reset as resetting
 from certrelay.local.errors import EngineTimeout, EventRefused
 from certrelay.local.fleet.seed import (
     Fleet,
@@ -123,6 +124,7 @@ class LocalEngine:
         self._progress = threading.Condition()
         self._generation = 0
         self._ended: set[str] = set()
+        self._baseline: resetting.Baseline | None = None  # what reset() returns to
 
     # -- lifecycle ---------------------------------------------------------------------------
     def __enter__(self) -> LocalEngine:
@@ -230,6 +232,11 @@ class LocalEngine:
             self._exits.callback(api.stop)
         # Entered last, so it runs first at exit, while the mocks, servers and APIs still stand.
         self._exits.callback(self._handlers_end)
+        self._baseline = resetting.baseline(self)
+
+    def reset(self) -> None:
+        """Back to the state start-up left, the stack still deployed (certrelay.local.reset)."""
+        resetting.reset(self, self._baseline)
 
     def _handlers_end(self) -> None:
         """At exit: every running execution is stopped (ABORTED, as StopExecution does), no new
