@@ -121,6 +121,24 @@ _ANNOUNCEMENT: TypeAdapter[Announcement] = TypeAdapter(
     Announcement, config=ConfigDict(defer_build=True)
 )
 
+
+def build_models() -> None:
+    """Build the events' models now: they wait for first use (`defer_build`), and a function
+    that announces on every call builds them in its init, not in its first call (`announce`
+    validates with the union and writes each outcome's JSON with its own model)."""
+    _ANNOUNCEMENT.rebuild()
+    for model in (
+        OwnersNotified,
+        ApprovalRequested,
+        Approved,
+        Rejected,
+        DistributionResult,
+        FindingRaised,
+        FindingResolved,
+    ):
+        model.model_rebuild()
+
+
 OUTCOMES = (
     "owners-notified",
     "approval-requested",

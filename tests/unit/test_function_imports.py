@@ -14,6 +14,8 @@ import json
 from pathlib import Path
 from types import ModuleType
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 HANDLERS = sorted(ROOT.glob("functions/*/app.py"))
 EACH_HANDLER_IN_TURN = """
@@ -48,3 +50,63 @@ def test_given_every_handler_when_its_cold_start_runs_then_boto3_is_not_imported
     assert len(imported) == len(HANDLERS) >= 11
     first = next(((path, names) for path, names in imported.items() if names), None)
     assert first is None, f"{first[0]}'s init imports {first[1]} (the handlers before it do not)"
+
+
+# After init, one call's worth of each handler's per-call validation, with pydantic's schema
+# generation spied on: the models wait for first use (defer_build), so a model the init did not
+# build would be built here, in the first invocation.
+FIRST_CALLS = """
+import importlib.util, json, sys
+import pydantic._internal._generate_schema as generate
+name = sys.argv[1]
+spec = importlib.util.spec_from_file_location("handler", f"functions/{name}/app.py")
+module = importlib.util.module_from_spec(spec)
+sys.modules[spec.name] = module
+spec.loader.exec_module(module)
+module._dependencies()
+built = []
+real = generate.GenerateSchema.generate_schema
+def spy(self, obj, *args, **kwargs):
+    built.append(getattr(obj, "__name__", repr(obj)[:60]))
+    return real(self, obj, *args, **kwargs)
+generate.GenerateSchema.generate_schema = spy
+from certrelay import announcements, events, workflow
+event = json.loads(open("events/expired.json").read())
+facts = {"arn": event["resources"][0], "domain": "example.com", "type": "IMPORTED",
+    "status": "ISSUED", "serial": "01", "not_after": "2030-01-01T00:00:00Z",
+    "days_to_expiry": 3, "in_use": False}
+common = {"schema_version": "1", "execution": "arn", "certificate": facts,
+    "event_kind": "Expired", "route": "attention", "profile": None}
+if name == "triage":
+    events.parse_event(event)
+if name == "findings":
+    details = [{**common, "outcome": "finding-raised", "problem": "expired", "severity": "HIGH",
+        "finding_ids": ["f"]}, {**common, "outcome": "finding-resolved", "finding_ids": ["f"]}]
+if name == "request_approval":
+    details = [{**common, "outcome": "approval-requested", "round": "request",
+        "approvers": ["a@example.com"], "expires_at": "2030-01-01T00:00:00Z",
+        "approval_reason": "PolicyHuman"}]
+if name in ("findings", "request_approval"):
+    for detail in details:
+        announcements._ANNOUNCEMENT.validate_python(detail).model_dump_json()
+if name == "distribute":
+    item = {"certificate_arn": event["resources"][0], "serial": "01", "profile": "web",
+        "target": {"id": "web#1", "kind": "s3"}}
+    for model in (workflow.ItemRequest, workflow.InstallRequest):
+        try:
+            workflow.parse_request({"state": "Copy To Bucket", "execution": "arn", "item": item},
+                model, None)
+        except Exception:
+            pass  # a refused request was validated all the same
+print(json.dumps(built))
+"""
+
+
+@pytest.mark.parametrize("name", ["triage", "findings", "request_approval", "distribute"])
+def test_given_a_handler_after_init_when_a_call_validates_its_payload_then_no_model_is_built(name):
+    run = bench()
+    with run.init_calls_stub() as answers:
+        done = run.child(FIRST_CALLS, name, env=answers)
+    assert done.returncode == 0, done.stderr[-2000:]
+    built = json.loads(done.stdout.strip().splitlines()[-1])
+    assert built == [], f"{name}'s first call builds {built[:5]}: build them in its init"
