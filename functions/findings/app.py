@@ -27,9 +27,8 @@ with coldstart.init():  # no cyclic collections while the long-lived modules are
 
 
 @coldstart.once
-def _dependencies() -> list[Any]:  # at init: every client it uses, in its region (kept)
-    region = os.environ["AWS_REGION"]
-    return [kept_sessions(os.environ), *(kept_client(s, region) for s in findings.SERVICES)]
+def _dependencies() -> list[Any]:
+    return findings.setup(os.environ)
 
 
 @logger.inject_lambda_context(log_event=False)

@@ -16,7 +16,6 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any, Literal
 
-import boto3
 from botocore.exceptions import ClientError
 
 from certrelay.arns import CERTIFICATE_ARN
@@ -61,7 +60,7 @@ class Sessions:
         self,
         organization: Organization,
         *,
-        make_client: Callable[..., Any] = boto3.client,
+        make_client: Callable[..., Any] = client,
         now: Callable[[], datetime] = _utc_now,
     ) -> None:
         self._organization = organization

@@ -1,4 +1,4 @@
-"""boto3 clients for certrelay's functions, made from service models cut to what they call.
+"""AWS clients for certrelay's functions, made from service models cut to what they call.
 
 Creating a client parses its service's model, the whole API with its documentation (S3's is
 about 1 MB of JSON); most of that parse is for operations certrelay never calls. `botocore_data/`
@@ -11,6 +11,12 @@ The cut models are used only with the botocore release they were cut from (BOTOC
 under any other release every client gets botocore's own models. tests/contract/
 test_botocore_models.py fails if the code calls an operation the table does not list, or if the
 folder differs from what the generator writes from the installed botocore.
+
+The clients are botocore's, as boto3.client makes them (boto3.client is botocore's create_client
+on a session that also adds boto3's S3 transfer methods and resource classes, which certrelay
+does not use), from the same credential, Region and retry settings. Not importing boto3 saves a
+function's cold start its import: boto3's package imports s3transfer and with it
+concurrent.futures and multiprocessing (tests/unit/test_function_imports.py keeps it out).
 """
 
 from __future__ import annotations
@@ -20,7 +26,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import boto3
 import botocore
 import botocore.session
 
@@ -80,15 +85,15 @@ def cut_models_apply() -> bool:
 
 
 @cache
-def session() -> boto3.session.Session:
+def session() -> botocore.session.Session:
     """One session per process, as boto3.client's default one, reading the cut models first."""
     core = botocore.session.get_session()
     if cut_models_apply():  # before the loader is made: it reads data_path once, when made
         given = core.get_config_variable("data_path")  # AWS_DATA_PATH, read after ours
         core.set_config_variable("data_path", os.pathsep.join(filter(None, [str(DATA), given])))
-    return boto3.session.Session(botocore_session=core)
+    return core
 
 
 def client(service: str, **kwargs: Any) -> Any:
-    """boto3.client(service, **kwargs) for certrelay's functions."""
-    return session().client(service, **kwargs)  # type: ignore[call-overload]
+    """A client as boto3.client(service, **kwargs) makes it, for certrelay's functions."""
+    return session().create_client(service, **kwargs)

@@ -15,8 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from certrelay.bundles import PROFILE_TAG, find_bundle, parse_serial, serial_text
 from certrelay.certificates import read_certificate
 from certrelay.errors import BundleNotFound, CertrelayError, ProfileMismatch, TargetNotInProfile
+from certrelay.ssm_output import STEP_NAME, install_outcome
+from certrelay.text import DETAIL_LIMIT
 
 if TYPE_CHECKING:
     from mypy_boto3_acm import ACMClient
@@ -77,9 +80,6 @@ def resolve(
     profile with the kind the item claims, the serial must be ACM's current one, and the
     bundle is found in `bucket` (the stack's own) from the certificate id and serial.
     """
-    # here, not at the top: install_callback's cold start needs none of export's cryptography
-    from certrelay.export import PROFILE_TAG, find_bundle, parse_serial, serial_text
-
     certificate = read_certificate(acm, item.certificate_arn)
     if certificate is None:
         raise ProfileMismatch(f"{item.certificate_arn} is no longer in ACM")
@@ -218,9 +218,6 @@ def check_install(ssm: SSMClient, command_id: str, instances: list[str]) -> dict
     all report; for a tag selection, the command itself must be finished too (SSM may still
     be dispatching to more instances).
     """
-    from certrelay.ssm_document import STEP_NAME
-    from certrelay.ssm_output import install_outcome
-
     listed: list[Any] = []
     pages = ssm.get_paginator("list_command_invocations").paginate(
         CommandId=command_id, Details=True
@@ -305,15 +302,11 @@ def target_label(target: object) -> str:
 
 def result(target_id: str, kind: str, status: str, detail: str) -> dict[str, Any]:
     """A Map item's result in its fixed shape (workflow.TargetResult)."""
-    from certrelay.workflow import DETAIL_LIMIT  # here: the payload models wait for first use
-
     return {"target": target_id, "kind": kind, "status": status, "detail": detail[:DETAIL_LIMIT]}
 
 
 def command_outcome(report: dict[str, Any], *, limit: int = 5) -> tuple[str, str]:
     """(status, one short line) from check_install's report: at most `limit` failed hosts."""
-    from certrelay.workflow import DETAIL_LIMIT  # here: the payload models wait for first use
-
     instances = list(report.get("instances") or [])
     failed = [i for i in instances if i.get("status") != "Success"]
     if report.get("status") == "DISTRIBUTED":

@@ -241,6 +241,13 @@ _MODELS: dict[EventKind, type[AcmEvent]] = {
 }
 
 
+def build_models() -> None:
+    """Build the six event models now: they wait for first use (`defer_build`), and a function
+    that parses an event on every call (triage) builds them in its init, not in its first call."""
+    for model in _MODELS.values():
+        model.model_rebuild()
+
+
 def parse_event(raw: Mapping[str, Any]) -> AcmEvent:
     """Validate an EventBridge payload as one of the six ACM events."""
     if not isinstance(raw, Mapping):

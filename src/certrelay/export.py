@@ -14,8 +14,7 @@ import json
 import re
 import secrets
 import string
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -23,24 +22,32 @@ from urllib.parse import urlencode
 
 from botocore.exceptions import (
     ClientError,
-    ConnectionClosedError,
-    EndpointConnectionError,
-    ReadTimeoutError,
 )
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
-from certrelay.certificates import TRANSIENT_ERRORS, Certificate, read_certificate
+from certrelay.bundles import (
+    CERTIFICATE_ARN_ID,
+    FILES,
+    MANIFEST,
+    PROFILE_TAG,
+    bundle_prefix,
+    bundle_result,
+    error_code,
+    parse_serial,
+    read_manifest,
+    serial_text,
+    transient,
+)
+from certrelay.certificates import Certificate, read_certificate
 from certrelay.errors import (
-    BundleNotFound,
     ConfigurationError,
     ExportMismatch,
     ExportRefused,
     InvalidExportRequest,
     ProfileMismatch,
-    ServiceThrottled,
 )
 from certrelay.export_guard import ExportGuard
 from certrelay.organization import Organization
@@ -50,19 +57,10 @@ from certrelay.text import iso_z
 if TYPE_CHECKING:
     from mypy_boto3_acm import ACMClient
 
-BUNDLE_ROOT = "certificates"
-MANIFEST = "manifest.json"
-# Result name -> object name under the bundle prefix; manifest.json is written after these.
-FILES = {name: f"{name}.pem" for name in ("cert", "chain", "fullchain", "privkey")}
 # ACM takes printable ASCII except '#', '$' and '%'; this subset is also shell- and URL-safe.
 PASSPHRASE_ALPHABET = string.ascii_letters + string.digits + "-_.~+=@"
 PASSPHRASE_LENGTH = 40  # about 241 bits
-_CERTIFICATE_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/([0-9A-Za-z-]+)$")
 _SECRET_PREFIX = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,256}$")
-_S3_TRANSIENT = {"SlowDown", "InternalError", "RequestTimeout", "ConditionalRequestConflict"}
-_TRANSIENT = TRANSIENT_ERRORS | _S3_TRANSIENT
-_NETWORK_ERRORS = (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError)
-_MANIFEST_KEYS = {"files", "fingerprint_sha256", "serial", "not_after", "secret_arn"}
 
 
 @dataclass(frozen=True)
@@ -131,16 +129,16 @@ def export_certificate(
     profile = deployed_profile(certificate, claimed(event), profiles)
     serial = serial_text(parse_serial(certificate.serial or ""))
     prefix = bundle_prefix(certificate_id, serial)
-    existing = _read_manifest(s3_client, settings.bucket, prefix + MANIFEST)
+    existing = read_manifest(s3_client, settings.bucket, prefix + MANIFEST)
     if existing is not None:
-        return _result(existing, settings.bucket, prefix, created=False)
+        return bundle_result(existing, settings.bucket, prefix, created=False)
 
     execution = str(event.get("execution") or "")
     cap = profiles[profile].exports_per_day
     guard.claim(arn, serial, execution=execution, profile=profile, exports_per_day=cap, now=now)
     passphrase = new_passphrase()
     try:
-        with _transient("ACM"):
+        with transient("ACM"):
             exported = acm_client.export_certificate(
                 CertificateArn=arn, Passphrase=passphrase.encode("ascii")
             )
@@ -181,12 +179,12 @@ def export_certificate(
             s3_client, settings, prefix + MANIFEST, body, profile=profile, only_if_new=True
         )
     except ClientError as error:
-        winner = _read_manifest(s3_client, settings.bucket, prefix + MANIFEST)
-        if _code(error) != "PreconditionFailed" or winner is None:
+        winner = read_manifest(s3_client, settings.bucket, prefix + MANIFEST)
+        if error_code(error) != "PreconditionFailed" or winner is None:
             raise
-        return _result(winner, settings.bucket, prefix, created=False)
+        return bundle_result(winner, settings.bucket, prefix, created=False)
     guard.exported(arn, serial, fingerprint=checked.fingerprint_sha256, now=now)
-    return _result((manifest, version), settings.bucket, prefix, created=True)
+    return bundle_result((manifest, version), settings.bucket, prefix, created=True)
 
 
 def verify_export(
@@ -249,31 +247,11 @@ def new_passphrase(length: int = PASSPHRASE_LENGTH) -> str:
     return "".join(secrets.choice(PASSPHRASE_ALPHABET) for _ in range(length))
 
 
-def parse_serial(text: str) -> int:
-    """ACM's Serial as a number: colon hex (`0a:1b:…`, real ACM), or decimal (moto).
-
-    Digits alone read as decimal; real serials carry 64+ random bits, so ACM's hex has colons.
-    """
-    value = text.strip().lower()
-    try:
-        if ":" in value or not value.isdigit():
-            return int(value.replace(":", ""), 16)
-        return int(value, 10)
-    except ValueError:
-        raise ExportMismatch(f"ACM's serial {text!r} is neither colon hex nor decimal") from None
-
-
-def serial_text(serial: int) -> str:
-    """The one spelling of a serial in keys, names and results: lowercase hex, whole bytes."""
-    digits = f"{serial:x}"
-    return digits.zfill(len(digits) + len(digits) % 2)
-
-
 def _certificate_arn(event: Mapping[str, Any]) -> tuple[str, str]:
     decision = event.get("decision")
     certificate = decision.get("certificate") if isinstance(decision, Mapping) else None
     arn = certificate.get("arn") if isinstance(certificate, Mapping) else None
-    if not isinstance(arn, str) or (match := _CERTIFICATE_ARN.fullmatch(arn)) is None:
+    if not isinstance(arn, str) or (match := CERTIFICATE_ARN_ID.fullmatch(arn)) is None:
         raise InvalidExportRequest("the decision names no ACM certificate ARN to export")
     return arn, match.group(1)
 
@@ -290,9 +268,6 @@ def _exportable(certificate: Certificate | None, arn: str, now: datetime) -> Cer
     if not certificate.serial:
         raise ExportRefused(f"{arn} has no serial in ACM")
     return certificate
-
-
-PROFILE_TAG = "certrelay:profile"  # servers may read only their own profile's bundles (ABAC)
 
 
 def claimed(event: Mapping[str, Any]) -> str | None:
@@ -319,33 +294,12 @@ def deployed_profile(
     return tagged
 
 
-def bundle_prefix(certificate_id: str, serial: str) -> str:
-    """Where the bundle of one certificate and serial lives in the stack's bucket."""
-    return f"{BUNDLE_ROOT}/{certificate_id}/{serial}/"
-
-
-def find_bundle(s3_client: Any, bucket: str, certificate_arn: str, serial: str) -> dict[str, Any]:
-    """The complete bundle of `certificate_arn` at `serial` in the stack's bucket, as Export
-    Certificate returned it; BundleNotFound when there is none (or the manifest disagrees)."""
-    match = _CERTIFICATE_ARN.match(certificate_arn)
-    if match is None or not re.fullmatch(r"[0-9a-f]{2,128}", serial):
-        raise BundleNotFound("the item names no ACM certificate ARN and hex serial")
-    prefix = bundle_prefix(match.group(1), serial)
-    found = _read_manifest(s3_client, bucket, prefix + MANIFEST)
-    if found is None:
-        raise BundleNotFound(f"no bundle of serial {serial} for {certificate_arn}")
-    manifest, _version = found
-    if manifest.get("certificate_arn") != certificate_arn or manifest.get("serial") != serial:
-        raise BundleNotFound(f"the manifest under {prefix} is not of {certificate_arn} {serial}")
-    return _result(found, bucket, prefix, created=False)
-
-
 def _store_passphrase(
     secrets_client: Any, settings: ExportSettings, name: str, passphrase: str, profile: str
 ) -> tuple[str, str]:
     """A new secret, or a new version when a crashed earlier run left one: (ARN, version)."""
     kms = {"KmsKeyId": settings.passphrase_kms_key_arn} if settings.passphrase_kms_key_arn else {}
-    with _transient("Secrets Manager"):
+    with transient("Secrets Manager"):
         try:
             response = secrets_client.create_secret(
                 Name=name,
@@ -355,7 +309,7 @@ def _store_passphrase(
                 **kms,
             )
         except ClientError as error:
-            if _code(error) != "ResourceExistsException":
+            if error_code(error) != "ResourceExistsException":
                 raise
             response = secrets_client.put_secret_value(SecretId=name, SecretString=passphrase)
         secrets_client.put_resource_policy(  # on a crashed run's secret too: it may lack one
@@ -445,7 +399,7 @@ def _put(
     only_if_new: bool = False,
 ) -> str | None:
     condition = {"IfNoneMatch": "*"} if only_if_new else {}
-    with _transient("S3"):
+    with transient("S3"):
         response = s3_client.put_object(
             Bucket=settings.bucket,
             Key=key,
@@ -461,50 +415,6 @@ def _put(
     return str(response["VersionId"]) if response.get("VersionId") else None
 
 
-def _read_manifest(
-    s3_client: Any, bucket: str, key: str
-) -> tuple[dict[str, Any], str | None] | None:
-    """The manifest and its version when the bundle is complete; None when there is none."""
-    with _transient("S3"):
-        try:
-            response = s3_client.get_object(Bucket=bucket, Key=key)
-        except ClientError as error:
-            if _code(error) in {"NoSuchKey", "404", "NotFound"}:
-                return None
-            raise
-        body = response["Body"].read()
-    try:
-        manifest = json.loads(body)
-    except ValueError:
-        manifest = None
-    files = manifest.get("files") if isinstance(manifest, dict) else None
-    if not (
-        isinstance(files, dict) and set(manifest) >= _MANIFEST_KEYS and set(files) >= set(FILES)
-    ):
-        raise ExportMismatch(f"s3://{bucket}/{key} is not a complete certrelay manifest")
-    return manifest, (str(response["VersionId"]) if response.get("VersionId") else None)
-
-
-def _result(
-    found: tuple[dict[str, Any], str | None], bucket: str, prefix: str, *, created: bool
-) -> dict[str, Any]:
-    """The task's output: where the bundle is, and which secret opens it; no PEM, no passphrase."""
-    manifest, version = found
-    files = manifest["files"]
-    return {
-        "bucket": bucket,
-        "prefix": prefix,
-        "keys": {**{name: files[name]["key"] for name in FILES}, "manifest": prefix + MANIFEST},
-        "versions": {**{name: files[name]["version_id"] for name in FILES}, "manifest": version},
-        "fingerprint": manifest["fingerprint_sha256"],
-        "serial": manifest["serial"],
-        "not_after": manifest["not_after"],
-        "secret_arn": manifest["secret_arn"],
-        "secret_version": manifest.get("secret_version_id"),  # the passphrase of this privkey.pem
-        "created": created,
-    }
-
-
 def _sans(certificate: x509.Certificate) -> tuple[str, ...]:
     try:
         names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
@@ -518,23 +428,3 @@ def _spki(public_key: PublicKeyTypes) -> bytes:
     return public_key.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-
-
-def _code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))
-
-
-@contextmanager
-def _transient(service: str) -> Iterator[None]:
-    """Throttling, 5xx and lost connections become ServiceThrottled; the rest propagate."""
-    try:
-        yield
-    except ClientError as error:
-        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        if _code(error) in _TRANSIENT or status >= 500:
-            raise ServiceThrottled(
-                f"{service} {error.operation_name} failed transiently ({_code(error)})"
-            ) from error
-        raise
-    except _NETWORK_ERRORS as error:
-        raise ServiceThrottled(f"{service} unreachable ({type(error).__name__})") from error

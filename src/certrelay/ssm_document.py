@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from certrelay.profiles import CONFIG_TEST_PATTERN, RELOAD_ADAPTER_PATTERN
+from certrelay.ssm_output import STEP_NAME
 
 # A path segment may start with one dot (".well-known") but "." and ".." never match.
 _SEGMENT = r"\.?[A-Za-z0-9_@+-][A-Za-z0-9._@+-]*"
@@ -33,7 +34,6 @@ TIMEOUT_PATTERN = r"^([1-9]|[1-9][0-9]|[1-5][0-9][0-9]|600)$"
 # whole days, 0-999, no leading zero (bash would read 010 as octal)
 DAYS_PATTERN = r"^(0|[1-9][0-9]{0,2})$"
 
-STEP_NAME = "installCertificate"
 STEP_TIMEOUT_SECONDS = "900"
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 
+STEP_NAME = "installCertificate"  # the install document's one step (certrelay.ssm_document)
 ERROR_SEPARATOR = "----------ERROR-------"
 AGENT_FAILURE = re.compile(r"^failed to run commands: (exit status -?\d+|.*)$")
 TRUNCATION_MARKERS = ("---Output truncated---", "---Error truncated----")

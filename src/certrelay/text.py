@@ -8,6 +8,10 @@ from typing import TYPE_CHECKING
 
 from certrelay.mail import CONTROL_CHARACTERS
 
+# Characters of a target's result detail (workflow.TargetResult): 100 of them stay well inside
+# 64 KiB. Here, not in the payload models, so the functions that write a detail need no pydantic.
+DETAIL_LIMIT = 160
+
 if TYPE_CHECKING:
     from certrelay.certificates import Certificate
     from certrelay.events import AcmEvent

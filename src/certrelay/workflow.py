@@ -19,8 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from certrelay.certificate_facts import CertificateFacts
 from certrelay.errors import TargetNotInProfile
 from certrelay.profiles import MAX_TARGETS
-
-DETAIL_LIMIT = 160  # characters of a target's result detail: 100 of them stay well inside 64 KiB
+from certrelay.text import DETAIL_LIMIT
 
 
 class _Open(BaseModel):
@@ -274,6 +273,13 @@ class ItemRequest(_Closed):
 
 
 Request = TypeVar("Request", InstallRequest, ItemRequest)
+
+
+def build_requests() -> None:
+    """Build the distribute states' request models now: they wait for first use (`defer_build`),
+    and the distribute function parses one on every call, so its init builds them."""
+    for model in (DistributionItem, InstallRequest, ItemRequest):
+        model.model_rebuild()
 
 
 def parse_request(event: dict[str, Any], model: type[Request], kind: str | None) -> Request:

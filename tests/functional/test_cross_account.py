@@ -64,8 +64,10 @@ INSTALL = f"arn:aws:iam::{MEMBER}:role/certrelay-install-{REGION}"
 
 
 def member(service: str) -> Any:
-    """A client acting in the member account (as its own people would)."""
-    return Sessions(ORGANIZATION).client(service, account=MEMBER, region=REGION, role="read")
+    """A client acting in the member account (as its own people would: boto3's, with the whole
+    service model; the functions' clients know only the operations certrelay calls)."""
+    sessions = Sessions(ORGANIZATION, make_client=boto3.client)
+    return sessions.client(service, account=MEMBER, region=REGION, role="read")
 
 
 def private_certificate(acm: Any, pca: Any) -> str:

@@ -16,6 +16,10 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+# Send Install Command checks its parameters against the install document's patterns on every
+# call (certrelay.distribution.install_parameters imports the module there, so that
+# install_callback, which imports distribution too, does not load it): loaded here, at init.
+import certrelay.ssm_document  # noqa: F401
 from certrelay.accounts import RoleKind, Sessions, clients_for, sessions_from_env
 from certrelay.arns import CERTIFICATE_ARN
 from certrelay.distribution import Resolved, copy_target, resolve
@@ -23,7 +27,13 @@ from certrelay.install_callbacks import CallbackSettings, cancel, start, timed_o
 from certrelay.profiles import Profile, load_profiles_file
 from certrelay.text import iso_z
 from certrelay.windows import next_opening
-from certrelay.workflow import DistributionItem, InstallRequest, ItemRequest, parse_request
+from certrelay.workflow import (
+    DistributionItem,
+    InstallRequest,
+    ItemRequest,
+    build_requests,
+    parse_request,
+)
 
 
 @dataclass(frozen=True)
@@ -63,6 +73,7 @@ SERVICES = ("acm", "dynamodb", "lambda", "s3", "ssm")  # every client the states
 def setup(environ: Mapping[str, str]) -> Setup:
     """Read once per container: the install settings, the deployed profiles, a hub's sessions."""
     settings = CallbackSettings.from_env(environ)
+    build_requests()  # the request models every call parses
     return settings, load_profiles_file(settings.profiles_file), sessions_from_env(environ)
 
 

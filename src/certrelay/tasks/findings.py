@@ -16,8 +16,8 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from certrelay import findings
-from certrelay.accounts import Sessions, clients_for
-from certrelay.announcements import announce, common_fields
+from certrelay.accounts import Sessions, clients_for, kept_client, kept_sessions
+from certrelay.announce import announce, common_fields
 from certrelay.arns import CERTIFICATE_ARN
 from certrelay.errors import ConfigurationError
 
@@ -60,6 +60,13 @@ class Reporting:
         account, region, partition = scope(function_arn, environ)
         own = partial(client, region=region)
         return cls(own, account, region, partition, log, now, sessions)
+
+
+def setup(environ: Mapping[str, str]) -> list[Any]:
+    """At init: a hub's sessions, every client the states use (kept per service, in the
+    function's Region)."""
+    region = environ["AWS_REGION"]
+    return [kept_sessions(environ), *(kept_client(service, region) for service in SERVICES)]
 
 
 def scope(function_arn: str, environ: Mapping[str, str]) -> tuple[str, str, str]:

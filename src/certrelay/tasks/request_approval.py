@@ -14,7 +14,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from certrelay.announcements import announce, common_fields
+from certrelay.announce import announce, common_fields
 from certrelay.approval_links import RequestSettings, load_key
 from certrelay.approval_policy import POLICY_HUMAN
 from certrelay.approval_requests import request_approval

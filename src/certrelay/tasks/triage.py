@@ -12,6 +12,7 @@ from certrelay.approval_policy import LastDistribution
 from certrelay.clients import client
 from certrelay.config import Settings
 from certrelay.distribution_record import read_last
+from certrelay.events import build_models
 from certrelay.metrics import count, expiry_bucket
 from certrelay.profiles import Profile, load_profiles_file
 from certrelay.triage import triage
@@ -36,6 +37,7 @@ class Triager:
         table = environ.get("DISTRIBUTION_RECORD_TABLE_NAME", "")
         dynamodb = client("dynamodb") if table else None
         profiles = load_profiles_file(settings.profiles_file)
+        build_models()  # the event models every call parses
         hub = Sessions(settings.organization) if settings.organization.is_hub else None
         return cls(settings, profiles, client("acm"), dynamodb, table, hub)
 

@@ -1,0 +1,123 @@
+"""A function's cold start imports botocore, not boto3: its clients are botocore's
+(certrelay.clients) and its DynamoDB items are mapped by certrelay.attribute_values, so nothing
+brings in boto3's package (s3transfer, concurrent.futures' process pool, multiprocessing). The
+functions that validate no profiles, events or payloads import no pydantic either (findings puts
+its events through certrelay.announce). And what a handler's calls validate is built at init.
+
+GIVEN every handler, WHEN it is imported and its `_dependencies()` built the way bench/run.py
+measures a cold start (its child, its Lambda environment, its local answers to the two AWS calls
+made at init), THEN after each handler neither boto3 nor s3transfer has been imported, nor
+pydantic by those that do without it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+HANDLERS = sorted(ROOT.glob("functions/*/app.py"))
+# the functions that validate no profiles, ACM events or payloads with pydantic
+WITHOUT_PYDANTIC = ("digest", "findings", "install_callback", "notify", "org_sweep", "sweep")
+EACH_HANDLER_IN_TURN = """
+import importlib.util, json, sys
+imported = {}
+for number, path in enumerate(sys.argv[1:]):
+    spec = importlib.util.spec_from_file_location(f"handler_{number}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    module._dependencies()
+    kept_out = ("boto3", "s3transfer", "pydantic")
+    imported[path] = sorted(name for name in kept_out if name in sys.modules)
+print(json.dumps(imported))
+"""
+
+
+def bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("bench_run", ROOT / "bench" / "run.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_given_every_handler_when_its_cold_start_runs_then_boto3_is_not_imported():
+    run = bench()
+    first = [h for h in HANDLERS if h.parent.name in WITHOUT_PYDANTIC]  # they run first
+    order = [*first, *(h for h in HANDLERS if h not in first)]
+    with run.init_calls_stub() as answers:
+        done = run.child(EACH_HANDLER_IN_TURN, *map(str, order), env=answers)
+    assert done.returncode == 0, done.stderr[-2000:]
+    imported = json.loads(done.stdout.strip().splitlines()[-1])
+    assert len(imported) == len(HANDLERS) >= 11
+    boto3 = next(((p, n) for p, n in imported.items() if {"boto3", "s3transfer"} & {*n}), None)
+    assert boto3 is None, f"{boto3[0]}'s init imports {boto3[1]} (the handlers before it do not)"
+    assert len(first) == len(WITHOUT_PYDANTIC)
+    pydantic = [Path(p).parent.name for p, n in imported.items() if "pydantic" in n]
+    assert not set(pydantic) & set(WITHOUT_PYDANTIC), f"{pydantic[0]}'s init imports pydantic"
+
+
+# After init, one call's worth of each handler's per-call validation, with pydantic's schema
+# generation spied on: the models wait for first use (defer_build), so a model the init did not
+# build would be built here, in the first invocation.
+FIRST_CALLS = """
+import importlib.util, json, sys
+import pydantic._internal._generate_schema as generate
+name = sys.argv[1]
+spec = importlib.util.spec_from_file_location("handler", f"functions/{name}/app.py")
+module = importlib.util.module_from_spec(spec)
+sys.modules[spec.name] = module
+spec.loader.exec_module(module)
+module._dependencies()
+built = []
+real = generate.GenerateSchema.generate_schema
+def spy(self, obj, *args, **kwargs):
+    built.append(getattr(obj, "__name__", repr(obj)[:60]))
+    return real(self, obj, *args, **kwargs)
+generate.GenerateSchema.generate_schema = spy
+from certrelay import announce, events, workflow
+event = json.loads(open("events/expired.json").read())
+facts = {"arn": event["resources"][0], "domain": "example.com", "type": "IMPORTED",
+    "status": "ISSUED", "serial": "01", "not_after": "2030-01-01T00:00:00Z",
+    "days_to_expiry": 3, "in_use": False}
+common = {"schema_version": "1", "execution": "arn", "certificate": facts,
+    "event_kind": "Expired", "route": "attention", "profile": None}
+if name == "triage":
+    events.parse_event(event)
+if name == "findings":
+    details = [{**common, "outcome": "finding-raised", "problem": "expired", "severity": "HIGH",
+        "finding_ids": ["f"]}, {**common, "outcome": "finding-resolved", "finding_ids": ["f"]}]
+if name == "request_approval":
+    details = [{**common, "outcome": "approval-requested", "round": "request",
+        "approvers": ["a@example.com"], "expires_at": "2030-01-01T00:00:00Z",
+        "approval_reason": "PolicyHuman"}]
+if name in ("findings", "request_approval"):
+    for detail in details:
+        announce.dumped(detail)
+if name == "distribute":
+    item = {"certificate_arn": event["resources"][0], "serial": "01", "profile": "web",
+        "target": {"id": "web#1", "kind": "s3"}}
+    for model in (workflow.ItemRequest, workflow.InstallRequest):
+        try:
+            workflow.parse_request({"state": "Copy To Bucket", "execution": "arn", "item": item},
+                model, None)
+        except Exception:
+            pass  # a refused request was validated all the same
+print(json.dumps(built))
+"""
+
+
+@pytest.mark.parametrize("name", ["triage", "findings", "request_approval", "distribute"])
+def test_given_a_handler_after_init_when_a_call_validates_its_payload_then_no_model_is_built(name):
+    run = bench()
+    with run.init_calls_stub() as answers:
+        done = run.child(FIRST_CALLS, name, env=answers)
+    assert done.returncode == 0, done.stderr[-2000:]
+    built = json.loads(done.stdout.strip().splitlines()[-1])
+    assert built == [], f"{name}'s first call builds {built[:5]}: build them in its init"
