@@ -8,39 +8,24 @@ and facts only: never key material, a passphrase, a task token or an approval li
 
 Most events are put by the state machine itself (`events:putEvents` states named "Announce …");
 the two outcomes only a function knows about (approval requested, findings raised or resolved)
-are put by that function through `announce` (certrelay.announce: the same schema, compiled
-from these models, checked without pydantic).
+are put by that function through `announce`.
 """
 
 from __future__ import annotations
 
 import json
-import sys
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from certrelay.announce import (
-    DETAIL_TYPE_PREFIX,
-    SCHEMA_FILE,
-    SCHEMA_VERSION,
-    SOURCE,
-    AnnouncementFailed,
-    announce,
-    common_fields,
-)
 from certrelay.certificate_facts import CertificateFacts
 
-# Putting an event (announce) and its shared fields live in certrelay.announce, pydantic-free,
-# for the functions; here for the models' users.
-__all__ = [
-    "DETAIL_TYPE_PREFIX",
-    "SCHEMA_VERSION",
-    "SOURCE",
-    "AnnouncementFailed",
-    "announce",
-    "common_fields",
-]
+if TYPE_CHECKING:
+    from mypy_boto3_events import EventBridgeClient
+
+SOURCE = "certrelay"
+SCHEMA_VERSION = "1"
+DETAIL_TYPE_PREFIX = "certrelay."
 
 
 class _Announcement(BaseModel):
@@ -137,6 +122,23 @@ _ANNOUNCEMENT: TypeAdapter[Announcement] = TypeAdapter(
 )
 
 
+def build_models() -> None:
+    """Build the events' models now: they wait for first use (`defer_build`), and a function
+    that announces on every call builds them in its init, not in its first call (`announce`
+    validates with the union and writes each outcome's JSON with its own model)."""
+    _ANNOUNCEMENT.rebuild()
+    for model in (
+        OwnersNotified,
+        ApprovalRequested,
+        Approved,
+        Rejected,
+        DistributionResult,
+        FindingRaised,
+        FindingResolved,
+    ):
+        model.model_rebuild()
+
+
 OUTCOMES = (
     "owners-notified",
     "approval-requested",
@@ -168,21 +170,35 @@ def json_schema() -> dict[str, Any]:
     return _ANNOUNCEMENT.json_schema()
 
 
-def main(argv: list[str]) -> int:
-    """--write: certrelay.announce's schema file from these models; --check: exit 1 unless it is
-    current."""
-    text = json.dumps(json_schema(), indent=1) + "\n"
-    if argv == ["--write"]:
-        SCHEMA_FILE.write_text(text, encoding="utf-8")
-        return 0
-    if argv == ["--check"]:
-        current = SCHEMA_FILE.read_text(encoding="utf-8") == text
-        if not current:
-            print(f"{SCHEMA_FILE} is not the models' schema: --write", file=sys.stderr)  # noqa: T201
-        return 0 if current else 1
-    print("usage: python -m certrelay.announcements --write|--check", file=sys.stderr)  # noqa: T201
-    return 2
+def common_fields(decision: dict[str, Any], execution: str) -> dict[str, Any]:
+    """The shared fields, from the workflow's decision (the state the functions receive)."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "execution": execution,
+        "certificate": decision.get("certificate") or {},
+        "event_kind": decision.get("event_kind") or "",
+        "route": decision.get("route") or "",
+        "profile": decision.get("profile"),
+    }
 
 
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+def announce(events: EventBridgeClient, detail: dict[str, Any]) -> None:
+    """Put one validated event on the default bus; an entry EventBridge refuses raises."""
+    announcement = _ANNOUNCEMENT.validate_python(detail)
+    response = events.put_events(
+        Entries=[
+            {
+                "Source": SOURCE,
+                "DetailType": DETAIL_TYPE_PREFIX + announcement.outcome,
+                "Resources": [announcement.certificate.arn],
+                "Detail": announcement.model_dump_json(),
+            }
+        ]
+    )
+    if response.get("FailedEntryCount"):
+        entry = response["Entries"][0]
+        raise AnnouncementFailed(f"{entry.get('ErrorCode')}: {entry.get('ErrorMessage')}")
+
+
+class AnnouncementFailed(Exception):
+    """EventBridge did not accept the event (the caller decides whether that matters)."""

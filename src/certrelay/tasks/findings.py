@@ -17,7 +17,7 @@ from aws_lambda_powertools import Logger
 
 from certrelay import findings
 from certrelay.accounts import Sessions, clients_for, kept_client, kept_sessions
-from certrelay.announce import announce, common_fields
+from certrelay.announcements import announce, build_models, common_fields
 from certrelay.arns import CERTIFICATE_ARN
 from certrelay.errors import ConfigurationError
 
@@ -64,7 +64,8 @@ class Reporting:
 
 def setup(environ: Mapping[str, str]) -> list[Any]:
     """At init: a hub's sessions, every client the states use (kept per service, in the
-    function's Region)."""
+    function's Region) and the events' models every call announces (built now, not at first use)."""
+    build_models()
     region = environ["AWS_REGION"]
     return [kept_sessions(environ), *(kept_client(service, region) for service in SERVICES)]
 

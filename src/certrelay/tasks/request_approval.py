@@ -14,7 +14,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from certrelay.announce import announce, common_fields
+from certrelay.announcements import announce, build_models, common_fields
 from certrelay.approval_links import RequestSettings, load_key
 from certrelay.approval_policy import POLICY_HUMAN
 from certrelay.approval_requests import request_approval
@@ -37,6 +37,7 @@ class Clients:
         settings = RequestSettings.from_env(environ)
         key = load_key(client("secretsmanager"), settings.key_secret_arn)
         dynamodb, sns, events, kms = (client(n) for n in ("dynamodb", "sns", "events", "kms"))
+        build_models()  # the events every request round announces
         return cls(settings, key, dynamodb, sns, events, kms)
 
 
