@@ -14,9 +14,8 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
-
-from certrelay.attribute_values import deserialize, serialize
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -29,13 +28,14 @@ PENDING, DECIDED, EXPIRED = "PENDING", "DECIDED", "EXPIRED"
 # status, kind and request and nothing else: never a token.
 APPROVER_INDEX = "ApproverIndex"
 _INDEX_PAGES = 10  # a query reads at most this many pages of the index
+_TO_DB, _FROM_DB = TypeSerializer(), TypeDeserializer()
 
 
 def get_record(dynamodb: DynamoDBClient, table: str, pk: str) -> dict[str, Any] | None:
     """One record, read consistently; None when there is none."""
     item = dynamodb.get_item(TableName=table, Key={"pk": {"S": pk}}, ConsistentRead=True)
     found = item.get("Item")
-    return {k: deserialize(v) for k, v in found.items()} if found else None
+    return {k: _FROM_DB.deserialize(v) for k, v in found.items()} if found else None
 
 
 def open_approvals(
@@ -66,7 +66,7 @@ def open_approvals(
             ),
             **paging,
         )
-        found += [{k: deserialize(v) for k, v in i.items()} for i in page["Items"]]
+        found += [{k: _FROM_DB.deserialize(v) for k, v in i.items()} for i in page["Items"]]
         start = page.get("LastEvaluatedKey")
         if start is None or len(found) >= limit:
             break
@@ -140,7 +140,7 @@ def update_params(
 
 def to_db(values: Mapping[str, Any]) -> Any:
     """Plain values as DynamoDB attribute values."""
-    return {name: serialize(value) for name, value in values.items()}
+    return {name: _TO_DB.serialize(value) for name, value in values.items()}
 
 
 def error_code(error: ClientError) -> str:
