@@ -69,6 +69,9 @@ def _stopped_by_signals(stop: list[int]) -> Iterator[None]:
 
     The handler only appends to a list: it runs in the main thread between two bytecodes, and
     setting a threading.Event there can deadlock on the lock the interrupted `Event.wait` holds.
+    Once a signal has asked it to stop, the ones that follow (a burst of Ctrl-C) are ignored
+    until the process ends: restoring Python's handler then would turn a late Ctrl-C into a
+    KeyboardInterrupt in the middle of a clean exit. Without a signal, the handlers are restored.
     """
     previous = {
         number: signal.signal(number, lambda number, _frame: stop.append(number))
@@ -78,7 +81,7 @@ def _stopped_by_signals(stop: list[int]) -> Iterator[None]:
         yield
     finally:
         for number, handler in previous.items():
-            signal.signal(number, handler)
+            signal.signal(number, signal.SIG_IGN if stop else handler)
 
 
 @contextlib.contextmanager
