@@ -180,6 +180,52 @@ def _history(engine: LocalEngine) -> list[dict[str, Any]]:
     )
 
 
+@pytest.mark.parametrize(
+    "event",
+    [
+        "before-call.autoscaling.DescribeTags",  # renamed: auto-scaling
+        "before-call.apigateway.GetRestApi",  # renamed: api-gateway
+        "before-call.dynamodb.GetItem",  # kept
+        "creating-client-class.sns",
+    ],
+)
+def test_given_clients_sharing_aliases_when_an_event_is_named_then_as_botocore_names_it(
+    event: str,
+) -> None:
+    import boto3
+    from botocore.hooks import EventAliaser, HierarchicalEmitter
+
+    session = boto3.session.Session(region_name="us-east-1")._session
+    expected = EventAliaser(HierarchicalEmitter())._alias_event_name(event)
+
+    with moto_fixes_speed.clients_share_event_aliases():
+        first = copy.copy(session.get_component("event_emitter"))
+        second = copy.copy(session.get_component("event_emitter"))
+        assert first._alias_event_name(event) == expected
+        assert second._alias_name_cache is first._alias_name_cache  # answered once
+        assert second._alias_event_name(event) == expected
+
+
+def test_given_a_copy_with_its_own_alias_table_when_copied_then_it_keeps_its_own_cache() -> None:
+    from botocore.hooks import EventAliaser, HierarchicalEmitter
+
+    original = EventAliaser(HierarchicalEmitter(), {"old": "new"})
+    original._alias_event_name("before-call.old.Op")
+
+    with (
+        moto_fixes_speed.clients_share_event_aliases(),
+        mock.patch.object(
+            copy,
+            "copy",
+            side_effect=lambda value: {"other": "x"} if isinstance(value, dict) else value,
+        ),
+    ):
+        twin = EventAliaser.__copy__(original)
+
+    assert twin._alias_name_cache is not original._alias_name_cache
+    assert twin._alias_event_name("before-call.old.Op") == "before-call.old.Op"
+
+
 def test_given_an_execution_when_run_with_the_json_copier_and_without_then_histories_match(
     engine: LocalEngine,
 ) -> None:
