@@ -226,6 +226,42 @@ def test_given_a_copy_with_its_own_alias_table_when_copied_then_it_keeps_its_own
     assert twin._alias_event_name("before-call.old.Op") == "before-call.old.Op"
 
 
+@pytest.mark.parametrize("service", ["s3", "dynamodb", "sns"])
+def test_given_clients_sharing_rule_sets_when_endpoints_resolve_then_as_botocore_resolves_them(
+    service: str,
+) -> None:
+    import boto3
+    from botocore.config import Config
+
+    from certrelay.local import moto_fixes
+
+    def endpoints(region: str, *, fips: bool = False) -> tuple[str, Any]:
+        client = boto3.session.Session(region_name=region).client(
+            service,
+            config=Config(use_fips_endpoint=fips),
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        resolver = client._ruleset_resolver
+        url = resolver.construct_endpoint(
+            client.meta.service_model.operation_model(client.meta.service_model.operation_names[0]),
+            call_args={},
+            request_context={},
+        ).url
+        return url, resolver._provider
+
+    cases = [("us-east-1", False), ("eu-west-1", False), ("us-east-1", True)]
+    with moto_fixes.models_loaded_once():
+        alone = [endpoints(region, fips=fips)[0] for region, fips in cases]
+        with moto_fixes_speed.clients_share_endpoint_rulesets():
+            shared = [endpoints(region, fips=fips) for region, fips in cases]
+
+    assert [url for url, _ in shared] == alone  # each region's and FIPS' own endpoint
+    assert "eu-west-1" in alone[1]
+    assert "fips" in alone[2]
+    assert shared[0][1] is shared[1][1] is shared[2][1]  # one provider for the three clients
+
+
 def test_given_an_execution_when_run_with_the_json_copier_and_without_then_histories_match(
     engine: LocalEngine,
 ) -> None:
