@@ -206,6 +206,23 @@ def test_given_clients_sharing_aliases_when_an_event_is_named_then_as_botocore_n
         assert second._alias_event_name(event) == expected
 
 
+def test_given_two_sessions_when_an_event_is_named_in_one_then_the_other_has_the_answer() -> None:
+    import botocore.session
+    from botocore.hooks import EventAliaser, HierarchicalEmitter
+
+    name = "before-call.autoscaling.DescribeTags"
+    expected = EventAliaser(HierarchicalEmitter())._alias_event_name(name)
+
+    with moto_fixes_speed.clients_share_event_aliases():
+        first = botocore.session.Session().get_component("event_emitter")
+        second = botocore.session.Session().get_component("event_emitter")
+        own = EventAliaser(HierarchicalEmitter(), {"autoscaling": "other"})
+        assert first._alias_event_name(name) == expected == "before-call.auto-scaling.DescribeTags"
+        assert second._alias_name_cache[name] == expected  # answered once for both
+        assert own._alias_event_name(name) == "before-call.other.DescribeTags"  # its own table
+    assert EventAliaser(HierarchicalEmitter())._alias_name_cache == {}  # as before, after
+
+
 def test_given_a_copy_with_its_own_alias_table_when_copied_then_it_keeps_its_own_cache() -> None:
     from botocore.hooks import EventAliaser, HierarchicalEmitter
 

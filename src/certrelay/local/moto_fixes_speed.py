@@ -19,7 +19,7 @@ from unittest import mock
 
 import botocore.regions
 from botocore.endpoint_provider import EndpointProvider
-from botocore.hooks import EventAliaser
+from botocore.hooks import EVENT_ALIASES, EventAliaser
 from moto.core.routing import SmithyRule
 
 # The types a JSON document is made of, as json.loads makes them.
@@ -118,18 +118,29 @@ def routers_compile_url_builders_when_used() -> Iterator[None]:
 def clients_share_event_aliases() -> Iterator[None]:
     """botocore renames some event names for every client (EventAliaser: an old service name
     to its new one) and keeps each answer in a cache that every new client starts empty (a
-    client's emitter is a copy of its session's): about 1,750 names worked out again, about
-    30 µs each, in a demo's 55 clients. The answer depends only on the name and the alias
-    table, which the copy takes unchanged, so here a copy shares its original's cache; a copy
-    whose table differs (botocore never changes it) keeps its own."""
+    client's emitter is a copy of its session's, and moto, boto3 and each function make
+    sessions of their own): about 1,750 names worked out again, about 30 µs each, in a demo's
+    55 clients. The answer depends only on the name and the alias table, so here a copy
+    shares its original's cache, and every aliaser made with botocore's own table (every
+    session's) shares one; an aliaser or copy with another table keeps its own."""
+    default_answers: dict[str, str] = {}
+    make = EventAliaser.__init__
 
-    def shared_copy(aliaser: Any) -> Any:  # botocore's stubs do not name these attributes
+    def init(aliaser: Any, event_emitter: Any, event_aliases: Any = None) -> None:
+        make(aliaser, event_emitter, event_aliases)
+        if aliaser._event_aliases is EVENT_ALIASES:  # botocore's stubs do not name it
+            aliaser._alias_name_cache = default_answers
+
+    def shared_copy(aliaser: Any) -> Any:
         twin: Any = type(aliaser)(copy.copy(aliaser._emitter), copy.copy(aliaser._event_aliases))
         if twin._event_aliases == aliaser._event_aliases:
             twin._alias_name_cache = aliaser._alias_name_cache
         return twin
 
-    with mock.patch.object(EventAliaser, "__copy__", shared_copy):
+    with (
+        mock.patch.object(EventAliaser, "__init__", init),
+        mock.patch.object(EventAliaser, "__copy__", shared_copy),
+    ):
         yield
 
 
