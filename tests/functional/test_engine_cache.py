@@ -173,6 +173,44 @@ def test_a_botocore_model_is_kept_and_an_edited_one_read_again(
     assert edited == {"metadata": {"serviceId": "Toy"}, "b": 3}
 
 
+def test_loaders_with_other_search_paths_read_a_file_they_share_once_and_get_its_data(
+    tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from botocore.loaders import JSONFileLoader, Loader
+
+    from certrelay.local import cache
+
+    shared, other, elsewhere = tmp_path / "shared", tmp_path / "other", tmp_path / "elsewhere"
+    model = shared / "toy" / "2026-01-01" / "service-2.json"
+    model.parent.mkdir(parents=True)
+    model.write_text(json.dumps({"metadata": {"serviceId": "Toy"}, "b": 1}))
+    (other / "toy" / "2026-01-01").mkdir(parents=True)  # no model there: shared's is read
+    twin = elsewhere / "toy" / "2026-01-01" / "service-2.json"
+    twin.parent.mkdir(parents=True)
+    twin.write_text(json.dumps({"metadata": {"serviceId": "Toy"}, "b": 2}))  # its own bytes
+    reads: list[str] = []
+    read_file = JSONFileLoader._load_file  # type: ignore[attr-defined]
+    loads = []
+    load_kept = cache.load
+    monkeypatch.setattr(
+        JSONFileLoader, "_load_file", lambda *a: reads.append(a[1]) or read_file(*a)
+    )
+    monkeypatch.setattr(cache, "load", lambda *a: loads.append(a) or load_kept(*a))
+
+    with moto_fixes.models_loaded_once():
+        answers = []
+        for paths in ([shared], [other, shared], [elsewhere]):
+            loader = Loader(extra_search_paths=[str(p) for p in paths])
+            loader._cache = {}
+            answers.append(loader.load_data("toy/2026-01-01/service-2"))
+
+    assert answers[0] is answers[1]  # one read, one object, for both search paths
+    assert answers[0] == {"metadata": {"serviceId": "Toy"}, "b": 1}
+    assert answers[2] == {"metadata": {"serviceId": "Toy"}, "b": 2}
+    assert reads == [str(model), str(twin)]
+    assert len(loads) == 2  # the kept copy looked up once for each file too
+
+
 def test_a_corrupt_kept_model_is_read_from_its_file(tmp_path: Path, cache_dir: Path) -> None:
     models = tmp_path / "models"
     model = models / "toy" / "2026-01-01" / "service-2.json"

@@ -180,6 +180,105 @@ def _history(engine: LocalEngine) -> list[dict[str, Any]]:
     )
 
 
+@pytest.mark.parametrize(
+    "event",
+    [
+        "before-call.autoscaling.DescribeTags",  # renamed: auto-scaling
+        "before-call.apigateway.GetRestApi",  # renamed: api-gateway
+        "before-call.dynamodb.GetItem",  # kept
+        "creating-client-class.sns",
+    ],
+)
+def test_given_clients_sharing_aliases_when_an_event_is_named_then_as_botocore_names_it(
+    event: str,
+) -> None:
+    import boto3
+    from botocore.hooks import EventAliaser, HierarchicalEmitter
+
+    session = boto3.session.Session(region_name="us-east-1")._session
+    expected = EventAliaser(HierarchicalEmitter())._alias_event_name(event)
+
+    with moto_fixes_speed.clients_share_event_aliases():
+        first = copy.copy(session.get_component("event_emitter"))
+        second = copy.copy(session.get_component("event_emitter"))
+        assert first._alias_event_name(event) == expected
+        assert second._alias_name_cache is first._alias_name_cache  # answered once
+        assert second._alias_event_name(event) == expected
+
+
+def test_given_two_sessions_when_an_event_is_named_in_one_then_the_other_has_the_answer() -> None:
+    import botocore.session
+    from botocore.hooks import EventAliaser, HierarchicalEmitter
+
+    name = "before-call.autoscaling.DescribeTags"
+    expected = EventAliaser(HierarchicalEmitter())._alias_event_name(name)
+
+    with moto_fixes_speed.clients_share_event_aliases():
+        first = botocore.session.Session().get_component("event_emitter")
+        second = botocore.session.Session().get_component("event_emitter")
+        own = EventAliaser(HierarchicalEmitter(), {"autoscaling": "other"})
+        assert first._alias_event_name(name) == expected == "before-call.auto-scaling.DescribeTags"
+        assert second._alias_name_cache[name] == expected  # answered once for both
+        assert own._alias_event_name(name) == "before-call.other.DescribeTags"  # its own table
+    assert EventAliaser(HierarchicalEmitter())._alias_name_cache == {}  # as before, after
+
+
+def test_given_a_copy_with_its_own_alias_table_when_copied_then_it_keeps_its_own_cache() -> None:
+    from botocore.hooks import EventAliaser, HierarchicalEmitter
+
+    original = EventAliaser(HierarchicalEmitter(), {"old": "new"})
+    original._alias_event_name("before-call.old.Op")
+
+    with (
+        moto_fixes_speed.clients_share_event_aliases(),
+        mock.patch.object(
+            copy,
+            "copy",
+            side_effect=lambda value: {"other": "x"} if isinstance(value, dict) else value,
+        ),
+    ):
+        twin = EventAliaser.__copy__(original)
+
+    assert twin._alias_name_cache is not original._alias_name_cache
+    assert twin._alias_event_name("before-call.old.Op") == "before-call.old.Op"
+
+
+@pytest.mark.parametrize("service", ["s3", "dynamodb", "sns"])
+def test_given_clients_sharing_rule_sets_when_endpoints_resolve_then_as_botocore_resolves_them(
+    service: str,
+) -> None:
+    import boto3
+    from botocore.config import Config
+
+    from certrelay.local import moto_fixes
+
+    def endpoints(region: str, *, fips: bool = False) -> tuple[str, Any]:
+        client = boto3.session.Session(region_name=region).client(
+            service,
+            config=Config(use_fips_endpoint=fips),
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        resolver = client._ruleset_resolver
+        url = resolver.construct_endpoint(
+            client.meta.service_model.operation_model(client.meta.service_model.operation_names[0]),
+            call_args={},
+            request_context={},
+        ).url
+        return url, resolver._provider
+
+    cases = [("us-east-1", False), ("eu-west-1", False), ("us-east-1", True)]
+    with moto_fixes.models_loaded_once():
+        alone = [endpoints(region, fips=fips)[0] for region, fips in cases]
+        with moto_fixes_speed.clients_share_endpoint_rulesets():
+            shared = [endpoints(region, fips=fips) for region, fips in cases]
+
+    assert [url for url, _ in shared] == alone  # each region's and FIPS' own endpoint
+    assert "eu-west-1" in alone[1]
+    assert "fips" in alone[2]
+    assert shared[0][1] is shared[1][1] is shared[2][1]  # one provider for the three clients
+
+
 def test_given_an_execution_when_run_with_the_json_copier_and_without_then_histories_match(
     engine: LocalEngine,
 ) -> None:

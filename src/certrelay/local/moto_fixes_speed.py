@@ -11,11 +11,15 @@ from __future__ import annotations
 import contextlib
 import copy
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import Any
 from unittest import mock
 
+import botocore.regions
+from botocore.endpoint_provider import EndpointProvider
+from botocore.hooks import EVENT_ALIASES, EventAliaser
 from moto.core.routing import SmithyRule
 
 # The types a JSON document is made of, as json.loads makes them.
@@ -111,7 +115,74 @@ def routers_compile_url_builders_when_used() -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def clients_share_event_aliases() -> Iterator[None]:
+    """botocore renames some event names for every client (EventAliaser: an old service name
+    to its new one) and keeps each answer in a cache that every new client starts empty (a
+    client's emitter is a copy of its session's, and moto, boto3 and each function make
+    sessions of their own): about 1,750 names worked out again, about 30 µs each, in a demo's
+    55 clients. The answer depends only on the name and the alias table, so here a copy
+    shares its original's cache, and every aliaser made with botocore's own table (every
+    session's) shares one; an aliaser or copy with another table keeps its own."""
+    default_answers: dict[str, str] = {}
+    make = EventAliaser.__init__
+
+    def init(aliaser: Any, event_emitter: Any, event_aliases: Any = None) -> None:
+        make(aliaser, event_emitter, event_aliases)
+        if aliaser._event_aliases is EVENT_ALIASES:  # botocore's stubs do not name it
+            aliaser._alias_name_cache = default_answers
+
+    def shared_copy(aliaser: Any) -> Any:
+        twin: Any = type(aliaser)(copy.copy(aliaser._emitter), copy.copy(aliaser._event_aliases))
+        if twin._event_aliases == aliaser._event_aliases:
+            twin._alias_name_cache = aliaser._alias_name_cache
+        return twin
+
+    with (
+        mock.patch.object(EventAliaser, "__init__", init),
+        mock.patch.object(EventAliaser, "__copy__", shared_copy),
+    ):
+        yield
+
+
+@contextlib.contextmanager
+def clients_share_endpoint_rulesets() -> Iterator[None]:
+    """Every botocore client builds its service's endpoint rule set into objects again (a
+    tree of rules and conditions; S3's is large) and keeps its own cache of the endpoints it
+    resolved. The rule set's data is one object per process (models_loaded_once), and the
+    built provider is only read: its answer depends on the rule set, the partitions and the
+    parameters of each call. Here clients given the very same data (by identity) share one
+    provider, and so its resolved endpoints too. A demo built 55 providers (16-20 ms) and
+    evaluated a rule set 68 times (10-13 ms); now 16 (4-5 ms) and 31 times (6-8 ms)."""
+    make: Callable[..., Any] = EndpointProvider  # what botocore.regions calls
+    lock = threading.Lock()
+    made: dict[tuple[int, int, Any], tuple[Any, Any, Any]] = {}
+
+    def shared_provider(ruleset_data: Any, partition_data: Any, excluded_params: Any = None) -> Any:
+        key = (id(ruleset_data), id(partition_data), frozenset(excluded_params or ()))
+        with lock:
+            found = made.get(key)
+        if found is not None and found[0] is ruleset_data and found[1] is partition_data:
+            return found[2]
+        provider = make(
+            ruleset_data=ruleset_data,
+            partition_data=partition_data,
+            excluded_params=excluded_params,
+        )
+        with lock:  # the data is kept with it, so no other object takes its ids
+            made[key] = (ruleset_data, partition_data, provider)
+        return provider
+
+    with mock.patch.object(botocore.regions, "EndpointProvider", shared_provider):
+        yield
+
+
+@contextlib.contextmanager
 def applied() -> Iterator[None]:
     """Every fix of this module, for as long as the engine runs."""
-    with interpreter_copies_json_directly(), routers_compile_url_builders_when_used():
+    with (
+        interpreter_copies_json_directly(),
+        routers_compile_url_builders_when_used(),
+        clients_share_event_aliases(),
+        clients_share_endpoint_rulesets(),
+    ):
         yield
