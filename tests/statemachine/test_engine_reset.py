@@ -266,3 +266,19 @@ def test_reset_refuses_an_engine_whose_deployment_a_test_changed(
         else:
             where[key] = kept
     engine.reset()  # as it was: reset again
+
+
+def test_an_execution_this_deployment_does_not_hold_ends_without_being_recorded(
+    started: tuple[LocalEngine, dict[str, Any], set[str]],
+):
+    """An execution an earlier engine in this process left parked on its task token, or one a
+    reset stopped, ends later (at its timeout) into this engine's moto patches: it must not
+    show as one of this engine's ended executions (a full run failed on exactly that once)."""
+    engine, _, _ = started
+    fleet = engine.fleet
+    stale = f"arn:aws:states:{fleet.region}:{fleet.account}:execution:left-by-another:gone"
+
+    engine._announce_end(stale)
+
+    assert not engine.ended(stale)
+    assert stale not in engine._ended

@@ -178,7 +178,7 @@ class LocalEngine:
         self._exits.enter_context(moto_fixes.acm_lists_in_pages())
         self._exits.enter_context(moto_fixes.definitions_parsed_once())
         self._exits.enter_context(
-            moto_fixes.executions_announce_progress(self._announce, self._announce)
+            moto_fixes.executions_announce_progress(self._announce, self._announce_end)
         )
         self._exits.enter_context(moto_fixes.kms_key_pairs_made_when_used())
         self._exits.enter_context(moto_fixes.interpreter_reuses_its_work())
@@ -470,6 +470,17 @@ class LocalEngine:
             if ended is not None:
                 self._ended.add(ended)
             self._progress.notify_all()
+
+    def _announce_end(self, execution_arn: str) -> None:
+        """An execution's end, kept only if it is this deployment's: one an earlier engine in
+        the process left parked on its task token (its thread ends at its timeout), or one
+        stopped by a reset, ends later into this engine's patches; it wakes the waits but is
+        not recorded. moto lists an execution before its thread starts, so none of ours is
+        missed."""
+        _, _, _, region, account, _ = (execution_arn.split(":", 6) + [""] * 6)[:6]
+        backend = stepfunctions_parser_backends[account][region]
+        ours = any(e.exec_arn == execution_arn for e in backend._get_executions())
+        self._announce(execution_arn if ours else None)
 
     def ended(self, execution_arn: str) -> bool:
         """Whether the execution has ended (its status final and its history complete)."""
