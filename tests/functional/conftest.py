@@ -8,22 +8,12 @@ from pathlib import Path
 import pytest
 
 from tests.functional.cli_helpers import EnginePool
+from tests.shared_first import sharing_tests_first
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Within each module here, the tests that take `reused_engines` run first, so the pooled
-    engine serves them all before a test that may start its own stops it (the order is
-    otherwise kept; each test starts from a fresh engine's state either way)."""
-    here = Path(__file__).parent
-    modules: dict[Path, int] = {}
-    for item in items:
-        modules.setdefault(item.path, len(modules))
-
-    def key(item: pytest.Item) -> tuple[int, int]:
-        pooled = item.path.parent == here and "reused_engines" in getattr(item, "fixturenames", ())
-        return modules[item.path], 0 if pooled else 1
-
-    items.sort(key=key)
+    """Within each module here, the tests that take `reused_engines` run first."""
+    sharing_tests_first(items, Path(__file__).parent, "reused_engines")
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from certrelay.local.engine import LocalEngine
 from certrelay.local.results import Execution, SendResult
 from certrelay.workflow import check_result
+from tests.shared_first import sharing_tests_first
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
@@ -160,19 +161,8 @@ class SharedEngine:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Within each module here, the tests that take `engine` run first, so the module's one
-    deployment serves them all before a test starts an engine of its own (the order of tests
-    within a module is otherwise kept; each starts from a fresh engine's state either way)."""
-    here = Path(__file__).parent
-    modules: dict[Path, int] = {}
-    for item in items:
-        modules.setdefault(item.path, len(modules))
-
-    def key(item: pytest.Item) -> tuple[int, int]:
-        shared = item.path.parent == here and "engine" in getattr(item, "fixturenames", ())
-        return modules[item.path], 0 if shared else 1
-
-    items.sort(key=key)
+    """Within each module here, the tests that take the module's engine (`engine`) run first."""
+    sharing_tests_first(items, Path(__file__).parent, "engine")
 
 
 @pytest.fixture(scope="module")
