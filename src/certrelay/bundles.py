@@ -20,6 +20,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
+from certrelay.arns import CERTIFICATE_ARN
 from certrelay.certificates import TRANSIENT_ERRORS
 from certrelay.errors import BundleNotFound, ExportMismatch, ServiceThrottled
 
@@ -27,10 +28,6 @@ BUNDLE_ROOT = "certificates"
 MANIFEST = "manifest.json"
 # Result name -> object name under the bundle prefix; manifest.json is written after these.
 FILES = {name: f"{name}.pem" for name in ("cert", "chain", "fullchain", "privkey")}
-# a certificate's ARN; group 1 is its id, the bundle's folder
-CERTIFICATE_ARN_ID = re.compile(
-    r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/([0-9A-Za-z-]+)$"
-)
 _S3_TRANSIENT = {"SlowDown", "InternalError", "RequestTimeout", "ConditionalRequestConflict"}
 _TRANSIENT = TRANSIENT_ERRORS | _S3_TRANSIENT
 _NETWORK_ERRORS = (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError)
@@ -68,10 +65,10 @@ def bundle_prefix(certificate_id: str, serial: str) -> str:
 def find_bundle(s3_client: Any, bucket: str, certificate_arn: str, serial: str) -> dict[str, Any]:
     """The complete bundle of `certificate_arn` at `serial` in the stack's bucket, as Export
     Certificate returned it; BundleNotFound when there is none (or the manifest disagrees)."""
-    match = CERTIFICATE_ARN_ID.match(certificate_arn)
+    match = CERTIFICATE_ARN.fullmatch(certificate_arn)
     if match is None or not re.fullmatch(r"[0-9a-f]{2,128}", serial):
         raise BundleNotFound("the item names no ACM certificate ARN and hex serial")
-    prefix = bundle_prefix(match.group(1), serial)
+    prefix = bundle_prefix(match["id"], serial)
     found = read_manifest(s3_client, bucket, prefix + MANIFEST)
     if found is None:
         raise BundleNotFound(f"no bundle of serial {serial} for {certificate_arn}")

@@ -28,8 +28,8 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
+from certrelay.arns import CERTIFICATE_ARN
 from certrelay.bundles import (
-    CERTIFICATE_ARN_ID,
     FILES,
     MANIFEST,
     PROFILE_TAG,
@@ -251,9 +251,9 @@ def _certificate_arn(event: Mapping[str, Any]) -> tuple[str, str]:
     decision = event.get("decision")
     certificate = decision.get("certificate") if isinstance(decision, Mapping) else None
     arn = certificate.get("arn") if isinstance(certificate, Mapping) else None
-    if not isinstance(arn, str) or (match := CERTIFICATE_ARN_ID.fullmatch(arn)) is None:
+    if not isinstance(arn, str) or (match := CERTIFICATE_ARN.fullmatch(arn)) is None:
         raise InvalidExportRequest("the decision names no ACM certificate ARN to export")
-    return arn, match.group(1)
+    return arn, match["id"]
 
 
 def _exportable(certificate: Certificate | None, arn: str, now: datetime) -> Certificate:

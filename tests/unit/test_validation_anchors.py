@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import pytest
 
-from certrelay import export, mail, profiles
+from certrelay import bundles, export, mail, profiles
 from certrelay.errors import CertrelayError
 from certrelay.events import CERTIFICATE_ARN
 
@@ -33,9 +33,18 @@ def _export_arn(arn: str) -> object:
     return export._certificate_arn({"decision": {"certificate": {"arn": arn}}})
 
 
+def _bundle_arn(arn: str) -> object:
+    """find_bundle refuses an ARN before it reads S3: a valid one reaches the (absent) client."""
+    try:
+        return bundles.find_bundle(None, "bucket", arn, "0a1b")
+    except AttributeError:
+        return "looked for the bundle"
+
+
 VALIDATORS: list[tuple[str, str, Callable[[str], bool]]] = [
     ("event certificate ARN", ARN, lambda v: CERTIFICATE_ARN.fullmatch(v) is None),
     ("export certificate ARN", ARN, _refuses(_export_arn)),
+    ("bundle certificate ARN", ARN, _refuses(_bundle_arn)),
     ("console URL execution ARN", EXECUTION, lambda v: mail.console_url_for(v) == ""),
     ("profile bucket", "partner-bundles", _refuses(profiles._bucket_name)),
     ("profile prefix", "web/", _refuses(profiles._prefix)),
