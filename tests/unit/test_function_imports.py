@@ -29,7 +29,7 @@ sys.modules[spec.name] = module
 spec.loader.exec_module(module)
 module._dependencies()
 names = ("boto3", "s3transfer", "boto3.dynamodb.types", "certrelay.approval_records",
-    "email_validator")
+    "email_validator", "certrelay.profiles")
 print(json.dumps([name for name in names if name in sys.modules]))
 """
 
@@ -71,6 +71,19 @@ def test_given_a_function_that_checks_no_address_when_its_cold_start_runs_then_n
         done = run.child(COLD_START, str(ROOT / "functions" / name / "app.py"), env=answers)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "email_validator" not in json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_given_request_approval_when_its_cold_start_runs_then_no_profile_models_are_imported():
+    """Request approval checks the approvers' addresses it is handed (certrelay.owners) and reads
+    no profile: the profile models (certrelay.profiles) stay out of its cold start."""
+    run = bench()
+    app = ROOT / "functions" / "request_approval" / "app.py"
+    with run.init_calls_stub() as answers:
+        done = run.child(COLD_START, str(app), env=answers)
+    assert done.returncode == 0, done.stderr[-2000:]
+    imported = json.loads(done.stdout.strip().splitlines()[-1])
+    assert "email_validator" in imported
+    assert "certrelay.profiles" not in imported
 
 
 def test_there_are_handlers_to_check():
