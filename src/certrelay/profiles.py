@@ -370,12 +370,13 @@ def compiled_document(file: Path, raw: bytes) -> dict[str, object] | None:
     return compiled
 
 
-# The models that validate profiles, fingerprinted: this module's source (without this line)
-# and certrelay.approval_policy's (certrelay.profiles_compile.models_fingerprint;
+# The models that validate profiles, fingerprinted: this module's source (without this line),
+# certrelay.approval_policy's, and the build's reading of the YAML and writing of the result
+# (certrelay.profiles_yaml, certrelay.profiles_compile; profiles_compile.models_fingerprint;
 # tests/unit/test_profiles_trusted.py keeps it true: any edit here changes it). The build writes
 # the fingerprint of the models that validated a profiles.json into it; the functions take that
 # validation's result only when it is this one and the libraries are the same releases.
-MODELS = "sha256:66a3b0eb6a63be2cb25c9223f96162244e49a516731e2ec81c138946552f0e9f"
+MODELS = "sha256:739220a1b9f96b3bf98c6abad356e8448d4e98ad81a8d4faa318bc3d502340a4"
 
 
 def model_libraries() -> dict[str, str]:

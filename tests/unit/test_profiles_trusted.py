@@ -157,6 +157,20 @@ def test_the_models_fingerprint_in_the_code_is_the_models_own():
     )
 
 
+def test_given_models_edited_without_setting_models_when_compiled_then_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    """GIVEN MODELS naming other models than the ones in the code (an edit of the models that
+    did not set MODELS again) WHEN the build compiles THEN it refuses, naming the fingerprint:
+    a file compiled before the edit would otherwise still be taken as validated."""
+    monkeypatch.setattr(profiles, "MODELS", "sha256:" + "1" * 64)
+    path = tmp_path / "profiles.yaml"
+    path.write_text(SHAPES["repo"], encoding="utf-8")
+    assert main(["--write-json", str(path)]) == 2
+    assert f"set it to {models_fingerprint()!r}" in capsys.readouterr().err
+    assert not path.with_suffix(".json").exists()
+
+
 def test_given_the_committed_json_then_it_is_trusted_under_these_models_and_releases():
     data = json.loads((ROOT / "config" / "profiles.json").read_text(encoding="utf-8"))
     assert data["validated"]["models"] == MODELS
