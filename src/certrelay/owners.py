@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from email_validator import EmailNotValidError, validate_email
 
-from certrelay.profiles import Profile
+if TYPE_CHECKING:  # a type only: the functions that check addresses without profiles (request
+    # approval) do not import the profile models for it
+    from certrelay.profiles import Profile
 
 OWNER_TAG = "certrelay:owner"
 PROFILE_TAG = "certrelay:profile"

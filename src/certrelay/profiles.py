@@ -9,10 +9,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from importlib import metadata
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import pydantic
+import pydantic_core
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -323,9 +326,12 @@ def load_profiles_file(path: str | Path | None) -> dict[str, Profile]:
     """Load profiles from a file; no path or a missing file means no profiles.
 
     When `profiles.json` beside it was compiled from exactly these bytes (its sha256 matches),
-    that document is validated instead of parsing the YAML again: the same data, the same
-    checks, no PyYAML (`python -m certrelay.profiles_compile --write-json`). Any other JSON (an
-    edited YAML, a missing or damaged JSON) is ignored and the YAML parsed.
+    its document is used instead of parsing the YAML again, without PyYAML
+    (`python -m certrelay.profiles_compile --write-json`): the profiles the build's validation
+    produced are taken as they are (`trusted_profiles`) when they carry this code's MODELS
+    fingerprint and their digest holds, else the document is validated here with the same
+    models. Any other JSON (an edited YAML, a missing or damaged JSON) is ignored and the YAML
+    parsed.
     """
     if path is None:
         return {}
@@ -339,7 +345,10 @@ def load_profiles_file(path: str | Path | None) -> dict[str, Profile]:
     text = raw.decode("utf-8")
     compiled = compiled_document(file, raw)
     if compiled is not None:
-        return _validated(compiled[0], source=str(file))
+        trusted = trusted_profiles(compiled)
+        if trusted is not None:
+            return trusted
+        return _validated(compiled["document"], source=str(file))
     return load_profiles(text, source=str(file))
 
 
@@ -348,8 +357,8 @@ def compiled_path(file: Path) -> Path:
     return file.with_suffix(".json")
 
 
-def compiled_document(file: Path, raw: bytes) -> tuple[object] | None:
-    """The document compiled from exactly `raw` (file's bytes), or None when there is none."""
+def compiled_document(file: Path, raw: bytes) -> dict[str, object] | None:
+    """The JSON compiled from exactly `raw` (file's bytes), or None when there is none."""
     try:
         compiled = json.loads(compiled_path(file).read_bytes())
     except (OSError, ValueError):
@@ -358,7 +367,82 @@ def compiled_document(file: Path, raw: bytes) -> tuple[object] | None:
         return None
     if "document" not in compiled:
         return None
-    return (compiled["document"],)
+    return compiled
+
+
+# The models that validate profiles, fingerprinted: this module's source (without this line),
+# certrelay.approval_policy's, and the build's reading of the YAML and writing of the result
+# (certrelay.profiles_yaml, certrelay.profiles_compile; profiles_compile.models_fingerprint;
+# tests/unit/test_profiles_trusted.py keeps it true: any edit here changes it). The build writes
+# the fingerprint of the models that validated a profiles.json into it; the functions take that
+# validation's result only when it is this one and the libraries are the same releases.
+MODELS = "sha256:739220a1b9f96b3bf98c6abad356e8448d4e98ad81a8d4faa318bc3d502340a4"
+
+
+def model_libraries() -> dict[str, str]:
+    """The releases of the libraries that run the models' validation (EmailStr's is
+    email-validator, read from its metadata: importing it costs a function's init 20-40 ms)."""
+    return {
+        "email-validator": metadata.version("email-validator"),
+        "pydantic": pydantic.VERSION,
+        "pydantic-core": pydantic_core.__version__,
+    }
+
+
+def validated_digest(
+    yaml_sha256: object, document: object, models: object, profiles: object
+) -> str:
+    """The digest a compiled file's `validated` section carries: over the YAML's hash, the
+    document, the models' fingerprint and the validated profiles, so an edit of any of them
+    (by hand, or a document compiled for other models) is seen."""
+    canonical = json.dumps(
+        [yaml_sha256, document, models, profiles], sort_keys=True, separators=(",", ":")
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def trusted_profiles(compiled: dict[str, object]) -> dict[str, Profile] | None:
+    """The profiles the build validated, made without validating again, or None.
+
+    Only when the compiled file says that these exact models (MODELS) validated its document,
+    under the library releases running here, and its digest holds: then its `profiles` are
+    `model_dump(mode="json", exclude_unset=True)` of the validated profiles, and
+    `model_construct` (pydantic's way to make models from trusted data) rebuilds the same
+    objects, with the same fields set. Anything else (no `validated` section, other models or
+    releases, a digest that does not hold) is None: the caller validates the document. This
+    guards against stale and hand-edited files; whoever can write the deployed files can write
+    the code beside them too.
+    """
+    validated = compiled.get("validated")
+    if not isinstance(validated, dict) or validated.get("models") != MODELS:
+        return None
+    libraries = model_libraries()
+    if validated.get("libraries") != libraries:
+        return None
+    profiles: Any = validated.get("profiles")
+    models = [MODELS, libraries]
+    digest = validated_digest(compiled["sha256"], compiled["document"], models, profiles)
+    if validated.get("sha256") != digest or not isinstance(profiles, dict):
+        return None
+    return {name: _constructed_profile(fields) for name, fields in profiles.items()}
+
+
+_TARGET_MODELS: dict[str, type[S3Target] | type[ServerTarget]] = {
+    "s3": S3Target,
+    "server": ServerTarget,
+}
+
+
+def _constructed_profile(fields: dict[str, Any]) -> Profile:
+    """A validated profile's dump made into the models again (a window and targets nested)."""
+    values = dict(fields)
+    if isinstance(values.get("window"), dict):
+        values["window"] = MaintenanceWindow.model_construct(**values["window"])
+    if "targets" in values:
+        values["targets"] = [
+            _TARGET_MODELS[target["kind"]].model_construct(**target) for target in values["targets"]
+        ]
+    return Profile.model_construct(**values)
 
 
 def _validated(data: object, *, source: str) -> dict[str, Profile]:

@@ -28,7 +28,8 @@ module = importlib.util.module_from_spec(spec)
 sys.modules[spec.name] = module
 spec.loader.exec_module(module)
 module._dependencies()
-names = ("boto3", "s3transfer", "boto3.dynamodb.types", "certrelay.approval_records")
+names = ("boto3", "s3transfer", "boto3.dynamodb.types", "certrelay.approval_records",
+    "email_validator", "certrelay.profiles")
 print(json.dumps([name for name in names if name in sys.modules]))
 """
 
@@ -56,6 +57,33 @@ def test_given_a_handler_when_its_cold_start_runs_then_boto3_comes_only_with_app
             f"{app.parent.name}'s init imports {sorted(imported)}: boto3 other than for "
             "approval records' attribute values"
         )
+
+
+@pytest.mark.parametrize("name", ["export", "distribute"])
+def test_given_a_function_that_checks_no_address_when_its_cold_start_runs_then_no_email_validator(
+    name: str,
+):
+    """Export and distribute read the deployed profiles as the build validated them
+    (certrelay.profiles.trusted_profiles): nothing on their path checks an address, so
+    email-validator (pydantic's EmailStr; 20-40 ms of import) stays out of their cold start."""
+    run = bench()
+    with run.init_calls_stub() as answers:
+        done = run.child(COLD_START, str(ROOT / "functions" / name / "app.py"), env=answers)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "email_validator" not in json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_given_request_approval_when_its_cold_start_runs_then_no_profile_models_are_imported():
+    """Request approval checks the approvers' addresses it is handed (certrelay.owners) and reads
+    no profile: the profile models (certrelay.profiles) stay out of its cold start."""
+    run = bench()
+    app = ROOT / "functions" / "request_approval" / "app.py"
+    with run.init_calls_stub() as answers:
+        done = run.child(COLD_START, str(app), env=answers)
+    assert done.returncode == 0, done.stderr[-2000:]
+    imported = json.loads(done.stdout.strip().splitlines()[-1])
+    assert "email_validator" in imported
+    assert "certrelay.profiles" not in imported
 
 
 def test_there_are_handlers_to_check():
@@ -99,6 +127,17 @@ if name == "request_approval":
 if name in ("findings", "request_approval"):
     for detail in details:
         announcements._ANNOUNCEMENT.validate_python(detail).model_dump_json()
+if name in ("triage", "distribute"):  # what a call dumps of the deployed profiles
+    import os
+    from certrelay.profiles import load_profiles_file
+    deployed = load_profiles_file(os.environ["PROFILES_FILE"]).values()
+    windows = [p.window for p in deployed if p.window is not None and name == "triage"]
+    targets = [t for p in deployed for t in p.targets if name == "distribute"]
+    assert windows or targets, "the deployed profiles have a window and targets to dump"
+    for window in windows:
+        window.model_dump(mode="json")
+    for target in targets:
+        target.model_dump(mode="json", exclude_none=True)
 if name == "distribute":
     item = {"certificate_arn": event["resources"][0], "serial": "01", "profile": "web",
         "target": {"id": "web#1", "kind": "s3"}}

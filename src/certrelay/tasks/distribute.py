@@ -24,7 +24,7 @@ from certrelay.accounts import RoleKind, Sessions, clients_for, sessions_from_en
 from certrelay.arns import CERTIFICATE_ARN
 from certrelay.distribution import Resolved, copy_target, resolve
 from certrelay.install_callbacks import CallbackSettings, cancel, start, timed_out
-from certrelay.profiles import Profile, load_profiles_file
+from certrelay.profiles import Profile, S3Target, ServerTarget, load_profiles_file
 from certrelay.text import iso_z
 from certrelay.windows import next_opening
 from certrelay.workflow import (
@@ -74,6 +74,8 @@ def setup(environ: Mapping[str, str]) -> Setup:
     """Read once per container: the install settings, the deployed profiles, a hub's sessions."""
     settings = CallbackSettings.from_env(environ)
     build_requests()  # the request models every call parses
+    for target in (S3Target, ServerTarget):  # a copy or an install dumps its target
+        target.model_rebuild()
     return settings, load_profiles_file(settings.profiles_file), sessions_from_env(environ)
 
 

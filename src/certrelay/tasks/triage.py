@@ -14,7 +14,7 @@ from certrelay.config import Settings
 from certrelay.distribution_record import read_last
 from certrelay.events import build_models
 from certrelay.metrics import count, expiry_bucket
-from certrelay.profiles import Profile, load_profiles_file
+from certrelay.profiles import MaintenanceWindow, Profile, load_profiles_file
 from certrelay.triage import triage
 
 
@@ -38,6 +38,7 @@ class Triager:
         dynamodb = client("dynamodb") if table else None
         profiles = load_profiles_file(settings.profiles_file)
         build_models()  # the event models every call parses
+        MaintenanceWindow.model_rebuild()  # a distribute decision dumps its profile's window
         hub = Sessions(settings.organization) if settings.organization.is_hub else None
         return cls(settings, profiles, client("acm"), dynamodb, table, hub)
 
