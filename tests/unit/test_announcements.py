@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from certrelay import announcements
 
@@ -134,3 +135,23 @@ def test_the_json_schema_names_every_outcome():
 
     for outcome in announcements.OUTCOMES:
         assert f'"{outcome}"' in text
+
+
+def test_announce_refuses_a_detail_whose_outcome_is_not_certrelays_and_puts_nothing():
+    class Bus:
+        def __init__(self) -> None:
+            self.entries: list[dict[str, Any]] = []
+
+        def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:
+            self.entries.extend(Entries)
+            return {"FailedEntryCount": 0, "Entries": [{"EventId": "1"}]}
+
+    bus = Bus()
+    detail = event("finding-resolved", finding_ids=["f-1"])["detail"]
+
+    for outcome in ("finding-reopened", None, ["finding-resolved"]):
+        with pytest.raises(ValueError, match="is not one of"):
+            announcements.announce(bus, {**detail, "outcome": outcome})  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="finding_ids"):  # its model checks every field
+        announcements.announce(bus, {**detail, "finding_ids": "f-1"})  # type: ignore[arg-type]
+    assert bus.entries == []

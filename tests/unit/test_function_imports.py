@@ -125,8 +125,11 @@ if name == "request_approval":
         "approvers": ["a@example.com"], "expires_at": "2030-01-01T00:00:00Z",
         "approval_reason": "PolicyHuman"}]
 if name in ("findings", "request_approval"):
+    class Bus:  # EventBridge taking every entry
+        def put_events(self, Entries):
+            return {"FailedEntryCount": 0, "Entries": [{"EventId": "1"}] * len(Entries)}
     for detail in details:
-        announcements._ANNOUNCEMENT.validate_python(detail).model_dump_json()
+        announcements.announce(Bus(), detail)
 if name in ("triage", "distribute"):  # what a call dumps of the deployed profiles
     import os
     from certrelay.profiles import load_profiles_file

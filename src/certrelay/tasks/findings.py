@@ -65,7 +65,7 @@ class Reporting:
 def setup(environ: Mapping[str, str]) -> list[Any]:
     """At init: a hub's sessions, every client the states use (kept per service, in the
     function's Region) and the events' models every call announces (built now, not at first use)."""
-    build_models()
+    build_models("finding-raised", "finding-resolved")
     region = environ["AWS_REGION"]
     return [kept_sessions(environ), *(kept_client(service, region) for service in SERVICES)]
 

@@ -37,7 +37,7 @@ class Clients:
         settings = RequestSettings.from_env(environ)
         key = load_key(client("secretsmanager"), settings.key_secret_arn)
         dynamodb, sns, events, kms = (client(n) for n in ("dynamodb", "sns", "events", "kms"))
-        build_models()  # the events every request round announces
+        build_models("approval-requested")  # the event every request round announces
         return cls(settings, key, dynamodb, sns, events, kms)
 
 
