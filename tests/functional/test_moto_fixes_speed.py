@@ -10,7 +10,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
-from typing import Any
+from typing import Any, ClassVar
 from unittest import mock
 
 import pytest
@@ -292,3 +292,192 @@ def test_given_an_execution_when_run_with_the_json_copier_and_without_then_histo
     assert len(with_fix) > 20
     assert "ExecutionSucceeded" in [e["type"] for e in with_fix]
     assert with_fix == without_fix
+
+
+class _Base:
+    def inherited(self) -> None: ...
+
+    @staticmethod
+    def static() -> None: ...  # a function too, as getmembers sees it on the class
+
+
+class _Responses(_Base):
+    constant = "not a function"
+
+    def own(self) -> None: ...
+
+    @classmethod
+    def bound(cls) -> None: ...  # a method, not a function: getmembers does not list it
+
+    @property
+    def prop(self) -> int:
+        return 1
+
+
+@pytest.mark.parametrize(
+    "cls",
+    [
+        _Responses,
+        "moto.acm.responses:AWSCertificateManagerResponse",
+        "moto.s3.responses:S3Response",
+    ],
+)
+def test_given_a_class_when_asked_about_each_name_then_the_same_names_as_getmembers_lists(
+    cls: Any,
+) -> None:
+    import importlib
+    import inspect
+
+    if isinstance(cls, str):
+        module, _, name = cls.partition(":")
+        cls = getattr(importlib.import_module(module), name)
+    listed = {name for name, _ in inspect.getmembers(cls, inspect.isfunction)}
+    asked = set(dir(cls)) | {"missing", "", "__class__"}
+
+    functions = moto_fixes_speed.ClassFunctions(cls)
+
+    assert {name for name in asked if name in functions} == listed
+    assert 42 not in functions
+
+
+def test_given_a_method_patched_in_and_out_when_asked_then_each_answer_is_the_current_one() -> None:
+    functions = moto_fixes_speed.ClassFunctions(_Responses)
+
+    assert "own" in functions
+    with mock.patch.object(_Responses, "own", "a string now"):
+        assert "own" not in functions
+    with mock.patch.object(_Responses, "added", _Base.inherited, create=True):
+        assert "added" in functions
+    assert "added" not in functions
+    assert "own" in functions
+
+
+def test_given_the_fix_when_moto_answers_then_actions_are_found_and_unknown_ones_refused() -> None:
+    import boto3
+    from moto import mock_aws
+    from moto.acm.responses import AWSCertificateManagerResponse
+
+    with mock_aws(), moto_fixes_speed.actions_found_by_name():
+        acm = boto3.client("acm", region_name="us-east-1")
+        requested = acm.request_certificate(DomainName="speed.example.com")["CertificateArn"]
+        described = acm.describe_certificate(CertificateArn=requested)["Certificate"]
+        with (
+            mock.patch.object(AWSCertificateManagerResponse, "list_certificates", "not a method"),
+            pytest.raises(NotImplementedError, match="list_certificates"),
+        ):
+            acm.list_certificates()
+        listed = acm.list_certificates()["CertificateSummaryList"]
+
+    assert described["DomainName"] == "speed.example.com"
+    assert [c["CertificateArn"] for c in listed] == [requested]
+
+
+class _Meta:
+    serialization_aliases: ClassVar[dict[str, str]] = {"Name": "label"}
+
+
+class _WithMeta:
+    Meta = _Meta
+    label = "from Meta"
+    name = "snake"
+
+
+class _Plain:
+    name = "snake"
+    Name = "pascal"
+
+
+def _keys_for_every_member(picker: Any) -> list[tuple[str, str, list[str]]]:
+    """What `picker` tries for each member of a few of moto's own output shapes."""
+    from moto.core.serialize import AttributePickerContext
+    from moto.core.utils import get_service_model
+
+    found = []
+    for service, operation in [
+        ("acm", "DescribeCertificate"),
+        ("dynamodb", "DescribeTable"),
+        ("securityhub", "GetFindings"),
+        ("stepfunctions", "DescribeExecution"),
+    ]:
+        model = get_service_model(service).operation_model(operation)
+        pending = [model.output_shape]
+        seen = set()
+        while pending:
+            shape = pending.pop()
+            if shape.name in seen or shape.type_name != "structure":
+                continue
+            seen.add(shape.name)
+            for key, member in shape.members.items():
+                member.parent = shape  # as moto's serializer sets it
+                for obj in (_WithMeta(), _Plain(), {}):
+                    context = AttributePickerContext(obj=obj, key=key, shape=member)
+                    keys = list(picker.get_possible_keys(context))
+                    found.append((shape.name, type(obj).__name__, keys))
+                    found.append((shape.name, "again", list(picker.get_possible_keys(context))))
+                pending.append(getattr(member, "member", member))
+    found.append(
+        (
+            "meta",
+            "Name",
+            list(
+                picker.get_possible_keys(
+                    AttributePickerContext(obj=_WithMeta(), key="Name", shape=model.output_shape)
+                )
+            ),
+        )
+    )
+    return found
+
+
+@pytest.mark.parametrize("picker_class", ["AttributePicker", "XFormedAttributePicker"])
+def test_given_remembered_aliases_when_members_are_picked_then_the_same_names_in_the_same_order(
+    picker_class: str,
+) -> None:
+    from moto.core import serialize
+
+    picker = getattr(serialize, picker_class)()
+    without_fix = _keys_for_every_member(picker)
+    with moto_fixes_speed.serializers_remember_member_aliases():
+        with_fix = _keys_for_every_member(picker)
+        with mock.patch.object(serialize.NoAlias, "has_alias", side_effect=AssertionError):
+            remembered = _keys_for_every_member(picker)  # no provider asked again
+        own = serialize.XFormedAttributePicker(alias_providers=[serialize.NoAlias])
+        own_keys = list(own.get_possible_keys(serialize.AttributePickerContext({}, "Key", None)))  # type: ignore[arg-type]
+
+    assert len(with_fix) > 200
+    assert with_fix == without_fix == remembered
+    meta = [keys for where, _, keys in with_fix if where == "meta"]
+    assert meta[0][0] == "label"  # the object's own Meta: asked first, every time
+    assert own_keys == ["Key", "key"]  # other providers: moto's own code
+
+
+def test_given_remembered_aliases_when_moto_answers_then_responses_are_the_same() -> None:
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws():
+        acm = boto3.client("acm", region_name="us-east-1")
+        ddb = boto3.client("dynamodb", region_name="us-east-1")
+        arn = acm.request_certificate(DomainName="alias.example.com")["CertificateArn"]
+        ddb.create_table(
+            TableName="speed",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+
+        def answers() -> list[Any]:
+            return [
+                acm.describe_certificate(CertificateArn=arn)["Certificate"],
+                acm.list_tags_for_certificate(CertificateArn=arn).get("Tags"),
+                ddb.describe_table(TableName="speed")["Table"],
+            ]
+
+        without_fix = answers()
+        with moto_fixes_speed.serializers_remember_member_aliases():
+            with_fix = answers()
+            again = answers()
+
+    assert with_fix == without_fix == again
+    assert with_fix[0]["DomainName"] == "alias.example.com"
+    assert with_fix[2]["TableName"] == "speed"

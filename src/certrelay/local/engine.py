@@ -125,6 +125,7 @@ class LocalEngine:
         self._generation = 0
         self._ended: set[str] = set()
         self._baseline: resetting.Baseline | None = None  # what reset() returns to
+        self._profiles: dict[str, Any] | None = None  # profiles(), read once
 
     # -- lifecycle ---------------------------------------------------------------------------
     def __enter__(self) -> LocalEngine:
@@ -288,10 +289,14 @@ class LocalEngine:
         return seeded
 
     def profiles(self) -> dict[str, Any]:
-        """The profiles the stack runs with: the fleet's own, else config/profiles.yaml."""
-        if self.fleet.profiles is not None:
-            return dict(load_profiles(yaml.safe_dump({"profiles": self.fleet.profiles})))
-        return dict(load_profiles_file(ROOT / "config" / "profiles.yaml"))
+        """The profiles the stack runs with: the fleet's own, else config/profiles.yaml, as
+        first read (validated once: start-up and every reset ask again; profiles are frozen)."""
+        if self._profiles is None:
+            if self.fleet.profiles is not None:
+                self._profiles = load_profiles(yaml.safe_dump({"profiles": self.fleet.profiles}))
+            else:
+                self._profiles = load_profiles_file(ROOT / "config" / "profiles.yaml")
+        return dict(self._profiles)
 
     def _seed_targets(self) -> None:
         """Create the profiles' target buckets; put today's certificate on every fleet server."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import inspect
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -18,8 +19,11 @@ from typing import Any
 from unittest import mock
 
 import botocore.regions
+import moto.core.responses
+from botocore import xform_name
 from botocore.endpoint_provider import EndpointProvider
 from botocore.hooks import EVENT_ALIASES, EventAliaser
+from moto.core import serialize
 from moto.core.routing import SmithyRule
 
 # The types a JSON document is made of, as json.loads makes them.
@@ -176,6 +180,109 @@ def clients_share_endpoint_rulesets() -> Iterator[None]:
         yield
 
 
+class ClassFunctions:
+    """The names `inspect.getmembers(cls, inspect.isfunction)` lists, answered one name at a
+    time: `name in ClassFunctions(cls)` is True when the class has an attribute `name` that
+    is a plain function and `name` is in `dir(cls)` (the class's and its bases' namespaces),
+    as getmembers finds it; looked up when asked, so a method patched in or out since is seen."""
+
+    __slots__ = ("cls",)
+
+    def __init__(self, cls: type) -> None:
+        self.cls = cls
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        try:
+            value = getattr(self.cls, name)
+        except AttributeError:
+            return False
+        return inspect.isfunction(value) and any(name in vars(k) for k in self.cls.__mro__)
+
+
+@contextlib.contextmanager
+def actions_found_by_name() -> Iterator[None]:
+    """moto answers a request only if its action names a method of the service's response
+    class, and to know that it lists every function of the class (`inspect.getmembers`: each
+    of a few hundred attributes fetched and tested, about 0.1 ms a request) and then looks
+    for the one name in the list. Here the class is asked about that one name, with
+    getmembers' own test (ClassFunctions); call_action uses the answer only for `in`."""
+    with mock.patch.object(moto.core.responses, "method_names_from_class", ClassFunctions):
+        yield
+
+
+_KeysKey = tuple[str, int, int, type, bool]
+
+
+def _possible_keys(
+    context: Any,
+    xformed: bool,
+    providers: list[Any],
+    cache: dict[_KeysKey, tuple[Any, Any, tuple[str, ...]]],
+) -> Iterator[str]:
+    """What moto's get_possible_keys yields with `providers` (its defaults: ExplicitAlias,
+    which reads the object's own Meta and is asked every time, then providers whose answers
+    depend only on the member's name, its shape, the shape's parent, set by the serializer
+    before each member, and the object's class: those are kept in `cache`)."""
+    key, shape = context.key, context.shape
+    parent = getattr(shape, "parent", None)
+    cache_key = (key, id(shape), id(parent), context.obj.__class__, xformed)
+    found = cache.get(cache_key)
+    if found is not None and found[0] is shape and found[1] is parent:
+        rest = found[2]
+    else:
+        keys: list[str] = []
+        for provider_class in providers[1:]:
+            provider = provider_class(context)
+            if provider.has_alias(key):
+                alias = provider.get_alias(key)
+                keys.append(alias)
+                if xformed:
+                    keys.append(xform_name(alias))
+        rest = tuple(keys)
+        cache[cache_key] = (shape, parent, rest)  # kept with them: no other object takes the ids
+    explicit = providers[0](context)
+    if explicit.has_alias(key):
+        alias = explicit.get_alias(key)
+        yield alias
+        if xformed:
+            yield xform_name(alias)
+    yield from rest
+
+
+@contextlib.contextmanager
+def serializers_remember_member_aliases() -> Iterator[None]:
+    """moto's response serializer finds each member's value on the backend's object by trying
+    the names its alias providers give (the member's name, its shape's, its snake_case form
+    …): for every member of every response it makes six provider objects and asks each again.
+    Here what the providers after ExplicitAlias answer is kept per member name, shape, parent
+    shape and object class (all it depends on), and the names are tried in the same order;
+    ExplicitAlias, which reads the object's own Meta, is still asked every time. Only moto's
+    two pickers with the default providers are changed; any other keeps its own code."""
+    cache: dict[_KeysKey, tuple[Any, Any, tuple[str, ...]]] = {}
+    defaults = list(serialize.DEFAULT_ALIAS_PROVIDERS)  # changed later: the pickers' own code
+    assert defaults[0] is serialize.ExplicitAlias, "moto's alias providers changed"
+    plain: Any = serialize.AttributePicker.get_possible_keys
+    xformed: Any = serialize.XFormedAttributePicker.get_possible_keys
+
+    def plain_keys(picker: Any, context: Any) -> Any:
+        if type(picker) is serialize.AttributePicker and picker.alias_providers == defaults:
+            return _possible_keys(context, False, defaults, cache)
+        return plain(picker, context)  # XFormedAttributePicker's own calls this (super())
+
+    def xformed_keys(picker: Any, context: Any) -> Any:
+        if type(picker) is serialize.XFormedAttributePicker and picker.alias_providers == defaults:
+            return _possible_keys(context, True, defaults, cache)
+        return xformed(picker, context)
+
+    with (
+        mock.patch.object(serialize.AttributePicker, "get_possible_keys", plain_keys),
+        mock.patch.object(serialize.XFormedAttributePicker, "get_possible_keys", xformed_keys),
+    ):
+        yield
+
+
 @contextlib.contextmanager
 def applied() -> Iterator[None]:
     """Every fix of this module, for as long as the engine runs."""
@@ -184,5 +291,7 @@ def applied() -> Iterator[None]:
         routers_compile_url_builders_when_used(),
         clients_share_event_aliases(),
         clients_share_endpoint_rulesets(),
+        actions_found_by_name(),
+        serializers_remember_member_aliases(),
     ):
         yield
