@@ -130,6 +130,19 @@ def _never_validated(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(profiles, "_validated", refuse)
 
 
+def _validations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """From now on, the source of each document validated here (the trusted path validates none)."""
+    sources: list[str] = []
+    real = profiles._validated
+
+    def validated(data: object, *, source: str) -> dict[str, Any]:
+        sources.append(source)
+        return real(data, source=source)
+
+    monkeypatch.setattr(profiles, "_validated", validated)
+    return sources
+
+
 def _edit(path: Path, change: Any) -> None:
     compiled_file = path.with_suffix(".json")
     data = json.loads(compiled_file.read_text(encoding="utf-8"))
@@ -243,13 +256,7 @@ def test_given_the_validated_profiles_edited_by_hand_then_the_document_is_valida
             ]
 
     _edit(compiled, tamper)
-    validated: list[str] = []
-    real = profiles._validated
-    monkeypatch.setattr(
-        profiles,
-        "_validated",
-        lambda data, source: validated.append(source) or real(data, source=source),
-    )
+    validated = _validations(monkeypatch)
     loaded = load_profiles_file(compiled)
     assert validated == [str(compiled)]
     assert loaded == load_profiles(compiled.read_text(encoding="utf-8"))
@@ -302,16 +309,10 @@ def test_given_a_validation_by_other_models_or_releases_then_validated_again(
         _redigest(data)
 
     _edit(path, rewrite)
-    expected = load_profiles(SHAPES["every field"])
-    validated: list[str] = []
-    real = profiles._validated
-    monkeypatch.setattr(
-        profiles,
-        "_validated",
-        lambda data, source: validated.append(source) or real(data, source=source),
-    )
-    assert load_profiles_file(path) == expected
+    validated = _validations(monkeypatch)
+    loaded = load_profiles_file(path)
     assert validated == [str(path)]
+    assert loaded == load_profiles(SHAPES["every field"])
 
 
 def test_given_a_json_compiled_before_the_validated_section_then_validated(tmp_path: Path):
