@@ -224,6 +224,41 @@ def test_redact_masks_tokens_at_any_depth_and_pem_blocks_without_touching_the_or
     assert parameters["Payload"]["token"] == history.REDACTED
 
 
+# A token with no "token" in it: only the key says what it is.
+OPAQUE = "AQCEAAAAKgAAAAMAAAAAAAAAAopaque"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        json.dumps({"Payload": {"TaskToken": OPAQUE}}),  # plain key
+        '{"Payload": {"\\u0074oken": "' + OPAQUE + '"}}',  # escaped key
+        '{"to\\u212aen": "' + OPAQUE + '"}',  # KELVIN SIGN, escaped: lowers to "token"
+        '{"TO\u212aEN.$": "' + OPAQUE + '"}',  # the same, unescaped, as a path key
+        json.dumps({"outer": json.dumps({"inner": json.dumps({"token": OPAQUE})})}),  # JSON in JSON
+        '{"key": "' + PEM.replace("\n", "\\n").replace("-", "\\u002d") + '"}',  # escaped PEM
+        json.dumps({"note": "before " + PEM + " after"}),  # PEM inside JSON text
+        "plain text " + PEM,  # PEM in plain text
+    ],
+)
+def test_redaction_finds_tokens_and_pem_blocks_however_their_json_spells_them(text):
+    (cleaned,) = history.redact([{"input": text}])
+
+    assert OPAQUE not in cleaned["input"]
+    assert "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC" not in cleaned["input"]
+    assert cleaned["input"] != text
+
+
+def test_text_with_nothing_to_redact_comes_back_as_it_was():
+    texts = [
+        json.dumps({"Certificate": {"Arn": "arn:aws:acm:x", "Names": ["a", "b"]}}, indent=2),
+        '{"broken": ',
+        "tok en and BEGIN without dashes",
+    ]
+
+    assert history.redact([{"input": text} for text in texts]) == [{"input": t} for t in texts]
+
+
 def test_neither_token_nor_pem_appears_in_the_rendered_view_or_the_saved_file(tmp_path):
     recorded = Recorded("secret-run", "arn:local", "FAILED", secret_history())
 

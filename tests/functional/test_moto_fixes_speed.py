@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import json
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -14,8 +15,10 @@ from typing import Any, ClassVar
 from unittest import mock
 
 import pytest
+from jsonpath_ng.exceptions import JsonPathParserError
+from jsonpath_ng.parser import JsonPathParser
 
-from certrelay.local import moto_fixes_speed
+from certrelay.local import moto_fixes, moto_fixes_speed
 from certrelay.local.engine import LocalEngine
 from certrelay.local.moto_fixes_speed import json_deepcopy
 
@@ -481,3 +484,61 @@ def test_given_remembered_aliases_when_moto_answers_then_responses_are_the_same(
     assert with_fix == without_fix == again
     assert with_fix[0]["DomainName"] == "alias.example.com"
     assert with_fix[2]["TableName"] == "speed"
+
+
+# -- JSONPath parsers reused (moto_fixes._parse_with) ----------------------------------------
+def test_given_parses_on_many_threads_when_one_runs_at_a_time_then_one_parser_serves_them() -> None:
+    made: list[Any] = []
+
+    class Counting(JsonPathParser):
+        def __init__(self) -> None:
+            made.append(self)
+            super().__init__()
+
+    parse = moto_fixes._parse_with(Counting)
+    paths = ["$.a.b", "$.targets[0].kind", "$.nested.a"]
+    results: list[Any] = []
+    for path in paths:  # one thread per parse, one after the other, as moto's executions run
+        worker = threading.Thread(target=lambda p=path: results.append(parse(p)))
+        worker.start()
+        worker.join()
+
+    assert [str(r) for r in results] == [str(JsonPathParser().parse(p)) for p in paths]
+    assert len(made) == 1
+
+
+def test_given_parses_at_once_when_parsed_then_each_has_its_own_parser_and_its_answer() -> None:
+    made: list[Any] = []
+    inside = threading.Barrier(2)
+
+    class Waiting(JsonPathParser):
+        def __init__(self) -> None:
+            made.append(self)
+            super().__init__()
+
+        def parse(self, string: str, lexer: Any = None) -> Any:
+            inside.wait(timeout=10)  # both parses are inside a parser at the same time
+            return super().parse(string, lexer)
+
+    parse = moto_fixes._parse_with(Waiting)
+    results: dict[str, Any] = {}
+    workers = [
+        threading.Thread(target=lambda p=path: results.__setitem__(p, parse(p)))
+        for path in ("$.a", "$.b.c")
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=10)
+
+    assert len(made) == 2
+    assert {p: str(r) for p, r in results.items()} == {"$.a": "$.a", "$.b.c": "$.b.c"}
+
+
+def test_given_a_path_that_does_not_parse_when_parsed_then_the_error_and_the_next_parses() -> None:
+    parse = moto_fixes._parse_with(JsonPathParser)
+
+    with pytest.raises(JsonPathParserError):
+        parse("$.[[")
+
+    assert str(parse("$.a.b")) == "$.a.b"

@@ -42,3 +42,15 @@ def test_the_history_of_an_unknown_execution_raises_awss_error(engine: LocalEngi
         engine.history(unknown)
 
     assert raised.value.response["Error"]["Code"] == "ExecutionDoesNotExist"
+
+
+def test_the_deploy_the_seeding_and_the_servers_share_the_engines_client_per_service(
+    engine: LocalEngine,
+) -> None:
+    s3 = engine.client("s3")
+
+    assert engine.client("s3") is s3
+    assert engine.servers.client("s3", engine.fleet.region) is s3
+    assert engine.client("s3", "eu-west-1") is not s3  # one per service and Region
+    assert engine.client("s3", "eu-west-1").meta.region_name == "eu-west-1"
+    assert s3.list_buckets()["Buckets"]  # the deploy's buckets, seen through the shared client

@@ -90,6 +90,8 @@ def _is_token_key(key: Any) -> bool:
 
 def _redact_text(text: str) -> str:
     """Redact inside JSON-encoded strings too (history details hold JSON as text)."""
+    if type(text) is str and _nothing_to_redact(text):  # a str subclass (moto's event type
+        return text  # enum) comes back as plain str from the whole path: keep that
     stripped = text.lstrip()
     if stripped.startswith(("{", "[")):
         try:
@@ -100,6 +102,17 @@ def _redact_text(text: str) -> str:
             cleaned = _redact_value(decoded)
             return text if cleaned == decoded else json.dumps(cleaned, ensure_ascii=False)
     return _PEM.sub(REDACTED, text)
+
+
+def _nothing_to_redact(text: str) -> bool:
+    """True when neither a PEM block nor a token key can be in `text`, however deep its JSON.
+
+    Decoding JSON only unescapes: a key or a PEM header's letters can come out of the decoder
+    only as themselves or as a `\\u` escape. So a text with no `\\u` escape, no `-----BEGIN `
+    and no `token` (lowered as a key is) holds no token key and no PEM block at any depth,
+    and redacting it would return it unchanged; anything else takes the whole path.
+    """
+    return "\\u" not in text and "-----BEGIN " not in text and "token" not in text.lower()
 
 
 # -- steps -----------------------------------------------------------------------------------

@@ -108,6 +108,8 @@ class LocalEngine:
         self.stack: Stack | None = None
         self.certificates: dict[str, SeededCertificate] = {}
         self.servers = LocalFleetServers(Path("/nonexistent"), {})
+        self._clients: dict[tuple[str, str], Any] = {}  # client(): one per service and Region
+        self._clients_lock = threading.Lock()
         self._issuers: Issuers | None = None
         self.executions: list[Execution] = []  # every execution this engine ran, in order
         # Every event put on the default bus (by the workflow, a function or the sweep), as
@@ -200,6 +202,7 @@ class LocalEngine:
             account=self.fleet.account,
             parameters=self.parameters,
             runtime=self.runtime,
+            client=self.client,
         )
         if self.mock_config is not None:
             self._exits.enter_context(mocked_test_cases(self.mock_config, region=self.fleet.region))
@@ -208,7 +211,9 @@ class LocalEngine:
         sandbox = Path(self._exits.enter_context(tempfile.TemporaryDirectory(prefix="certrelay-")))
         servers = self.fleet.servers if self.organization is None else all_servers(self.fleet)
         self.servers = LocalFleetServers(
-            sandbox / "servers", {i: (s.name, s.reload_fails) for i, s in servers.items()}
+            sandbox / "servers",
+            {i: (s.name, s.reload_fails) for i, s in servers.items()},
+            client=self.client,
         )
         self._exits.callback(self.servers.stop)
         self._exits.enter_context(self.servers.installed(self.fleet.region))
@@ -224,8 +229,9 @@ class LocalEngine:
                 table=self.stack.ref("DistributionRecordTable"),
                 region=self.fleet.region,
                 now=self.now,
+                client=self.client,
             )
-        self._sfn = boto3.client("stepfunctions", region_name=self.fleet.region)
+        self._sfn = self.client("stepfunctions")
         self._exits.enter_context(self.runtime.environment())
         self.runtime.load_all()
         for api in self.stack.http_apis.values():
@@ -288,6 +294,17 @@ class LocalEngine:
             raise FleetError(f"unknown certificate {name!r}: the fleet has {known}")
         return seeded
 
+    def client(self, service: str, region: str | None = None) -> Any:
+        """The engine's boto3 client for `service` (in the fleet's Region unless told), made
+        the first time: the deploy, the seeding, the servers' installs and the engine's own
+        calls share one per service (a client costs 3-10 ms to make, and is safe to share
+        between threads; a demo made six of them twice)."""
+        key = (service, region or self.fleet.region)
+        with self._clients_lock:
+            if key not in self._clients:
+                self._clients[key] = boto3.client(service, region_name=key[1])  # type: ignore[call-overload]
+            return self._clients[key]
+
     def profiles(self) -> dict[str, Any]:
         """The profiles the stack runs with: the fleet's own, else config/profiles.yaml, as
         first read (validated once: start-up and every reset ask again; profiles are frozen)."""
@@ -300,7 +317,7 @@ class LocalEngine:
 
     def _seed_targets(self) -> None:
         """Create the profiles' target buckets; put today's certificate on every fleet server."""
-        s3 = boto3.client("s3", region_name=self.fleet.region)
+        s3 = self.client("s3")
         profiles = self.profiles()
         for profile in profiles.values():
             for target in profile.targets:

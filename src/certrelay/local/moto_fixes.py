@@ -532,19 +532,24 @@ def interpreter_reuses_its_work() -> Iterator[None]:
 
 
 def _parse_with(parser_class: type[JsonPathParser]) -> Callable[[str], Any]:
-    """jsonpath-ng's `parse`, with one parser per thread: its `parse` builds a new parser, whose
-    tables take two thirds of the time of parsing a short path (a parser is reusable, but not
-    by two threads at once)."""
-    local = threading.local()
+    """jsonpath-ng's `parse`, with parsers made once and reused: its `parse` builds a new
+    parser, whose tables take two thirds of the time of parsing a short path. A parser is
+    reusable, but not by two threads at once, so each parse takes an idle one (or makes one)
+    and gives it back: moto's interpreter runs every execution and every Map iteration on a
+    thread of its own, so one parser per thread was still 24 parsers a demo (12 ms); the
+    parses of a demo need as many as run at once."""
+    idle: list[JsonPathParser] = []
+    lock = threading.Lock()
 
     def parse(path: str) -> Any:
-        if not hasattr(local, "parser"):
-            local.parser = parser_class()
-        try:
-            return local.parser.parse(path)
-        except Exception:  # a path that does not parse: the next starts on a new parser
-            del local.parser
-            raise
+        with lock:
+            parser = idle.pop() if idle else None
+        if parser is None:
+            parser = parser_class()
+        parsed = parser.parse(path)  # a path that does not parse: its parser is not reused
+        with lock:
+            idle.append(parser)
+        return parsed
 
     return parse
 

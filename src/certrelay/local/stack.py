@@ -106,11 +106,13 @@ def deploy(
     parameters: dict[str, str],
     runtime: LambdaRuntime,
     session: boto3.Session | None = None,
+    client: Callable[[str], Any] | None = None,
 ) -> Stack:
     """Create every resource of `template` in moto (which must be active) and return the stack.
 
     `session`: the credentials to deploy with (another account's assumed role, say); default
-    the process's own."""
+    the process's own. `client`: where to get the client of a service in `region` (the
+    engine's own, shared with its other work); default one per service made here."""
     cfn = template.cloudformation
     declared = cfn.get("Parameters", {})
     values = parameter_values(declared, parameters)
@@ -124,11 +126,13 @@ def deploy(
 
     clients: dict[str, Any] = {}  # one per service: creating a client costs 10-30 ms
 
-    def client(service: str) -> Any:
+    def made_here(service: str) -> Any:
         if service not in clients:
             maker: Any = session.client if session is not None else boto3.client
             clients[service] = maker(service, region_name=region)
         return clients[service]
+
+    client = client or made_here
 
     creators: dict[str, Callable[..., Deployed]] = {
         "AWS::KMS::Key": _kms_key,

@@ -19,6 +19,7 @@ certificate's type, dates and renewal eligibility as the fleet says.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -217,10 +218,13 @@ def seed_distribution_records(
     table: str,
     region: str,
     now: dt.datetime,
+    client: Callable[[str], Any] | None = None,
 ) -> None:
-    """Write each `distributed:` certificate's record as Record Distribution would have."""
-    acm = boto3.client("acm", region_name=region)
-    dynamodb = boto3.client("dynamodb", region_name=region)
+    """Write each `distributed:` certificate's record as Record Distribution would have.
+
+    `client`: where to get a service's client in `region` (the engine's); default made here."""
+    make = client or (lambda service: boto3.client(service, region_name=region))  # type: ignore[call-overload]
+    acm, dynamodb = make("acm"), make("dynamodb")
     for seeded in certificates.values():
         if seeded.spec.distributed is None:
             continue

@@ -310,8 +310,15 @@ def seed_files(
 class LocalFleetServers:
     """Every server of the fleet, and the hook that makes SSM Run Command reach them."""
 
-    def __init__(self, root: Path, servers: dict[str, tuple[str, bool]]) -> None:
-        """`servers`: instance id -> (name, whether its reload command fails)."""
+    def __init__(
+        self,
+        root: Path,
+        servers: dict[str, tuple[str, bool]],
+        client: Callable[[str, str], Any] | None = None,
+    ) -> None:
+        """`servers`: instance id -> (name, whether its reload command fails); `client`: where
+        to get a service's client in a Region (the engine's); default made here."""
+        self._shared_client = client
         self.servers = {
             instance: LocalServer(instance, name, root / instance, reload_fails)
             for instance, (name, reload_fails) in servers.items()
@@ -330,6 +337,8 @@ class LocalFleetServers:
     def client(self, service: str, region: str) -> Any:
         """One boto3 client per service and Region for every install's fetch and status event
         (a client costs 3-10 ms to create; one is safe to share between threads)."""
+        if self._shared_client is not None:
+            return self._shared_client(service, region)
         with self._clients_lock:
             if (service, region) not in self._clients:
                 self._clients[service, region] = boto3.client(service, region_name=region)  # type: ignore[call-overload]
