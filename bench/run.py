@@ -15,7 +15,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -179,15 +178,15 @@ class _InitCalls(BaseHTTPRequestHandler):
 def init_calls_stub() -> Iterator[dict[str, str]]:
     """A local endpoint for the AWS calls handlers make at init; yields the environment that
     points boto3's Secrets Manager and STS clients at it."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _InitCalls)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{server.server_port}"
+    from certrelay.local.fleet.serving import Serving  # stops at once, not at a 0.5 s poll
+
+    serving = Serving(ThreadingHTTPServer(("127.0.0.1", 0), _InitCalls), name="bench-init-calls")
+    serving.start()
+    url = f"http://127.0.0.1:{serving.server.server_address[1]}"
     try:
         yield {"AWS_ENDPOINT_URL_SECRETS_MANAGER": url, "AWS_ENDPOINT_URL_STS": url}
     finally:
-        server.shutdown()
-        server.server_close()
+        serving.stop()
 
 
 def top_imports(app: Path, env: dict[str, str], count: int = 8) -> list[dict[str, Any]]:

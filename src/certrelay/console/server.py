@@ -30,6 +30,7 @@ from certrelay.distribution_record import CertificateRecord, read_record
 from certrelay.errors import CertrelayError
 from certrelay.events import parse_event
 from certrelay.local.errors import BadInput
+from certrelay.local.fleet.serving import Serving
 from certrelay.local.http_api import send
 from certrelay.local.intake import check_event
 
@@ -56,9 +57,7 @@ class Console:
         self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler(self))
         self._server.daemon_threads = True
         self._stopped = False
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="certrelay-console", daemon=True
-        )
+        self._serving = Serving(self._server, name="certrelay-console")  # stops at once
 
     @property
     def port(self) -> int:
@@ -69,15 +68,14 @@ class Console:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        self._thread.start()
+        self._serving.start()
 
     def stop(self) -> None:
         """Stop answering (idempotent): no event gets in once `local up` is shutting down."""
         if self._stopped:
             return
         self._stopped = True
-        self._server.shutdown()
-        self._server.server_close()
+        self._serving.stop()
 
     def __enter__(self) -> Console:
         self.start()
