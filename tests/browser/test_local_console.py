@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -58,15 +58,26 @@ def arn_of(console: Console, name: str) -> str:
     return next(row.arn for row in console.executions() if row.name == name)
 
 
+def stale(error: WebDriverException) -> bool:
+    """The page refreshed itself under an element the action held. Selenium says so with
+    StaleElementReferenceException; a click that lands as the document is replaced gets
+    chromedriver's inspector error instead, as a plain WebDriverException (seen under load)."""
+    return isinstance(error, StaleElementReferenceException) or (
+        "does not belong to the document" in (error.msg or "")
+    )
+
+
 def retrying(action: Callable[[], Any], seconds: float = 20) -> Any:
     """Run `action`, again if the page refreshed itself under it (the list refreshes itself)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
             return action()
-        except StaleElementReferenceException:
+        except WebDriverException as error:
+            if not stale(error):
+                raise
             time.sleep(0.1)
-    return action()  # the last try: its StaleElementReferenceException is the test's error
+    return action()  # the last try: its stale-element error is the test's error
 
 
 def diagram(browser: webdriver.Chrome) -> dict[str, set[Any]]:
@@ -225,3 +236,27 @@ def test_a_renewal_approved_by_policy_shows_the_certificates_distribution_record
     assert serial in section.text
     assert [(r[0], r[2], r[5]) for r in rows] == [("api#partner", serial, "verified")]
     assert "api.internal.example.com" in section.text
+
+
+def test_retrying_takes_chromedrivers_node_error_as_a_refreshed_page_and_nothing_else():
+    inspector = (
+        'unknown error: unhandled inspector error: {"code":-32000,'
+        '"message":"Node with given id does not belong to the document"}'
+    )
+    attempts: list[int] = []
+
+    def clicked_as_the_page_refreshed() -> str:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise WebDriverException(inspector)
+        if len(attempts) == 2:
+            raise StaleElementReferenceException("stale element reference")
+        return "clicked"
+
+    def missing() -> None:
+        raise WebDriverException("no such element")
+
+    assert retrying(clicked_as_the_page_refreshed) == "clicked"
+    assert len(attempts) == 3
+    with pytest.raises(WebDriverException, match="no such element"):
+        retrying(missing)  # any other error is the test's, at once
