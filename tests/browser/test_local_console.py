@@ -80,20 +80,27 @@ def retrying(action: Callable[[], Any], seconds: float = 20) -> Any:
     return action()  # the last try: its stale-element error is the test's error
 
 
+DIAGRAM_MARKS = """
+const pairs = (selector, first, second) => Array.from(
+  document.querySelectorAll(selector), (e) => [e.getAttribute(first), e.getAttribute(second)]);
+return [pairs("svg.state-machine g.state", "data-state", "class"),
+        pairs("svg.state-machine g.edge.taken", "data-source", "data-target")];
+"""
+
+
 def diagram(browser: webdriver.Chrome) -> dict[str, set[Any]]:
     """What the console's SVG marks: states entered and failed, edges taken."""
 
     def read() -> dict[str, set[Any]]:
-        states = browser.find_elements(By.CSS_SELECTOR, "svg.state-machine g.state")
-        edges = browser.find_elements(By.CSS_SELECTOR, "svg.state-machine g.edge.taken")
-        marked = [(s.get_attribute("data-state"), s.get_attribute("class").split()) for s in states]
+        # one script, so the marks come from one document: element by element, a page that
+        # refreshes itself every few seconds could be replaced between two reads (under load)
+        states, edges = browser.execute_script(DIAGRAM_MARKS)
+        marked = [(name, (classes or "").split()) for name, classes in states]
         start_markers = {"start", "each item"}
         return {
             "entered": {n for n, c in marked if "entered" in c and n not in start_markers},
             "failed": {n for n, c in marked if "failed" in c},
-            "taken": {
-                (e.get_attribute("data-source"), e.get_attribute("data-target")) for e in edges
-            },
+            "taken": {(source, target) for source, target in edges},
         }
 
     result: dict[str, set[Any]] = retrying(read)
