@@ -107,7 +107,7 @@ class LocalEngine:
         self.runtime = LambdaRuntime(self.fleet.region, self.fleet.account)
         self.stack: Stack | None = None
         self.certificates: dict[str, SeededCertificate] = {}
-        self.servers = LocalFleetServers(Path("/nonexistent"), {})
+        self.servers = LocalFleetServers(Path("/nonexistent"), {}, client=self.client)
         self._clients: dict[tuple[str, str], Any] = {}  # client(): one per service and Region
         self._clients_lock = threading.Lock()
         self._issuers: Issuers | None = None

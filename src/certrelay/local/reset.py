@@ -36,7 +36,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import boto3
 from moto.acm.models import acm_backends
 from moto.core.base_backend import BackendDict, BaseBackend
 from moto.dynamodb.models import dynamodb_backends
@@ -71,7 +70,6 @@ class Baseline:
     target_buckets: frozenset[str] = frozenset()
     now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))  # the engine's
     taken_at: float = field(default_factory=time.monotonic)
-    s3: Any = None  # the resets' S3 client, made at the first
     deployment: str = ""  # what the stack was deployed with (`_deployment`)
 
 
@@ -188,9 +186,7 @@ def _empty_buckets(engine: LocalEngine, taken: Baseline) -> None:
     """Every object version out of every bucket (through the API, so S3's own indexes and
     object tags go with them); buckets the stack did not create are deleted (the profiles'
     targets are made again with the fleet)."""
-    if taken.s3 is None:  # one client for the engine's resets (a client costs 10-20 ms)
-        taken.s3 = boto3.client("s3", region_name=engine.fleet.region)
-    s3, backend = taken.s3, s3_backends[engine.fleet.account][PARTITION]
+    s3, backend = engine.client("s3"), s3_backends[engine.fleet.account][PARTITION]
     (kept,) = [
         entries.get("buckets", frozenset())
         for (service, _, _), entries in taken.entries.items()
@@ -276,7 +272,6 @@ def _forget_the_engines_records(engine: LocalEngine) -> None:
     servers = engine.servers
     servers.runs.clear()
     servers.commands.clear()
-    servers._clients.clear()
 
 
 def _seed_again(engine: LocalEngine, taken: Baseline) -> None:
@@ -302,6 +297,7 @@ def _seed_again(engine: LocalEngine, taken: Baseline) -> None:
             table=stack.ref("DistributionRecordTable"),
             region=engine.fleet.region,
             now=engine.now,
+            client=engine.client,
         )
     for function in engine.runtime.functions.values():
         function.module = None

@@ -24,7 +24,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import boto3
 import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -218,13 +217,12 @@ def seed_distribution_records(
     table: str,
     region: str,
     now: dt.datetime,
-    client: Callable[[str], Any] | None = None,
+    client: Callable[[str], Any],
 ) -> None:
     """Write each `distributed:` certificate's record as Record Distribution would have.
 
-    `client`: where to get a service's client in `region` (the engine's); default made here."""
-    make = client or (lambda service: boto3.client(service, region_name=region))  # type: ignore[call-overload]
-    acm, dynamodb = make("acm"), make("dynamodb")
+    `client`: a service's client in `region` (the engine's)."""
+    acm, dynamodb = client("acm"), client("dynamodb")
     for seeded in certificates.values():
         if seeded.spec.distributed is None:
             continue

@@ -314,11 +314,12 @@ class LocalFleetServers:
         self,
         root: Path,
         servers: dict[str, tuple[str, bool]],
-        client: Callable[[str, str], Any] | None = None,
+        client: Callable[[str, str], Any],
     ) -> None:
-        """`servers`: instance id -> (name, whether its reload command fails); `client`: where
-        to get a service's client in a Region (the engine's); default made here."""
-        self._shared_client = client
+        """`servers`: instance id -> (name, whether its reload command fails); `client`: a
+        service's client in a Region for every install's fetch and status event (the engine's,
+        one per service and Region, shared between threads)."""
+        self.client = client
         self.servers = {
             instance: LocalServer(instance, name, root / instance, reload_fails)
             for instance, (name, reload_fails) in servers.items()
@@ -331,18 +332,6 @@ class LocalFleetServers:
         self.commands: list[tuple[str, str, str, str]] = []
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
-        self._clients: dict[tuple[str, str], Any] = {}
-        self._clients_lock = threading.Lock()
-
-    def client(self, service: str, region: str) -> Any:
-        """One boto3 client per service and Region for every install's fetch and status event
-        (a client costs 3-10 ms to create; one is safe to share between threads)."""
-        if self._shared_client is not None:
-            return self._shared_client(service, region)
-        with self._clients_lock:
-            if (service, region) not in self._clients:
-                self._clients[service, region] = boto3.client(service, region_name=region)  # type: ignore[call-overload]
-            return self._clients[service, region]
 
     def start_listener(self, server: LocalServer, target: dict[str, Any]) -> None:
         port = target.get("verify_port")
