@@ -124,7 +124,7 @@ _ANNOUNCEMENT: TypeAdapter[Announcement] = TypeAdapter(
 
 # Each outcome's model: `announce` validates a detail with its outcome's model, as the union
 # would after reading its discriminator, so a function builds only the models it announces.
-MODELS: dict[str, type[_Announcement]] = {
+OUTCOME_MODELS: dict[str, type[_Announcement]] = {
     "owners-notified": OwnersNotified,
     "approval-requested": ApprovalRequested,
     "approved": Approved,
@@ -134,7 +134,7 @@ MODELS: dict[str, type[_Announcement]] = {
     "finding-raised": FindingRaised,
     "finding-resolved": FindingResolved,
 }
-OUTCOMES = tuple(MODELS)
+OUTCOMES = tuple(OUTCOME_MODELS)
 
 
 def build_models(*outcomes: str) -> None:
@@ -142,7 +142,7 @@ def build_models(*outcomes: str) -> None:
     (`defer_build`), and a function that announces on every call builds them in its init, not
     in its first call (`announce` validates and writes each outcome with its own model). The
     union (`parse`, `json_schema`: the local stack and the tests) is left to its first use."""
-    for model in dict.fromkeys(MODELS[outcome] for outcome in outcomes):
+    for model in dict.fromkeys(OUTCOME_MODELS[outcome] for outcome in outcomes):
         model.model_rebuild()
 
 
@@ -180,9 +180,9 @@ def common_fields(decision: dict[str, Any], execution: str) -> dict[str, Any]:
 def announce(events: EventBridgeClient, detail: dict[str, Any]) -> None:
     """Put one validated event on the default bus; an entry EventBridge refuses raises."""
     outcome = detail.get("outcome")
-    if not isinstance(outcome, str) or outcome not in MODELS:
+    if not isinstance(outcome, str) or outcome not in OUTCOME_MODELS:
         raise ValueError(f"outcome {outcome!r} is not one of {', '.join(OUTCOMES)}")
-    announcement = MODELS[outcome].model_validate(detail)
+    announcement = OUTCOME_MODELS[outcome].model_validate(detail)
     response = events.put_events(
         Entries=[
             {
