@@ -127,8 +127,10 @@ def status_is(expected: str) -> Callable[[webdriver.Chrome], bool]:
     def check(browser: webdriver.Chrome) -> bool:
         try:
             return bool(browser.find_element(By.CSS_SELECTOR, "dd.status").text == expected)
-        except StaleElementReferenceException:
-            return False
+        except WebDriverException as error:
+            if not stale(error):
+                raise
+            return False  # the page refreshed under it: WebDriverWait asks again
 
     return check
 
