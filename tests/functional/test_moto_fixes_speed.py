@@ -542,3 +542,54 @@ def test_given_a_path_that_does_not_parse_when_parsed_then_the_error_and_the_nex
         parse("$.[[")
 
     assert str(parse("$.a.b")) == "$.a.b"
+
+
+def _backends() -> list[Any]:
+    from moto.backends import get_backend
+
+    found = []
+    for service in ("acm", "dynamodb", "lambda", "s3", "sqs", "stepfunctions", "securityhub"):
+        backends = get_backend(service)  # type: ignore[call-overload]
+        regions = backends["123456789012"]
+        found.append(regions["us-east-1"] if "us-east-1" in regions else regions["aws"])
+    return found
+
+
+def test_given_remembered_urls_when_asked_then_each_backend_has_the_urls_moto_works_out() -> None:
+    backends = _backends()
+    worked_out = [backend.urls for backend in backends]
+
+    with moto_fixes_speed.backends_remember_their_urls():
+        first = [backend.urls for backend in backends]
+        first[0].clear()  # a caller's copy: the next caller still gets the whole table
+        again = [backend.urls for backend in backends]
+
+    assert again == worked_out
+    assert all(urls for urls in worked_out)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("MOTO_S3_CUSTOM_ENDPOINTS", "https://s3.local.example:9000", "s3.local.example"),
+        ("MOTO_ENABLE_ISO_REGIONS", "true", "c2s.ic.gov"),
+    ],
+)
+def test_given_remembered_urls_when_a_setting_changes_then_the_urls_follow_it(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, expected: str
+) -> None:
+    (s3,) = [backend for backend in _backends() if type(backend).__name__ == "S3Backend"]
+
+    with moto_fixes_speed.backends_remember_their_urls():
+        before = s3.urls
+        monkeypatch.setenv(variable, value)
+        after = s3.urls
+    worked_out = s3.urls  # moto's own property, with the setting
+    monkeypatch.delenv(variable)
+    with moto_fixes_speed.backends_remember_their_urls():
+        back = s3.urls
+
+    assert not any(expected in url for url in before)
+    assert any(expected in url for url in after)
+    assert after == worked_out
+    assert back == before
