@@ -28,6 +28,7 @@ from unittest import mock
 
 from moto.awslambda_simple.models import LambdaSimpleBackend
 
+from certrelay import clients
 from certrelay.local.environ import variables_set
 
 
@@ -226,7 +227,10 @@ class LambdaRuntime:
         stdout = sys.stdout
         sys.stdout = _HandlerStdout(stdout)
         try:
-            with mock.patch.object(LambdaSimpleBackend, "invoke", invoke):
+            with (
+                mock.patch.object(LambdaSimpleBackend, "invoke", invoke),
+                functions_share_clients(),
+            ):
                 yield
         finally:
             sys.stdout = stdout
@@ -289,6 +293,49 @@ class LambdaRuntime:
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory),
             **{k: self._local_value(v, function) for k, v in function.environment.items()},
         }
+
+
+# The keyword arguments a shared client may be asked with: not credentials (a member account's
+# clients, each with handlers of its own registered) and not a Config (no value to compare).
+_SHAREABLE = frozenset({"region_name", "endpoint_url", "api_version", "use_ssl", "verify"})
+
+
+@contextlib.contextmanager
+def functions_share_clients() -> Iterator[None]:
+    """The functions' botocore clients, made once per service and settings while this runs.
+
+    On Lambda each function has a process of its own and makes its clients at init. Here they
+    all run in one process, one invocation at a time, and a client made for one serves another
+    as well: the same session (`certrelay.clients.session()`), the same process credentials and
+    the same AWS_* settings. A demo's functions made 33 clients, about 4 ms each, of 12 kinds.
+    A client is shared only if asked with the same service, the same keyword arguments (none
+    but `_SHAREABLE`) and the same AWS_* variables (not AWS_LAMBDA_*, the function's own
+    name and size, which botocore reads at no client's creation); any other is made as asked.
+    """
+    session = clients.session()
+    make: Callable[..., Any] = session.create_client
+    lock = threading.Lock()
+    made: dict[tuple[Any, ...], Any] = {}
+
+    def create_client(service_name: str, *args: Any, **kwargs: Any) -> Any:
+        if args or not _SHAREABLE.issuperset(kwargs):
+            return make(service_name, *args, **kwargs)
+        settings = sorted(
+            (k, v)
+            for k, v in os.environ.items()
+            if k.startswith("AWS_") and not k.startswith("AWS_LAMBDA_")
+        )
+        key = (service_name, *sorted(kwargs.items()), *settings)
+        with lock:
+            found = made.get(key)
+        if found is None:
+            found = make(service_name, **kwargs)
+            with lock:
+                found = made.setdefault(key, found)
+        return found
+
+    with mock.patch.object(session, "create_client", create_client):
+        yield
 
 
 class RuntimeClosedError(RuntimeError):
