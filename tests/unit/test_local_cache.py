@@ -78,3 +78,27 @@ def test_turned_off_it_neither_reads_nor_writes(
 
     assert cache.load("asl", digest) is None
     assert len(list(cache_dir.glob("asl-*.pickle"))) == 1
+
+
+def test_each_kind_keeps_its_entries_used_last_and_no_more(
+    cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cache, "KEEP", 3)
+    digests = [cache.key("template", f"parameters {n}") for n in range(5)]
+    for age, digest in enumerate(digests[:3]):
+        cache.store("template", digest, {"n": age})
+        os.utime(cache_dir / f"template-{digest}.pickle", ns=(age * 10**9, age * 10**9))
+    cache.store("asl", cache.key("asl", "definition"), ["another kind"])
+
+    assert cache.load("template", digests[0]) == {"n": 0}  # used now: no longer the oldest
+    cache.store("template", digests[3], {"n": 3})  # four entries: the one used longest ago goes
+    cache.store("template", digests[4], {"n": 4})
+
+    assert [cache.load("template", d) for d in digests] == [
+        {"n": 0},
+        None,
+        None,
+        {"n": 3},
+        {"n": 4},
+    ]
+    assert cache.load("asl", cache.key("asl", "definition")) == ["another kind"]

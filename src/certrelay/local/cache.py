@@ -8,6 +8,9 @@ renamed into place, so concurrent engines (parallel tests) never read half an en
 Where: `$CERTRELAY_CACHE_DIR`, else `$XDG_CACHE_HOME/certrelay`, else `~/.cache/certrelay`;
 `CERTRELAY_CACHE=off` turns it off. The directory is created private (0700) and an entry is only
 read from a directory owned by the current user and writable by no one else: entries are pickles.
+
+Every edit, upgrade or parameter set makes new entries, so each kind keeps only its KEEP entries
+used last (a hit marks its entry used): pruned when an entry is stored, i.e. on a miss.
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ from pathlib import Path
 from typing import Any
 
 FORMAT = "1"  # bump when an entry's shape changes
+# Entries kept of each kind. A demo reads ~60 service models and a template; the test suite
+# deploys ~30 parameter sets of the template: all of them stay, old versions go.
+KEEP = 300
 
 
 def directory() -> Path:
@@ -63,11 +69,14 @@ def load(kind: str, digest: str) -> Any | None:
     folder = directory()
     if not _trusted(folder):
         return None
+    entry = folder / f"{kind}-{digest}.pickle"
     try:
-        data = (folder / f"{kind}-{digest}.pickle").read_bytes()
-        return pickle.loads(data)  # noqa: S301 - our own private directory (see _trusted)
+        value = pickle.loads(entry.read_bytes())  # noqa: S301 - our own private directory
     except Exception:  # a truncated or foreign entry is a miss, whatever it raises
         return None
+    with contextlib.suppress(OSError):  # used now: the last to be pruned (see store)
+        os.utime(entry)
+    return value
 
 
 def store(kind: str, digest: str, value: Any) -> None:
@@ -88,6 +97,19 @@ def store(kind: str, digest: str, value: Any) -> None:
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temporary)
+        _prune(folder, kind)
+
+
+def _prune(folder: Path, kind: str) -> None:
+    """Remove the entries of `kind` beyond the KEEP used last (a race may remove one twice)."""
+    entries = []
+    for path in folder.glob(f"{kind}-*.pickle"):
+        with contextlib.suppress(OSError):
+            entries.append((path.stat().st_mtime_ns, path.name, path))
+    entries.sort(reverse=True)
+    for _, _, path in entries[KEEP:]:
+        with contextlib.suppress(OSError):
+            path.unlink()
 
 
 def _trusted(folder: Path) -> bool:
