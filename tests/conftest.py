@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -90,4 +91,39 @@ def moto_spares_work_no_test_reads() -> Iterator[None]:
 
     with kms_key_pairs_made_when_used(), pytest.MonkeyPatch.context() as patch:
         patch.setattr(Subscription, "private_key", lambda _self: signing_key())
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def moto_checks_no_key_it_just_made() -> Iterator[None]:
+    """RequestCertificate in moto 5.2.5 generates an RSA-2048 pair, writes the key as PEM and
+    reads it back (CertBundle.validate_pk), and cryptography checks an RSA key's numbers as it
+    reads one: 40-45 ms of CPU, more than generating the pair. A key moto has just generated
+    itself is read back here without that check; its PEM, certificate and every answer are the
+    same. A key given to ImportCertificate is still read with the check."""
+    from cryptography.hazmat.primitives import serialization
+    from moto.acm.models import CertBundle
+
+    generating = threading.local()
+    generate_cert = CertBundle.generate_cert.__func__  # type: ignore[attr-defined]
+    validate_pk = CertBundle.validate_pk
+
+    def generated(cls: type[CertBundle], *args: Any, **kwargs: Any) -> CertBundle:
+        generating.active = True
+        try:
+            bundle: CertBundle = generate_cert(cls, *args, **kwargs)
+        finally:
+            generating.active = False
+        return bundle
+
+    def read(bundle: CertBundle) -> Any:
+        if getattr(generating, "active", False):
+            return serialization.load_pem_private_key(
+                bundle.key, password=None, unsafe_skip_rsa_key_validation=True
+            )
+        return validate_pk(bundle)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(CertBundle, "generate_cert", classmethod(generated))
+        patch.setattr(CertBundle, "validate_pk", read)
         yield
