@@ -127,3 +127,68 @@ def moto_checks_no_key_it_just_made() -> Iterator[None]:
         patch.setattr(CertBundle, "generate_cert", classmethod(generated))
         patch.setattr(CertBundle, "validate_pk", read)
         yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_ca_keys_made_when_used() -> Iterator[None]:
+    """CreateCertificateAuthority in moto 5.2.5 generates the CA's RSA-2048 key at once (35-45 ms
+    of CPU), and most tests' CAs never sign anything: ACM's private certificates come from moto's
+    own issuer. Here the key is generated, and kept encrypted with the CA's password as moto
+    keeps it, the first time the CA reads it (`private_bytes`, which its `key` decrypts);
+    nothing else changes."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from moto.acmpca import models as acmpca
+
+    authority = acmpca.CertificateAuthority
+    init = authority.__init__
+    creating = threading.local()
+    making = threading.Lock()  # one key per CA, whichever thread reads it first
+    not_yet = b""  # what __init__ stores for the key it no longer generates
+
+    class KeyLater:
+        """moto's key as __init__ sees it: its encrypted bytes, made later."""
+
+        def private_bytes(self, *args: Any, **kwargs: Any) -> bytes:
+            return not_yet
+
+    class RsaDuringInit:
+        """`rsa` in moto.acmpca.models: generate_private_key deferred while this thread runs
+        CertificateAuthority.__init__; everything else is cryptography's rsa."""
+
+        def generate_private_key(self, *args: Any, **kwargs: Any) -> Any:
+            if getattr(creating, "active", False):
+                return KeyLater()
+            return rsa.generate_private_key(*args, **kwargs)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(rsa, name)
+
+    def created(ca: Any, *args: Any, **kwargs: Any) -> None:
+        creating.active = True
+        try:
+            init(ca, *args, **kwargs)
+        finally:
+            creating.active = False
+
+    def read(ca: Any) -> bytes:
+        with making:
+            made: bytes | None = ca.__dict__.get("_private_bytes")
+            if not made:
+                key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+                made = key.private_bytes(
+                    encoding=serialization.Encoding.PEM,
+                    format=serialization.PrivateFormat.TraditionalOpenSSL,
+                    encryption_algorithm=serialization.BestAvailableEncryption(ca.password),
+                )
+                ca.__dict__["_private_bytes"] = made
+            return made
+
+    def write(ca: Any, value: bytes) -> None:
+        ca.__dict__["_private_bytes"] = value
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(acmpca, "rsa", RsaDuringInit())
+        patch.setattr(authority, "__init__", created)
+        patch.setattr(authority, "private_bytes", property(read, write), raising=False)
+        yield
