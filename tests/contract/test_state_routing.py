@@ -33,8 +33,10 @@ OUTSIDE_THE_WORKFLOW = {"approval", "install_callback", "sweep", "digest"}
 STATE_NAME = "$$.State.Name"
 
 
-class _CfnLoader(yaml.SafeLoader):
-    """YAML with CloudFormation's short tags, each read as its long form ({"Fn::Sub": …})."""
+class _CfnLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """YAML with CloudFormation's short tags, each read as its long form ({"Fn::Sub": …}).
+    libyaml's parser where PyYAML has it: the template is read as each xdist worker collects
+    this module, 0.16 s of CPU with the pure-Python parser, 0.02 s with libyaml (same document)."""
 
 
 def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:

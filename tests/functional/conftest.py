@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from certrelay.local import moto_fixes_speed
 from tests.functional.cli_helpers import EnginePool
 from tests.shared_first import sharing_tests_first
 
@@ -14,6 +15,23 @@ from tests.shared_first import sharing_tests_first
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Within each module here, the tests that take `reused_engines` run first."""
     sharing_tests_first(items, Path(__file__).parent, "reused_engines")
+
+
+# The module that holds each speed fix to the answers moto gives without it.
+UNFIXED_MOTO = {"tests.functional.test_moto_fixes_speed"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def moto_as_the_engine_runs_it(request: pytest.FixtureRequest) -> Iterator[None]:
+    """The tests' own mock_aws runs with the engine's speed fixes to moto
+    (moto_fixes_speed.applied(): the same answers, less work; test_moto_fixes_speed.py, which
+    compares moto with and without them, runs without). A module's whole run, set up before
+    its module-scoped engines and ended after them, so the engine's own nested fixes end first."""
+    if request.module.__name__ in UNFIXED_MOTO:
+        yield
+        return
+    with moto_fixes_speed.applied():
+        yield
 
 
 @pytest.fixture(scope="module")

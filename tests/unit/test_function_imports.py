@@ -12,8 +12,10 @@ boto3.dynamodb.types.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
+import subprocess
 from pathlib import Path
 from types import ModuleType
 
@@ -43,13 +45,20 @@ def bench() -> ModuleType:
     return module
 
 
+@functools.cache
+def cold_start(app: Path) -> subprocess.CompletedProcess[str]:
+    """`app`'s cold start in a child of its own, run once for this module's tests: each reads
+    what it checks (the modules the init imported) from the same run."""
+    run = bench()
+    with run.init_calls_stub() as answers:
+        return run.child(COLD_START, str(app), env=answers)
+
+
 @pytest.mark.parametrize("app", HANDLERS, ids=lambda app: app.parent.name)
 def test_given_a_handler_when_its_cold_start_runs_then_boto3_comes_only_with_approval_records(
     app: Path,
 ):
-    run = bench()
-    with run.init_calls_stub() as answers:
-        done = run.child(COLD_START, str(app), env=answers)
+    done = cold_start(app)
     assert done.returncode == 0, done.stderr[-2000:]
     imported = set(json.loads(done.stdout.strip().splitlines()[-1]))
     if "boto3" in imported or "s3transfer" in imported:
@@ -66,9 +75,7 @@ def test_given_a_function_that_checks_no_address_when_its_cold_start_runs_then_n
     """Export and distribute read the deployed profiles as the build validated them
     (certrelay.profiles.trusted_profiles): nothing on their path checks an address, so
     email-validator (pydantic's EmailStr; 20-40 ms of import) stays out of their cold start."""
-    run = bench()
-    with run.init_calls_stub() as answers:
-        done = run.child(COLD_START, str(ROOT / "functions" / name / "app.py"), env=answers)
+    done = cold_start(ROOT / "functions" / name / "app.py")
     assert done.returncode == 0, done.stderr[-2000:]
     assert "email_validator" not in json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -76,10 +83,7 @@ def test_given_a_function_that_checks_no_address_when_its_cold_start_runs_then_n
 def test_given_request_approval_when_its_cold_start_runs_then_no_profile_models_are_imported():
     """Request approval checks the approvers' addresses it is handed (certrelay.owners) and reads
     no profile: the profile models (certrelay.profiles) stay out of its cold start."""
-    run = bench()
-    app = ROOT / "functions" / "request_approval" / "app.py"
-    with run.init_calls_stub() as answers:
-        done = run.child(COLD_START, str(app), env=answers)
+    done = cold_start(ROOT / "functions" / "request_approval" / "app.py")
     assert done.returncode == 0, done.stderr[-2000:]
     imported = json.loads(done.stdout.strip().splitlines()[-1])
     assert "email_validator" in imported
