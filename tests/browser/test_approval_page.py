@@ -16,6 +16,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from certrelay.local import human
 from certrelay.local.engine import LocalEngine
+from tests.browser.pages import replaced
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,7 +39,7 @@ def test_approver_opens_the_link_in_a_browser_and_approves(browser, tmp_path):
         confirmation_page = browser.find_element(By.TAG_NAME, "html")
         browser.find_element(By.TAG_NAME, "textarea").send_keys("Checked in a real browser")
         browser.find_element(By.CSS_SELECTOR, "button[value='approve']").click()
-        WebDriverWait(browser, 20).until(expected_conditions.staleness_of(confirmation_page))
+        WebDriverWait(browser, 20).until(replaced(confirmation_page))
         browser.save_screenshot(str(tmp_path / "answer-page.png"))
         answer = browser.find_element(By.TAG_NAME, "body").text
         execution = engine.wait(arn, name=name, seconds=30)
@@ -90,7 +91,7 @@ def test_with_sso_the_approver_signs_in_at_the_issuer_and_approves(browser, tmp_
             confirmation_page = browser.find_element(By.TAG_NAME, "html")
             browser.find_element(By.TAG_NAME, "textarea").send_keys("Signed in with SSO")
             browser.find_element(By.CSS_SELECTOR, "button[value='approve']").click()
-            WebDriverWait(browser, 20).until(expected_conditions.staleness_of(confirmation_page))
+            WebDriverWait(browser, 20).until(replaced(confirmation_page))
             answer = browser.find_element(By.TAG_NAME, "body").text
             execution = engine.wait(arn, name=name, seconds=30)
 

@@ -18,6 +18,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from certrelay.local import human
 from certrelay.local.engine import LocalEngine
 from certrelay.local.fleet.seed import load_fleet
+from tests.browser.pages import replaced
 from tests.browser.test_approval_page import _first_link
 from tests.statemachine.test_batch_approval import batch_fleet
 
@@ -58,7 +59,7 @@ def test_approver_decides_two_of_three_renewals_on_the_batch_page(browser, tmp_p
         browser.find_element(By.TAG_NAME, "textarea").send_keys("Batch-approved in a browser")
         batch_page = browser.find_element(By.TAG_NAME, "html")
         browser.find_element(By.CSS_SELECTOR, "button[value='approve']").click()
-        WebDriverWait(browser, 20).until(expected_conditions.staleness_of(batch_page))
+        WebDriverWait(browser, 20).until(replaced(batch_page))
         browser.save_screenshot(str(tmp_path / "batch-results.png"))
         results = {
             row.find_element(By.XPATH, "td[1]").text: row.find_element(By.XPATH, "td[2]").text

@@ -27,6 +27,7 @@ from certrelay.console import history
 from certrelay.console.server import Console
 from certrelay.local import human
 from certrelay.local.engine import LocalEngine
+from tests.browser.pages import stale
 from tests.statemachine.conftest import private_key_fragments, secret_values
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,15 +57,6 @@ def post_event(console: Console, event_file: str, cert: str) -> list[str]:
 
 def arn_of(console: Console, name: str) -> str:
     return next(row.arn for row in console.executions() if row.name == name)
-
-
-def stale(error: WebDriverException) -> bool:
-    """The page refreshed itself under an element the action held. Selenium says so with
-    StaleElementReferenceException; a click that lands as the document is replaced gets
-    chromedriver's inspector error instead, as a plain WebDriverException (seen under load)."""
-    return isinstance(error, StaleElementReferenceException) or (
-        "does not belong to the document" in (error.msg or "")
-    )
 
 
 def retrying(action: Callable[[], Any], seconds: float = 20) -> Any:
