@@ -54,13 +54,18 @@ def cold_start(app: Path) -> subprocess.CompletedProcess[str]:
         return run.child(COLD_START, str(app), env=answers)
 
 
+def imported_at_init(app: Path) -> set[str]:
+    """Which of COLD_START's watched modules `app`'s cold start imported (it must succeed)."""
+    done = cold_start(app)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return set(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
 @pytest.mark.parametrize("app", HANDLERS, ids=lambda app: app.parent.name)
 def test_given_a_handler_when_its_cold_start_runs_then_boto3_comes_only_with_approval_records(
     app: Path,
 ):
-    done = cold_start(app)
-    assert done.returncode == 0, done.stderr[-2000:]
-    imported = set(json.loads(done.stdout.strip().splitlines()[-1]))
+    imported = imported_at_init(app)
     if "boto3" in imported or "s3transfer" in imported:
         assert {"boto3.dynamodb.types", "certrelay.approval_records"} <= imported, (
             f"{app.parent.name}'s init imports {sorted(imported)}: boto3 other than for "
@@ -75,17 +80,13 @@ def test_given_a_function_that_checks_no_address_when_its_cold_start_runs_then_n
     """Export and distribute read the deployed profiles as the build validated them
     (certrelay.profiles.trusted_profiles): nothing on their path checks an address, so
     email-validator (pydantic's EmailStr; 20-40 ms of import) stays out of their cold start."""
-    done = cold_start(ROOT / "functions" / name / "app.py")
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "email_validator" not in json.loads(done.stdout.strip().splitlines()[-1])
+    assert "email_validator" not in imported_at_init(ROOT / "functions" / name / "app.py")
 
 
 def test_given_request_approval_when_its_cold_start_runs_then_no_profile_models_are_imported():
     """Request approval checks the approvers' addresses it is handed (certrelay.owners) and reads
     no profile: the profile models (certrelay.profiles) stay out of its cold start."""
-    done = cold_start(ROOT / "functions" / "request_approval" / "app.py")
-    assert done.returncode == 0, done.stderr[-2000:]
-    imported = json.loads(done.stdout.strip().splitlines()[-1])
+    imported = imported_at_init(ROOT / "functions" / "request_approval" / "app.py")
     assert "email_validator" in imported
     assert "certrelay.profiles" not in imported
 
