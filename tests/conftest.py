@@ -160,9 +160,6 @@ def private_ca_keys_made_when_used() -> Iterator[None]:
     from cryptography.hazmat.primitives.asymmetric import rsa
     from moto.acmpca import models as acmpca
 
-    authority = acmpca.CertificateAuthority
-    init = authority.__init__
-    creating = threading.local()
     making = threading.Lock()  # one key per CA, whichever thread reads it first
     not_yet = b""  # what __init__ stores for the key it no longer generates
 
@@ -172,24 +169,15 @@ def private_ca_keys_made_when_used() -> Iterator[None]:
         def private_bytes(self, *args: Any, **kwargs: Any) -> bytes:
             return not_yet
 
-    class RsaDuringInit:
-        """`rsa` in moto.acmpca.models: generate_private_key deferred while this thread runs
-        CertificateAuthority.__init__; everything else is cryptography's rsa."""
+    class RsaKeysLater:
+        """`rsa` in moto.acmpca.models, whose only key generation is CertificateAuthority's
+        __init__ (moto 5.2.5): generate_private_key defers; everything else is cryptography's."""
 
-        def generate_private_key(self, *args: Any, **kwargs: Any) -> Any:
-            if getattr(creating, "active", False):
-                return KeyLater()
-            return rsa.generate_private_key(*args, **kwargs)
+        def generate_private_key(self, *args: Any, **kwargs: Any) -> KeyLater:
+            return KeyLater()
 
         def __getattr__(self, name: str) -> Any:
             return getattr(rsa, name)
-
-    def created(ca: Any, *args: Any, **kwargs: Any) -> None:
-        creating.active = True
-        try:
-            init(ca, *args, **kwargs)
-        finally:
-            creating.active = False
 
     def read(ca: Any) -> bytes:
         with making:
@@ -208,7 +196,8 @@ def private_ca_keys_made_when_used() -> Iterator[None]:
         ca.__dict__["_private_bytes"] = value
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(acmpca, "rsa", RsaDuringInit())
-        patch.setattr(authority, "__init__", created)
-        patch.setattr(authority, "private_bytes", property(read, write), raising=False)
+        patch.setattr(acmpca, "rsa", RsaKeysLater())
+        patch.setattr(
+            acmpca.CertificateAuthority, "private_bytes", property(read, write), raising=False
+        )
         yield
